@@ -1,0 +1,38 @@
+import type { Command } from "commander";
+import { type CheckReport, checkConfigFile, checkPlanForIntersection } from "../config/check.js";
+import { formatIssue } from "../config/errors.js";
+
+function print(report: CheckReport): boolean {
+  for (const line of report.checked) process.stdout.write(`ok  ${line}\n`);
+  for (const issue of report.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+  if (report.issues.length > 0) {
+    process.stderr.write(`${report.issues.length} problem${report.issues.length === 1 ? "" : "s"} found\n`);
+    return false;
+  }
+  return true;
+}
+
+export function registerConfigCommands(program: Command): void {
+  const config = program.command("config").description("configuration files");
+  config
+    .command("check")
+    .description("validate config files (intersection, corridor or plan) and everything they refer to")
+    .argument("<files...>", "YAML files to check")
+    .action((files: string[]) => {
+      let ok = true;
+      for (const file of files) ok = print(checkConfigFile(file)) && ok;
+      if (!ok) process.exitCode = 1;
+    });
+
+  const plan = program.command("plan").description("signal timing plans");
+  plan
+    .command("check")
+    .description(
+      "validate a plan against an intersection: its part of the plan, compiled as the gateway would",
+    )
+    .requiredOption("--intersection <file>", "the intersection file")
+    .argument("<plan>", "a plan file, or a plan id from the corridor's plans directory")
+    .action((planRef: string, options: { intersection: string }) => {
+      if (!print(checkPlanForIntersection(options.intersection, planRef))) process.exitCode = 1;
+    });
+}

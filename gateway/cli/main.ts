@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../config/errors.js";
+import { registerConfigCommands } from "./config-commands.js";
+import { registerDemoCommand } from "./demo.js";
+import { UsageError } from "./usage-error.js";
+
+const program = new Command()
+  .name("greenwave")
+  .description(
+    "Runtime for roadside traffic-signal gateways: safe sequencing, Modbus I/O, MQTT peers, atomic corridor plan switches.",
+  )
+  .version("0.1.0")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+registerConfigCommands(program);
+registerDemoCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = 1;
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`greenwave: ${error.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(
+      `greenwave: internal error (please report): ${(error as Error).stack ?? String(error)}\n`,
+    );
+    process.exitCode = 70;
+  }
+}

@@ -1,0 +1,36 @@
+import { isAbsolute, relative } from "node:path";
+import { formatPath } from "../core/issues.js";
+
+/** One problem in one file, located as precisely as we can (line and column when the file parsed). */
+export interface LocatedIssue {
+  readonly file: string;
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/**
+ * Bad configuration or plan input. Carries every issue found, each naming the file, the field and what
+ * is wrong; the CLI prints them without a stack trace.
+ */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly issues: readonly LocatedIssue[]) {
+    super(issues.map(formatIssue).join("\n"));
+  }
+}
+
+export function formatIssue(issue: LocatedIssue): string {
+  const file = displayPath(issue.file);
+  const where = issue.line ? `${file}:${issue.line}:${issue.column ?? 1}` : file;
+  const field = formatPath(issue.path);
+  return field ? `${where}: ${field}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+/** Paths below the working directory are shown relative to it, as the user typed them. */
+export function displayPath(file: string): string {
+  if (!isAbsolute(file)) return file;
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith("..") || isAbsolute(rel) ? file : rel;
+}

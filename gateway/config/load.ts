@@ -1,0 +1,326 @@
+import { readdirSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import type { z } from "zod";
+import type { Issue } from "../core/issues.js";
+import { DAY_MS, type Intersection, type IntersectionPlan, type SignalGroup } from "../core/model.js";
+import { checkPlanPart, compilePlan, type PlanHeader, type PlanPartSpec } from "../core/plan.js";
+import { formatSeconds, mod, secondsToMs } from "../core/units.js";
+import { ConfigError } from "./errors.js";
+import {
+  type CorridorFile,
+  corridorFileSchema,
+  type FileKind,
+  fileSchemas,
+  type IntersectionFile,
+  intersectionFileSchema,
+  type PlanFile,
+  type PlanPartFile,
+  planFileSchema,
+} from "./schema.js";
+import { readYamlFile, type YamlFile } from "./yaml-file.js";
+
+/** MUTCD 4E.06: pedestrian clearance is sized for a walking speed of 3.5 ft/s. */
+export const PEDESTRIAN_SPEED_M_PER_S = 1.07;
+
+export interface Loaded<T> {
+  readonly file: string;
+  readonly raw: T;
+  readonly yaml: YamlFile;
+}
+
+export interface LoadedCorridor extends Loaded<CorridorFile> {
+  readonly dailySyncMs: number;
+  /** Absolute path of each intersection's file, by intersection id. */
+  readonly intersectionFiles: ReadonlyMap<string, string>;
+  readonly plansDirectory: string;
+}
+
+export interface LoadedIntersection extends Loaded<IntersectionFile> {
+  readonly intersection: Intersection;
+}
+
+export type LoadedPlan = Loaded<PlanFile>;
+
+/** Everything one gateway needs to run its intersection. */
+export interface IntersectionSetup {
+  readonly intersection: LoadedIntersection;
+  readonly corridor: LoadedCorridor;
+  readonly initialPlan: IntersectionPlan;
+}
+
+export function fileKindOf(yaml: YamlFile): FileKind {
+  const data = yaml.data as { kind?: unknown } | null;
+  const kind = typeof data === "object" && data !== null ? data.kind : undefined;
+  if (typeof kind === "string" && kind in fileSchemas) return kind as FileKind;
+  throw new ConfigError(
+    yaml.locate([
+      {
+        path: typeof kind === "undefined" ? [] : ["kind"],
+        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor" or "kind: plan"`,
+      },
+    ]),
+  );
+}
+
+function parseWith<S extends z.ZodType>(schema: S, yaml: YamlFile): z.output<S> {
+  const result = schema.safeParse(yaml.data);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    yaml.locate(
+      result.error.issues.map((i) => ({
+        path: i.path.filter((p): p is string | number => typeof p !== "symbol"),
+        message: i.message,
+      })),
+    ),
+  );
+}
+
+function fail(yaml: YamlFile, issues: readonly Issue[]): never {
+  throw new ConfigError(yaml.locate(issues));
+}
+
+export function loadCorridor(file: string): LoadedCorridor {
+  const path = resolve(file);
+  const yaml = readYamlFile(path);
+  const raw = parseWith(corridorFileSchema, yaml);
+  const issues: Issue[] = [];
+  const seen = new Set<string>();
+  raw.intersections.forEach((entry, i) => {
+    if (seen.has(entry.id))
+      issues.push({ path: ["intersections", i, "id"], message: `intersection ${entry.id} is listed twice` });
+    seen.add(entry.id);
+  });
+  if (issues.length > 0) fail(yaml, issues);
+  const dir = dirname(path);
+  return {
+    file: path,
+    raw,
+    yaml,
+    dailySyncMs: dailySyncUtcMs(raw.timeReference.dailySync, raw.timeReference.utcOffset),
+    intersectionFiles: new Map(raw.intersections.map((entry) => [entry.id, resolve(dir, entry.file)])),
+    plansDirectory: resolve(dir, raw.plansDirectory),
+  };
+}
+
+/** "02:00:00" at "+01:00" is 01:00:00 UTC: milliseconds after 00:00 UTC. */
+export function dailySyncUtcMs(hhmmss: string, utcOffset: string): number {
+  const [h, m, s] = hhmmss.split(":").map(Number) as [number, number, number];
+  const sign = utcOffset.startsWith("-") ? -1 : 1;
+  const [oh, om] = utcOffset.slice(1).split(":").map(Number) as [number, number];
+  return mod(((h * 60 + m) * 60 + s) * 1000 - sign * (oh * 60 + om) * 60_000, DAY_MS);
+}
+
+export function loadIntersection(file: string): LoadedIntersection {
+  const path = resolve(file);
+  const yaml = readYamlFile(path);
+  const raw = parseWith(intersectionFileSchema, yaml);
+  return { file: path, raw, yaml, intersection: buildIntersection(raw, yaml) };
+}
+
+function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection {
+  const issues: Issue[] = [];
+  const index = new Map<string, number>();
+  raw.groups.forEach((g, i) => {
+    if (index.has(g.id))
+      issues.push({ path: ["groups", i, "id"], message: `group ${g.id} is defined twice` });
+    index.set(g.id, i);
+    if (g.kind === "pedestrian" && g.crossingMeters !== undefined) {
+      const needS = g.crossingMeters / PEDESTRIAN_SPEED_M_PER_S;
+      if (g.pedestrianClearanceSeconds < needS - 1e-9) {
+        issues.push({
+          path: ["groups", i, "pedestrianClearanceSeconds"],
+          message: `pedestrian clearance ${g.pedestrianClearanceSeconds} s is too short for a ${g.crossingMeters} m crossing at ${PEDESTRIAN_SPEED_M_PER_S} m/s (3.5 ft/s): it needs at least ${Math.ceil(needS * 10) / 10} s`,
+        });
+      }
+    }
+  });
+  const n = raw.groups.length;
+  const permissive = Array.from({ length: n }, () => Array<boolean>(n).fill(false));
+  for (const [groupId, others] of Object.entries(raw.permissive)) {
+    const a = index.get(groupId);
+    if (a === undefined) {
+      issues.push({
+        path: ["permissive", groupId],
+        message: `permissive matrix names unknown group ${groupId}`,
+      });
+      continue;
+    }
+    others.forEach((otherId, k) => {
+      const b = index.get(otherId);
+      if (b === undefined) {
+        issues.push({
+          path: ["permissive", groupId, k],
+          message: `permissive matrix names unknown group ${otherId}`,
+        });
+      } else if (a === b) {
+        issues.push({
+          path: ["permissive", groupId, k],
+          message: `group ${groupId} cannot be permissive with itself`,
+        });
+      } else {
+        (permissive[a] as boolean[])[b] = true;
+        (permissive[b] as boolean[])[a] = true;
+      }
+    });
+  }
+  const groups: SignalGroup[] = raw.groups.map((g) =>
+    g.kind === "vehicle"
+      ? {
+          id: g.id,
+          kind: "vehicle",
+          minGoMs: secondsToMs(g.minGreenSeconds),
+          clearanceMs: secondsToMs(g.yellowSeconds),
+          redClearanceMs: secondsToMs(g.redClearanceSeconds),
+          scheduledFlash: g.flash,
+        }
+      : {
+          id: g.id,
+          kind: "pedestrian",
+          minGoMs: secondsToMs(g.walkSeconds),
+          clearanceMs: secondsToMs(g.pedestrianClearanceSeconds),
+          redClearanceMs: secondsToMs(g.redClearanceSeconds),
+          scheduledFlash: "red",
+        },
+  );
+  const yellowFlash = groups.map((g, i) => (g.scheduledFlash === "yellow" ? i : -1)).filter((i) => i >= 0);
+  for (const a of yellowFlash) {
+    for (const b of yellowFlash) {
+      if (a < b && !permissive[a]?.[b]) {
+        issues.push({
+          path: ["groups", b, "flash"],
+          message: `groups ${groups[a]?.id} and ${groups[b]?.id} both flash yellow but are not permissive`,
+        });
+      }
+    }
+  }
+  const maxRedClearance = Math.max(...groups.map((g) => g.redClearanceMs));
+  const allRedMs = secondsToMs(raw.startup.allRedSeconds);
+  if (allRedMs < maxRedClearance) {
+    issues.push({
+      path: ["startup", "allRedSeconds"],
+      message: `start-up all-red ${formatSeconds(allRedMs)} is shorter than the longest red clearance (${formatSeconds(maxRedClearance)})`,
+    });
+  }
+  if (issues.length > 0) fail(yaml, issues);
+  return {
+    id: raw.id,
+    name: raw.name,
+    corridorId: "",
+    groups,
+    permissive,
+    startupFlashMs: secondsToMs(raw.startup.flashSeconds),
+    startupAllRedMs: allRedMs,
+    flashPeriodMs: Math.round(60_000 / raw.flash.flashesPerMinute),
+    monitor: raw.monitor,
+  };
+}
+
+export function loadPlan(file: string): LoadedPlan {
+  const path = resolve(file);
+  const yaml = readYamlFile(path);
+  const raw = parseWith(planFileSchema, yaml);
+  const issues: Issue[] = [];
+  const expected = `${raw.id}.yaml`;
+  if (basename(path) !== expected && basename(path) !== `${raw.id}.yml`) {
+    issues.push({
+      path: ["id"],
+      message: `plan ${raw.id} must be in a file named ${expected}, not ${basename(path)}`,
+    });
+  }
+  const header = planHeader(raw, 0);
+  for (const [intersectionId, part] of Object.entries(raw.intersections)) {
+    issues.push(
+      ...checkPlanPart(header, planPartSpec(part), intersectionId, ["intersections", intersectionId]),
+    );
+  }
+  if (issues.length > 0) fail(yaml, issues);
+  return { file: path, raw, yaml };
+}
+
+export function planHeader(raw: PlanFile, dailySyncMs: number): PlanHeader {
+  return { planId: raw.id, version: raw.version, cycleMs: secondsToMs(raw.cycleSeconds), dailySyncMs };
+}
+
+export function planPartSpec(part: PlanPartFile): PlanPartSpec {
+  return {
+    offsetMs: secondsToMs(part.offsetSeconds),
+    offsetReference: part.offsetReference,
+    coordinatedStage: part.coordinatedStage,
+    correction: part.correction,
+    stages: part.stages.map((s) => ({ id: s.id, groups: s.groups, splitMs: secondsToMs(s.splitSeconds) })),
+  };
+}
+
+/** Compiles one intersection's part of a loaded plan; issues point into the plan file. */
+export function compileIntersectionPlan(
+  intersection: Intersection,
+  plan: LoadedPlan,
+  corridor: LoadedCorridor,
+): IntersectionPlan {
+  const issues: Issue[] = [];
+  if (plan.raw.corridor !== corridor.raw.id) {
+    issues.push({
+      path: ["corridor"],
+      message: `plan ${plan.raw.id} is for corridor ${plan.raw.corridor}, not ${corridor.raw.id}`,
+    });
+  }
+  const part = plan.raw.intersections[intersection.id];
+  if (!part) {
+    issues.push({
+      path: ["intersections"],
+      message: `plan ${plan.raw.id} has no part for intersection ${intersection.id}`,
+    });
+  }
+  if (issues.length > 0 || !part) fail(plan.yaml, issues);
+  const compiled = compilePlan(intersection, planHeader(plan.raw, corridor.dailySyncMs), planPartSpec(part), [
+    "intersections",
+    intersection.id,
+  ]);
+  if (!compiled.ok) fail(plan.yaml, compiled.issues);
+  return compiled.value;
+}
+
+export function planFileFor(corridor: LoadedCorridor, planId: string): string {
+  return join(corridor.plansDirectory, `${planId}.yaml`);
+}
+
+/** Every plan file in the corridor's plans directory. */
+export function listPlanFiles(corridor: LoadedCorridor): string[] {
+  try {
+    return readdirSync(corridor.plansDirectory)
+      .filter((f) => extname(f) === ".yaml" || extname(f) === ".yml")
+      .sort()
+      .map((f) => join(corridor.plansDirectory, f));
+  } catch {
+    throw new ConfigError(
+      corridor.yaml.locate([
+        { path: ["plansDirectory"], message: `plans directory ${corridor.plansDirectory} cannot be read` },
+      ]),
+    );
+  }
+}
+
+/** Loads an intersection with its corridor and compiles its initial plan: what a gateway starts from. */
+export function loadIntersectionSetup(file: string): IntersectionSetup {
+  const loaded = loadIntersection(file);
+  const corridor = loadCorridor(resolve(dirname(loaded.file), loaded.raw.corridor));
+  const member = corridor.intersectionFiles.get(loaded.raw.id);
+  if (!member) {
+    fail(loaded.yaml, [
+      {
+        path: ["corridor"],
+        message: `corridor ${corridor.raw.id} (${corridor.file}) does not list intersection ${loaded.raw.id}`,
+      },
+    ]);
+  }
+  const intersection: LoadedIntersection = {
+    ...loaded,
+    intersection: { ...loaded.intersection, corridorId: corridor.raw.id },
+  };
+  const plan = loadPlan(planFileFor(corridor, loaded.raw.initialPlan));
+  return {
+    intersection,
+    corridor,
+    initialPlan: compileIntersectionPlan(intersection.intersection, plan, corridor),
+  };
+}

@@ -1,0 +1,159 @@
+import { z } from "zod";
+
+/**
+ * The shape of greenwave's configuration files. Durations are in seconds (a field's name says so),
+ * the field limits come from the field's practice (MUTCD, ITE, NEMA TS2); cross-field rules (splits
+ * against the cycle, stages against the permissive matrix) are checked after the shape.
+ */
+
+export const identifier = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+    "must be 1–64 letters, digits, '-' or '_', starting with a letter or digit",
+  );
+
+const seconds = (min: number, max: number) =>
+  z.number().min(min, `must be at least ${min} s`).max(max, `must be at most ${max} s`);
+
+export const vehicleGroupSchema = z.strictObject({
+  id: identifier,
+  kind: z.literal("vehicle"),
+  description: z.string().max(200).optional(),
+  /** Minimum green: ITE practice is 4–15 s. */
+  minGreenSeconds: seconds(3, 120),
+  /** Yellow change interval: 3–6 s (MUTCD / ITE). */
+  yellowSeconds: seconds(3, 6),
+  /** Red clearance (all-red) after yellow: up to 6 s. */
+  redClearanceSeconds: seconds(0, 6),
+  /** What the group shows in scheduled flash: red (default) or yellow (the main street). */
+  flash: z.enum(["red", "yellow"]).default("red"),
+});
+
+export const pedestrianGroupSchema = z.strictObject({
+  id: identifier,
+  kind: z.literal("pedestrian"),
+  description: z.string().max(200).optional(),
+  /** WALK: at least 7 s (MUTCD 4E.06). */
+  walkSeconds: seconds(7, 120),
+  /** Flashing DON'T WALK: sized for the crossing. */
+  pedestrianClearanceSeconds: seconds(3, 120),
+  /** Steady DON'T WALK buffer before conflicting traffic may go. */
+  redClearanceSeconds: seconds(0, 6).default(0),
+  /** Curb-to-curb crossing length; when given, the clearance must cover it at 1.07 m/s (3.5 ft/s). */
+  crossingMeters: z.number().positive().max(200).optional(),
+});
+
+export const groupSchema = z.discriminatedUnion("kind", [vehicleGroupSchema, pedestrianGroupSchema]);
+
+export const intersectionFileSchema = z.strictObject({
+  kind: z.literal("intersection"),
+  id: identifier,
+  name: z.string().min(1).max(200),
+  /** The corridor file, relative to this file. */
+  corridor: z.string().min(1),
+  /** The plan (from the corridor's plans directory) the intersection runs until it is told otherwise. */
+  initialPlan: identifier,
+  groups: z.array(groupSchema).min(2).max(32),
+  /** For each group, the groups that may show green/yellow/walk with it. Symmetric: one side suffices. */
+  permissive: z.record(identifier, z.array(identifier)).default({}),
+  startup: z
+    .strictObject({
+      flashSeconds: seconds(3, 60).default(6),
+      allRedSeconds: seconds(2, 30).default(4),
+    })
+    .default({ flashSeconds: 6, allRedSeconds: 4 }),
+  flash: z
+    .strictObject({
+      flashesPerMinute: z.number().int().min(50).max(60).default(55),
+    })
+    .default({ flashesPerMinute: 55 }),
+  monitor: z
+    .strictObject({
+      conflictMs: z.number().int().min(100).max(1000).default(300),
+      redFailMs: z.number().int().min(700).max(2000).default(800),
+      mismatchMs: z.number().int().min(700).max(3000).default(1000),
+    })
+    .default({ conflictMs: 300, redFailMs: 800, mismatchMs: 1000 }),
+  /** Field devices driving the lamps (Modbus I/O modules). */
+  devices: z.array(z.unknown()).default([]),
+});
+
+export const corridorFileSchema = z.strictObject({
+  kind: z.literal("corridor"),
+  id: identifier,
+  name: z.string().min(1).max(200),
+  timeReference: z.strictObject({
+    /** The daily sync point from which offsets are counted, local time HH:MM:SS. */
+    dailySync: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$/, "must be HH:MM:SS"),
+    /** The local time zone's offset from UTC at the sync point, ±HH:MM. */
+    utcOffset: z
+      .string()
+      .regex(/^[+-](0\d|1[0-4]):[0-5]\d$/, "must be ±HH:MM")
+      .default("+00:00"),
+  }),
+  /** Design speed of the green wave, for documentation and checks. */
+  progressionSpeedKmh: z.number().min(10).max(120).optional(),
+  /** Plan files live here, relative to this file. */
+  plansDirectory: z.string().min(1).default("plans"),
+  intersections: z
+    .array(
+      z.strictObject({
+        id: identifier,
+        /** The intersection file, relative to this file. */
+        file: z.string().min(1),
+        /** Distance from the previous intersection along the corridor (0 for the first). */
+        distanceMeters: z.number().min(0).max(20_000),
+      }),
+    )
+    .min(1)
+    .max(256),
+});
+
+export const correctionSchema = z.discriminatedUnion("mode", [
+  z.strictObject({ mode: z.literal("dwell"), maxDwellPercent: z.number() }),
+  z.strictObject({
+    mode: z.literal("shortway"),
+    maxLengthenPercent: z.number(),
+    maxShortenPercent: z.number(),
+  }),
+]);
+
+export const planPartSchema = z.strictObject({
+  offsetSeconds: z.number(),
+  offsetReference: z.enum(["start-of-green", "end-of-green"]).default("start-of-green"),
+  coordinatedStage: identifier,
+  correction: correctionSchema,
+  stages: z
+    .array(
+      z.strictObject({
+        id: identifier,
+        groups: z.array(identifier),
+        splitSeconds: z.number(),
+      }),
+    )
+    .max(16),
+});
+
+export const planFileSchema = z.strictObject({
+  kind: z.literal("plan"),
+  id: identifier,
+  version: z.number().int().min(1),
+  corridor: identifier,
+  description: z.string().max(500).optional(),
+  cycleSeconds: z.number(),
+  intersections: z.record(identifier, planPartSchema),
+});
+
+export type IntersectionFile = z.output<typeof intersectionFileSchema>;
+export type CorridorFile = z.output<typeof corridorFileSchema>;
+export type PlanFile = z.output<typeof planFileSchema>;
+export type PlanPartFile = z.output<typeof planPartSchema>;
+
+export const fileSchemas = {
+  intersection: intersectionFileSchema,
+  corridor: corridorFileSchema,
+  plan: planFileSchema,
+} as const;
+
+export type FileKind = keyof typeof fileSchemas;

@@ -1,0 +1,184 @@
+import { InvariantViolation } from "./invariant.js";
+import { flashIsOn, lampsFor } from "./lamps.js";
+import type { Aspect, Intersection, IntersectionPlan, Lamps } from "./model.js";
+import {
+  checkCommanded,
+  checkObserved,
+  type FaultLatch,
+  latchFault,
+  type MonitorState,
+  resetMonitor,
+  startMonitor,
+} from "./monitor.js";
+import {
+  aspectsOf,
+  type Now,
+  type ReportedMode,
+  reportedMode,
+  type SequencerEvent,
+  type SequencerState,
+  type SignalEvent,
+  startSequencer,
+  stepSequencer,
+} from "./sequencer.js";
+
+/**
+ * One intersection's signal controller: the sequencer behind the conflict monitor. A pure state
+ * machine `(state, event, now) -> {state, effects}`; the shell writes the outputs, force-writes the
+ * latch, and feeds back what the field reports.
+ */
+
+export interface ControllerState {
+  readonly seq: SequencerState;
+  readonly mon: MonitorState;
+  /** What was last written, for the readback check. */
+  readonly written: { readonly aspects: readonly Aspect[]; readonly lamps: readonly Lamps[] } | null;
+}
+
+export type ControllerEvent =
+  | { readonly type: "tick" }
+  | { readonly type: "readback"; readonly observed: readonly Lamps[] }
+  | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
+  | { readonly type: "enter-flash" }
+  | { readonly type: "leave-flash" }
+  | { readonly type: "device-lost"; readonly device: string; readonly detail: string }
+  | { readonly type: "operator-reset"; readonly by: string };
+
+export type ControllerEffect =
+  /** Write these lamps now. Always preceded, when a fault latched in the same step, by persist-latch. */
+  | { readonly type: "write-outputs"; readonly aspects: readonly Aspect[]; readonly lamps: readonly Lamps[] }
+  /** Force-write the latch: it must survive a restart. */
+  | { readonly type: "persist-latch"; readonly latch: FaultLatch }
+  | { readonly type: "clear-latch"; readonly by: string }
+  | { readonly type: "signal"; readonly event: SignalEvent };
+
+export interface ControllerStep {
+  readonly state: ControllerState;
+  readonly effects: readonly ControllerEffect[];
+}
+
+export type ControllerMode = ReportedMode | "fault";
+
+export function startController(
+  intersection: Intersection,
+  plan: IntersectionPlan,
+  restoredLatch: FaultLatch | null,
+  now: Now,
+): ControllerState {
+  return {
+    seq: startSequencer(intersection, plan, now),
+    mon: startMonitor(intersection, restoredLatch),
+    written: null,
+  };
+}
+
+export function controllerMode(state: ControllerState): ControllerMode {
+  return state.mon.latch ? "fault" : reportedMode(state.seq);
+}
+
+/** Malfunction flash: every vehicle group red flashing, pedestrian heads dark. */
+export function faultFlashAspects(intersection: Intersection): Aspect[] {
+  return intersection.groups.map((g) => (g.kind === "vehicle" ? "red-flash" : "dark"));
+}
+
+export function stepController(state: ControllerState, event: ControllerEvent, now: Now): ControllerStep {
+  const effects: ControllerEffect[] = [];
+  const intersection = state.seq.intersection;
+  switch (event.type) {
+    case "tick":
+      return tick(state, now, effects);
+    case "readback": {
+      if (!state.written || state.mon.latch) return { state, effects };
+      const verdict = checkObserved(
+        state.mon,
+        event.observed,
+        state.written.lamps,
+        state.written.aspects,
+        now,
+      );
+      return latched({ ...state, mon: verdict.state }, verdict.fault, now, effects);
+    }
+    case "device-lost": {
+      const verdict = latchFault(state.mon, {
+        kind: "device-lost",
+        groups: [],
+        message: `device ${event.device} stopped answering: ${event.detail}`,
+        atWallMs: now.wallMs,
+      });
+      return latched({ ...state, mon: verdict.state }, verdict.fault, now, effects);
+    }
+    case "operator-reset": {
+      if (!state.mon.latch) return { state, effects };
+      effects.push({ type: "clear-latch", by: event.by });
+      const restarted = stepSequencer(state.seq, { type: "restart" }, now);
+      for (const e of restarted.events) effects.push({ type: "signal", event: e });
+      return { state: { seq: restarted.state, mon: resetMonitor(state.mon), written: null }, effects };
+    }
+    case "schedule-plan":
+    case "enter-flash":
+    case "leave-flash": {
+      const sequencerEvent: SequencerEvent =
+        event.type === "schedule-plan"
+          ? { type: "schedule-plan", plan: event.plan, activationWallMs: event.activationWallMs }
+          : event;
+      return runSequencer(state, sequencerEvent, now, effects, intersection);
+    }
+  }
+}
+
+function tick(state: ControllerState, now: Now, effects: ControllerEffect[]): ControllerStep {
+  const intersection = state.seq.intersection;
+  if (state.mon.latch) return writeFaultFlash(state, now, effects);
+  const advanced = runSequencer(state, { type: "tick" }, now, effects, intersection);
+  if (advanced.state.mon.latch) return advanced;
+  const aspects = aspectsOf(advanced.state.seq);
+  const verdict = checkCommanded(advanced.state.mon, aspects, now);
+  if (verdict.fault) return latched({ ...advanced.state, mon: verdict.state }, verdict.fault, now, effects);
+  const on = flashIsOn(now.monoMs, intersection.flashPeriodMs);
+  const lamps = aspects.map((a) => lampsFor(a, on));
+  effects.push({ type: "write-outputs", aspects, lamps });
+  return { state: { ...advanced.state, mon: verdict.state, written: { aspects, lamps } }, effects };
+}
+
+function runSequencer(
+  state: ControllerState,
+  event: SequencerEvent,
+  now: Now,
+  effects: ControllerEffect[],
+  intersection: Intersection,
+): ControllerStep {
+  try {
+    const step = stepSequencer(state.seq, event, now);
+    for (const e of step.events) effects.push({ type: "signal", event: e });
+    return { state: { ...state, seq: step.state }, effects };
+  } catch (error) {
+    if (!(error instanceof InvariantViolation)) throw error;
+    const verdict = latchFault(state.mon, {
+      kind: "internal",
+      groups: [],
+      message: `sequencer invariant broken at ${intersection.id}: ${error.message}`,
+      atWallMs: now.wallMs,
+    });
+    return latched({ ...state, mon: verdict.state }, verdict.fault, now, effects);
+  }
+}
+
+function latched(
+  state: ControllerState,
+  fault: FaultLatch | null,
+  now: Now,
+  effects: ControllerEffect[],
+): ControllerStep {
+  if (!fault) return { state, effects };
+  effects.push({ type: "persist-latch", latch: fault });
+  return writeFaultFlash(state, now, effects);
+}
+
+function writeFaultFlash(state: ControllerState, now: Now, effects: ControllerEffect[]): ControllerStep {
+  const intersection = state.seq.intersection;
+  const aspects = faultFlashAspects(intersection);
+  const on = flashIsOn(now.monoMs, intersection.flashPeriodMs);
+  const lamps = aspects.map((a) => lampsFor(a, on));
+  effects.push({ type: "write-outputs", aspects, lamps });
+  return { state: { ...state, written: { aspects, lamps } }, effects };
+}

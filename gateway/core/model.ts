@@ -1,0 +1,134 @@
+/**
+ * The signal core's data model. All durations are integer milliseconds; all instants are either
+ * monotonic milliseconds (lamp timing) or wall-clock UTC milliseconds (plan alignment), and every
+ * name says which.
+ */
+
+export type GroupKind = "vehicle" | "pedestrian";
+
+/** A lamp position. A pedestrian head uses red for DON'T WALK and green for WALK, as NEMA load switches do. */
+export type LampColor = "red" | "yellow" | "green";
+
+export interface Lamps {
+  readonly red: boolean;
+  readonly yellow: boolean;
+  readonly green: boolean;
+}
+
+/**
+ * What a signal group shows. Vehicle: green, yellow, red, red-flash, yellow-flash, dark.
+ * Pedestrian: walk, ped-clearance (flashing DON'T WALK), dont-walk, dark.
+ */
+export type Aspect =
+  | "green"
+  | "yellow"
+  | "red"
+  | "red-flash"
+  | "yellow-flash"
+  | "walk"
+  | "ped-clearance"
+  | "dont-walk"
+  | "dark";
+
+export interface SignalGroup {
+  readonly id: string;
+  readonly kind: GroupKind;
+  /** Minimum green (vehicle) or minimum walk (pedestrian). */
+  readonly minGoMs: number;
+  /** Yellow change interval (vehicle) or pedestrian clearance, flashing DON'T WALK (pedestrian). */
+  readonly clearanceMs: number;
+  /** Red clearance after the clearance interval, before any conflicting group may start. */
+  readonly redClearanceMs: number;
+  /** What the group shows in scheduled (non-fault) flash. */
+  readonly scheduledFlash: "red" | "yellow";
+}
+
+export interface MonitorWindows {
+  /** Conflicting green/yellow/walk lamps observed for this long latch a fault (MMU: 300 ms). */
+  readonly conflictMs: number;
+  /** A group observed dark while commanded to show something, for this long (MMU: 800 ms). */
+  readonly redFailMs: number;
+  /** Observed lamps differing from commanded lamps for this long (about 1 s). */
+  readonly mismatchMs: number;
+}
+
+export interface Intersection {
+  readonly id: string;
+  readonly name: string;
+  readonly corridorId: string;
+  readonly groups: readonly SignalGroup[];
+  /** permissive[i][j]: groups i and j may show green/yellow/walk together. Symmetric; false on the diagonal. */
+  readonly permissive: readonly (readonly boolean[])[];
+  readonly startupFlashMs: number;
+  readonly startupAllRedMs: number;
+  /** Full flash period (on + off), from flashes per minute. */
+  readonly flashPeriodMs: number;
+  readonly monitor: MonitorWindows;
+}
+
+export type OffsetReference = "start-of-green" | "end-of-green";
+
+export type Correction =
+  | { readonly mode: "dwell"; readonly maxDwellMs: number }
+  | { readonly mode: "shortway"; readonly maxLengthenMs: number; readonly maxShortenMs: number };
+
+export interface Stage {
+  readonly id: string;
+  /** Indices into Intersection.groups, ascending. */
+  readonly groups: readonly number[];
+  /** member[i]: group i is served (green/walk) in this stage. */
+  readonly member: readonly boolean[];
+  readonly splitMs: number;
+  /** The shortest this stage may run without cutting a minimum or a clearance (see plan.ts). */
+  readonly minMs: number;
+}
+
+/** One intersection's part of a corridor plan, checked against that intersection and ready to run. */
+export interface IntersectionPlan {
+  readonly intersectionId: string;
+  readonly planId: string;
+  readonly version: number;
+  readonly cycleMs: number;
+  readonly offsetMs: number;
+  readonly offsetReference: OffsetReference;
+  readonly coordinatedStage: number;
+  readonly stages: readonly Stage[];
+  readonly correction: Correction;
+  /**
+   * Where, counted from the start of stage 0, the offset's reference point lies in the nominal cycle.
+   * The local cycle starts at (daily sync + offset − referencePositionMs) modulo the cycle.
+   */
+  readonly referencePositionMs: number;
+  /** The corridor's daily sync point, as milliseconds after 00:00 UTC. */
+  readonly dailySyncMs: number;
+}
+
+/** Offsets within this distance of the ideal count as in step; smaller errors are trimmed silently. */
+export const IN_STEP_TOLERANCE_MS = 500;
+
+export const DAY_MS = 86_400_000;
+
+export function isActive(aspect: Aspect): boolean {
+  return (
+    aspect === "green" ||
+    aspect === "yellow" ||
+    aspect === "walk" ||
+    aspect === "ped-clearance" ||
+    aspect === "yellow-flash"
+  );
+}
+
+export function lampsAreActive(lamps: Lamps, kind: GroupKind): boolean {
+  // A pedestrian head's DON'T WALK lamp (red position) is never a "go" indication, steady or flashing.
+  return kind === "vehicle" ? lamps.green || lamps.yellow : lamps.green;
+}
+
+export function lampsAreDark(lamps: Lamps): boolean {
+  return !lamps.red && !lamps.yellow && !lamps.green;
+}
+
+export function sameLamps(a: Lamps, b: Lamps): boolean {
+  return a.red === b.red && a.yellow === b.yellow && a.green === b.green;
+}
+
+export const DARK: Lamps = { red: false, yellow: false, green: false };

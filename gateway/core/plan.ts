@@ -1,0 +1,357 @@
+import type { Checked, Issue } from "./issues.js";
+import {
+  type Correction,
+  IN_STEP_TOLERANCE_MS,
+  type Intersection,
+  type IntersectionPlan,
+  type OffsetReference,
+  type Stage,
+} from "./model.js";
+import { formatSeconds } from "./units.js";
+
+/** Limits a plan must respect, whoever sent it. */
+export const PLAN_LIMITS = {
+  minCycleMs: 30_000,
+  maxCycleMs: 300_000,
+  minStages: 2,
+  maxStages: 16,
+  maxCorrectionPercent: { shortwayLengthen: 50, shortwayShorten: 35, dwell: 100 },
+} as const;
+
+export interface StageSpec {
+  readonly id: string;
+  readonly groups: readonly string[];
+  readonly splitMs: number;
+}
+
+export type CorrectionSpec =
+  | { readonly mode: "dwell"; readonly maxDwellPercent: number }
+  | { readonly mode: "shortway"; readonly maxLengthenPercent: number; readonly maxShortenPercent: number };
+
+/** One intersection's part of a corridor plan, as written in the plan file (durations already in ms). */
+export interface PlanPartSpec {
+  readonly offsetMs: number;
+  readonly offsetReference: OffsetReference;
+  readonly coordinatedStage: string;
+  readonly correction: CorrectionSpec;
+  readonly stages: readonly StageSpec[];
+}
+
+export interface PlanHeader {
+  readonly planId: string;
+  readonly version: number;
+  readonly cycleMs: number;
+  /** The corridor's daily sync point, milliseconds after 00:00 UTC. */
+  readonly dailySyncMs: number;
+}
+
+/**
+ * Checks one intersection's part of a plan against that intersection and compiles it into the form the
+ * sequencer runs. `at` is the field path of the part inside its plan file, so that every issue points at
+ * the field to fix.
+ */
+export function compilePlan(
+  intersection: Intersection,
+  header: PlanHeader,
+  part: PlanPartSpec,
+  at: readonly (string | number)[] = [],
+): Checked<IntersectionPlan> {
+  const shape = checkPlanPart(header, part, intersection.id, at);
+  if (shape.length > 0) return { ok: false, issues: shape };
+  const issues: Issue[] = [];
+  const where = `plan ${header.planId}, intersection ${intersection.id}`;
+  const report = (path: readonly (string | number)[], message: string) =>
+    issues.push({ path: [...at, ...path], message: `${where}: ${message}` });
+  const cycleMs = header.cycleMs;
+
+  const groupIndex = new Map(intersection.groups.map((g, i) => [g.id, i]));
+  const stages: { id: string; groups: number[]; member: boolean[]; splitMs: number }[] = [];
+  part.stages.forEach((spec, s) => {
+    const member = intersection.groups.map(() => false);
+    const groups: number[] = [];
+    spec.groups.forEach((groupId, k) => {
+      const gi = groupIndex.get(groupId);
+      if (gi === undefined) {
+        report(
+          ["stages", s, "groups", k],
+          `stage ${spec.id} names group "${groupId}", which intersection ${intersection.id} does not have (it has ${intersection.groups.map((g) => g.id).join(", ")})`,
+        );
+      } else if (member[gi]) {
+        report(["stages", s, "groups", k], `stage ${spec.id} names group ${groupId} twice`);
+      } else {
+        member[gi] = true;
+        groups.push(gi);
+      }
+    });
+    for (let a = 0; a < groups.length; a++) {
+      for (let b = a + 1; b < groups.length; b++) {
+        const ga = groups[a] as number;
+        const gb = groups[b] as number;
+        if (!intersection.permissive[ga]?.[gb]) {
+          report(
+            ["stages", s, "groups"],
+            `stage ${spec.id} serves groups ${intersection.groups[ga]?.id} and ${intersection.groups[gb]?.id} together, but the permissive matrix does not allow them to show green together`,
+          );
+        }
+      }
+    }
+    groups.sort((x, y) => x - y);
+    stages.push({ id: spec.id, groups, member, splitMs: spec.splitMs });
+  });
+
+  intersection.groups.forEach((group, gi) => {
+    if (!stages.some((st) => st.member[gi])) {
+      report(["stages"], `group ${group.id} is never served by any stage`);
+    }
+  });
+
+  if (issues.length > 0) return { ok: false, issues };
+
+  const minimums = stageMinimums(intersection, stages);
+  stages.forEach((st, s) => {
+    const need = minimums[s] as StageMinimum;
+    if (st.splitMs < need.minMs) {
+      report(
+        ["stages", s, "splitSeconds"],
+        `stage ${st.id} has a split of ${formatSeconds(st.splitMs)}, shorter than the ${formatSeconds(need.minMs)} it needs (${need.why})`,
+      );
+    }
+  });
+
+  const coordinatedStage = stages.findIndex((st) => st.id === part.coordinatedStage);
+
+  const correction = compileCorrection(part.correction, cycleMs, report);
+  const slackMs = stages.reduce((sum, st, s) => sum + st.splitMs - (minimums[s] as StageMinimum).minMs, 0);
+  if (correction && issues.length === 0) {
+    const mustShortenMs =
+      (correction.mode === "shortway" ? correction.maxShortenMs : 0) + IN_STEP_TOLERANCE_MS;
+    if (slackMs < mustShortenMs) {
+      report(
+        ["correction"],
+        correction.mode === "shortway"
+          ? `shortway may shorten a cycle by ${formatSeconds(correction.maxShortenMs)} (+${formatSeconds(IN_STEP_TOLERANCE_MS)} trim) but the stages have only ${formatSeconds(slackMs)} above their minimums; lower maxShortenPercent or lengthen the splits`
+          : `the stages have only ${formatSeconds(slackMs)} above their minimums; at least ${formatSeconds(IN_STEP_TOLERANCE_MS)} is needed to trim small offset errors`,
+      );
+    }
+  }
+  if (issues.length > 0 || !correction) return { ok: false, issues };
+
+  const compiled: Stage[] = stages.map((st, s) => ({ ...st, minMs: (minimums[s] as StageMinimum).minMs }));
+  return {
+    ok: true,
+    value: {
+      intersectionId: intersection.id,
+      planId: header.planId,
+      version: header.version,
+      cycleMs,
+      offsetMs: part.offsetMs,
+      offsetReference: part.offsetReference,
+      coordinatedStage,
+      stages: compiled,
+      correction,
+      referencePositionMs: referencePosition(intersection, compiled, coordinatedStage, part.offsetReference),
+      dailySyncMs: header.dailySyncMs,
+    },
+  };
+}
+
+/**
+ * The checks of a plan part that need no intersection: cycle and stage limits, unique stage ids,
+ * splits that sum to the cycle, the offset and the coordinated stage. Used on its own to check a plan
+ * file, and first thing by compilePlan.
+ */
+export function checkPlanPart(
+  header: PlanHeader,
+  part: PlanPartSpec,
+  intersectionId: string,
+  at: readonly (string | number)[] = [],
+): Issue[] {
+  const issues: Issue[] = [];
+  const where = `plan ${header.planId}, intersection ${intersectionId}`;
+  const report = (path: readonly (string | number)[], message: string) =>
+    issues.push({ path: [...at, ...path], message: `${where}: ${message}` });
+  const cycleMs = header.cycleMs;
+  if (cycleMs < PLAN_LIMITS.minCycleMs || cycleMs > PLAN_LIMITS.maxCycleMs) {
+    issues.push({
+      path: ["cycleSeconds"],
+      message: `plan ${header.planId}: cycle ${formatSeconds(cycleMs)} is outside ${formatSeconds(PLAN_LIMITS.minCycleMs)}–${formatSeconds(PLAN_LIMITS.maxCycleMs)}`,
+    });
+    return issues;
+  }
+  if (part.stages.length < PLAN_LIMITS.minStages || part.stages.length > PLAN_LIMITS.maxStages) {
+    report(
+      ["stages"],
+      `has ${part.stages.length} stages; a plan needs ${PLAN_LIMITS.minStages} to ${PLAN_LIMITS.maxStages}`,
+    );
+    return issues;
+  }
+  const stageIds = new Set<string>();
+  part.stages.forEach((spec, s) => {
+    if (stageIds.has(spec.id)) report(["stages", s, "id"], `stage id "${spec.id}" is used twice`);
+    stageIds.add(spec.id);
+    if (spec.groups.length === 0) report(["stages", s, "groups"], `stage ${spec.id} serves no group`);
+    if (spec.splitMs <= 0)
+      report(["stages", s, "splitSeconds"], `stage ${spec.id} has a split of ${formatSeconds(spec.splitMs)}`);
+  });
+  const splitSum = part.stages.reduce((sum, st) => sum + st.splitMs, 0);
+  if (splitSum !== cycleMs) {
+    report(["stages"], `splits sum to ${formatSeconds(splitSum)} but the cycle is ${formatSeconds(cycleMs)}`);
+  }
+  if (!stageIds.has(part.coordinatedStage)) {
+    report(
+      ["coordinatedStage"],
+      `coordinated stage "${part.coordinatedStage}" is not one of its stages (${[...stageIds].join(", ")})`,
+    );
+  }
+  if (part.offsetMs < 0 || part.offsetMs >= cycleMs) {
+    report(
+      ["offsetSeconds"],
+      `offset ${formatSeconds(part.offsetMs)} must be at least 0 s and less than the cycle (${formatSeconds(cycleMs)})`,
+    );
+  }
+  return issues;
+}
+
+function compileCorrection(
+  spec: CorrectionSpec,
+  cycleMs: number,
+  report: (path: readonly (string | number)[], message: string) => void,
+): Correction | null {
+  const percentOf = (p: number) => Math.round((cycleMs * p) / 100);
+  const checkPercent = (field: string, value: number, max: number): boolean => {
+    if (value > 0 && value <= max) return true;
+    report(
+      ["correction", field],
+      `correction ${field} is ${value} %; it must be above 0 and at most ${max} %`,
+    );
+    return false;
+  };
+  if (spec.mode === "dwell") {
+    if (!checkPercent("maxDwellPercent", spec.maxDwellPercent, PLAN_LIMITS.maxCorrectionPercent.dwell))
+      return null;
+    return { mode: "dwell", maxDwellMs: percentOf(spec.maxDwellPercent) };
+  }
+  const lengthenOk = checkPercent(
+    "maxLengthenPercent",
+    spec.maxLengthenPercent,
+    PLAN_LIMITS.maxCorrectionPercent.shortwayLengthen,
+  );
+  const shortenOk = checkPercent(
+    "maxShortenPercent",
+    spec.maxShortenPercent,
+    PLAN_LIMITS.maxCorrectionPercent.shortwayShorten,
+  );
+  if (!lengthenOk || !shortenOk) return null;
+  return {
+    mode: "shortway",
+    maxLengthenMs: percentOf(spec.maxLengthenPercent),
+    maxShortenMs: percentOf(spec.maxShortenPercent),
+  };
+}
+
+export interface StageMinimum {
+  readonly minMs: number;
+  /** Which group sets the minimum, for error messages. */
+  readonly why: string;
+}
+
+/**
+ * The shortest each stage may run. A group that ends with stage k needs its clearance and red clearance
+ * inside stage k, and its minimum green (or walk) inside the stages it has been served in so far. For
+ * the stages before k it counts only their own minimums, so the result holds however much the offset
+ * correction shortens them. The sequencer still guards every minimum at run time; this is what lets a
+ * plan promise its shortening limit.
+ */
+export function stageMinimums(
+  intersection: Intersection,
+  stages: readonly { readonly id: string; readonly member: readonly boolean[] }[],
+): StageMinimum[] {
+  const n = stages.length;
+  const endingClearance = (k: number): StageMinimum => {
+    let best: StageMinimum = { minMs: 0, why: "no group ends in it" };
+    const next = stages[(k + 1) % n] as (typeof stages)[number];
+    intersection.groups.forEach((g, gi) => {
+      if (stages[k]?.member[gi] && !next.member[gi]) {
+        const ms = g.clearanceMs + g.redClearanceMs;
+        if (ms > best.minMs) best = { minMs: ms, why: clearanceWhy(intersection, gi) };
+      }
+    });
+    return best;
+  };
+  const base = stages.map((_, k) => endingClearance(k));
+  return stages.map((stage, k) => {
+    let best = base[k] as StageMinimum;
+    const next = stages[(k + 1) % n] as (typeof stages)[number];
+    intersection.groups.forEach((g, gi) => {
+      if (!stage.member[gi] || next.member[gi]) return;
+      let servedBefore = 0;
+      for (let back = 1; back < n; back++) {
+        const j = (k - back + n) % n;
+        if (!stages[j]?.member[gi]) break;
+        servedBefore += (base[j] as StageMinimum).minMs;
+      }
+      const need = g.minGoMs + g.clearanceMs + g.redClearanceMs - servedBefore;
+      if (need > best.minMs) {
+        const go = g.kind === "vehicle" ? "minimum green" : "walk";
+        const carried =
+          servedBefore > 0 ? ` − ${formatSeconds(servedBefore)} already served in earlier stages` : "";
+        best = {
+          minMs: need,
+          why: `group ${g.id}: ${go} ${formatSeconds(g.minGoMs)} + ${clearanceWhy(intersection, gi)}${carried}`,
+        };
+      }
+    });
+    return best;
+  });
+}
+
+function clearanceWhy(intersection: Intersection, gi: number): string {
+  const g = intersection.groups[gi];
+  if (!g) return "";
+  const clearance = g.kind === "vehicle" ? "yellow" : "pedestrian clearance";
+  return `${clearance} ${formatSeconds(g.clearanceMs)} + red clearance ${formatSeconds(g.redClearanceMs)}`;
+}
+
+/** Where the offset's reference point lies in the nominal cycle, counted from the start of stage 0. */
+function referencePosition(
+  intersection: Intersection,
+  stages: readonly Stage[],
+  coordinated: number,
+  reference: OffsetReference,
+): number {
+  let start = 0;
+  for (let s = 0; s < coordinated; s++) start += (stages[s] as Stage).splitMs;
+  if (reference === "start-of-green") return start;
+  const stage = stages[coordinated] as Stage;
+  const next = stages[(coordinated + 1) % stages.length] as Stage;
+  let clearance = 0;
+  intersection.groups.forEach((g, gi) => {
+    if (stage.member[gi] && !next.member[gi])
+      clearance = Math.max(clearance, g.clearanceMs + g.redClearanceMs);
+  });
+  return start + stage.splitMs - clearance;
+}
+
+/**
+ * How many cycles after a plan takes effect the intersection is back in step at the latest, given the
+ * plan's correction limits. Each cycle may lose up to one tick to quantisation, so a cycle corrects
+ * at most (limit − tick). One more cycle is allowed for the switch itself, where the start-up of the
+ * new stage sequence may stretch the first stage to honour a minimum green.
+ */
+export function correctionCycleBound(plan: IntersectionPlan, tickMs: number): number {
+  const c = plan.cycleMs;
+  const tol = IN_STEP_TOLERANCE_MS;
+  const cyclesFor = (distanceMs: number, limitMs: number) =>
+    distanceMs <= tol ? 0 : Math.ceil((distanceMs - tol) / (limitMs - tickMs));
+  let worst = 0;
+  const corr = plan.correction;
+  for (let late = 0; late < c; late += 100) {
+    const early = c - late;
+    const cycles =
+      corr.mode === "dwell"
+        ? Math.min(late <= tol ? 0 : Number.POSITIVE_INFINITY, cyclesFor(early, corr.maxDwellMs))
+        : Math.min(cyclesFor(late, corr.maxShortenMs), cyclesFor(early, corr.maxLengthenMs));
+    worst = Math.max(worst, cycles);
+  }
+  return worst + 2;
+}

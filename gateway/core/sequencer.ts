@@ -1,0 +1,398 @@
+import { planCycle } from "./correction.js";
+import { invariant } from "./invariant.js";
+import type { Aspect, Intersection, IntersectionPlan } from "./model.js";
+
+/**
+ * The fixed-time sequencer: a pure state machine. Given the intersection, the plan in force and the
+ * time, it yields every signal group's commanded aspect and the events that happened.
+ *
+ * Lamp timing runs on the monotonic clock (`monoMs`) and is measured from the tick at which an
+ * interval really started, so that no minimum green, walk, yellow, pedestrian clearance or red
+ * clearance can be cut short by tick jitter. Where the cycle should be is computed from the wall clock
+ * (`wallMs`) at each cycle boundary; a clock step therefore shows up as an offset error that the
+ * plan's correction mode removes over a few cycles, never as a shortened interval.
+ */
+
+export interface Now {
+  readonly monoMs: number;
+  readonly wallMs: number;
+}
+
+/** The interval a signal group is in while the sequence runs. */
+export type GroupInterval = "go" | "clearance" | "red-clearance" | "rest";
+
+export interface GroupTimer {
+  readonly interval: GroupInterval;
+  readonly sinceMs: number;
+}
+
+export type SequencerMode = "startup-flash" | "startup-all-red" | "running" | "clearing-to-flash" | "flash";
+
+/** The mode reported to operators. */
+export type ReportedMode = "startup" | "coordinated" | "transition" | "flash";
+
+export interface PendingPlan {
+  readonly plan: IntersectionPlan;
+  readonly activationWallMs: number;
+}
+
+export interface NextStage {
+  readonly plan: IntersectionPlan;
+  readonly index: number;
+  /** Set when this next stage starts a newly activated plan. */
+  readonly activation: PendingPlan | null;
+}
+
+export interface SequencerState {
+  readonly intersection: Intersection;
+  readonly mode: SequencerMode;
+  readonly modeSinceMs: number;
+  readonly plan: IntersectionPlan;
+  readonly pending: readonly PendingPlan[];
+  readonly groups: readonly GroupTimer[];
+  readonly stage: number;
+  readonly stagePlannedEndMs: number;
+  /** Decided when the current stage starts, so that the right groups start their clearances in time. */
+  readonly next: NextStage | null;
+  readonly cycleDurationsMs: readonly number[];
+  readonly offsetErrorMs: number;
+  readonly inStep: boolean;
+  readonly cycles: number;
+}
+
+export type SequencerEvent =
+  | { readonly type: "tick" }
+  | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
+  | { readonly type: "enter-flash" }
+  | { readonly type: "leave-flash" }
+  | { readonly type: "restart" };
+
+export type SignalEvent =
+  | { readonly type: "mode"; readonly mode: ReportedMode; readonly previous: ReportedMode }
+  | {
+      readonly type: "cycle-start";
+      readonly planId: string;
+      readonly offsetErrorMs: number;
+      readonly correctionMs: number;
+    }
+  | { readonly type: "stage-start"; readonly planId: string; readonly stage: string }
+  | {
+      readonly type: "plan-activated";
+      readonly planId: string;
+      readonly version: number;
+      readonly activationWallMs: number;
+      /** How long after the activation instant the switching cycle boundary fell. */
+      readonly lateByMs: number;
+    }
+  | { readonly type: "plan-scheduled"; readonly planId: string; readonly activationWallMs: number }
+  | { readonly type: "plan-superseded"; readonly planId: string; readonly by: string }
+  | { readonly type: "plan-rejected"; readonly planId: string; readonly reason: string };
+
+export interface SequencerStep {
+  readonly state: SequencerState;
+  readonly events: readonly SignalEvent[];
+}
+
+/** At most this many plans may wait for their activation instant; one more is rejected (and reported). */
+export const MAX_PENDING_PLANS = 4;
+
+/** Upper bound on interval changes processed in one tick: far above what any valid plan needs. */
+const MAX_ADVANCES_PER_TICK = 64;
+
+export function startSequencer(intersection: Intersection, plan: IntersectionPlan, now: Now): SequencerState {
+  invariant(
+    plan.intersectionId === intersection.id,
+    () => `plan ${plan.planId} was compiled for ${plan.intersectionId}, not ${intersection.id}`,
+  );
+  return {
+    intersection,
+    mode: "startup-flash",
+    modeSinceMs: now.monoMs,
+    plan,
+    pending: [],
+    groups: intersection.groups.map(() => ({ interval: "rest", sinceMs: now.monoMs })),
+    stage: 0,
+    stagePlannedEndMs: now.monoMs,
+    next: null,
+    cycleDurationsMs: plan.stages.map((s) => s.splitMs),
+    offsetErrorMs: 0,
+    inStep: false,
+    cycles: 0,
+  };
+}
+
+export function reportedMode(state: SequencerState): ReportedMode {
+  switch (state.mode) {
+    case "startup-flash":
+    case "startup-all-red":
+      return "startup";
+    case "clearing-to-flash":
+    case "flash":
+      return "flash";
+    case "running":
+      return state.inStep ? "coordinated" : "transition";
+  }
+}
+
+export function stepSequencer(state: SequencerState, event: SequencerEvent, now: Now): SequencerStep {
+  const events: SignalEvent[] = [];
+  const before = reportedMode(state);
+  let next: SequencerState;
+  switch (event.type) {
+    case "tick":
+      next = advance(state, now, events);
+      break;
+    case "schedule-plan":
+      next = schedule(state, event.plan, event.activationWallMs, now, events);
+      break;
+    case "enter-flash":
+      next =
+        state.mode === "running"
+          ? advance({ ...state, mode: "clearing-to-flash", modeSinceMs: now.monoMs, next: null }, now, events)
+          : state.mode === "flash" || state.mode === "clearing-to-flash"
+            ? state
+            : enterMode(state, "flash", now);
+      break;
+    case "leave-flash":
+      next = state.mode === "flash" ? enterMode(state, "startup-all-red", now) : state;
+      break;
+    case "restart":
+      next = startSequencer(state.intersection, state.plan, now);
+      next = { ...next, pending: state.pending };
+      break;
+  }
+  const after = reportedMode(next);
+  if (after !== before) events.push({ type: "mode", mode: after, previous: before });
+  return { state: next, events };
+}
+
+function enterMode(state: SequencerState, mode: SequencerMode, now: Now): SequencerState {
+  return {
+    ...state,
+    mode,
+    modeSinceMs: now.monoMs,
+    groups: state.groups.map(() => ({ interval: "rest", sinceMs: now.monoMs })),
+    next: null,
+  };
+}
+
+function schedule(
+  state: SequencerState,
+  plan: IntersectionPlan,
+  activationWallMs: number,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  if (plan.intersectionId !== state.intersection.id) {
+    events.push({
+      type: "plan-rejected",
+      planId: plan.planId,
+      reason: `compiled for intersection ${plan.intersectionId}, not ${state.intersection.id}`,
+    });
+    return state;
+  }
+  if (state.pending.length + (state.next?.activation ? 1 : 0) >= MAX_PENDING_PLANS) {
+    events.push({
+      type: "plan-rejected",
+      planId: plan.planId,
+      reason: `${MAX_PENDING_PLANS} plans already wait for activation`,
+    });
+    return state;
+  }
+  events.push({ type: "plan-scheduled", planId: plan.planId, activationWallMs });
+  const taken = state.next?.activation ? [state.next.activation] : [];
+  const pending = [...state.pending, ...taken, { plan, activationWallMs }].sort(
+    (a, b) => a.activationWallMs - b.activationWallMs,
+  );
+  // The next stage of a running sequence is decided when the current one starts. Deciding again is
+  // always safe (every interval is guarded when it ends), and lets a plan committed during the last
+  // stage still take the coming boundary.
+  const running = state.mode === "running" && state.stage === state.plan.stages.length - 1;
+  return running ? decideNext({ ...state, pending }, now, events) : { ...state, pending };
+}
+
+function advance(state: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
+  let s = state;
+  for (let i = 0; i < MAX_ADVANCES_PER_TICK; i++) {
+    const moved = advanceOnce(s, now, events);
+    if (moved === s) return s;
+    s = moved;
+  }
+  invariant(
+    false,
+    `sequencer of ${state.intersection.id} did not settle within ${MAX_ADVANCES_PER_TICK} steps`,
+  );
+}
+
+/** One change (a group interval, a stage, a mode), or the same state when nothing is due. */
+function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
+  const t = now.monoMs;
+  switch (s.mode) {
+    case "startup-flash":
+      return t - s.modeSinceMs >= s.intersection.startupFlashMs ? enterMode(s, "startup-all-red", now) : s;
+    case "startup-all-red":
+      return t - s.modeSinceMs >= s.intersection.startupAllRedMs
+        ? beginCycle({ ...s, mode: "running", modeSinceMs: t }, s.plan, null, now, events)
+        : s;
+    case "flash":
+      return s;
+    case "running":
+    case "clearing-to-flash": {
+      const groups = advanceGroups(s, t);
+      if (groups !== s.groups) return { ...s, groups };
+      const allClear = s.groups.every(
+        (g, gi) =>
+          g.interval === "rest" || (g.interval === "go" && s.next?.plan.stages[s.next.index]?.member[gi]),
+      );
+      if (!allClear) return s;
+      if (s.mode === "clearing-to-flash") return enterMode(s, "flash", now);
+      if (t < s.stagePlannedEndMs) return s;
+      return startNextStage(s, now, events);
+    }
+  }
+}
+
+/** Moves every group whose interval is due on to its next interval; the same array when none is. */
+function advanceGroups(s: SequencerState, t: number): readonly GroupTimer[] {
+  let changed: GroupTimer[] | null = null;
+  const { groups } = s.intersection;
+  s.groups.forEach((timer, gi) => {
+    const g = groups[gi];
+    invariant(g, `group index ${gi} out of range`);
+    const elapsed = t - timer.sinceMs;
+    let interval: GroupInterval | null = null;
+    if (timer.interval === "go") {
+      const continues = s.next?.plan.stages[s.next.index]?.member[gi] === true;
+      if (!continues && elapsed >= g.minGoMs) {
+        const clearanceFrom =
+          s.mode === "clearing-to-flash"
+            ? Number.NEGATIVE_INFINITY
+            : s.stagePlannedEndMs - g.clearanceMs - g.redClearanceMs;
+        if (t >= clearanceFrom) interval = "clearance";
+      }
+    } else if (timer.interval === "clearance") {
+      if (elapsed >= g.clearanceMs) interval = "red-clearance";
+    } else if (timer.interval === "red-clearance") {
+      if (elapsed >= g.redClearanceMs) interval = "rest";
+    }
+    if (interval) {
+      changed ??= [...s.groups];
+      changed[gi] = { interval, sinceMs: t };
+    }
+  });
+  return changed ?? s.groups;
+}
+
+function startNextStage(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
+  const next = s.next;
+  invariant(next, `intersection ${s.intersection.id}: a running sequence has no next stage`);
+  if (next.index === 0) return beginCycle(s, next.plan, next.activation, now, events);
+  const stage = next.plan.stages[next.index];
+  invariant(stage, `stage index ${next.index} out of range in plan ${next.plan.planId}`);
+  const started: SequencerState = {
+    ...s,
+    stage: next.index,
+    stagePlannedEndMs: s.stagePlannedEndMs + (s.cycleDurationsMs[next.index] as number),
+    groups: startGroups(s, stage.member, now.monoMs),
+  };
+  events.push({ type: "stage-start", planId: s.plan.planId, stage: stage.id });
+  return decideNext(started, now, events);
+}
+
+/** Starts a cycle of `plan` with stage 0, planning this cycle's offset correction. */
+function beginCycle(
+  s: SequencerState,
+  plan: IntersectionPlan,
+  activation: PendingPlan | null,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  if (activation) {
+    events.push({
+      type: "plan-activated",
+      planId: plan.planId,
+      version: plan.version,
+      activationWallMs: activation.activationWallMs,
+      lateByMs: now.wallMs - activation.activationWallMs,
+    });
+  }
+  const cycle = planCycle(plan, now.wallMs);
+  const stage0 = plan.stages[0];
+  invariant(stage0, `plan ${plan.planId} has no stages`);
+  const started: SequencerState = {
+    ...s,
+    plan,
+    stage: 0,
+    cycleDurationsMs: cycle.durationsMs,
+    stagePlannedEndMs: now.monoMs + (cycle.durationsMs[0] as number),
+    groups: startGroups(s, stage0.member, now.monoMs),
+    offsetErrorMs: cycle.offsetErrorMs,
+    inStep: cycle.inStep,
+    cycles: s.cycles + 1,
+  };
+  events.push({
+    type: "cycle-start",
+    planId: plan.planId,
+    offsetErrorMs: cycle.offsetErrorMs,
+    correctionMs: cycle.correctionMs,
+  });
+  events.push({ type: "stage-start", planId: plan.planId, stage: stage0.id });
+  return decideNext(started, now, events);
+}
+
+function startGroups(s: SequencerState, member: readonly boolean[], t: number): GroupTimer[] {
+  return s.groups.map((timer, gi) => {
+    if (!member[gi] || timer.interval === "go") return timer;
+    invariant(
+      timer.interval === "rest",
+      () => `group ${s.intersection.groups[gi]?.id} would start while still in ${timer.interval}`,
+    );
+    return { interval: "go", sinceMs: t };
+  });
+}
+
+/**
+ * Chooses the stage after the one that just started. At the last stage of a cycle this is where a
+ * pending plan is taken: the first cycle boundary at or after its activation instant.
+ */
+function decideNext(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
+  const last = s.stage === s.plan.stages.length - 1;
+  if (!last) return { ...s, next: { plan: s.plan, index: s.stage + 1, activation: null } };
+  const boundaryWallMs = now.wallMs + (s.stagePlannedEndMs - now.monoMs);
+  let chosen = -1;
+  s.pending.forEach((p, i) => {
+    if (p.activationWallMs <= boundaryWallMs) chosen = i;
+  });
+  if (chosen < 0) return { ...s, next: { plan: s.plan, index: 0, activation: null } };
+  const activation = s.pending[chosen] as PendingPlan;
+  for (const superseded of s.pending.slice(0, chosen)) {
+    events.push({ type: "plan-superseded", planId: superseded.plan.planId, by: activation.plan.planId });
+  }
+  return {
+    ...s,
+    pending: s.pending.slice(chosen + 1),
+    next: { plan: activation.plan, index: 0, activation },
+  };
+}
+
+/** Every group's commanded aspect in this state. */
+export function aspectsOf(s: SequencerState): Aspect[] {
+  return s.intersection.groups.map((g, gi) => aspectOf(s, g.kind === "vehicle", g.scheduledFlash, gi));
+}
+
+function aspectOf(s: SequencerState, vehicle: boolean, scheduledFlash: "red" | "yellow", gi: number): Aspect {
+  switch (s.mode) {
+    case "startup-flash":
+      return vehicle ? "red-flash" : "dark";
+    case "flash":
+      return vehicle ? (scheduledFlash === "yellow" ? "yellow-flash" : "red-flash") : "dark";
+    case "startup-all-red":
+      return vehicle ? "red" : "dont-walk";
+    default: {
+      const interval = (s.groups[gi] as GroupTimer).interval;
+      if (interval === "go") return vehicle ? "green" : "walk";
+      if (interval === "clearance") return vehicle ? "yellow" : "ped-clearance";
+      return vehicle ? "red" : "dont-walk";
+    }
+  }
+}
