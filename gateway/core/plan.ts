@@ -334,15 +334,21 @@ function referencePosition(
 
 /**
  * How many cycles after a plan takes effect the intersection is back in step at the latest, given the
- * plan's correction limits. Each cycle may lose up to one tick to quantisation, so a cycle corrects
- * at most (limit − tick). One more cycle is allowed for the switch itself, where the start-up of the
- * new stage sequence may stretch the first stage to honour a minimum green.
+ * plan's correction limits. A cycle can run late by tick quantisation: up to three ticks per stage
+ * (the start of a clearance, its end, the end of the red clearance) when a stage runs at its minimum,
+ * so a cycle corrects at least (limit − that loss). One more cycle is allowed for the switch itself,
+ * where the new stage sequence may stretch its first stage to honour a minimum green.
  */
 export function correctionCycleBound(plan: IntersectionPlan, tickMs: number): number {
   const c = plan.cycleMs;
   const tol = IN_STEP_TOLERANCE_MS;
+  const lossMs = 3 * plan.stages.length * tickMs;
   const cyclesFor = (distanceMs: number, limitMs: number) =>
-    distanceMs <= tol ? 0 : Math.ceil((distanceMs - tol) / (limitMs - tickMs));
+    distanceMs <= tol
+      ? 0
+      : limitMs <= lossMs
+        ? Number.POSITIVE_INFINITY
+        : Math.ceil((distanceMs - tol) / (limitMs - lossMs));
   let worst = 0;
   const corr = plan.correction;
   for (let late = 0; late < c; late += 100) {

@@ -230,10 +230,19 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
   switch (s.mode) {
     case "startup-flash":
       return t - s.modeSinceMs >= s.intersection.startupFlashMs ? enterMode(s, "startup-all-red", now) : s;
-    case "startup-all-red":
-      return t - s.modeSinceMs >= s.intersection.startupAllRedMs
-        ? beginCycle({ ...s, mode: "running", modeSinceMs: t }, s.plan, null, now, events)
-        : s;
+    case "startup-all-red": {
+      if (t - s.modeSinceMs < s.intersection.startupAllRedMs) return s;
+      // Normal operation begins at a cycle boundary: a plan due by now takes effect here.
+      const due = takeDue(s, now.wallMs, events);
+      const plan = due.activation?.plan ?? s.plan;
+      return beginCycle(
+        { ...s, mode: "running", modeSinceMs: t, pending: due.pending },
+        plan,
+        due.activation,
+        now,
+        events,
+      );
+    }
     case "flash":
       return s;
     case "running":
@@ -358,21 +367,33 @@ function startGroups(s: SequencerState, member: readonly boolean[], t: number): 
 function decideNext(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
   const last = s.stage === s.plan.stages.length - 1;
   if (!last) return { ...s, next: { plan: s.plan, index: s.stage + 1, activation: null } };
-  const boundaryWallMs = now.wallMs + (s.stagePlannedEndMs - now.monoMs);
+  const due = takeDue(s, now.wallMs + (s.stagePlannedEndMs - now.monoMs), events);
+  return {
+    ...s,
+    pending: due.pending,
+    next: { plan: due.activation?.plan ?? s.plan, index: 0, activation: due.activation },
+  };
+}
+
+/**
+ * The plan that takes effect at a cycle boundary falling at `boundaryWallMs`: the latest pending plan
+ * whose activation instant is at or before it. Earlier ones are superseded (and reported).
+ */
+function takeDue(
+  s: SequencerState,
+  boundaryWallMs: number,
+  events: SignalEvent[],
+): { activation: PendingPlan | null; pending: readonly PendingPlan[] } {
   let chosen = -1;
   s.pending.forEach((p, i) => {
     if (p.activationWallMs <= boundaryWallMs) chosen = i;
   });
-  if (chosen < 0) return { ...s, next: { plan: s.plan, index: 0, activation: null } };
+  if (chosen < 0) return { activation: null, pending: s.pending };
   const activation = s.pending[chosen] as PendingPlan;
   for (const superseded of s.pending.slice(0, chosen)) {
     events.push({ type: "plan-superseded", planId: superseded.plan.planId, by: activation.plan.planId });
   }
-  return {
-    ...s,
-    pending: s.pending.slice(chosen + 1),
-    next: { plan: activation.plan, index: 0, activation },
-  };
+  return { activation, pending: s.pending.slice(chosen + 1) };
 }
 
 /** Every group's commanded aspect in this state. */

@@ -1,0 +1,156 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { lateness } from "../../gateway/core/correction.js";
+import { IN_STEP_TOLERANCE_MS } from "../../gateway/core/model.js";
+import { correctionCycleBound } from "../../gateway/core/plan.js";
+import { VirtualIntersection } from "../support/drive.js";
+import { type RandomSetup, setupArb } from "../support/random-signal.js";
+import { SafetyOracle } from "../support/signal-oracle.js";
+
+const BASE_TICK_MS = 100;
+const MAX_JITTER_MS = 40;
+
+interface Scenario {
+  readonly setup: RandomSetup;
+  readonly wall0: number;
+  readonly mono0: number;
+  /** When (after start) the plan change is scheduled, and how far ahead its activation instant is. */
+  readonly scheduleAfterMs: number;
+  readonly activationLeadMs: number;
+  readonly jitter: readonly number[];
+  /** Further plan changes, alternating A and B, each after the previous one: (delay, activation lead). */
+  readonly moreChanges: readonly { afterMs: number; leadMs: number }[];
+  /** Wall-clock steps (NTP corrections) at these instants after start. */
+  readonly clockSteps: readonly { atMs: number; stepMs: number }[];
+}
+
+const scenarioArb = (withClockSteps: boolean): fc.Arbitrary<Scenario> =>
+  fc.record({
+    setup: setupArb,
+    wall0: fc.integer({ min: 1_700_000_000_000, max: 1_900_000_000_000 }),
+    mono0: fc.integer({ min: 0, max: 10_000_000 }),
+    scheduleAfterMs: fc.integer({ min: 0, max: 400_000 }),
+    activationLeadMs: fc.integer({ min: 0, max: 300_000 }),
+    jitter: fc.array(fc.integer({ min: 0, max: MAX_JITTER_MS }), { minLength: 1, maxLength: 64 }),
+    moreChanges: withClockSteps
+      ? fc.array(
+          fc.record({
+            afterMs: fc.integer({ min: 0, max: 200_000 }),
+            leadMs: fc.integer({ min: 0, max: 100_000 }),
+          }),
+          {
+            maxLength: 5,
+          },
+        )
+      : fc.constant([]),
+    clockSteps: withClockSteps
+      ? fc.array(
+          fc.record({
+            atMs: fc.integer({ min: 0, max: 1_500_000 }),
+            stepMs: fc.integer({ min: -120_000, max: 120_000 }),
+          }),
+          { maxLength: 3 },
+        )
+      : fc.constant([]),
+  });
+
+interface Outcome {
+  readonly violation: string | null;
+  readonly x: VirtualIntersection;
+  readonly activationWallMs: number;
+}
+
+/** Runs a scenario: start-up, plan A, plan B scheduled mid-run, until `untilMs` after start. */
+function run(s: Scenario, untilMs: number): Outcome {
+  const { intersection, planA, planB } = s.setup;
+  const x = new VirtualIntersection(intersection, planA, { monoMs: s.mono0, wallMs: s.wall0 });
+  const oracle = new SafetyOracle(intersection);
+  let scheduled = false;
+  let activationWallMs = Number.NaN;
+  const changes = [...s.moreChanges];
+  let nextChangeAtMs = Number.POSITIVE_INFINITY;
+  let nextPlan = planA;
+  const steps = [...s.clockSteps].sort((a, b) => a.atMs - b.atMs);
+  for (let i = 0; x.monoMs - s.mono0 < untilMs; i++) {
+    x.tick(BASE_TICK_MS + (s.jitter[i % s.jitter.length] as number));
+    const elapsed = x.monoMs - s.mono0;
+    while (steps.length > 0 && (steps[0]?.atMs as number) <= elapsed)
+      x.wallMs += steps.shift()?.stepMs as number;
+    if (!scheduled && elapsed >= s.scheduleAfterMs) {
+      scheduled = true;
+      activationWallMs = x.wallMs + s.activationLeadMs;
+      x.dispatch({ type: "schedule-plan", plan: planB, activationWallMs });
+      nextChangeAtMs = elapsed + (changes[0]?.afterMs ?? Number.POSITIVE_INFINITY);
+    }
+    if (elapsed >= nextChangeAtMs) {
+      const change = changes.shift();
+      x.dispatch({
+        type: "schedule-plan",
+        plan: nextPlan,
+        activationWallMs: x.wallMs + (change?.leadMs ?? 0),
+      });
+      nextPlan = nextPlan === planA ? planB : planA;
+      nextChangeAtMs = elapsed + (changes[0]?.afterMs ?? Number.POSITIVE_INFINITY);
+    }
+    const violation = oracle.observe(x.lastAspects, x.monoMs);
+    if (violation) return { violation, x, activationWallMs };
+    if (x.mode === "fault") {
+      const latch = x.state.mon.latch;
+      return { violation: `monitor latched ${latch?.kind}: ${latch?.message}`, x, activationWallMs };
+    }
+  }
+  return { violation: null, x, activationWallMs };
+}
+
+describe("sequencer under random plans and plan changes", () => {
+  it("never shows conflicting greens, never cuts a minimum or a clearance, even with wall-clock steps", () => {
+    fc.assert(
+      fc.property(scenarioArb(true), (s) => {
+        const changes = s.moreChanges.reduce((sum, c) => sum + c.afterMs + c.leadMs, 0);
+        const horizon = s.scheduleAfterMs + s.activationLeadMs + changes + 4 * s.setup.planB.cycleMs;
+        const outcome = run(s, Math.min(horizon, 1_500_000));
+        expect(outcome.violation).toBeNull();
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("switches at the first cycle boundary at or after the activation instant, and is in step within the correction bound", () => {
+    fc.assert(
+      fc.property(scenarioArb(false), (s) => {
+        const tickMs = BASE_TICK_MS + MAX_JITTER_MS;
+        const bound = correctionCycleBound(s.setup.planB, tickMs);
+        fc.pre(Number.isFinite(bound));
+        const maxCycleA = s.setup.planA.cycleMs * 1.5 + 60_000;
+        const untilMs =
+          s.scheduleAfterMs + s.activationLeadMs + maxCycleA + (bound + 1) * s.setup.planB.cycleMs * 1.6;
+        const { violation, x, activationWallMs } = run(s, untilMs);
+        expect(violation).toBeNull();
+
+        const activated = x.signals.findIndex((t) => t.event.type === "plan-activated");
+        expect(activated, "plan B never took effect").toBeGreaterThanOrEqual(0);
+        const at = x.signals[activated]?.now as { wallMs: number };
+        expect(at.wallMs).toBeGreaterThanOrEqual(activationWallMs);
+        // No cycle of the old plan starts once the activation instant has passed (one tick of slack per stage).
+        const slack = 3 * s.setup.planA.stages.length * tickMs;
+        const lateOldCycles = x.signals.filter(
+          (t) =>
+            t.event.type === "cycle-start" &&
+            t.event.planId === "A" &&
+            t.now.wallMs >= activationWallMs + slack,
+        );
+        expect(lateOldCycles).toEqual([]);
+
+        const cyclesOfB = x.signals.slice(activated).filter((t) => t.event.type === "cycle-start");
+        const firstInStep = cyclesOfB.findIndex((t) => {
+          const late = lateness(s.setup.planB, t.now.wallMs);
+          return Math.min(late, s.setup.planB.cycleMs - late) <= IN_STEP_TOLERANCE_MS;
+        });
+        expect(firstInStep, `not in step within ${cyclesOfB.length} cycles`).toBeGreaterThanOrEqual(0);
+        expect(firstInStep).toBeLessThanOrEqual(bound);
+        expect(x.mode).toBe("coordinated");
+      }),
+      { numRuns: 120 },
+    );
+  });
+});
