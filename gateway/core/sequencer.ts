@@ -58,6 +58,8 @@ export interface SequencerState {
   readonly offsetErrorMs: number;
   readonly inStep: boolean;
   readonly cycles: number;
+  /** An operator's flash request, applied at the next tick. */
+  readonly flashRequest: "enter" | "leave" | null;
 }
 
 export type SequencerEvent =
@@ -118,6 +120,7 @@ export function startSequencer(intersection: Intersection, plan: IntersectionPla
     offsetErrorMs: 0,
     inStep: false,
     cycles: 0,
+    flashRequest: null,
   };
 }
 
@@ -146,15 +149,9 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
       next = schedule(state, event.plan, event.activationWallMs, now, events);
       break;
     case "enter-flash":
-      next =
-        state.mode === "running"
-          ? advance({ ...state, mode: "clearing-to-flash", modeSinceMs: now.monoMs, next: null }, now, events)
-          : state.mode === "flash" || state.mode === "clearing-to-flash"
-            ? state
-            : enterMode(state, "flash", now);
-      break;
     case "leave-flash":
-      next = state.mode === "flash" ? enterMode(state, "startup-all-red", now) : state;
+      // Intervals change only on ticks, when the outputs are written and checked: the request waits.
+      next = { ...state, flashRequest: event.type === "enter-flash" ? "enter" : "leave" };
       break;
     case "restart":
       next = startSequencer(state.intersection, state.plan, now);
@@ -211,8 +208,24 @@ function schedule(
   return running ? decideNext({ ...state, pending }, now, events) : { ...state, pending };
 }
 
+function applyFlashRequest(s: SequencerState, now: Now): SequencerState {
+  if (s.flashRequest === null) return s;
+  const cleared: SequencerState = { ...s, flashRequest: null };
+  if (s.flashRequest === "leave")
+    return s.mode === "flash" ? enterMode(cleared, "startup-all-red", now) : cleared;
+  switch (s.mode) {
+    case "running":
+      return { ...cleared, mode: "clearing-to-flash", modeSinceMs: now.monoMs, next: null };
+    case "startup-flash":
+    case "startup-all-red":
+      return enterMode(cleared, "flash", now);
+    default:
+      return cleared;
+  }
+}
+
 function advance(state: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
-  let s = state;
+  let s = applyFlashRequest(state, now);
   for (let i = 0; i < MAX_ADVANCES_PER_TICK; i++) {
     const moved = advanceOnce(s, now, events);
     if (moved === s) return s;
@@ -254,7 +267,10 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
           g.interval === "rest" || (g.interval === "go" && s.next?.plan.stages[s.next.index]?.member[gi]),
       );
       if (!allClear) return s;
-      if (s.mode === "clearing-to-flash") return enterMode(s, "flash", now);
+      if (s.mode === "clearing-to-flash") {
+        // Every head shows steady red / DON'T WALK for at least one tick before the flash starts.
+        return s.groups.every((g) => g.sinceMs < t) ? enterMode(s, "flash", now) : s;
+      }
       if (t < s.stagePlannedEndMs) return s;
       return startNextStage(s, now, events);
     }

@@ -126,10 +126,13 @@ export const setupArb: fc.Arbitrary<RandomSetup> = fc
       groups: fc.tuple(
         ...Array.from({ length: n }, (_, i) => groupArb(i < vehicles ? "vehicle" : "pedestrian", i)),
       ),
-      pairs: fc.array(fc.boolean({ trueWeight: 2 }), {
-        minLength: (n * (n - 1)) / 2,
-        maxLength: (n * (n - 1)) / 2,
-      }),
+      pairs: fc.array(
+        fc.integer({ min: 0, max: 2 }).map((v) => v > 0),
+        {
+          minLength: (n * (n - 1)) / 2,
+          maxLength: (n * (n - 1)) / 2,
+        },
+      ),
       orderA: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
       orderB: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }),
       overlapA: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
@@ -156,11 +159,21 @@ export const setupArb: fc.Arbitrary<RandomSetup> = fc
         (permissive[b] as boolean[])[a] = allowed;
       }
     }
+    // Groups that flash yellow must be permissive with one another (the config loader insists too).
+    const yellow: number[] = [];
+    const groups = r.groups.map((g, gi) => {
+      if (g.scheduledFlash !== "yellow") return g;
+      if (yellow.every((h) => permissive[gi]?.[h])) {
+        yellow.push(gi);
+        return g;
+      }
+      return { ...g, scheduledFlash: "red" as const };
+    });
     const intersection: Intersection = {
       id: "x",
       name: "random",
       corridorId: "c",
-      groups: r.groups,
+      groups,
       permissive,
       startupFlashMs: 6000,
       startupAllRedMs: Math.max(4000, ...r.groups.map((g) => g.redClearanceMs)),

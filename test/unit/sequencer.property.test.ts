@@ -20,6 +20,8 @@ interface Scenario {
   readonly jitter: readonly number[];
   /** Further plan changes, alternating A and B, each after the previous one: (delay, activation lead). */
   readonly moreChanges: readonly { afterMs: number; leadMs: number }[];
+  /** An operator's scheduled flash: entered at `atMs` after start, left `forMs` later. */
+  readonly flash: { readonly atMs: number; readonly forMs: number } | null;
   /** Wall-clock steps (NTP corrections) at these instants after start. */
   readonly clockSteps: readonly { atMs: number; stepMs: number }[];
 }
@@ -43,6 +45,14 @@ const scenarioArb = (withClockSteps: boolean): fc.Arbitrary<Scenario> =>
           },
         )
       : fc.constant([]),
+    flash: withClockSteps
+      ? fc.option(
+          fc.record({
+            atMs: fc.integer({ min: 0, max: 600_000 }),
+            forMs: fc.integer({ min: 0, max: 60_000 }),
+          }),
+        )
+      : fc.constant(null),
     clockSteps: withClockSteps
       ? fc.array(
           fc.record({
@@ -92,14 +102,33 @@ function run(s: Scenario, untilMs: number): Outcome {
       nextPlan = nextPlan === planA ? planB : planA;
       nextChangeAtMs = elapsed + (changes[0]?.afterMs ?? Number.POSITIVE_INFINITY);
     }
-    const violation = oracle.observe(x.lastAspects, x.monoMs);
-    if (violation) return { violation, x, activationWallMs };
+    if (s.flash && elapsed >= s.flash.atMs && elapsed - BASE_TICK_MS - MAX_JITTER_MS < s.flash.atMs) {
+      x.dispatch({ type: "enter-flash" });
+    }
+    const leaveAt = s.flash ? s.flash.atMs + s.flash.forMs : Number.POSITIVE_INFINITY;
+    if (elapsed >= leaveAt && x.state.seq.mode === "flash") x.dispatch({ type: "leave-flash" });
     if (x.mode === "fault") {
       const latch = x.state.mon.latch;
-      return { violation: `monitor latched ${latch?.kind}: ${latch?.message}`, x, activationWallMs };
+      return {
+        violation: `t=${x.monoMs}: monitor latched ${latch?.kind}: ${latch?.message}`,
+        x,
+        activationWallMs,
+      };
     }
+    const violation = oracle.observe(x.lastAspects, x.monoMs);
+    if (violation) return { violation, x, activationWallMs };
   }
   return { violation: null, x, activationWallMs };
+}
+
+/** Fails with the whole violation and the last signal events, so a counterexample reads as a trace. */
+function expectSafe(outcome: Outcome): void {
+  if (outcome.violation === null) return;
+  const trace = outcome.x.signals
+    .slice(-12)
+    .map((t) => `  ${t.now.monoMs} ${JSON.stringify(t.event)}`)
+    .join("\n");
+  expect.fail(`${outcome.violation}\nlast events:\n${trace}`);
 }
 
 describe("sequencer under random plans and plan changes", () => {
@@ -108,8 +137,7 @@ describe("sequencer under random plans and plan changes", () => {
       fc.property(scenarioArb(true), (s) => {
         const changes = s.moreChanges.reduce((sum, c) => sum + c.afterMs + c.leadMs, 0);
         const horizon = s.scheduleAfterMs + s.activationLeadMs + changes + 4 * s.setup.planB.cycleMs;
-        const outcome = run(s, Math.min(horizon, 1_500_000));
-        expect(outcome.violation).toBeNull();
+        expectSafe(run(s, Math.min(horizon, 1_500_000)));
       }),
       { numRuns: 200 },
     );
@@ -124,8 +152,9 @@ describe("sequencer under random plans and plan changes", () => {
         const maxCycleA = s.setup.planA.cycleMs * 1.5 + 60_000;
         const untilMs =
           s.scheduleAfterMs + s.activationLeadMs + maxCycleA + (bound + 1) * s.setup.planB.cycleMs * 1.6;
-        const { violation, x, activationWallMs } = run(s, untilMs);
-        expect(violation).toBeNull();
+        const outcome = run(s, untilMs);
+        expectSafe(outcome);
+        const { x, activationWallMs } = outcome;
 
         const activated = x.signals.findIndex((t) => t.event.type === "plan-activated");
         expect(activated, "plan B never took effect").toBeGreaterThanOrEqual(0);
