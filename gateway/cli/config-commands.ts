@@ -1,6 +1,10 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { type CheckReport, checkConfigFile, checkPlanForIntersection } from "../config/check.js";
 import { formatIssue } from "../config/errors.js";
+import { jsonSchemaFor, schemaFileName } from "../config/json-schema.js";
+import { type FileKind, fileSchemas } from "../config/schema.js";
 
 function print(report: CheckReport): boolean {
   for (const line of report.checked) process.stdout.write(`ok  ${line}\n`);
@@ -22,6 +26,19 @@ export function registerConfigCommands(program: Command): void {
       let ok = true;
       for (const file of files) ok = print(checkConfigFile(file)) && ok;
       if (!ok) process.exitCode = 1;
+    });
+
+  config
+    .command("schema")
+    .description("write the JSON Schema of every config file kind, for editors")
+    .option("--out <dir>", "directory to write into", "config/schema")
+    .action((options: { out: string }) => {
+      mkdirSync(options.out, { recursive: true });
+      for (const kind of Object.keys(fileSchemas) as FileKind[]) {
+        const file = join(options.out, schemaFileName(kind));
+        writeFileSync(file, jsonSchemaFor(kind));
+        process.stdout.write(`wrote ${file}\n`);
+      }
     });
 
   const plan = program.command("plan").description("signal timing plans");

@@ -59,7 +59,16 @@ async function runDemo(options: DemoOptions): Promise<void> {
       `legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark\n`,
   );
 
+  // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
   const runners: IntersectionRunner[] = [];
+  let stopRequested: () => void = () => {};
+  const stopped = new Promise<void>((done) => {
+    stopRequested = done;
+  });
+  process.once("SIGINT", () => stopRequested());
+  process.once("SIGTERM", () => stopRequested());
+  if (durationS !== null) setTimeout(() => stopRequested(), durationS * 1000).unref();
+
   for (const [id, file] of corridor.intersectionFiles) {
     const setup = loadIntersectionSetup(file);
     const intersection = setup.intersection.intersection;
@@ -99,17 +108,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
     }
   }
   for (const runner of runners) runner.start();
-
-  await new Promise<void>((done) => {
-    const stop = () => {
-      for (const runner of runners) runner.stop();
-      process.stdout.write(`${stamp()} demo stopped\n`);
-      done();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-    if (durationS !== null) setTimeout(stop, durationS * 1000).unref();
-  });
+  await stopped;
+  for (const runner of runners) runner.stop();
+  process.stdout.write(`${stamp()} demo stopped\n`);
 }
 
 function describeSignal(event: SignalEvent): string | null {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { registerConfigCommands } from "./config-commands.js";
@@ -10,9 +11,14 @@ const program = new Command()
   .description(
     "Runtime for roadside traffic-signal gateways: safe sequencing, Modbus I/O, MQTT peers, atomic corridor plan switches.",
   )
-  .version("0.1.0")
+  .version(packageVersion())
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
+
+function packageVersion(): string {
+  const text = readFileSync(new URL("../../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
 
 registerConfigCommands(program);
 registerDemoCommand(program);
