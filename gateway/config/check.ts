@@ -10,6 +10,7 @@ import {
   type LoadedCorridor,
   listPlanFiles,
   loadCorridor,
+  loadDeviceProfile,
   loadIntersection,
   loadIntersectionSetup,
   loadPlan,
@@ -45,13 +46,18 @@ export function checkConfigFile(file: string): CheckReport {
       report.checked.push(
         `plan ${plan.raw.id} v${plan.raw.version}: ${Object.keys(plan.raw.intersections).length} intersection parts`,
       );
+    } else if (kind === "device-profile") {
+      const { profile } = loadDeviceProfile(file);
+      report.checked.push(
+        `device profile ${profile.id}: ${profile.outputs} outputs, feedback from ${profile.feedback.source}, ${profile.watchdog ? "host watchdog" : "no watchdog"}`,
+      );
     } else if (kind === "corridor") {
       checkCorridor(loadCorridor(file), report);
     } else {
       const setup = loadIntersectionSetup(file);
       const { intersection } = setup.intersection;
       report.checked.push(
-        `intersection ${intersection.id}: ${intersection.groups.length} signal groups, corridor ${setup.corridor.raw.id}, initial plan ${setup.initialPlan.planId}`,
+        `intersection ${intersection.id}: ${intersection.groups.length} signal groups, ${setup.intersection.modules.length} I/O modules, corridor ${setup.corridor.raw.id}, initial plan ${setup.initialPlan.planId}`,
       );
       for (const planFile of listPlanFiles(setup.corridor)) {
         collect(report, () => {

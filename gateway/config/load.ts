@@ -1,6 +1,13 @@
 import { readdirSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { z } from "zod";
+import {
+  type DeviceSpec,
+  type Link,
+  layoutModules,
+  type ModuleLayout,
+  type ModuleProfile,
+} from "../../devices/io-map.js";
 import type { Issue } from "../core/issues.js";
 import { DAY_MS, type Intersection, type IntersectionPlan, type SignalGroup } from "../core/model.js";
 import { checkPlanPart, compilePlan, type PlanHeader, type PlanPartSpec } from "../core/plan.js";
@@ -9,6 +16,8 @@ import { ConfigError } from "./errors.js";
 import {
   type CorridorFile,
   corridorFileSchema,
+  type DeviceFile,
+  deviceProfileFileSchema,
   type FileKind,
   fileSchemas,
   type IntersectionFile,
@@ -37,6 +46,8 @@ export interface LoadedCorridor extends Loaded<CorridorFile> {
 
 export interface LoadedIntersection extends Loaded<IntersectionFile> {
   readonly intersection: Intersection;
+  /** The intersection's I/O modules, checked against its groups. */
+  readonly modules: readonly ModuleLayout[];
 }
 
 export type LoadedPlan = Loaded<PlanFile>;
@@ -56,7 +67,7 @@ export function fileKindOf(yaml: YamlFile): FileKind {
     yaml.locate([
       {
         path: typeof kind === "undefined" ? [] : ["kind"],
-        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor" or "kind: plan"`,
+        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan" or "kind: device-profile"`,
       },
     ]),
   );
@@ -114,7 +125,70 @@ export function loadIntersection(file: string): LoadedIntersection {
   const path = resolve(file);
   const yaml = readYamlFile(path);
   const raw = parseWith(intersectionFileSchema, yaml);
-  return { file: path, raw, yaml, intersection: buildIntersection(raw, yaml) };
+  const intersection = buildIntersection(raw, yaml);
+  const devices = raw.devices.map((device, d) =>
+    deviceSpec(device, resolve(dirname(path), device.profile), yaml, d),
+  );
+  const { layouts, issues } = layoutModules(intersection, devices);
+  if (issues.length > 0) fail(yaml, issues);
+  return { file: path, raw, yaml, intersection, modules: layouts };
+}
+
+export function loadDeviceProfile(
+  file: string,
+): Loaded<z.output<typeof deviceProfileFileSchema>> & { profile: ModuleProfile } {
+  const path = resolve(file);
+  const yaml = readYamlFile(path);
+  const raw = parseWith(deviceProfileFileSchema, yaml);
+  return { file: path, raw, yaml, profile: raw };
+}
+
+function deviceSpec(device: DeviceFile, profileFile: string, yaml: YamlFile, d: number): DeviceSpec {
+  let profile: ModuleProfile;
+  try {
+    profile = loadDeviceProfile(profileFile).profile;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError([
+      ...yaml.locate([
+        {
+          path: ["devices", d, "profile"],
+          message: `device ${device.id}: its profile ${device.profile} is not valid`,
+        },
+      ]),
+      ...error.issues,
+    ]);
+  }
+  let link: Link;
+  if ("tcp" in device.link) {
+    const at = device.link.tcp.lastIndexOf(":");
+    const host = device.link.tcp.slice(0, at).replace(/^\[|\]$/g, "");
+    const port = Number(device.link.tcp.slice(at + 1));
+    if (port < 1 || port > 65_535)
+      fail(yaml, [{ path: ["devices", d, "link", "tcp"], message: `port ${port} is out of range` }]);
+    link = { kind: "tcp", host, port };
+  } else {
+    link = {
+      kind: "serial",
+      path: device.link.serial,
+      serial: {
+        ...profile.serial,
+        ...(device.link.baudRate === undefined ? {} : { baudRate: device.link.baudRate }),
+        ...(device.link.parity === undefined ? {} : { parity: device.link.parity }),
+        ...(device.link.stopBits === undefined ? {} : { stopBits: device.link.stopBits }),
+      },
+    };
+  }
+  return {
+    id: device.id,
+    profile,
+    link,
+    unitId: device.unitId ?? profile.unitId,
+    timeoutMs: device.timeoutMs,
+    retries: device.retries,
+    faultWindowMs: device.faultWindowMs,
+    channels: device.channels,
+  };
 }
 
 function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection {

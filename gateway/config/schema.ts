@@ -76,7 +76,98 @@ export const intersectionFileSchema = z.strictObject({
     })
     .default({ conflictMs: 300, redFailMs: 800, mismatchMs: 1000 }),
   /** Field devices driving the lamps (Modbus I/O modules). */
-  devices: z.array(z.unknown()).default([]),
+  devices: z
+    .array(z.lazy(() => deviceSchema))
+    .max(8)
+    .default([]),
+});
+
+const channel = z.number().int().min(0).max(255);
+
+/** Which module channel drives (and, with feedback, reports) each lamp of a signal group. */
+export const lampChannelsSchema = z.union([
+  z.strictObject({ red: channel, yellow: channel, green: channel }),
+  z.strictObject({ dontWalk: channel, walk: channel }),
+]);
+
+export const linkSchema = z.union([
+  z.strictObject({
+    /** host:port of a Modbus TCP module or gateway. */
+    tcp: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port"),
+  }),
+  z.strictObject({
+    /** A serial port; prefer a stable path such as /dev/serial/by-id/…. */
+    serial: z.string().min(1),
+    /** Overrides the profile's line settings. */
+    baudRate: z.number().int().optional(),
+    parity: z.enum(["none", "even", "odd"]).optional(),
+    stopBits: z.union([z.literal(1), z.literal(2)]).optional(),
+  }),
+]);
+
+export const deviceSchema = z.strictObject({
+  id: identifier,
+  /** The device profile file, relative to the intersection file. */
+  profile: z.string().min(1),
+  link: linkSchema,
+  /** Overrides the profile's unit id (several modules share an RS-485 line). */
+  unitId: z.number().int().min(1).max(247).optional(),
+  /** Per request; no answer by then is a timeout. */
+  timeoutMs: z.number().int().min(20).max(5000).default(250),
+  /** Retries of a failed request before the tick's exchange counts as failed. */
+  retries: z.number().int().min(0).max(3).default(1),
+  /** No good exchange with the module for this long latches a fault (flash). */
+  faultWindowMs: z.number().int().min(200).max(10_000).default(1000),
+  channels: z.record(identifier, lampChannelsSchema),
+});
+
+/** The register map of a Modbus I/O module. */
+export const deviceProfileFileSchema = z.strictObject({
+  kind: z.literal("device-profile"),
+  id: identifier,
+  description: z.string().max(300).optional(),
+  /** Number of digital outputs (relays). */
+  outputs: z.number().int().min(1).max(256),
+  /** Coil address of output channel 0. */
+  firstCoil: z.number().int().min(0).max(65_535).default(0),
+  /** How outputs are written: one FC15 for all, or one FC05 per changed coil. */
+  writeFunction: z.enum(["fc15", "fc05"]).default("fc15"),
+  /** Where lamp feedback is read: discrete inputs (FC02, real lamp sensing), the coils themselves (FC01), or nowhere. */
+  feedback: z.discriminatedUnion("source", [
+    z.strictObject({
+      source: z.literal("discrete-inputs"),
+      firstInput: z.number().int().min(0).max(65_535).default(0),
+      count: z.number().int().min(1).max(256),
+    }),
+    z.strictObject({ source: z.literal("coils") }),
+    z.strictObject({ source: z.literal("none") }),
+  ]),
+  unitId: z.number().int().min(1).max(247).default(1),
+  serial: z
+    .strictObject({
+      baudRate: z
+        .union([1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200].map((b) => z.literal(b)))
+        .default(9600),
+      dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+      parity: z.enum(["none", "even", "odd"]).default("none"),
+      stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+    })
+    .default({ baudRate: 9600, dataBits: 8, parity: "none", stopBits: 1 }),
+  /**
+   * The module's host watchdog, where it has one: if the master stops writing for the timeout, the
+   * module sets its outputs to the safe state by itself.
+   */
+  watchdog: z
+    .strictObject({
+      /** Holding register that takes the timeout; 0 disables the watchdog. */
+      timeoutRegister: z.number().int().min(0).max(65_535),
+      /** What one unit of the timeout register means. */
+      timeoutUnitMs: z.number().int().min(1).max(10_000),
+      /** First of ceil(outputs / 16) holding registers holding the safe-state bit mask (bit n = channel n). */
+      safeStateRegister: z.number().int().min(0).max(65_535),
+    })
+    .nullable()
+    .default(null),
 });
 
 export const corridorFileSchema = z.strictObject({
@@ -149,11 +240,14 @@ export type IntersectionFile = z.output<typeof intersectionFileSchema>;
 export type CorridorFile = z.output<typeof corridorFileSchema>;
 export type PlanFile = z.output<typeof planFileSchema>;
 export type PlanPartFile = z.output<typeof planPartSchema>;
+export type DeviceFile = z.output<typeof deviceSchema>;
+export type DeviceProfileFile = z.output<typeof deviceProfileFileSchema>;
 
 export const fileSchemas = {
   intersection: intersectionFileSchema,
   corridor: corridorFileSchema,
   plan: planFileSchema,
+  "device-profile": deviceProfileFileSchema,
 } as const;
 
 export type FileKind = keyof typeof fileSchemas;
