@@ -48,6 +48,7 @@ export interface DeviceSpec {
   readonly timeoutMs: number;
   readonly retries: number;
   readonly faultWindowMs: number;
+  readonly watchdogMs: number;
   /** Lamp → channel, by group id; lamp names as in the config (dontWalk / walk for pedestrians). */
   readonly channels: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
@@ -66,6 +67,7 @@ export interface ModuleLayout {
   readonly timeoutMs: number;
   readonly retries: number;
   readonly faultWindowMs: number;
+  readonly watchdogMs: number;
   /** channels[n]: the lamp output channel n drives, or null when unused. */
   readonly channels: readonly (ChannelUse | null)[];
   /** The outputs the module falls back to on its own when the master dies: vehicle red and DON'T WALK on. */
@@ -156,6 +158,7 @@ export function layoutModules(
       timeoutMs: device.timeoutMs,
       retries: device.retries,
       faultWindowMs: device.faultWindowMs,
+      watchdogMs: device.watchdogMs,
       channels,
       safeState,
     };

@@ -109,7 +109,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
   }
   for (const runner of runners) runner.start();
   await stopped;
-  for (const runner of runners) runner.stop();
+  await Promise.all(runners.map((runner) => runner.stop()));
   process.stdout.write(`${stamp()} demo stopped\n`);
 }
 

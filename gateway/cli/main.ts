@@ -4,6 +4,8 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { registerConfigCommands } from "./config-commands.js";
 import { registerDemoCommand } from "./demo.js";
+import { registerGatewayCommand } from "./gateway.js";
+import { registerSimCommands } from "./sim.js";
 import { UsageError } from "./usage-error.js";
 
 const program = new Command()
@@ -30,6 +32,8 @@ function packageVersion(): string {
 
 registerConfigCommands(program);
 registerDemoCommand(program);
+registerGatewayCommand(program);
+registerSimCommands(program);
 
 try {
   await program.parseAsync(process.argv);

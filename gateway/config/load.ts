@@ -187,6 +187,7 @@ function deviceSpec(device: DeviceFile, profileFile: string, yaml: YamlFile, d: 
     timeoutMs: device.timeoutMs,
     retries: device.retries,
     faultWindowMs: device.faultWindowMs,
+    watchdogMs: device.watchdogMs,
     channels: device.channels,
   };
 }

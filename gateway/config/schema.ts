@@ -118,6 +118,8 @@ export const deviceSchema = z.strictObject({
   retries: z.number().int().min(0).max(3).default(1),
   /** No good exchange with the module for this long latches a fault (flash). */
   faultWindowMs: z.number().int().min(200).max(10_000).default(1000),
+  /** Host watchdog timeout written to modules that have one: a silent gateway for this long makes them fall to the safe state. */
+  watchdogMs: z.number().int().min(200).max(60_000).default(1000),
   channels: z.record(identifier, lampChannelsSchema),
 });
 

@@ -13,9 +13,18 @@ import type { SignalEvent } from "../core/sequencer.js";
 import type { Clock } from "./clock.js";
 import type { LatchStore } from "./latch-store.js";
 
+export interface ExchangeOutcome {
+  /** What the field reports back, or null when there is no complete readback this tick. */
+  readonly observed: readonly Lamps[] | null;
+  /** Devices silent for longer than their fault window. */
+  readonly lost: readonly { readonly device: string; readonly detail: string }[];
+}
+
 export interface RunnerHooks {
-  /** Writes the lamps to the field (or a simulator). */
-  writeOutputs(aspects: readonly Aspect[], lamps: readonly Lamps[]): void;
+  /** Sees every output written (a display, a log). */
+  writeOutputs?(aspects: readonly Aspect[], lamps: readonly Lamps[]): void;
+  /** Writes the lamps to the field and reads them back; the next tick waits for it. */
+  exchange?(lamps: readonly Lamps[]): Promise<ExchangeOutcome>;
   onSignal?(event: SignalEvent): void;
   onFault?(latch: FaultLatch): void;
   onReset?(by: string): void;
@@ -30,6 +39,9 @@ export class IntersectionRunner {
   private state: ControllerState;
   private timer: NodeJS.Timeout | null = null;
   private nextTickMono = 0;
+  private running = false;
+  private written: readonly Lamps[] | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
 
   constructor(
     readonly intersection: Intersection,
@@ -57,23 +69,45 @@ export class IntersectionRunner {
   }
 
   start(): void {
-    if (this.timer) return;
+    if (this.running) return;
+    this.running = true;
     this.nextTickMono = this.clock.now().monoMs;
-    this.schedule();
+    this.loopDone = this.loop();
   }
 
-  stop(): void {
+  /** Stops ticking; resolves when the tick in progress (and its exchange) has finished. */
+  async stop(): Promise<void> {
+    this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.wake?.();
+    await this.loopDone;
   }
 
-  private schedule(): void {
-    // Ticks stay on a fixed grid: a late tick does not push the following ones later.
-    this.dispatch({ type: "tick" });
-    const now = this.clock.now().monoMs;
-    do this.nextTickMono += this.tickMs;
-    while (this.nextTickMono <= now);
-    this.timer = setTimeout(() => this.schedule(), this.nextTickMono - now);
+  private wake: (() => void) | null = null;
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.written = null;
+      this.dispatch({ type: "tick" });
+      const lamps = this.written as readonly Lamps[] | null;
+      if (this.hooks.exchange && lamps) {
+        const outcome = await this.hooks.exchange(lamps);
+        for (const lost of outcome.lost)
+          this.dispatch({ type: "device-lost", device: lost.device, detail: lost.detail });
+        if (outcome.observed) this.dispatch({ type: "readback", observed: outcome.observed });
+      }
+      // Ticks stay on a fixed grid: a late tick does not push the following ones later.
+      const now = this.clock.now().monoMs;
+      do this.nextTickMono += this.tickMs;
+      while (this.nextTickMono <= now);
+      if (!this.running) break;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.timer = setTimeout(resolve, this.nextTickMono - now);
+      });
+      this.wake = null;
+    }
   }
 
   private execute(effect: ControllerEffect): void {
@@ -87,7 +121,8 @@ export class IntersectionRunner {
         this.hooks.onReset?.(effect.by);
         break;
       case "write-outputs":
-        this.hooks.writeOutputs(effect.aspects, effect.lamps);
+        this.written = effect.lamps;
+        this.hooks.writeOutputs?.(effect.aspects, effect.lamps);
         break;
       case "signal":
         this.hooks.onSignal?.(effect.event);

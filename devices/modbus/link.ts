@@ -1,0 +1,202 @@
+import { Socket } from "node:net";
+import Modbus from "jsmodbus";
+import { SerialPort } from "serialport";
+import type { Link } from "../io-map.js";
+import { RequestQueue } from "./request-queue.js";
+
+/** Requests that may wait for one bus; more means the bus cannot keep up, and is refused and counted. */
+export const MAX_QUEUED_REQUESTS = 32;
+/** Reconnect / reopen back-off: doubles from the first value up to the cap. */
+const REOPEN_FIRST_MS = 200;
+const REOPEN_CAP_MS = 5_000;
+
+export type UnitClient =
+  | InstanceType<typeof Modbus.ModbusTCPClient>
+  | InstanceType<typeof Modbus.ModbusRTUClient>;
+
+/**
+ * A physical Modbus link: one TCP connection or one serial port, shared by every module on it through
+ * one request queue. The link stays open across timeouts: only a link that is gone (connection closed,
+ * serial adapter unplugged) is reopened, with capped exponential back-off.
+ */
+export interface BusLink {
+  readonly description: string;
+  readonly queue: RequestQueue;
+  /** After a failed exchange, wait this long before the next one, so stale bytes of a late answer drain. */
+  readonly recoveryMs: number;
+  readonly isOpen: boolean;
+  readonly reopens: number;
+  client(unitId: number, timeoutMs: number): UnitClient;
+  /** Opens the link; when that fails it keeps trying in the background, and the error is returned. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function describeLink(link: Link): string {
+  if (link.kind === "tcp") return `tcp ${link.host}:${link.port}`;
+  const s = link.serial;
+  return `serial ${link.path} ${s.baudRate} ${s.dataBits}${s.parity[0]?.toUpperCase()}${s.stopBits}`;
+}
+
+export function openLink(link: Link): BusLink {
+  return link.kind === "tcp" ? new TcpLink(link.host, link.port) : new SerialLink(link);
+}
+
+abstract class ReopeningLink {
+  protected closing = false;
+  protected backoffMs = REOPEN_FIRST_MS;
+  private timer: NodeJS.Timeout | null = null;
+  reopens = 0;
+  readonly queue = new RequestQueue(MAX_QUEUED_REQUESTS);
+
+  protected abstract connect(): Promise<void>;
+
+  /** Opens the link; when that fails it keeps trying in the background, and the error is returned. */
+  open(): Promise<void> {
+    this.closing = false;
+    return this.connect().then(
+      () => {
+        this.backoffMs = REOPEN_FIRST_MS;
+      },
+      (error: unknown) => {
+        this.scheduleReopen();
+        throw error;
+      },
+    );
+  }
+
+  protected scheduleReopen(): void {
+    if (this.closing || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.reopens++;
+      this.connect().then(
+        () => {
+          this.backoffMs = REOPEN_FIRST_MS;
+        },
+        () => {
+          this.backoffMs = Math.min(this.backoffMs * 2, REOPEN_CAP_MS);
+          this.scheduleReopen();
+        },
+      );
+    }, this.backoffMs);
+  }
+
+  protected stopReopening(): void {
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+class TcpLink extends ReopeningLink implements BusLink {
+  readonly description: string;
+  readonly recoveryMs = 0;
+  private readonly socket = new Socket();
+  private connected = false;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+  ) {
+    super();
+    this.description = `tcp ${host}:${port}`;
+    this.socket.on("connect", () => {
+      this.connected = true;
+      // Nagle's algorithm would hold small request frames back for tens of milliseconds.
+      this.socket.setNoDelay(true);
+    });
+    this.socket.on("close", () => {
+      this.connected = false;
+      this.scheduleReopen();
+    });
+    this.socket.on("error", () => {
+      // "close" follows every error; reconnecting is handled there.
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.connected;
+  }
+
+  client(unitId: number, timeoutMs: number): UnitClient {
+    return new Modbus.client.TCP(this.socket, unitId, timeoutMs);
+  }
+
+  protected connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onConnect = () => {
+        this.socket.off("error", onError);
+        resolve();
+      };
+      const onError = (error: Error) => {
+        this.socket.off("connect", onConnect);
+        reject(error);
+      };
+      this.socket.once("connect", onConnect);
+      this.socket.once("error", onError);
+      this.socket.connect({ host: this.host, port: this.port });
+    });
+  }
+
+  close(): Promise<void> {
+    this.stopReopening();
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once("close", () => resolve());
+      this.socket.destroy();
+    });
+  }
+}
+
+class SerialLink extends ReopeningLink implements BusLink {
+  readonly description: string;
+  readonly recoveryMs: number;
+  private readonly port: SerialPort;
+
+  constructor(link: Extract<Link, { kind: "serial" }>) {
+    super();
+    this.description = describeLink(link);
+    const s = link.serial;
+    // A late answer can take a whole frame to arrive: wait out 256 characters of silence at this baud rate.
+    this.recoveryMs = Math.ceil((256 * 11 * 1000) / s.baudRate);
+    this.port = new SerialPort({
+      path: link.path,
+      baudRate: s.baudRate,
+      dataBits: s.dataBits,
+      parity: s.parity,
+      stopBits: s.stopBits,
+      autoOpen: false,
+    });
+    this.port.on("close", (error?: { disconnected?: boolean }) => {
+      // Only a vanished device closes the port on its own; reopen it when it comes back.
+      if (error?.disconnected) this.scheduleReopen();
+    });
+    this.port.on("error", () => {
+      // Surfaced through the requests that fail; the port stays open across timeouts.
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.port.isOpen;
+  }
+
+  client(unitId: number, timeoutMs: number): UnitClient {
+    return new Modbus.client.RTU(this.port, unitId, timeoutMs);
+  }
+
+  protected connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.port.isOpen) return resolve();
+      this.port.open((error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    this.stopReopening();
+    return new Promise((resolve) => {
+      if (!this.port.isOpen) return resolve();
+      this.port.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,166 @@
+import type { Intersection, Lamps } from "../gateway/core/model.js";
+import { coilsFor, type ModuleLayout, observedLamps, safeStateRegisters } from "./io-map.js";
+import { ModbusError } from "./modbus/errors.js";
+import { type BusLink, describeLink, openLink } from "./modbus/link.js";
+import { ModuleClient } from "./modbus/module-client.js";
+
+export interface LostDevice {
+  readonly device: string;
+  readonly detail: string;
+}
+
+export interface ExchangeResult {
+  /** The lamps every module reported back, or null when a module failed or has no feedback. */
+  readonly observed: Lamps[] | null;
+  /** Modules that have not had a good exchange for longer than their fault window. */
+  readonly lost: LostDevice[];
+  readonly errors: ModbusError[];
+}
+
+interface ModuleSlot {
+  readonly layout: ModuleLayout;
+  readonly client: ModuleClient;
+  lastGoodMonoMs: number;
+  lastError: ModbusError | null;
+  /** What the module's coils were last written to (FC05 boards write only what changed). */
+  lastCoils: boolean[] | null;
+  watchdogConfigured: boolean;
+}
+
+/**
+ * The intersection's output stage: each tick, the commanded lamps are written (one FC15 per module,
+ * or FC05 per changed coil where the profile says so) and read back (discrete inputs or coils). Links
+ * are shared by every module on the same bus, each with one request queue.
+ */
+export class OutputStage {
+  private readonly links = new Map<string, BusLink>();
+  private readonly slots: ModuleSlot[];
+
+  constructor(
+    private readonly intersection: Intersection,
+    readonly layouts: readonly ModuleLayout[],
+    private readonly monoNow: () => number,
+  ) {
+    const start = monoNow();
+    this.slots = layouts.map((layout) => {
+      const key = describeLink(layout.link);
+      let link = this.links.get(key);
+      if (!link) {
+        link = openLink(layout.link);
+        this.links.set(key, link);
+      }
+      return {
+        layout,
+        client: new ModuleClient(link, layout.deviceId, layout.unitId, layout.timeoutMs, layout.retries),
+        lastGoodMonoMs: start,
+        lastError: null,
+        lastCoils: null,
+        watchdogConfigured: false,
+      };
+    });
+  }
+
+  get modules(): readonly { readonly layout: ModuleLayout; readonly client: ModuleClient }[] {
+    return this.slots;
+  }
+
+  /** Opens every link. A link that cannot open now keeps retrying in the background. */
+  async open(): Promise<void> {
+    await Promise.all([...this.links.values()].map((link) => link.open().catch(() => undefined)));
+  }
+
+  /**
+   * On a clean stop: every module to its safe state (vehicle red, DON'T WALK), best effort. A module
+   * without a host watchdog would otherwise keep its last outputs.
+   */
+  async writeSafeState(): Promise<ModbusError[]> {
+    const results = await Promise.all(
+      this.slots.map((slot) =>
+        slot.client.writeCoils(slot.layout.profile.firstCoil, [...slot.layout.safeState]).then(
+          () => null,
+          (error: unknown) => (error instanceof ModbusError ? error : null),
+        ),
+      ),
+    );
+    return results.filter((r): r is ModbusError => r !== null);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.links.values()].map((link) => link.close()));
+  }
+
+  async exchange(lamps: readonly Lamps[]): Promise<ExchangeResult> {
+    const now = this.monoNow();
+    const results = await Promise.all(this.slots.map((slot) => this.exchangeWith(slot, lamps)));
+    const errors = results.filter((r): r is ModbusError => r instanceof ModbusError);
+    const lost: LostDevice[] = [];
+    for (const slot of this.slots) {
+      const silentMs = now - slot.lastGoodMonoMs;
+      if (slot.lastError && silentMs > slot.layout.faultWindowMs) {
+        lost.push({
+          device: slot.layout.deviceId,
+          detail: `no good exchange for ${silentMs} ms (fault window ${slot.layout.faultWindowMs} ms); last error: ${slot.lastError.message}`,
+        });
+      }
+    }
+    const feedback = results.map((r) => (r instanceof ModbusError ? null : r));
+    const complete = errors.length === 0 && feedback.every((f) => f !== null);
+    return {
+      observed: complete ? observedLamps(this.intersection, this.layouts, feedback) : null,
+      lost,
+      errors,
+    };
+  }
+
+  private async exchangeWith(
+    slot: ModuleSlot,
+    lamps: readonly Lamps[],
+  ): Promise<boolean[] | null | ModbusError> {
+    const { layout, client } = slot;
+    const profile = layout.profile;
+    try {
+      if (!slot.watchdogConfigured) await this.configureWatchdog(slot);
+      const coils = coilsFor(layout, lamps);
+      if (profile.writeFunction === "fc15") {
+        await client.writeCoils(profile.firstCoil, coils);
+      } else {
+        for (let n = 0; n < coils.length; n++) {
+          if (slot.lastCoils?.[n] !== coils[n])
+            await client.writeCoil(profile.firstCoil + n, coils[n] as boolean);
+        }
+      }
+      slot.lastCoils = coils;
+      let sensed: boolean[] | null = null;
+      const fb = profile.feedback;
+      if (fb.source === "discrete-inputs") sensed = await client.readInputs(fb.firstInput, fb.count);
+      else if (fb.source === "coils") sensed = await client.readCoils(profile.firstCoil, profile.outputs);
+      slot.lastGoodMonoMs = this.monoNow();
+      slot.lastError = null;
+      return sensed;
+    } catch (error) {
+      const failure =
+        error instanceof ModbusError
+          ? error
+          : new ModbusError("protocol", client.where, "exchange", String(error));
+      slot.lastError = failure;
+      slot.lastCoils = null;
+      // The module may have restarted: configure its watchdog again before the next write.
+      slot.watchdogConfigured = false;
+      return failure;
+    }
+  }
+
+  /**
+   * A module with a host watchdog gets its safe state (vehicle red and DON'T WALK on) and then the
+   * timeout, so that a dead gateway can never freeze a green. Redone after every failure.
+   */
+  private async configureWatchdog(slot: ModuleSlot): Promise<void> {
+    const w = slot.layout.profile.watchdog;
+    if (w) {
+      await slot.client.writeRegisters(w.safeStateRegister, safeStateRegisters(slot.layout));
+      const units = Math.max(1, Math.round(slot.layout.watchdogMs / w.timeoutUnitMs));
+      await slot.client.writeRegisters(w.timeoutRegister, [units]);
+    }
+    slot.watchdogConfigured = true;
+  }
+}

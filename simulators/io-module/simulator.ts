@@ -1,0 +1,58 @@
+import type { ModuleProfile, SerialSettings } from "../../devices/io-map.js";
+import { startControl } from "./control.js";
+import { startRtuSlave, startTcpSlave } from "./modbus-slave.js";
+import { ModuleModel } from "./module-model.js";
+
+export interface SimulatorOptions {
+  readonly profile: ModuleProfile;
+  readonly unitId: number;
+  readonly host: string;
+  readonly tcpPort?: number;
+  readonly serialPath?: string;
+  readonly serial?: SerialSettings;
+  /** Control API port (0: any free port), or null for none. */
+  readonly controlPort: number | null;
+}
+
+export interface RunningSimulator {
+  readonly model: ModuleModel;
+  readonly description: string;
+  readonly modbusPort: number | null;
+  readonly controlPort: number | null;
+  stop(): Promise<void>;
+}
+
+/** How often the simulated module checks its host watchdog. */
+const WATCHDOG_POLL_MS = 20;
+
+const clock = { monoMs: () => performance.now(), wallMs: () => Date.now() };
+
+/** Starts a simulated I/O module: the Modbus slave, its watchdog and (optionally) its control API. */
+export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
+  const model = new ModuleModel(options.profile, clock.wallMs());
+  const slave =
+    options.serialPath !== undefined
+      ? await startRtuSlave(
+          model,
+          options.unitId,
+          options.serialPath,
+          options.serial ?? options.profile.serial,
+          clock,
+        )
+      : await startTcpSlave(model, options.unitId, options.host, options.tcpPort ?? 502, clock);
+  const watchdog = setInterval(() => model.tick(clock.monoMs(), clock.wallMs()), WATCHDOG_POLL_MS);
+  const control =
+    options.controlPort === null
+      ? null
+      : await startControl(model, options.unitId, options.host, options.controlPort);
+  return {
+    model,
+    description: slave.description,
+    modbusPort: slave.port,
+    controlPort: control?.port ?? null,
+    async stop() {
+      clearInterval(watchdog);
+      await Promise.all([slave.close(), control?.close()]);
+    },
+  };
+}
