@@ -79,7 +79,9 @@ export class ModuleModel {
   }
 
   writeRegisters(first: number, values: readonly number[], nowMonoMs: number): void {
-    values.forEach((v, i) => this.holding.set(first + i, v & 0xffff));
+    values.forEach((v, i) => {
+      this.holding.set(first + i, v & 0xffff);
+    });
     this.lastMasterWriteMono = nowMonoMs;
   }
 
