@@ -1,0 +1,3 @@
+import { defineGatewaySimTests } from "./gateway-sim.js";
+
+defineGatewaySimTests("tcp");
