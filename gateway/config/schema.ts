@@ -85,10 +85,10 @@ export const intersectionFileSchema = z.strictObject({
 const channel = z.number().int().min(0).max(255);
 
 /** Which module channel drives (and, with feedback, reports) each lamp of a signal group. */
-export const lampChannelsSchema = z.union([
-  z.strictObject({ red: channel, yellow: channel, green: channel }),
-  z.strictObject({ dontWalk: channel, walk: channel }),
-]);
+export const lampChannelsSchema = z.partialRecord(
+  z.enum(["red", "yellow", "green", "dontWalk", "walk"], "must be a lamp: red, yellow, green (vehicle) or dontWalk, walk (pedestrian)"),
+  channel,
+);
 
 export const linkSchema = z.union([
   z.strictObject({
