@@ -46,7 +46,7 @@ class FaultySocket extends EventEmitter {
     done?.();
     const unit = this.frame === "rtu" ? data[0] : data[6];
     if (unit !== this.unitId || this.model.faults.noAnswer) return true;
-    let out = Buffer.from(data);
+    const out = Buffer.from(data);
     if (this.model.faults.corruptCrc) {
       // RTU: flip the CRC's last byte. TCP has no CRC: a corrupted frame is lost on the way.
       if (this.frame === "tcp") return true;
@@ -55,7 +55,6 @@ class FaultySocket extends EventEmitter {
     const slow = this.model.faults.slowMs;
     if (slow > 0) setTimeout(() => this.send(out), slow);
     else this.send(out);
-    out = Buffer.alloc(0);
     return true;
   }
 }

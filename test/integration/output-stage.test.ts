@@ -129,6 +129,20 @@ describe.each(transports)("output stage against the simulated module over %s", (
     expect(back.lost).toEqual([]);
   });
 
+  it("waits for a slow answer within the timeout, and times out on one beyond it", async () => {
+    const { sim, stage } = await rig(transport);
+    await stage.exchange(lamps(MAIN));
+    sim.model.faults.slowMs = 60;
+    const started = mono();
+    const slow = await stage.exchange(lamps(MAIN));
+    expect(slow.errors).toEqual([]);
+    expect(slow.observed).toEqual(lamps(MAIN));
+    expect(mono() - started).toBeGreaterThanOrEqual(2 * 60);
+    sim.model.faults.slowMs = 400;
+    const late = await stage.exchange(lamps(MAIN));
+    expect(late.errors[0]?.failure).toBe("timeout");
+  });
+
   it("falls to the safe state on its own when the gateway stops writing", async () => {
     const { sim, stage, layout } = await rig(transport);
     await stage.exchange(lamps(MAIN));
