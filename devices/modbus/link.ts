@@ -11,8 +11,7 @@ const REOPEN_FIRST_MS = 200;
 const REOPEN_CAP_MS = 5_000;
 
 export type UnitClient =
-  | InstanceType<typeof Modbus.ModbusTCPClient>
-  | InstanceType<typeof Modbus.ModbusRTUClient>;
+  InstanceType<typeof Modbus.ModbusTCPClient> | InstanceType<typeof Modbus.ModbusRTUClient>;
 
 /**
  * A physical Modbus link: one TCP connection or one serial port, shared by every module on it through

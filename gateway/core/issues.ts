@@ -5,8 +5,7 @@ export interface Issue {
 }
 
 export type Checked<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly issues: readonly Issue[] };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly issues: readonly Issue[] };
 
 export function formatPath(path: readonly (string | number)[]): string {
   let out = "";

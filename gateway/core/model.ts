@@ -20,15 +20,7 @@ export interface Lamps {
  * Pedestrian: walk, ped-clearance (flashing DON'T WALK), dont-walk, dark.
  */
 export type Aspect =
-  | "green"
-  | "yellow"
-  | "red"
-  | "red-flash"
-  | "yellow-flash"
-  | "walk"
-  | "ped-clearance"
-  | "dont-walk"
-  | "dark";
+  "green" | "yellow" | "red" | "red-flash" | "yellow-flash" | "walk" | "ped-clearance" | "dont-walk" | "dark";
 
 export interface SignalGroup {
   readonly id: string;
