@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { registerConfigCommands } from "./config-commands.js";
 import { registerDemoCommand } from "./demo.js";
+import { registerFaultCommands } from "./fault-commands.js";
 import { registerGatewayCommand } from "./gateway.js";
 import { registerSimCommands } from "./sim.js";
 import { UsageError } from "./usage-error.js";
@@ -33,6 +34,7 @@ function packageVersion(): string {
 registerConfigCommands(program);
 registerDemoCommand(program);
 registerGatewayCommand(program);
+registerFaultCommands(program);
 registerSimCommands(program);
 
 try {

@@ -80,7 +80,8 @@ export class FileLatchStore implements LatchStore {
     syncDirectory(dirname(this.path));
   }
 
-  clear(): void {
+  /** `by` goes to the audit trail, which the caller keeps. */
+  clear(_by?: string): void {
     rmSync(this.path, { force: true });
     syncDirectory(dirname(this.path));
   }

@@ -254,7 +254,7 @@ export function defineGatewaySimTests(transport: "tcp" | "rtu"): void {
     }, 60_000);
 
     it.runIf(transport === "tcp")(
-      "a stuck relay ends in latched flash within the mismatch window; the latch survives a restart",
+      "a stuck relay ends in latched flash within the mismatch window; the latch survives a restart until an operator clears it",
       async () => {
         const sim = await startSim(transport);
         const { gateway, fixture } = startGateway(sim);
@@ -273,6 +273,29 @@ export function defineGatewaySimTests(transport: "tcp" | "rtu"): void {
           again.lines.find((l) => String(l.msg).startsWith("starting in fault flash")),
         );
         expect(String(restored.msg)).toContain("feedback");
+        again.child.kill("SIGTERM");
+        await new Promise((r) => again.child.once("exit", r));
+        // The operator clears the latch at the cabinet; the gateway restarts through flash and all-red.
+        await setFaults(sim, {});
+        const clear = start([
+          "fault",
+          "clear",
+          "--intersection",
+          "x1",
+          "--data-dir",
+          fixture.dataDir,
+          "--by",
+          "tech 42",
+        ]);
+        await new Promise((r) => clear.child.once("exit", r));
+        expect(clear.text()).toContain("cleared feedback-mismatch at x1");
+        const clean = start(["gateway", "--config", fixture.intersection, "--data-dir", fixture.dataDir]);
+        await until("start-up after the reset", 15_000, () =>
+          clean.lines.find(
+            (l) => (l.event as { type?: string; previous?: string } | undefined)?.previous === "startup",
+          ),
+        );
+        expect(clean.lines.some((l) => String(l.msg).startsWith("starting in fault flash"))).toBe(false);
       },
       60_000,
     );
