@@ -104,7 +104,8 @@ export class OutputStage {
       }
     }
     const feedback = results.map((r) => (r instanceof ModbusError ? null : r));
-    const complete = errors.length === 0 && feedback.every((f) => f !== null);
+    // No module, no feedback: an intersection without devices has nothing to compare.
+    const complete = this.slots.length > 0 && errors.length === 0 && feedback.every((f) => f !== null);
     return {
       observed: complete ? observedLamps(this.intersection, this.layouts, feedback) : null,
       lost,

@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { type RunningSimulator, startSimulator } from "../../simulators/io-module/simulator.js";
+import { type RunningBroker, startBroker } from "../broker/broker.js";
 import {
   compileIntersectionPlan,
   loadCorridor,
@@ -8,11 +13,12 @@ import {
   planFileFor,
 } from "../config/load.js";
 import { ASPECT_LABEL } from "../core/lamps.js";
-import type { Aspect } from "../core/model.js";
 import type { SignalEvent } from "../core/sequencer.js";
+import { GatewayNode } from "../node/gateway-node.js";
 import { systemClock } from "../shell/clock.js";
-import { IntersectionRunner } from "../shell/intersection-runner.js";
-import { MemoryLatchStore } from "../shell/latch-store.js";
+import { createLogger } from "../shell/log.js";
+import { parsePort } from "./broker-options.js";
+import { openStore } from "./gateway.js";
 import { UsageError } from "./usage-error.js";
 
 /** The example corridor shipped in config/, found relative to the installed package. */
@@ -20,21 +26,39 @@ export const EXAMPLE_CORRIDOR = fileURLToPath(new URL("../../../config/corridor.
 
 interface DemoOptions {
   corridor: string;
+  port: string;
+  httpPort: string;
+  dataDir?: string;
   duration?: string;
   switch?: string;
   after: string;
+  quiet?: boolean;
 }
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
     .description(
-      "run every intersection of a corridor in this process on simulated outputs, printing lamp states",
+      "run a whole corridor on this machine: the embedded broker, one gateway per intersection, each against its simulated I/O module over Modbus TCP",
     )
     .option("--corridor <file>", "corridor file", EXAMPLE_CORRIDOR)
+    .option("--port <port>", "broker port on 127.0.0.1 (0: any free port)", "1883")
+    .option(
+      "--http-port <port>",
+      "first gateway's /healthz and /metrics port, the next ones follow (0: any free port)",
+      "9101",
+    )
+    .option(
+      "--data-dir <dir>",
+      "keep the gateways' stores here (default: a fresh temporary directory, removed at exit)",
+    )
     .option("--duration <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
-    .option("--switch <plan>", "schedule a corridor-wide switch to this plan")
+    .option(
+      "--switch <plan>",
+      "schedule a corridor-wide switch to this plan (locally, without the commit protocol)",
+    )
     .option("--after <seconds>", "with --switch: activation instant, seconds from now", "60")
+    .option("--quiet", "do not print lamp changes")
     .action((options: DemoOptions) => runDemo(options));
 }
 
@@ -47,20 +71,20 @@ function positiveSeconds(value: string, flag: string): number {
 
 async function runDemo(options: DemoOptions): Promise<void> {
   const corridor = loadCorridor(options.corridor);
+  const brokerPort = parsePort(options.port, "--port");
+  const httpPort = parsePort(options.httpPort, "--http-port");
   const durationS = options.duration === undefined ? null : positiveSeconds(options.duration, "--duration");
   const switchPlan = options.switch ? loadPlan(planFileFor(corridor, options.switch)) : null;
   const afterS = positiveSeconds(options.after, "--after");
-  const width = Math.max(...corridor.raw.intersections.map((i) => i.id.length));
+  const setups = [...corridor.intersectionFiles.values()].map((file) => loadIntersectionSetup(file));
+  const width = Math.max(...setups.map((s) => s.intersection.intersection.id.length));
   const clock = systemClock;
   const started = clock.now();
   const stamp = () => `${((clock.now().monoMs - started.monoMs) / 1000).toFixed(1).padStart(7)}s`;
-  process.stdout.write(
-    `greenwave demo: corridor ${corridor.raw.id}, ${corridor.raw.intersections.length} intersections, simulated outputs${durationS ? `, ${durationS} s` : ", Ctrl-C to stop"}\n` +
-      `legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark\n`,
-  );
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const log = createLogger("greenwave-demo", process.env.GREENWAVE_LOG_LEVEL ?? "warn");
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
-  const runners: IntersectionRunner[] = [];
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((done) => {
     stopRequested = done;
@@ -69,48 +93,116 @@ async function runDemo(options: DemoOptions): Promise<void> {
   process.once("SIGTERM", () => stopRequested());
   if (durationS !== null) setTimeout(() => stopRequested(), durationS * 1000).unref();
 
-  for (const [id, file] of corridor.intersectionFiles) {
-    const setup = loadIntersectionSetup(file);
-    const intersection = setup.intersection.intersection;
-    const name = id.padEnd(width);
-    let lastLine = "";
-    const runner: IntersectionRunner = new IntersectionRunner(
-      intersection,
-      setup.initialPlan,
-      clock,
-      new MemoryLatchStore(),
-      {
-        writeOutputs(aspects: readonly Aspect[]) {
-          const seq = runner?.controller.seq;
-          const stage = seq?.mode === "running" ? (seq.plan.stages[seq.stage]?.id ?? "") : "";
-          const line = `${runner ? runner.mode.padEnd(11) : "startup    "} ${(seq?.plan.planId ?? "").padEnd(9)} ${stage.padEnd(6)} ${aspects
-            .map((a, i) => `${intersection.groups[i]?.id}:${ASPECT_LABEL[a]}`.padEnd(6))
-            .join(" ")}`;
-          const key = line.replaceAll("*", "");
-          if (key !== lastLine) {
-            lastLine = key;
-            process.stdout.write(`${stamp()} ${name} ${line}\n`);
-          }
-        },
-        onSignal(event: SignalEvent) {
-          const text = describeSignal(event);
-          if (text) process.stdout.write(`${stamp()} ${name} ${text}\n`);
-        },
-        onFault(latch) {
-          process.stdout.write(`${stamp()} ${name} FAULT ${latch.kind}: ${latch.message}\n`);
-        },
+  const ownDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "greenwave-demo-"));
+  let broker: RunningBroker | null = null;
+  const simulators: RunningSimulator[] = [];
+  const nodes: GatewayNode[] = [];
+  const stores: ReturnType<typeof openStore>[] = [];
+  try {
+    broker = await startBroker({ host: "127.0.0.1", port: brokerPort, users: null }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE")
+          throw new UsageError(`port ${brokerPort} is in use (another broker or demo?): use --port`);
+        throw error;
       },
     );
-    runners.push(runner);
-    if (switchPlan) {
-      const plan = compileIntersectionPlan(intersection, switchPlan, corridor);
-      runner.dispatch({ type: "schedule-plan", plan, activationWallMs: started.wallMs + afterS * 1000 });
+    const controls: string[] = [];
+    for (const setup of setups) {
+      for (const module of setup.intersection.modules) {
+        if (module.link.kind !== "tcp") {
+          log.warn(
+            { device: module.deviceId },
+            "the demo simulates Modbus TCP modules only; this one stays unsimulated",
+          );
+          continue;
+        }
+        const sim = await startSimulator({
+          profile: module.profile,
+          unitId: module.unitId,
+          host: module.link.host,
+          tcpPort: module.link.port,
+          controlPort: 0,
+        }).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === "EADDRINUSE")
+            throw new UsageError(
+              `the simulated module ${module.deviceId} cannot listen on ${module.link.kind === "tcp" ? module.link.port : ""}: port in use (is a demo already running?)`,
+            );
+          throw error;
+        });
+        simulators.push(sim);
+        controls.push(
+          `${setup.intersection.intersection.id}/${module.deviceId} http://127.0.0.1:${sim.controlPort}/state`,
+        );
+      }
     }
+    print(
+      `greenwave demo: corridor ${corridor.raw.id}, ${setups.length} intersections, ${durationS ? `${durationS} s` : "Ctrl-C to stop"}\n` +
+        `  broker      ${broker.url} (embedded aedes, open: loopback only)\n` +
+        `  status      npx greenwave status --broker ${broker.url}\n` +
+        `  data        ${dataDir}${ownDataDir ? " (temporary)" : ""}`,
+    );
+    for (const [index, setup] of setups.entries()) {
+      const intersection = setup.intersection.intersection;
+      const name = intersection.id.padEnd(width);
+      const store = openStore(dataDir, intersection.id);
+      stores.push(store);
+      let lastLine = "";
+      let node: GatewayNode | null = null;
+      node = await GatewayNode.start({
+        setup,
+        store,
+        clock,
+        log: log.child({ intersection: intersection.id }),
+        broker: { url: broker.url },
+        http: { host: "127.0.0.1", port: httpPort === 0 ? 0 : httpPort + index },
+        display: {
+          writeOutputs(aspects) {
+            if (options.quiet) return;
+            const seq = node?.runner.controller.seq;
+            const stage = seq?.mode === "running" ? (seq.plan.stages[seq.stage]?.id ?? "") : "";
+            const line = `${(node?.runner.mode ?? "startup").padEnd(11)} ${(seq?.plan.planId ?? setup.initialPlan.planId).padEnd(9)} ${stage.padEnd(6)} ${aspects
+              .map((a, i) => `${intersection.groups[i]?.id}:${ASPECT_LABEL[a]}`.padEnd(6))
+              .join(" ")}`;
+            const key = line.replaceAll("*", "");
+            if (key !== lastLine) {
+              lastLine = key;
+              print(`${stamp()} ${name} ${line}`);
+            }
+          },
+          onSignal(event: SignalEvent) {
+            const text = describeSignal(event);
+            if (text) print(`${stamp()} ${name} ${text}`);
+          },
+          onFault(latch) {
+            print(`${stamp()} ${name} FAULT ${latch.kind}: ${latch.message}`);
+          },
+        },
+      }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE")
+          throw new UsageError(`HTTP port ${httpPort + index} is in use: use --http-port (0: any free port)`);
+        throw error;
+      });
+      nodes.push(node);
+      print(`  ${name} metrics ${node.httpUrl}/metrics  health ${node.httpUrl}/healthz`);
+      if (switchPlan) {
+        const plan = compileIntersectionPlan(intersection, switchPlan, corridor);
+        node.dispatch({ type: "schedule-plan", plan, activationWallMs: started.wallMs + afterS * 1000 });
+      }
+    }
+    for (const line of controls) print(`  simulator   ${line}`);
+    print(
+      "legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark",
+    );
+    await stopped;
+  } finally {
+    await Promise.all(nodes.map((node) => node.stop()));
+    for (const store of stores) store.close();
+    await Promise.all(simulators.map((sim) => sim.stop()));
+    await broker?.close();
+    if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
   }
-  for (const runner of runners) runner.start();
-  await stopped;
-  await Promise.all(runners.map((runner) => runner.stop()));
-  process.stdout.write(`${stamp()} demo stopped\n`);
+  print(`${stamp()} demo stopped`);
 }
 
 function describeSignal(event: SignalEvent): string | null {

@@ -1,50 +1,60 @@
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Command } from "commander";
-import { OutputStage } from "../../devices/output-stage.js";
 import { loadIntersectionSetup } from "../config/load.js";
+import { GatewayNode } from "../node/gateway-node.js";
 import { systemClock } from "../shell/clock.js";
-import { IntersectionRunner } from "../shell/intersection-runner.js";
-import { FileLatchStore } from "../shell/latch-store.js";
 import { createLogger } from "../shell/log.js";
+import { GatewayStore, StoreError } from "../store/store.js";
+import { addBrokerFlags, type BrokerFlags, brokerSettings, parseListenAddress } from "./broker-options.js";
 import { UsageError } from "./usage-error.js";
 
-interface GatewayOptions {
+interface GatewayOptions extends BrokerFlags {
   config: string;
   dataDir: string;
   tickMs: string;
+  http?: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
-  program
+  const command = program
     .command("gateway")
     .description(
-      "run one intersection against its I/O modules (no broker needed: signal safety never depends on the network)",
+      "run one intersection against its I/O modules; with --broker also on MQTT (signal safety never depends on the network)",
     )
     .requiredOption("--config <file>", "the intersection file")
-    .option("--data-dir <dir>", "where the gateway keeps its state (the latched fault)", "/var/lib/greenwave")
+    .option(
+      "--data-dir <dir>",
+      "where the gateway keeps its store (one directory per intersection)",
+      "/var/lib/greenwave",
+    )
     .option("--tick-ms <ms>", "output tick", "100")
-    .action((options: GatewayOptions) => runGateway(options));
+    .option("--http <host:port>", "serve /healthz and /metrics here (e.g. 127.0.0.1:9100)");
+  addBrokerFlags(command, null).action((options: GatewayOptions) => runGateway(options));
+}
+
+export function parseTickMs(value: string): number {
+  const tickMs = Number(value);
+  if (!Number.isInteger(tickMs) || tickMs < 20 || tickMs > 1000)
+    throw new UsageError(`--tick-ms must be a whole number of milliseconds from 20 to 1000, got "${value}"`);
+  return tickMs;
+}
+
+export function openStore(dataDir: string, intersection: string): GatewayStore {
+  try {
+    return GatewayStore.open(resolve(dataDir, intersection));
+  } catch (error) {
+    if (error instanceof StoreError) throw new UsageError(`${error.message} (use --data-dir)`);
+    throw error;
+  }
 }
 
 async function runGateway(options: GatewayOptions): Promise<void> {
-  const tickMs = Number(options.tickMs);
-  if (!Number.isInteger(tickMs) || tickMs < 20 || tickMs > 1000) {
-    throw new UsageError(
-      `--tick-ms must be a whole number of milliseconds from 20 to 1000, got "${options.tickMs}"`,
-    );
-  }
+  const tickMs = parseTickMs(options.tickMs);
+  const http = options.http ? parseListenAddress(options.http, "--http") : null;
+  const broker = brokerSettings(options);
   const setup = loadIntersectionSetup(options.config);
   const intersection = setup.intersection.intersection;
   const log = createLogger(`greenwave-gateway:${intersection.id}`);
-  const dataDir = resolve(options.dataDir, intersection.id);
-  try {
-    mkdirSync(dataDir, { recursive: true });
-  } catch (error) {
-    throw new UsageError(
-      `cannot create the data directory ${dataDir}: ${(error as Error).message} (use --data-dir)`,
-    );
-  }
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
   let stopRequested: () => void = () => {};
@@ -54,62 +64,27 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   process.once("SIGINT", () => stopRequested());
   process.once("SIGTERM", () => stopRequested());
 
-  const latchStore = new FileLatchStore(join(dataDir, "latch.json"));
-  const outputs = new OutputStage(intersection, setup.intersection.modules, () => systemClock.now().monoMs);
-  if (outputs.layouts.length === 0)
-    log.warn("no devices configured: the lamps are computed and checked, but drive nothing");
-  await outputs.open();
-  let lastAspects = "";
-  const runner = new IntersectionRunner(
-    intersection,
-    setup.initialPlan,
-    systemClock,
-    latchStore,
-    {
-      writeOutputs(aspects) {
-        const line = aspects.join(",");
-        if (line !== lastAspects) {
-          lastAspects = line;
-          log.debug(
-            { aspects: Object.fromEntries(aspects.map((a, i) => [intersection.groups[i]?.id, a])) },
-            "outputs",
-          );
-        }
-      },
-      exchange: (lamps) => outputs.exchange(lamps),
-      onSignal(event) {
-        if (event.type !== "stage-start") log.info({ event }, event.type);
-      },
-      onFault(latch) {
-        log.error({ latch }, `FAULT latched, intersection in flash: ${latch.message}`);
-      },
-      onReset(by) {
-        log.warn({ by }, "fault reset by operator");
-      },
-    },
-    tickMs,
-  );
-  const restored = runner.controller.mon.latch;
-  if (restored)
-    log.error({ latch: restored }, `starting in fault flash: latched before restart: ${restored.message}`);
+  const store = openStore(options.dataDir, intersection.id);
+  const node = await GatewayNode.start({ setup, store, clock: systemClock, log, tickMs, broker, http });
   log.info(
     {
       intersection: intersection.id,
+      corridor: node.corridorId,
       plan: setup.initialPlan.planId,
       devices: setup.intersection.modules.map((m) => ({
         id: m.deviceId,
         profile: m.profile.id,
         unit: m.unitId,
       })),
-      dataDir,
+      store: store.file,
+      broker: broker?.url ?? null,
+      http: node.httpUrl,
     },
     "gateway started",
   );
-  runner.start();
+  if (!broker) log.warn("no broker configured (--broker): running the intersection stand-alone");
   await stopped;
-  await runner.stop();
-  for (const error of await outputs.writeSafeState())
-    log.error({ error: error.message }, "could not write the safe state");
-  await outputs.close();
+  await node.stop();
+  store.close();
   log.info("gateway stopped");
 }

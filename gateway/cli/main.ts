@@ -2,11 +2,15 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/errors.js";
+import { OperatorError } from "../operator/operator-client.js";
+import { StoreError } from "../store/store.js";
+import { registerBrokerCommand } from "./broker.js";
 import { registerConfigCommands } from "./config-commands.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerFaultCommands } from "./fault-commands.js";
 import { registerGatewayCommand } from "./gateway.js";
 import { registerSimCommands } from "./sim.js";
+import { registerStatusCommand } from "./status.js";
 import { UsageError } from "./usage-error.js";
 
 const program = new Command()
@@ -34,6 +38,8 @@ function packageVersion(): string {
 registerConfigCommands(program);
 registerDemoCommand(program);
 registerGatewayCommand(program);
+registerBrokerCommand(program);
+registerStatusCommand(program);
 registerFaultCommands(program);
 registerSimCommands(program);
 
@@ -44,6 +50,9 @@ try {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
+    process.exitCode = 1;
+  } else if (error instanceof OperatorError || error instanceof StoreError) {
+    process.stderr.write(`greenwave: ${error.message}\n`);
     process.exitCode = 1;
   } else if (error instanceof UsageError) {
     process.stderr.write(`greenwave: ${error.message}\n`);

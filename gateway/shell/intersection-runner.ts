@@ -28,6 +28,9 @@ export interface RunnerHooks {
   onSignal?(event: SignalEvent): void;
   onFault?(latch: FaultLatch): void;
   onReset?(by: string): void;
+  onStoreError?(message: string): void;
+  /** After each tick and its exchange: how late the tick started, and how long the exchange took. */
+  onTickDone?(info: { readonly latenessMs: number; readonly exchangeMs: number }): void;
 }
 
 /**
@@ -40,6 +43,8 @@ export class IntersectionRunner {
   private timer: NodeJS.Timeout | null = null;
   private nextTickMono = 0;
   private running = false;
+  /** When the last tick finished (monotonic ms), for the health check. */
+  lastTickMono: number | null = null;
   private written: readonly Lamps[] | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
@@ -89,6 +94,7 @@ export class IntersectionRunner {
   private async loop(): Promise<void> {
     while (this.running) {
       this.written = null;
+      const tickStart = this.clock.now().monoMs;
       this.dispatch({ type: "tick" });
       const lamps = this.written as readonly Lamps[] | null;
       if (this.hooks.exchange && lamps) {
@@ -99,6 +105,11 @@ export class IntersectionRunner {
       }
       // Ticks stay on a fixed grid: a late tick does not push the following ones later.
       const now = this.clock.now().monoMs;
+      this.lastTickMono = now;
+      this.hooks.onTickDone?.({
+        latenessMs: Math.max(0, tickStart - this.nextTickMono),
+        exchangeMs: now - tickStart,
+      });
       do this.nextTickMono += this.tickMs;
       while (this.nextTickMono <= now);
       if (!this.running) break;
@@ -113,11 +124,21 @@ export class IntersectionRunner {
   private execute(effect: ControllerEffect): void {
     switch (effect.type) {
       case "persist-latch":
-        this.latchStore.save(effect.latch);
+        // A latch that cannot be stored still holds in memory: the flash that follows is written
+        // regardless, and the failure is reported.
+        try {
+          this.latchStore.save(effect.latch);
+        } catch (error) {
+          this.hooks.onStoreError?.(`cannot store the latched fault: ${(error as Error).message}`);
+        }
         this.hooks.onFault?.(effect.latch);
         break;
       case "clear-latch":
-        this.latchStore.clear(effect.by);
+        try {
+          this.latchStore.clear(effect.by);
+        } catch (error) {
+          this.hooks.onStoreError?.(`cannot clear the stored fault: ${(error as Error).message}`);
+        }
         this.hooks.onReset?.(effect.by);
         break;
       case "write-outputs":

@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../support/mqtt-corridor.js";
+import { cleanupProcesses, cli, start, stop } from "./processes.js";
 
 const CLI = "dist/gateway/cli/main.js";
 
@@ -16,7 +18,10 @@ beforeAll(() => {
 
 describe("npm start (greenwave demo)", () => {
   it("runs the example corridor: start-up flash, all-red, then every intersection sequencing its plan", () => {
-    const run = spawnSync("node", [CLI, "demo", "--duration", "12"], { encoding: "utf8", timeout: 30_000 });
+    const run = spawnSync("node", [CLI, "demo", "--duration", "12", "--port", "0", "--http-port", "0"], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     expect(run.status, run.stderr).toBe(0);
     const out = run.stdout;
     for (const id of ["elm", "oak", "pine", "cedar"]) {
@@ -29,7 +34,9 @@ describe("npm start (greenwave demo)", () => {
   }, 40_000);
 
   it("stops cleanly on Ctrl-C", async () => {
-    const child = spawn("node", [CLI, "demo"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("node", [CLI, "demo", "--port", "0", "--http-port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
@@ -47,4 +54,60 @@ describe("npm start (greenwave demo)", () => {
     expect(code).toBe(0);
     expect(out).toContain("demo stopped");
   }, 30_000);
+});
+
+afterEach(() => cleanupProcesses());
+
+describe("npm start: the demo corridor on the embedded broker", () => {
+  it("runs 4 gateways with their simulated modules; status, fault reset, metrics and health answer; Ctrl-C stops it", async () => {
+    const demo = start(["demo", "--port", "0", "--http-port", "0", "--quiet"]);
+    await until("the demo to be up", 20_000, () => demo.out.includes("legend:"));
+    const broker = /broker\s+(mqtt:\/\/127\.0\.0\.1:\d+)/.exec(demo.out)?.[1] as string;
+    expect(broker).toBeTruthy();
+    expect(demo.out).toContain(`npx greenwave status --broker ${broker}`);
+
+    const status = cli(["status", "--broker", broker, "--json"]);
+    expect(status.status, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as { corridor: null; intersections: Record<string, unknown>[] };
+    expect(report.intersections.map((i) => i.id)).toEqual(["elm", "oak", "pine", "cedar"]);
+    for (const i of report.intersections) {
+      expect(i).toMatchObject({
+        corridor: "main-street",
+        online: true,
+        plan: { id: "off-peak", version: 1 },
+        fault: null,
+        lock: null,
+        lastTxn: null,
+      });
+      expect(["startup", "transition", "coordinated"]).toContain(i.mode);
+    }
+    const table = cli(["status", "--broker", broker, "--corridor", "main-street"]);
+    expect(table.stdout).toMatch(/main-street\s+cedar\s+online\s+off-peak v1/);
+
+    const reset = cli(["fault", "reset", "--intersection", "oak", "--by", "alice", "--broker", broker]);
+    expect(reset.status, reset.stderr).toBe(0);
+    expect(reset.stdout).toContain("oak: no fault was latched");
+
+    const metricsUrl = /elm\s+metrics (http:\/\/\S+\/metrics)/.exec(demo.out)?.[1] as string;
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).toMatch(/greenwave_ticks_total\{intersection="elm"\} [1-9]/);
+    expect(metrics).toMatch(/greenwave_mqtt_connected\{intersection="elm"\} 1/);
+    expect(metrics).toContain("greenwave_modbus_exchange_seconds_count");
+    const health = await fetch(metricsUrl.replace("/metrics", "/healthz"));
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ healthy: true, intersection: "elm", mqtt: "connected" });
+
+    expect(await stop(demo)).toBe(0);
+    expect(demo.out).toContain("demo stopped");
+  }, 60_000);
+
+  it("says which port is taken instead of crashing", async () => {
+    const first = start(["demo", "--port", "0", "--http-port", "0", "--quiet"]);
+    await until("the first demo", 20_000, () => first.out.includes("legend:"));
+    const port = /127\.0\.0\.1:(\d+) \(embedded/.exec(first.out)?.[1] as string;
+    const second = cli(["demo", "--port", port, "--duration", "2"]);
+    expect(second.status).toBe(2);
+    expect(second.stderr).toContain(`port ${port} is in use`);
+    expect(second.stderr).not.toContain("    at ");
+  }, 40_000);
 });

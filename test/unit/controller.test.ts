@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadIntersectionSetup } from "../../gateway/config/load.js";
 import { controllerMode, startController, stepController } from "../../gateway/core/controller.js";
 import type { Lamps } from "../../gateway/core/model.js";
-import { FileLatchStore } from "../../gateway/shell/latch-store.js";
 import { VirtualIntersection } from "../support/drive.js";
 
 const elm = loadIntersectionSetup("config/intersections/elm.yaml");
@@ -65,34 +61,5 @@ describe("controller", () => {
     expect(step.effects).toEqual([
       expect.objectContaining({ type: "write-outputs", aspects: ["red-flash", "red-flash", "dark", "dark"] }),
     ]);
-  });
-});
-
-describe("latch on disk", () => {
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
-  const tempDir = () => {
-    const d = mkdtempSync(join(tmpdir(), "greenwave-latch-"));
-    dirs.push(d);
-    return d;
-  };
-
-  it("survives a restart (a new store on the same file) until cleared", () => {
-    const file = join(tempDir(), "latch.json");
-    const latch = { kind: "red-fail" as const, groups: ["M"], message: "M dark", atWallMs: 42 };
-    new FileLatchStore(file).save(latch);
-    expect(new FileLatchStore(file).load()).toEqual(latch);
-    new FileLatchStore(file).clear();
-    expect(new FileLatchStore(file).load()).toBeNull();
-  });
-
-  it("treats an unreadable latch file as a latched fault, never as no fault", () => {
-    const file = join(tempDir(), "latch.json");
-    writeFileSync(file, "{not json");
-    const loaded = new FileLatchStore(file).load();
-    expect(loaded?.kind).toBe("internal");
-    expect(loaded?.message).toContain("unreadable");
   });
 });

@@ -1,0 +1,167 @@
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, maySubscribe, type Principal } from "./acl.js";
+import { type BrokerUser, verifyPassword } from "./users.js";
+
+export interface BrokerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Users and their roles; null: an open broker (every client may do everything), for loopback demos. */
+  readonly users: ReadonlyMap<string, BrokerUser> | null;
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Nagle's algorithm off on every connection (the default): see docs/protocol.md. */
+  readonly noDelay?: boolean;
+  /** Runs on the broker before it accepts connections (an in-process subscriber that must miss nothing). */
+  readonly beforeListen?: (aedes: Aedes) => void | Promise<void>;
+  readonly onLog?: (level: "info" | "warn", message: string, detail?: Record<string, unknown>) => void;
+}
+
+export interface BrokerCounters {
+  connections: number;
+  authFailures: number;
+  publishDenied: number;
+  subscribeDenied: number;
+  tooLarge: number;
+}
+
+export interface RunningBroker {
+  readonly port: number;
+  readonly url: string;
+  readonly counters: BrokerCounters;
+  readonly aedes: Aedes;
+  close(): Promise<void>;
+}
+
+/** Most clients at once: past it a connection is refused (counted), not queued. */
+export const MAX_BROKER_CONNECTIONS = 2000;
+
+const principals = new WeakMap<Client, Principal>();
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/**
+ * The embedded MQTT 3.1.1 broker (aedes), with password authentication and the topic ACL of
+ * docs/protocol.md. Retained messages and QoS 1 queues live in memory: a restart loses them, and the
+ * gateways republish what they own on reconnect.
+ */
+export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
+  const counters: BrokerCounters = {
+    connections: 0,
+    authFailures: 0,
+    publishDenied: 0,
+    subscribeDenied: 0,
+    tooLarge: 0,
+  };
+  const log = options.onLog ?? (() => {});
+  const users = options.users;
+  const principalOf = (client: Client | null): Principal =>
+    client === null ? { role: "open" } : (principals.get(client) ?? { role: "open" });
+  const aedes = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      if (users === null) {
+        principals.set(client, { role: "open" });
+        done(null, true);
+        return;
+      }
+      const user = username === undefined ? undefined : users.get(username);
+      if (!user || !password) {
+        counters.authFailures++;
+        log("warn", "connection refused: unknown user or no password", { clientId: client.id, username });
+        done(authError("bad username or password", 4), false);
+        return;
+      }
+      verifyPassword(password, user.passwordHash).then(
+        (ok) => {
+          if (!ok) {
+            counters.authFailures++;
+            log("warn", "connection refused: wrong password", { clientId: client.id, username });
+            done(authError("bad username or password", 4), false);
+            return;
+          }
+          principals.set(client, user.principal);
+          done(null, true);
+        },
+        () => {
+          counters.authFailures++;
+          done(authError("bad username or password", 4), false);
+        },
+      );
+    },
+    authorizePublish(client, packet, callback) {
+      if (packet.payload && Buffer.byteLength(packet.payload as Buffer) > MAX_BROKER_PAYLOAD_BYTES) {
+        counters.tooLarge++;
+        log("warn", "publish refused: payload too large", { clientId: client?.id, topic: packet.topic });
+        callback(new Error(`payload larger than ${MAX_BROKER_PAYLOAD_BYTES} bytes`));
+        return;
+      }
+      // The broker's own publications (last wills are re-checked here too) and open mode pass.
+      const principal = principalOf(client);
+      if (client !== null && !mayPublish(principal, packet.topic)) {
+        counters.publishDenied++;
+        log("warn", "publish refused by the ACL", {
+          clientId: client.id,
+          topic: packet.topic,
+          role: principal.role,
+        });
+        callback(new Error(`not authorised to publish to ${packet.topic}`));
+        return;
+      }
+      callback(null);
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      if (!maySubscribe(principalOf(client), subscription.topic)) {
+        counters.subscribeDenied++;
+        log("warn", "subscribe refused by the ACL", { clientId: client.id, topic: subscription.topic });
+        // A null subscription is a SUBACK failure (0x80) for that filter, the connection stays up.
+        callback(null, null);
+        return;
+      }
+      callback(null, subscription);
+    },
+  });
+  await options.beforeListen?.(aedes);
+  const onConnection = (socket: Socket) => {
+    counters.connections++;
+    socket.setNoDelay(options.noDelay ?? true);
+    aedes.handle(socket);
+  };
+  const server: Server = options.tls
+    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, onConnection)
+    : createTcpServer(onConnection);
+  server.maxConnections = MAX_BROKER_CONNECTIONS;
+  const sockets = new Set<Socket>();
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    // aedes keeps a heartbeat timer: a broker that could not listen must not keep the process alive.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    port,
+    url: `${options.tls ? "mqtts" : "mqtt"}://${host}:${port}`,
+    counters,
+    aedes,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type { ControllerEvent, ControllerMode } from "../core/controller.js";
+import type { FaultLatch } from "../core/monitor.js";
+import type { Command } from "../protocol/messages.js";
+
+export interface CommandContext {
+  readonly mode: ControllerMode;
+  readonly latch: FaultLatch | null;
+}
+
+export interface CommandDecision {
+  /** What the reply carries: a result, or a refusal an operator can act on. */
+  readonly outcome:
+    | { readonly ok: true; readonly result: Record<string, unknown> }
+    | { readonly ok: false; readonly message: string };
+  /** What the controller must do, if anything. */
+  readonly controllerEvent: ControllerEvent | null;
+}
+
+/** What an operator command does to the gateway: pure, so that it is tested without a broker. */
+export function decideCommand(command: Command, context: CommandContext): CommandDecision {
+  switch (command.name) {
+    case "status":
+      return { outcome: { ok: true, result: {} }, controllerEvent: null };
+    case "fault-reset":
+      if (!context.latch)
+        return {
+          outcome: { ok: true, result: { cleared: null, message: "no fault was latched" } },
+          controllerEvent: null,
+        };
+      return {
+        outcome: {
+          ok: true,
+          result: {
+            cleared: { kind: context.latch.kind, message: context.latch.message },
+            message: "fault cleared: the intersection restarts through flash and all-red",
+          },
+        },
+        controllerEvent: { type: "operator-reset", by: command.by },
+      };
+    case "flash":
+      if (context.latch)
+        return {
+          outcome: { ok: false, message: `a fault is latched (${context.latch.kind}): reset it first` },
+          controllerEvent: null,
+        };
+      return {
+        outcome: {
+          ok: true,
+          result: {
+            message: command.on
+              ? "scheduled flash requested: entered at the next safe point"
+              : "leaving scheduled flash through all-red",
+          },
+        },
+        controllerEvent: { type: command.on ? "enter-flash" : "leave-flash" },
+      };
+  }
+}

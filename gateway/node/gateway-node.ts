@@ -1,0 +1,476 @@
+import { OutputStage } from "../../devices/output-stage.js";
+import type { IntersectionSetup } from "../config/load.js";
+import type { ControllerEvent } from "../core/controller.js";
+import type { FaultLatch } from "../core/monitor.js";
+import type { SignalEvent } from "../core/sequencer.js";
+import { type Command, parseCommand, type Reply, type Status } from "../protocol/messages.js";
+import { intersectionTopics, PROTOCOL_VERSION } from "../protocol/topics.js";
+import type { Clock } from "../shell/clock.js";
+import { type HttpEndpoint, startHttpEndpoint } from "../shell/http-server.js";
+import { IntersectionRunner, type RunnerHooks } from "../shell/intersection-runner.js";
+import type { Logger } from "../shell/log.js";
+import { createGatewayMetrics, type GatewayMetrics } from "../shell/metrics.js";
+import { MqttSession } from "../shell/mqtt-session.js";
+import { type GatewayStore, StoreError } from "../store/store.js";
+import { decideCommand } from "./commands.js";
+import { OutboxFlusher } from "./outbox-flusher.js";
+
+export interface BrokerSettings {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly ca?: string | Buffer;
+}
+
+export interface GatewayNodeOptions {
+  readonly setup: IntersectionSetup;
+  readonly store: GatewayStore;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly tickMs?: number;
+  /** null: no broker at all (the signal side runs the same). */
+  readonly broker: BrokerSettings | null;
+  /** null: no HTTP endpoint. */
+  readonly http: { readonly host: string; readonly port: number } | null;
+  /** Extra observers of the signal side (the demo's display). */
+  readonly display?: Pick<RunnerHooks, "writeOutputs" | "onSignal" | "onFault">;
+}
+
+/**
+ * One gateway: its intersection's controller driving the I/O modules, and around it the store, the
+ * MQTT session (status, events through the outbox, operator commands) and the HTTP endpoint. The
+ * signal side never waits for the network: MQTT and HTTP only observe it and feed it commands.
+ */
+export class GatewayNode {
+  readonly metrics: GatewayMetrics;
+  readonly runner: IntersectionRunner;
+  readonly topics: ReturnType<typeof intersectionTopics>;
+  readonly corridorId: string;
+  readonly intersectionId: string;
+  private readonly session: MqttSession | null;
+  private readonly flusher: OutboxFlusher | null;
+  private http: HttpEndpoint | null = null;
+  private lastStatusKey = "";
+  private readonly position: number;
+  private readonly failureSnapshot = new Map<string, Record<string, number>>();
+  private stopped = false;
+
+  private constructor(
+    private readonly options: GatewayNodeOptions,
+    private readonly outputs: OutputStage,
+  ) {
+    const { setup, store, clock, log } = options;
+    const intersection = setup.intersection.intersection;
+    this.intersectionId = intersection.id;
+    this.corridorId = setup.corridor.raw.id;
+    this.position = Math.max(
+      0,
+      setup.corridor.raw.intersections.findIndex((member) => member.id === intersection.id),
+    );
+    this.topics = intersectionTopics(this.corridorId, this.intersectionId);
+    this.metrics = createGatewayMetrics(intersection.id, {
+      outboxDepth: () => this.safely(() => store.outboxDepth(), 0),
+      outboxDropped: () => this.safely(() => store.outboxDropped, 0),
+      faultLatched: () => this.latch !== null,
+      mode: () => this.runner.mode,
+    });
+    const display = options.display ?? {};
+    this.runner = new IntersectionRunner(
+      intersection,
+      setup.initialPlan,
+      clock,
+      store,
+      {
+        writeOutputs: (aspects, lamps) => {
+          this.metrics.ticks.inc();
+          display.writeOutputs?.(aspects, lamps);
+          this.publishStatusIfChanged();
+        },
+        exchange: async (lamps) => {
+          const result = await outputs.exchange(lamps);
+          this.countModbusErrors();
+          return result;
+        },
+        onSignal: (event) => {
+          display.onSignal?.(event);
+          this.onSignal(event);
+        },
+        onFault: (latch) => {
+          display.onFault?.(latch);
+          log.error({ latch }, `FAULT latched, intersection in flash: ${latch.message}`);
+          this.audit("fault-latched", null, {
+            kind: latch.kind,
+            message: latch.message,
+            groups: latch.groups,
+          });
+        },
+        onReset: (by) => {
+          log.warn({ by }, "fault reset by operator");
+          this.audit("fault-reset", by, {});
+        },
+        onStoreError: (message) => log.error(message),
+        onTickDone: ({ latenessMs, exchangeMs }) => {
+          this.metrics.tickLateness.observe(latenessMs / 1000);
+          if (this.outputs.layouts.length > 0) this.metrics.modbusExchange.observe(exchangeMs / 1000);
+        },
+      },
+      options.tickMs ?? 100,
+    );
+    if (options.broker) {
+      const broker = options.broker;
+      this.session = new MqttSession(
+        {
+          url: broker.url,
+          clientId: `greenwave-${this.corridorId}-${this.intersectionId}`,
+          ...(broker.username !== undefined ? { username: broker.username } : {}),
+          ...(broker.password !== undefined ? { password: broker.password } : {}),
+          ...(broker.ca !== undefined ? { ca: broker.ca } : {}),
+          will: {
+            topic: this.topics.availability,
+            payload: JSON.stringify({ v: PROTOCOL_VERSION, online: false, reason: "connection lost" }),
+            retain: true,
+          },
+          subscriptions: [this.topics.commandFilter],
+        },
+        {
+          onConnect: () => this.onConnect(),
+          onDisconnect: (reason) => {
+            this.metrics.mqttConnected.set(0);
+            log.warn({ reason }, "broker connection lost; lamps unaffected, events kept in the outbox");
+          },
+          onMessage: (topic, payload) => this.onMessage(topic, payload),
+          onError: (message) => log.debug({ message }, "broker connection error"),
+        },
+      );
+      this.flusher = new OutboxFlusher(store, this.session, (message) => log.error(message));
+    } else {
+      this.session = null;
+      this.flusher = null;
+    }
+  }
+
+  /** Opens the devices, starts ticking, then connects: the lamps never wait for the network. */
+  static async start(options: GatewayNodeOptions): Promise<GatewayNode> {
+    const intersection = options.setup.intersection.intersection;
+    const outputs = new OutputStage(
+      intersection,
+      options.setup.intersection.modules,
+      () => options.clock.now().monoMs,
+    );
+    await outputs.open();
+    const node = new GatewayNode(options, outputs);
+    node.begin();
+    if (options.http) {
+      try {
+        node.http = await startHttpEndpoint(options.http.host, options.http.port, node.metrics.registry, () =>
+          node.health(),
+        );
+      } catch (error) {
+        await node.stop();
+        throw error;
+      }
+    }
+    return node;
+  }
+
+  private begin(): void {
+    const { store, log, setup, clock } = this.options;
+    const plan = setup.initialPlan;
+    const restored = this.runner.controller.mon.latch;
+    this.safely(() => {
+      store.recordPlan(plan.planId, plan.version, plan, "config", clock.now().wallMs);
+      const inForce = store.planInForce();
+      if (!inForce || inForce.planId !== plan.planId || inForce.version !== plan.version)
+        store.setPlanInForce({ planId: plan.planId, version: plan.version, sinceWallMs: clock.now().wallMs });
+    }, undefined);
+    if (restored)
+      log.error({ latch: restored }, `starting in fault flash: latched before restart: ${restored.message}`);
+    this.audit("gateway-started", null, {
+      plan: { id: plan.planId, version: plan.version },
+      fault: restored ? { kind: restored.kind, message: restored.message } : null,
+    });
+    if (this.outputs.layouts.length === 0)
+      log.warn("no devices configured: the lamps are computed and checked, but drive nothing");
+    this.runner.start();
+    this.session?.start();
+  }
+
+  get latch(): FaultLatch | null {
+    return this.runner.controller.mon.latch;
+  }
+
+  get httpUrl(): string | null {
+    return this.http?.url ?? null;
+  }
+
+  get mqttConnected(): boolean {
+    return this.session?.connected ?? false;
+  }
+
+  get mqttCounters() {
+    return this.session?.counters ?? null;
+  }
+
+  get outboxSent(): number {
+    return this.flusher?.sent ?? 0;
+  }
+
+  status(): Status {
+    const seq = this.runner.controller.seq;
+    const latch = this.latch;
+    return {
+      v: PROTOCOL_VERSION,
+      corridor: this.corridorId,
+      intersection: this.intersectionId,
+      name: this.options.setup.intersection.raw.name,
+      position: this.position,
+      mode: this.runner.mode,
+      plan: { id: seq.plan.planId, version: seq.plan.version },
+      fault: latch
+        ? {
+            kind: latch.kind,
+            message: latch.message,
+            groups: [...latch.groups],
+            at: new Date(latch.atWallMs).toISOString(),
+          }
+        : null,
+      lock: null,
+      lastTxn: null,
+      at: new Date(this.options.clock.now().wallMs).toISOString(),
+    };
+  }
+
+  health() {
+    const now = this.options.clock.now().monoMs;
+    const last = this.runner.lastTickMono;
+    const tickAgeMs = last === null ? null : now - last;
+    const ticking = tickAgeMs !== null && tickAgeMs < 10 * this.runner.tickMs;
+    return {
+      healthy: ticking && !this.stopped,
+      intersection: this.intersectionId,
+      mode: this.runner.mode,
+      fault: this.latch?.message ?? null,
+      lastTickAgeMs: tickAgeMs,
+      mqtt: this.session ? (this.session.connected ? "connected" : "disconnected") : "not configured",
+      outboxDepth: this.safely(() => this.options.store.outboxDepth(), null),
+    };
+  }
+
+  /** Sends a controller event (what an MQTT command does), for the caller that holds the node. */
+  dispatch(event: ControllerEvent): void {
+    this.runner.dispatch(event);
+    this.publishStatusIfChanged();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const { log } = this.options;
+    await this.runner.stop();
+    for (const error of await this.outputs.writeSafeState())
+      log.error({ error: error.message }, "could not write the safe state");
+    await this.outputs.close();
+    this.audit("gateway-stopped", null, {});
+    if (this.session?.connected) {
+      // Last words: the audit flushed if it can be, and "offline" said plainly rather than by the will.
+      this.flusher?.kick();
+      await Promise.race([
+        this.session
+          .publish(
+            this.topics.availability,
+            JSON.stringify({
+              v: PROTOCOL_VERSION,
+              online: false,
+              reason: "stopped",
+              at: new Date().toISOString(),
+            }),
+            { retain: true },
+          )
+          .catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, 1000)),
+      ]);
+    }
+    await this.session?.stop();
+    await this.http?.close();
+  }
+
+  // --- MQTT ---
+
+  private onConnect(): void {
+    const { log } = this.options;
+    this.metrics.mqttConnected.set(1);
+    if ((this.session?.counters.connects ?? 0) > 1) this.metrics.mqttReconnects.inc();
+    log.info(
+      { outbox: this.safely(() => this.options.store.outboxDepth(), null) },
+      "connected to the broker",
+    );
+    const session = this.session;
+    if (!session) return;
+    const failed = (what: string) => (error: Error) =>
+      log.debug({ error: error.message }, `could not publish ${what}`);
+    session
+      .publish(
+        this.topics.availability,
+        JSON.stringify({
+          v: PROTOCOL_VERSION,
+          online: true,
+          at: new Date(this.options.clock.now().wallMs).toISOString(),
+        }),
+        { retain: true },
+      )
+      .catch(failed("availability"));
+    this.lastStatusKey = "";
+    this.publishStatusIfChanged();
+    this.flusher?.kick();
+  }
+
+  private publishStatusIfChanged(): void {
+    if (!this.session?.connected) return;
+    const status = this.status();
+    const key = JSON.stringify({ ...status, at: "" });
+    if (key === this.lastStatusKey) return;
+    this.lastStatusKey = key;
+    this.session.publish(this.topics.status, JSON.stringify(status), { retain: true }).catch(() => {
+      this.lastStatusKey = ""; // published again on the next change or connect
+    });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const prefix = this.topics.commandFilter.slice(0, -1);
+    if (!topic.startsWith(prefix)) {
+      this.metrics.mqttRejected.inc({ reason: "unexpected-topic" });
+      return;
+    }
+    const name = topic.slice(prefix.length);
+    const parsed = parseCommand(name, payload);
+    if (!parsed.ok) {
+      this.metrics.mqttRejected.inc({ reason: parsed.code });
+      this.options.log.warn({ topic, code: parsed.code, message: parsed.message }, "command refused");
+      this.audit("command-refused", null, {
+        command: name,
+        id: parsed.id,
+        code: parsed.code,
+        message: parsed.message,
+      });
+      this.reply({
+        id: parsed.id,
+        command: name,
+        ok: false,
+        error: { code: parsed.code, message: parsed.message },
+      });
+      return;
+    }
+    this.execute(parsed.command);
+  }
+
+  private execute(command: Command): void {
+    const decision = decideCommand(command, { mode: this.runner.mode, latch: this.latch });
+    this.audit("command", command.by, {
+      command: command.name,
+      id: command.id,
+      ok: decision.outcome.ok,
+      ...(command.name === "flash" ? { on: command.on } : {}),
+      ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),
+      ...(decision.outcome.ok ? {} : { refused: decision.outcome.message }),
+    });
+    if (decision.controllerEvent) this.dispatch(decision.controllerEvent);
+    if (decision.outcome.ok) {
+      this.metrics.commands.inc({ command: command.name });
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: true,
+        result: { ...decision.outcome.result, status: this.status() },
+      });
+    } else {
+      this.metrics.mqttRejected.inc({ reason: "refused" });
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: false,
+        error: { code: "refused", message: decision.outcome.message },
+      });
+    }
+  }
+
+  private reply(reply: Omit<Reply, "v" | "at">): void {
+    const full: Reply = {
+      v: PROTOCOL_VERSION,
+      at: new Date(this.options.clock.now().wallMs).toISOString(),
+      ...reply,
+    };
+    this.session?.publish(this.topics.reply, JSON.stringify(full), { qos: 1 }).catch((error: Error) => {
+      this.options.log.warn({ error: error.message, id: reply.id }, "could not send a reply");
+    });
+  }
+
+  // --- audit trail ---
+
+  private onSignal(event: SignalEvent): void {
+    const { store, clock, log } = this.options;
+    switch (event.type) {
+      case "stage-start":
+      case "cycle-start":
+        log.debug({ event }, event.type);
+        return;
+      case "plan-activated":
+        this.safely(
+          () =>
+            store.setPlanInForce({
+              planId: event.planId,
+              version: event.version,
+              sinceWallMs: clock.now().wallMs,
+            }),
+          undefined,
+        );
+        break;
+    }
+    log.info({ event }, event.type);
+    const { type, ...detail } = event;
+    this.audit(type === "mode" ? "mode" : type, null, detail);
+  }
+
+  /** Appends to the audit trail and queues the event for the broker; a store failure is logged, never thrown. */
+  private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
+    const { store, clock, log } = this.options;
+    const atWallMs = clock.now().wallMs;
+    this.safely(() => {
+      store.appendEvent({ atWallMs, type, actor, detail }, (seq) => ({
+        topic: this.topics.events,
+        payload: JSON.stringify({
+          v: PROTOCOL_VERSION,
+          corridor: this.corridorId,
+          intersection: this.intersectionId,
+          seq,
+          at: new Date(atWallMs).toISOString(),
+          type,
+          actor,
+          detail,
+        }),
+      }));
+    }, undefined);
+    this.flusher?.kick();
+    void log;
+  }
+
+  private safely<T>(action: () => T, fallback: T): T {
+    try {
+      return action();
+    } catch (error) {
+      if (!(error instanceof StoreError) && !(error instanceof Error)) throw error;
+      this.options.log.error({ error: error.message }, "store error");
+      return fallback;
+    }
+  }
+
+  private countModbusErrors(): void {
+    for (const { client } of this.outputs.modules) {
+      const previous = this.failureSnapshot.get(client.deviceId) ?? {};
+      for (const [kind, count] of Object.entries(client.counters.failures)) {
+        const delta = count - (previous[kind] ?? 0);
+        if (delta > 0) this.metrics.modbusErrors.inc({ device: client.deviceId, kind }, delta);
+      }
+      this.failureSnapshot.set(client.deviceId, { ...client.counters.failures });
+    }
+  }
+}

@@ -1,0 +1,151 @@
+import { z } from "zod";
+import { identifier } from "../config/schema.js";
+import { COMMANDS, type CommandName, PROTOCOL_VERSION } from "./topics.js";
+
+/**
+ * The payloads of the topic tree. Every payload is JSON with a version field `v`; everything that
+ * comes in is validated here before anything acts on it.
+ */
+
+/** A command is a few hundred bytes; anything much larger is not one. */
+export const MAX_COMMAND_BYTES = 4096;
+
+const correlationId = z.string().min(1).max(64);
+const operatorName = z.string().min(1).max(64);
+
+const commandBase = {
+  v: z.literal(PROTOCOL_VERSION),
+  /** Correlation id: echoed in the reply (MQTT 3.1.1 has no response topic). */
+  id: correlationId,
+  /** Who sends it, for the audit trail. */
+  by: operatorName,
+};
+
+export const commandSchemas = {
+  "fault-reset": z.strictObject({ ...commandBase, reason: z.string().max(200).optional() }),
+  flash: z.strictObject({ ...commandBase, on: z.boolean() }),
+  status: z.strictObject(commandBase),
+} satisfies Record<CommandName, z.ZodType>;
+
+export type Command =
+  | ({ readonly name: "fault-reset" } & z.infer<(typeof commandSchemas)["fault-reset"]>)
+  | ({ readonly name: "flash" } & z.infer<(typeof commandSchemas)["flash"]>)
+  | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>);
+
+export type RejectionCode = "too-large" | "not-json" | "unsupported-version" | "unknown-command" | "invalid";
+
+export interface Rejection {
+  readonly code: RejectionCode;
+  readonly message: string;
+  /** The correlation id, when one could be read from the payload. */
+  readonly id: string | null;
+}
+
+export type CommandParse =
+  { readonly ok: true; readonly command: Command } | ({ readonly ok: false } & Rejection);
+
+function reject(code: RejectionCode, message: string, id: string | null): CommandParse {
+  return { ok: false, code, message, id };
+}
+
+/** Reads and validates a command payload; never throws. */
+export function parseCommand(name: string, payload: Uint8Array): CommandParse {
+  if (payload.byteLength > MAX_COMMAND_BYTES)
+    return reject("too-large", `payload of ${payload.byteLength} bytes exceeds ${MAX_COMMAND_BYTES}`, null);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+  } catch (error) {
+    return reject("not-json", `payload is not UTF-8 JSON: ${(error as Error).message}`, null);
+  }
+  const id = readCorrelationId(value);
+  if (!(COMMANDS as readonly string[]).includes(name))
+    return reject("unknown-command", `unknown command "${name}" (known: ${COMMANDS.join(", ")})`, id);
+  if (typeof value === "object" && value !== null && "v" in value && value.v !== PROTOCOL_VERSION)
+    return reject(
+      "unsupported-version",
+      `payload version ${JSON.stringify(value.v)} is not supported (this gateway speaks v${PROTOCOL_VERSION})`,
+      id,
+    );
+  const commandName = name as CommandName;
+  const parsed = commandSchemas[commandName].safeParse(value);
+  if (!parsed.success) return reject("invalid", describeZodIssues(parsed.error), id);
+  return { ok: true, command: { name: commandName, ...parsed.data } as Command };
+}
+
+function readCorrelationId(value: unknown): string | null {
+  if (typeof value !== "object" || value === null || !("id" in value)) return null;
+  const parsed = correlationId.safeParse(value.id);
+  return parsed.success ? parsed.data : null;
+}
+
+export function describeZodIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join(".") : "(payload)"}: ${issue.message}`)
+    .join("; ");
+}
+
+export interface Reply {
+  readonly v: typeof PROTOCOL_VERSION;
+  readonly id: string | null;
+  readonly command: string;
+  readonly ok: boolean;
+  readonly at: string;
+  readonly result?: unknown;
+  readonly error?: { readonly code: RejectionCode | "refused"; readonly message: string };
+}
+
+export const faultSchema = z.object({
+  kind: z.string(),
+  message: z.string(),
+  groups: z.array(z.string()),
+  at: z.string(),
+});
+
+export const statusSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  corridor: identifier,
+  intersection: identifier,
+  name: z.string(),
+  /** Position of the intersection along the corridor (0 first). */
+  position: z.number().int().min(0),
+  mode: z.enum(["startup", "coordinated", "transition", "flash", "fault"]),
+  plan: z.object({ id: z.string(), version: z.number().int() }),
+  fault: faultSchema.nullable(),
+  lock: z.object({ holder: z.string(), token: z.number().int() }).nullable(),
+  lastTxn: z.object({ id: z.string(), outcome: z.string(), at: z.string() }).nullable(),
+  at: z.string(),
+});
+export type Status = z.infer<typeof statusSchema>;
+
+export const availabilitySchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  online: z.boolean(),
+  at: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type Availability = z.infer<typeof availabilitySchema>;
+
+export const eventSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  corridor: identifier,
+  intersection: identifier,
+  /** Strictly increasing per gateway, across restarts: receivers drop duplicates by it. */
+  seq: z.number().int().positive(),
+  at: z.string(),
+  type: z.string(),
+  actor: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()),
+});
+export type GatewayEvent = z.infer<typeof eventSchema>;
+
+/** Reads a JSON payload against a schema; null when it does not fit (the caller counts it). */
+export function parsePayload<T>(schema: z.ZodType<T>, payload: Uint8Array): T | null {
+  try {
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(payload).toString("utf8")));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

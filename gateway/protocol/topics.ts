@@ -1,0 +1,59 @@
+/**
+ * The MQTT topic tree (docs/protocol.md). Everything a gateway publishes lives under its own
+ * intersection's branch, so that a broker ACL can confine it there; commands come in under `cmd/`,
+ * which only operators may publish to.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const TOPIC_ROOT = `greenwave/v${PROTOCOL_VERSION}`;
+
+/** Commands a gateway accepts from operators. */
+export const COMMANDS = ["fault-reset", "flash", "status"] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export interface IntersectionTopics {
+  readonly availability: string;
+  readonly status: string;
+  readonly events: string;
+  readonly reply: string;
+  readonly commandFilter: string;
+  command(name: CommandName): string;
+}
+
+export function intersectionTopics(corridor: string, intersection: string): IntersectionTopics {
+  const base = `${TOPIC_ROOT}/${corridor}/${intersection}`;
+  return {
+    availability: `${base}/availability`,
+    status: `${base}/status`,
+    events: `${base}/events`,
+    reply: `${base}/reply`,
+    commandFilter: `${base}/cmd/+`,
+    command: (name) => `${base}/cmd/${name}`,
+  };
+}
+
+export type ParsedTopic =
+  | {
+      readonly corridor: string;
+      readonly intersection: string;
+      readonly kind: "availability" | "status" | "events" | "reply";
+    }
+  | {
+      readonly corridor: string;
+      readonly intersection: string;
+      readonly kind: "cmd";
+      readonly command: string;
+    };
+
+/** Reads a topic of the tree, or returns null for anything else. */
+export function parseTopic(topic: string): ParsedTopic | null {
+  const parts = topic.split("/");
+  if (parts.length < 5 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return null;
+  const [, , corridor, intersection, kind, command, ...rest] = parts;
+  if (!corridor || !intersection || rest.length > 0) return null;
+  if (kind === "cmd") return command ? { corridor, intersection, kind, command } : null;
+  if (command !== undefined) return null;
+  if (kind === "availability" || kind === "status" || kind === "events" || kind === "reply")
+    return { corridor, intersection, kind };
+  return null;
+}

@@ -1,0 +1,63 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+
+export interface HealthReport {
+  /** False when the gateway is not doing its job (its tick loop stalled). */
+  readonly healthy: boolean;
+  readonly [detail: string]: unknown;
+}
+
+export interface HttpEndpoint {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** `/healthz` (200 or 503, JSON) and `/metrics` (Prometheus text) on one small HTTP server. */
+export async function startHttpEndpoint(
+  host: string,
+  port: number,
+  registry: Registry,
+  health: () => HealthReport,
+): Promise<HttpEndpoint> {
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (request.method !== "GET") {
+      response.writeHead(405, { allow: "GET" }).end();
+      return;
+    }
+    if (path === "/healthz") {
+      const report = health();
+      response
+        .writeHead(report.healthy ? 200 : 503, { "content-type": "application/json" })
+        .end(`${JSON.stringify(report)}\n`);
+      return;
+    }
+    if (path === "/metrics") {
+      registry.metrics().then(
+        (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
+        (error: Error) => response.writeHead(500).end(error.message),
+      );
+      return;
+    }
+    response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /healthz or /metrics\n");
+  });
+  server.keepAliveTimeout = 5000;
+  server.maxConnections = 64;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    port: address.port,
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

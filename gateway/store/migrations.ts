@@ -1,0 +1,43 @@
+/**
+ * The store's schema, as an append-only list of migrations: migration i brings `user_version` from i
+ * to i + 1. Never edit a shipped migration; add one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE latch (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    at_wall_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE plans (
+    plan_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    source TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (plan_id, version)
+  ) STRICT;
+  CREATE TABLE plan_in_force (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    plan_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    since_wall_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_wall_ms INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    actor TEXT,
+    detail TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    retain INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  `,
+];

@@ -1,0 +1,54 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { CLI } from "./cli.js";
+
+/** greenwave processes started the way a user starts them, with their output kept (JSON log lines parsed). */
+export interface Proc {
+  child: ChildProcess;
+  out: string;
+  lines: Record<string, unknown>[];
+}
+
+const procs: Proc[] = [];
+export const dirs: string[] = [];
+
+/** Call from afterEach: stops what a test started and removes its directories. */
+export async function cleanupProcesses(): Promise<void> {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null) {
+      p.child.kill("SIGINT");
+      await new Promise((resolve) => p.child.once("exit", resolve));
+    }
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export function start(args: string[]): Proc {
+  const child = spawn("node", [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc: Proc = { child, out: "", lines: [] };
+  const take = (d: Buffer) => {
+    const text = d.toString();
+    proc.out += text;
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        proc.lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a partial line: the next chunk completes it, and the text is in `out` anyway
+      }
+    }
+  };
+  child.stdout?.on("data", take);
+  child.stderr?.on("data", take);
+  procs.push(proc);
+  return proc;
+}
+
+export function cli(args: string[]) {
+  return spawnSync("node", [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
+}
+
+export async function stop(proc: Proc): Promise<number | null> {
+  proc.child.kill("SIGINT");
+  return await new Promise((resolve) => proc.child.once("exit", (code) => resolve(code)));
+}

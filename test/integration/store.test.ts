@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { MIGRATIONS } from "../../gateway/store/migrations.js";
+import { GatewayStore, STORE_FILE, StoreError } from "../../gateway/store/store.js";
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "greenwave-store-"));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const message = (seq: number) => ({ topic: "t/events", payload: JSON.stringify({ seq }) });
+
+describe("the gateway store (SQLite on disk)", () => {
+  it("creates its schema, in WAL mode with synchronous FULL", () => {
+    const store = GatewayStore.open(tempDir());
+    expect(store.schemaVersion).toBe(MIGRATIONS.length);
+    const db = new Database(store.file, { readonly: true });
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+    store.close();
+  });
+
+  it("keeps a latched fault across a restart until it is cleared", () => {
+    const dir = tempDir();
+    const latch = { kind: "red-fail" as const, groups: ["M"], message: "M dark", atWallMs: 42 };
+    const first = GatewayStore.open(dir);
+    first.save(latch);
+    first.close();
+    const second = GatewayStore.open(dir);
+    expect(second.load()).toEqual(latch);
+    second.clear();
+    second.close();
+    expect(GatewayStore.open(dir).load()).toBeNull();
+  });
+
+  it("numbers events without ever reusing a sequence number, across restarts and pruning", () => {
+    const dir = tempDir();
+    const store = GatewayStore.open(dir, { maxEvents: 150, maxOutbox: 1000 });
+    for (let i = 0; i < 300; i++)
+      store.appendEvent({ atWallMs: i, type: "mode", actor: null, detail: { i } }, null);
+    expect(store.eventsPruned).toBeGreaterThan(0);
+    const kept = store.events(0, 1000);
+    expect(kept.length).toBeLessThanOrEqual(250);
+    expect(kept.at(-1)?.seq).toBe(300);
+    store.close();
+    const again = GatewayStore.open(dir, { maxEvents: 150, maxOutbox: 1000 });
+    expect(again.appendEvent({ atWallMs: 1, type: "x", actor: "alice", detail: {} }, null).seq).toBe(301);
+    again.close();
+  });
+
+  it("queues each event's message in the same transaction, in order, and forgets it once delivered", () => {
+    const store = GatewayStore.open(tempDir());
+    for (let i = 0; i < 5; i++)
+      store.appendEvent({ atWallMs: i, type: "t", actor: null, detail: {} }, message);
+    expect(store.outbox(10).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    store.delivered(1);
+    store.delivered(3);
+    expect(store.outbox(10).map((m) => m.seq)).toEqual([2, 4, 5]);
+    expect(JSON.parse(store.outbox(1)[0]?.payload ?? "{}")).toEqual({ seq: 2 });
+    store.close();
+  });
+
+  it("bounds the outbox: past the limit the oldest go first, and the drops are counted durably", () => {
+    const dir = tempDir();
+    const store = GatewayStore.open(dir, { maxEvents: 1000, maxOutbox: 10 });
+    for (let i = 0; i < 25; i++)
+      store.appendEvent({ atWallMs: i, type: "t", actor: null, detail: {} }, message);
+    expect(store.outboxDepth()).toBe(10);
+    expect(store.outbox(100).map((m) => m.seq)).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    expect(store.outboxDropped).toBe(15);
+    // The audit trail itself keeps every event.
+    expect(store.events(0, 100)).toHaveLength(25);
+    store.close();
+    expect(GatewayStore.open(dir, { maxEvents: 1000, maxOutbox: 10 }).outboxDropped).toBe(15);
+  });
+
+  it("records plans received and the plan in force", () => {
+    const store = GatewayStore.open(tempDir());
+    store.recordPlan("am-peak", 3, { cycleMs: 90_000 }, "config", 1);
+    store.recordPlan("am-peak", 3, { cycleMs: 1 }, "again", 2); // a plan version is immutable
+    expect(store.planBody("am-peak", 3)).toEqual({ cycleMs: 90_000 });
+    expect(store.planInForce()).toBeNull();
+    store.setPlanInForce({ planId: "am-peak", version: 3, sinceWallMs: 5 });
+    expect(store.planInForce()).toEqual({ planId: "am-peak", version: 3, sinceWallMs: 5 });
+    store.close();
+  });
+
+  it("refuses a file that is not a store, and a store from a newer greenwave, saying what to do", () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, STORE_FILE), "this is not a database, just text that is long enough to matter");
+    expect(() => GatewayStore.open(dir)).toThrow(/gateway\.db/);
+    const newer = tempDir();
+    const db = new Database(join(newer, STORE_FILE));
+    db.pragma(`user_version = ${MIGRATIONS.length + 5}`);
+    db.close();
+    expect(() => GatewayStore.open(newer)).toThrow(StoreError);
+    expect(() => GatewayStore.open(newer)).toThrow(/newer than this greenwave knows/);
+  });
+});
