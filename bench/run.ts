@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { benchLampStates } from "./lamp-states.js";
 import { benchModbusLatency } from "./modbus-latency.js";
+import { benchMqttRoundTrip } from "./mqtt-roundtrip.js";
 import type { BenchResult } from "./stats.js";
 
 /**
@@ -11,6 +12,7 @@ import type { BenchResult } from "./stats.js";
 const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchResult | BenchResult[]>> = {
   "lamp-states": benchLampStates,
   "modbus-latency": benchModbusLatency,
+  "mqtt-roundtrip": benchMqttRoundTrip,
 };
 
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;

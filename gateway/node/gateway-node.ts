@@ -410,8 +410,11 @@ export class GatewayNode {
     const { store, clock, log } = this.options;
     switch (event.type) {
       case "stage-start":
-      case "cycle-start":
         log.debug({ event }, event.type);
+        return;
+      case "cycle-start":
+        // Once a cycle: logged, not audited (the audit trail is for changes).
+        log.info({ event }, event.type);
         return;
       case "plan-activated":
         this.safely(

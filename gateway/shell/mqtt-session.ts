@@ -45,6 +45,8 @@ export class MqttSession {
   private client: MqttClient | null = null;
   private attempt = 0;
   private connectedAtMs: number | null = null;
+  /** Connected and subscribed: the session is usable and `onConnect` has run. */
+  private ready = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = true;
   /** Bumped on every new client: callbacks of an older client are ignored. */
@@ -57,7 +59,7 @@ export class MqttSession {
   ) {}
 
   get connected(): boolean {
-    return this.client?.connected === true && this.connectedAtMs !== null;
+    return this.client?.connected === true && this.ready;
   }
 
   /** The current connection's generation: an in-flight publish of an older one is void. */
@@ -145,6 +147,7 @@ export class MqttSession {
       if (this.counters.connects > 1) this.counters.reconnects++;
       const subscriptions = Object.fromEntries(o.subscriptions.map((t) => [t, { qos: 1 as const }]));
       if (o.subscriptions.length === 0) {
+        this.ready = true;
         this.hooks.onConnect?.();
         return;
       }
@@ -155,6 +158,7 @@ export class MqttSession {
           client.end(true);
           return;
         }
+        this.ready = true;
         this.hooks.onConnect?.();
       });
     });
@@ -168,6 +172,7 @@ export class MqttSession {
       if (generation !== this.generation || this.stopped) return;
       const wasConnectedAt = this.connectedAtMs;
       this.connectedAtMs = null;
+      this.ready = false;
       if (wasConnectedAt === null) this.counters.connectFailures++;
       else {
         if (performance.now() - wasConnectedAt >= STABLE_CONNECTION_MS) this.attempt = 0;

@@ -1,3 +1,7 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
@@ -6,6 +10,7 @@ import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import type { Reply } from "../../gateway/protocol/messages.js";
 import { COMMANDS, intersectionTopics } from "../../gateway/protocol/topics.js";
 import { type CorridorNodes, startCorridorNodes, until } from "../support/mqtt-corridor.js";
+import { hasTool } from "../support/tools.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -213,20 +218,25 @@ describe("the broker's users and ACL", () => {
     await until("both gateways online", 8000, () => [...nodes.values()].every((n) => n.mqttConnected));
     const elm = nodes.get("elm");
 
-    // A gateway's credentials cannot command another gateway, nor speak for it.
-    const oakClient = await rawClient(b.url, { username: "gw-oak", password, clientId: "rogue-oak" });
-    oakClient.on("error", () => {});
-    oakClient.publish(TOPICS.command("flash"), JSON.stringify({ v: 1, id: "x", by: "oak", on: true }), {
-      qos: 1,
-    });
-    await until("the command refused", 3000, () => b.counters.publishDenied >= 1);
+    // A gateway's credentials cannot command any gateway, on any command topic, nor speak for another.
+    for (const [i, command] of [...COMMANDS, "reboot"].entries()) {
+      const rogue = await rawClient(b.url, { username: "gw-oak", password, clientId: `rogue-oak-cmd-${i}` });
+      rogue.on("error", () => {});
+      rogue.publish(
+        `${TOPICS.commandFilter.slice(0, -1)}${command}`,
+        JSON.stringify({ v: 1, id: "x", by: "oak", on: true }),
+        { qos: 1 },
+      );
+      await until(`the ${command} command refused`, 3000, () => b.counters.publishDenied >= i + 1);
+    }
+    const denied = b.counters.publishDenied;
     const rogueStatus = await rawClient(b.url, { username: "gw-oak", password, clientId: "rogue-oak-2" });
     rogueStatus.on("error", () => {});
     rogueStatus.publish(TOPICS.status, JSON.stringify({ v: 1, mode: "coordinated" }), {
       qos: 1,
       retain: true,
     });
-    await until("the fake status refused", 3000, () => b.counters.publishDenied >= 2);
+    await until("the fake status refused", 3000, () => b.counters.publishDenied >= denied + 1);
     const wide = await rawClient(b.url, { username: "gw-oak", password, clientId: "rogue-oak-3" });
     await expect(wide.subscribeAsync("greenwave/v1/#", { qos: 1 })).rejects.toThrow(/Subscribe error/);
     expect(b.counters.subscribeDenied).toBe(1);
@@ -347,3 +357,48 @@ describe("broker killed and restarted under a running corridor", () => {
     expect(views.find((v) => v.intersection === "elm")?.status?.mode).toBe("flash");
   }, 45_000);
 });
+
+describe.skipIf(!hasTool("openssl", "the broker over TLS (a self-signed certificate is made with openssl)"))(
+  "the broker over TLS",
+  () => {
+    it("carries a gateway's status and an operator's command over mqtts with a private CA", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "greenwave-tls-"));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const made = spawnSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=127.0.0.1",
+          "-addext",
+          "subjectAltName=IP:127.0.0.1",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+        ],
+        { encoding: "utf8" },
+      );
+      expect(made.status, made.stderr).toBe(0);
+      const cert = readFileSync(join(dir, "cert.pem"));
+      const b = await broker({ tls: { cert, key: readFileSync(join(dir, "key.pem")) } });
+      expect(b.url).toMatch(/^mqtts:\/\//);
+      const nodes = await startCorridorNodes(b.url, { ids: ["elm"], ca: cert });
+      cleanups.push(() => nodes.stop());
+      await until("elm online over TLS", 8000, () => nodes.nodes.get("elm")?.mqttConnected);
+      const op = await OperatorClient.connect({ url: b.url, ca: cert, timeoutMs: 3000 });
+      cleanups.push(() => op.close());
+      const [view] = await op.survey("main-street", { expect: 1 });
+      expect(view?.availability?.online).toBe(true);
+      expect((await op.command("main-street", "elm", "status", { by: "alice" })).ok).toBe(true);
+      // Without the CA the certificate is not trusted.
+      await expect(OperatorClient.connect({ url: b.url, timeoutMs: 2000 })).rejects.toThrow(/cannot connect/);
+    }, 20_000);
+  },
+);

@@ -30,6 +30,7 @@ export async function startCorridorNodes(
   options: {
     ids?: readonly string[];
     credentials?: (id: string) => Credentials;
+    ca?: string | Buffer;
     beforeStart?: (id: string, store: GatewayStore) => void;
   } = {},
 ): Promise<CorridorNodes> {
@@ -53,7 +54,7 @@ export async function startCorridorNodes(
         store,
         clock: systemClock,
         log: createLogger(`test-${id}`, "silent"),
-        broker: { url: brokerUrl, ...(credentials ?? {}) },
+        broker: { url: brokerUrl, ...(credentials ?? {}), ...(options.ca ? { ca: options.ca } : {}) },
         http: null,
       }),
     );
