@@ -1,0 +1,286 @@
+import { invariant } from "../invariant.js";
+
+/**
+ * The two-phase-commit participant of one intersection: a pure state machine. It votes yes only after
+ * the shell validated the plan (the signal core's checks, clock health, time to meet the activation
+ * instant) and after PREPARED is force-written; once it voted yes only the decision ends its doubt —
+ * from the coordinator, a peer that knows it (cooperative termination), or an operator. Every handler
+ * is idempotent by transaction id; finished transactions leave tombstones.
+ */
+
+/** Finished transactions remembered, at most (oldest forgotten first). */
+export const MAX_TOMBSTONES = 256;
+/** An in-doubt participant asks for the decision this often, backing off to the cap. */
+export const INQUIRY_FIRST_MS = 1000;
+export const INQUIRY_MAX_MS = 30_000;
+
+export interface PlanRef {
+  readonly planId: string;
+  readonly version: number;
+}
+
+export interface PreparedTxn {
+  readonly txnId: string;
+  readonly coordinator: string;
+  readonly token: number;
+  readonly participants: readonly string[];
+  readonly plan: PlanRef;
+  readonly activationWallMs: number;
+}
+
+export type Outcome = "committed" | "aborted";
+
+export interface Tombstone {
+  readonly txnId: string;
+  readonly outcome: Outcome;
+}
+
+export interface ParticipantState {
+  readonly intersection: string;
+  /** The highest fencing token accepted (stored with the state change it allowed). */
+  readonly highestToken: number;
+  /** The transaction this intersection is in doubt about (PREPARED), if any: at most one at a time. */
+  readonly prepared: PreparedTxn | null;
+  readonly nextInquiryMonoMs: number | null;
+  readonly inquiryBackoffMs: number;
+  readonly tombstones: readonly Tombstone[];
+}
+
+/** What the shell found when it checked a PREPARE against its intersection, before the machine sees it. */
+export type PrepareVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+export type ParticipantEvent =
+  | {
+      readonly type: "prepare";
+      readonly txn: PreparedTxn;
+      readonly verdict: PrepareVerdict;
+      /** The newest token this intersection's own lease authority handed out. */
+      readonly lastIssuedToken: number;
+    }
+  | {
+      readonly type: "decision";
+      readonly txnId: string;
+      readonly outcome: Outcome;
+      /** coordinator, a peer, the coordinator's "no record" (presumed abort), or an operator. */
+      readonly source: "coordinator" | "peer" | "presumed-abort" | "operator";
+      readonly by: string;
+    }
+  /** A peer in doubt asks what this intersection knows of a transaction. */
+  | { readonly type: "inquiry"; readonly txnId: string; readonly from: string }
+  | { readonly type: "tick" };
+
+export type InquiryAnswer = Outcome | "prepared";
+
+export type ParticipantEffect =
+  /** Force-write (synchronous FULL) before anything that follows in the same step. */
+  | { readonly type: "persist-prepared"; readonly txn: PreparedTxn; readonly highestToken: number }
+  | {
+      readonly type: "persist-outcome";
+      readonly txnId: string;
+      readonly outcome: Outcome;
+      readonly forced: boolean;
+    }
+  | {
+      readonly type: "vote";
+      readonly to: string;
+      readonly txnId: string;
+      readonly yes: boolean;
+      readonly reason: string | null;
+    }
+  | { readonly type: "ack"; readonly to: string; readonly txnId: string; readonly outcome: Outcome }
+  /** Take the plan at the activation instant (late: at the next cycle boundary, reporting the lateness). */
+  | { readonly type: "apply-plan"; readonly txn: PreparedTxn }
+  | { readonly type: "ask-decision"; readonly txn: PreparedTxn }
+  | {
+      readonly type: "answer-inquiry";
+      readonly to: string;
+      readonly txnId: string;
+      readonly answer: InquiryAnswer;
+    }
+  | { readonly type: "report"; readonly message: string };
+
+export interface ParticipantStep {
+  readonly state: ParticipantState;
+  readonly effects: readonly ParticipantEffect[];
+}
+
+export function startParticipant(
+  intersection: string,
+  restored: { highestToken: number; prepared: PreparedTxn | null; tombstones: readonly Tombstone[] },
+  nowMonoMs: number,
+): ParticipantState {
+  return {
+    intersection,
+    highestToken: restored.highestToken,
+    prepared: restored.prepared,
+    // A participant that restarts in doubt asks at once.
+    nextInquiryMonoMs: restored.prepared ? nowMonoMs : null,
+    inquiryBackoffMs: INQUIRY_FIRST_MS,
+    tombstones: restored.tombstones.slice(-MAX_TOMBSTONES),
+  };
+}
+
+export function outcomeOf(state: ParticipantState, txnId: string): InquiryAnswer | null {
+  if (state.prepared?.txnId === txnId) return "prepared";
+  return state.tombstones.find((t) => t.txnId === txnId)?.outcome ?? null;
+}
+
+function bury(state: ParticipantState, txnId: string, outcome: Outcome): ParticipantState {
+  const tombstones = [...state.tombstones.filter((t) => t.txnId !== txnId), { txnId, outcome }].slice(
+    -MAX_TOMBSTONES,
+  );
+  return { ...state, tombstones };
+}
+
+export function stepParticipant(
+  state: ParticipantState,
+  event: ParticipantEvent,
+  nowMonoMs: number,
+): ParticipantStep {
+  switch (event.type) {
+    case "prepare":
+      return prepare(state, event, nowMonoMs);
+    case "decision":
+      return decide(state, event);
+    case "inquiry":
+      return inquiry(state, event);
+    case "tick": {
+      if (!state.prepared || state.nextInquiryMonoMs === null || nowMonoMs < state.nextInquiryMonoMs)
+        return { state, effects: [] };
+      const backoff = Math.min(state.inquiryBackoffMs * 2, INQUIRY_MAX_MS);
+      return {
+        state: { ...state, nextInquiryMonoMs: nowMonoMs + state.inquiryBackoffMs, inquiryBackoffMs: backoff },
+        effects: [{ type: "ask-decision", txn: state.prepared }],
+      };
+    }
+  }
+}
+
+function prepare(
+  state: ParticipantState,
+  event: Extract<ParticipantEvent, { type: "prepare" }>,
+  nowMonoMs: number,
+): ParticipantStep {
+  const { txn } = event;
+  const vote = (yes: boolean, reason: string | null): ParticipantEffect => ({
+    type: "vote",
+    to: txn.coordinator,
+    txnId: txn.txnId,
+    yes,
+    reason,
+  });
+  const known = outcomeOf(state, txn.txnId);
+  // Duplicates and late copies: answer as before, change nothing.
+  if (known === "prepared" || known === "committed") return { state, effects: [vote(true, null)] };
+  if (known === "aborted")
+    return { state, effects: [vote(false, "this transaction was already aborted here")] };
+  const floor = Math.max(state.highestToken, event.lastIssuedToken);
+  const refusal =
+    txn.token < floor
+      ? `fencing token ${txn.token} is older than ${floor}: another coordinator holds or held this intersection`
+      : state.prepared
+        ? `in doubt about transaction ${state.prepared.txnId}: one change at a time`
+        : !txn.participants.includes(state.intersection)
+          ? `${state.intersection} is not among the transaction's participants`
+          : event.verdict.ok
+            ? null
+            : event.verdict.reason;
+  if (refusal !== null) {
+    // A no vote needs no forced write: with no PREPARED record, the transaction is aborted here.
+    return { state: bury(state, txn.txnId, "aborted"), effects: [vote(false, refusal)] };
+  }
+  invariant(txn.token >= state.highestToken, "a prepare below the fencing floor was about to be accepted");
+  return {
+    state: {
+      ...state,
+      highestToken: txn.token,
+      prepared: txn,
+      nextInquiryMonoMs: nowMonoMs + INQUIRY_FIRST_MS * 5,
+      inquiryBackoffMs: INQUIRY_FIRST_MS,
+    },
+    effects: [{ type: "persist-prepared", txn, highestToken: txn.token }, vote(true, null)],
+  };
+}
+
+function decide(
+  state: ParticipantState,
+  event: Extract<ParticipantEvent, { type: "decision" }>,
+): ParticipantStep {
+  const known = outcomeOf(state, event.txnId);
+  const to = event.by;
+  if (known === "committed" || known === "aborted") {
+    invariant(
+      known === event.outcome || event.source === "peer",
+      () =>
+        `transaction ${event.txnId} is ${known} here but ${event.source} ${event.by} says ${event.outcome}`,
+    );
+    return {
+      state,
+      effects:
+        event.source === "coordinator" ? [{ type: "ack", to, txnId: event.txnId, outcome: known }] : [],
+    };
+  }
+  if (known === null) {
+    // Never prepared here: a commit cannot concern us (we never voted yes); an abort is remembered so
+    // that a late PREPARE is refused.
+    if (event.outcome === "committed")
+      return {
+        state,
+        effects: [
+          {
+            type: "report",
+            message: `commit of unknown transaction ${event.txnId} from ${event.by} ignored`,
+          },
+        ],
+      };
+    return {
+      state: bury(state, event.txnId, "aborted"),
+      effects:
+        event.source === "coordinator" ? [{ type: "ack", to, txnId: event.txnId, outcome: "aborted" }] : [],
+    };
+  }
+  const txn = state.prepared as PreparedTxn;
+  const next: ParticipantState = {
+    ...bury(state, txn.txnId, event.outcome),
+    prepared: null,
+    nextInquiryMonoMs: null,
+  };
+  const effects: ParticipantEffect[] = [
+    {
+      type: "persist-outcome",
+      txnId: txn.txnId,
+      outcome: event.outcome,
+      forced: event.outcome === "committed",
+    },
+  ];
+  if (event.outcome === "committed") effects.push({ type: "apply-plan", txn });
+  if (event.source === "coordinator")
+    effects.push({ type: "ack", to, txnId: txn.txnId, outcome: event.outcome });
+  if (event.source !== "coordinator")
+    effects.push({
+      type: "report",
+      message: `transaction ${txn.txnId} ${event.outcome}: learned from ${event.source} ${event.by}`,
+    });
+  return { state: next, effects };
+}
+
+function inquiry(
+  state: ParticipantState,
+  event: Extract<ParticipantEvent, { type: "inquiry" }>,
+): ParticipantStep {
+  const known = outcomeOf(state, event.txnId);
+  if (known !== null)
+    return {
+      state,
+      effects: [{ type: "answer-inquiry", to: event.from, txnId: event.txnId, answer: known }],
+    };
+  // Not voted yet: this intersection may abort on its own, and from now on refuses to vote yes. That
+  // refusal is durable before the answer, or a restart could let a late PREPARE through.
+  return {
+    state: bury(state, event.txnId, "aborted"),
+    effects: [
+      { type: "persist-outcome", txnId: event.txnId, outcome: "aborted", forced: true },
+      { type: "answer-inquiry", to: event.from, txnId: event.txnId, answer: "aborted" },
+    ],
+  };
+}
