@@ -28,18 +28,25 @@ function underRoot(parts: readonly string[]): boolean {
 
 /**
  * May this principal publish to this topic? A gateway only under its own intersection's branch and
- * never a command; an operator only commands (and, with the corridor protocol, its own coordinator
- * branch). Nothing is published outside greenwave's tree.
+ * never a command; an operator only commands and its own decision records. Corridor-protocol
+ * messages go to any party's inbox with the sender's own name as the topic's last level. Nothing is
+ * published outside greenwave's tree.
  */
 export function mayPublish(principal: Principal, topic: string): boolean {
   if (principal.role === "open") return true;
   const parts = levels(topic);
   if (!underRoot(parts) || parts.some((p) => p === "+" || p === "#" || p === "")) return false;
-  const [corridor, intersection, kind] = parts.slice(ROOT_LEVELS.length);
-  if (principal.role === "operator") return kind === "cmd" && parts.length === ROOT_LEVELS.length + 4;
+  const [corridor, branch, kind, last] = parts.slice(ROOT_LEVELS.length);
+  const depth = parts.length - ROOT_LEVELS.length;
+  // Corridor protocol: anyone may write to anyone's inbox, but only under its own name as sender.
+  const me = principal.role === "operator" ? `@${principal.username}` : principal.intersection;
+  if (kind === "inbox" && depth === 4)
+    return last === me && (principal.role === "operator" || corridor === principal.corridor);
+  if (principal.role === "operator")
+    return (kind === "cmd" && depth === 4) || (branch === me && kind === "decisions" && depth === 4);
   return (
     corridor === principal.corridor &&
-    intersection === principal.intersection &&
+    branch === principal.intersection &&
     kind !== undefined &&
     kind !== "cmd"
   );

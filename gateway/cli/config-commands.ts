@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { registerPlanPush } from "./txn-commands.js";
 import { type CheckReport, checkConfigFile, checkPlanForIntersection } from "../config/check.js";
 import { formatIssue } from "../config/errors.js";
 import { jsonSchemaFor, schemaFileName } from "../config/json-schema.js";
@@ -52,4 +53,5 @@ export function registerConfigCommands(program: Command): void {
     .action((planRef: string, options: { intersection: string }) => {
       if (!print(checkPlanForIntersection(options.intersection, planRef))) process.exitCode = 1;
     });
+  registerPlanPush(plan);
 }

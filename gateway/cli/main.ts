@@ -11,6 +11,7 @@ import { registerFaultCommands } from "./fault-commands.js";
 import { registerGatewayCommand } from "./gateway.js";
 import { registerSimCommands } from "./sim.js";
 import { registerStatusCommand } from "./status.js";
+import { registerTxnCommands } from "./txn-commands.js";
 import { UsageError } from "./usage-error.js";
 
 const program = new Command()
@@ -40,6 +41,7 @@ registerDemoCommand(program);
 registerGatewayCommand(program);
 registerBrokerCommand(program);
 registerStatusCommand(program);
+registerTxnCommands(program);
 registerFaultCommands(program);
 registerSimCommands(program);
 

@@ -26,7 +26,7 @@ import {
   type PlanPartFile,
   planFileSchema,
 } from "./schema.js";
-import { readYamlFile, type YamlFile } from "./yaml-file.js";
+import { parseYamlText, readYamlFile, type YamlFile } from "./yaml-file.js";
 
 /** MUTCD 4E.06: pedestrian clearance is sized for a walking speed of 3.5 ft/s. */
 export const PEDESTRIAN_SPEED_M_PER_S = 1.07;
@@ -294,14 +294,21 @@ export function loadPlan(file: string): LoadedPlan {
   const path = resolve(file);
   const yaml = readYamlFile(path);
   const raw = parseWith(planFileSchema, yaml);
-  const issues: Issue[] = [];
   const expected = `${raw.id}.yaml`;
   if (basename(path) !== expected && basename(path) !== `${raw.id}.yml`) {
-    issues.push({
-      path: ["id"],
-      message: `plan ${raw.id} must be in a file named ${expected}, not ${basename(path)}`,
-    });
+    fail(yaml, [{ path: ["id"], message: `plan ${raw.id} must be in a file named ${expected}, not ${basename(path)}` }]);
   }
+  return checkedPlan(path, raw, yaml);
+}
+
+/** A plan received as text (over MQTT in a PREPARE): the same checks as a plan file. */
+export function loadPlanText(label: string, text: string): LoadedPlan {
+  const yaml = parseYamlText(label, text);
+  return checkedPlan(label, parseWith(planFileSchema, yaml), yaml);
+}
+
+function checkedPlan(path: string, raw: PlanFile, yaml: YamlFile): LoadedPlan {
+  const issues: Issue[] = [];
   const header = planHeader(raw, 0);
   for (const [intersectionId, part] of Object.entries(raw.intersections)) {
     issues.push(

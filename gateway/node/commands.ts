@@ -5,6 +5,8 @@ import type { Command } from "../protocol/messages.js";
 export interface CommandContext {
   readonly mode: ControllerMode;
   readonly latch: FaultLatch | null;
+  /** The transaction this intersection is in doubt about, if any. */
+  readonly inDoubt: string | null;
 }
 
 export interface CommandDecision {
@@ -36,6 +38,24 @@ export function decideCommand(command: Command, context: CommandContext): Comman
           },
         },
         controllerEvent: { type: "operator-reset", by: command.by },
+      };
+    case "txn-resolve":
+      if (context.inDoubt !== command.txnId)
+        return {
+          outcome: {
+            ok: false,
+            message: context.inDoubt
+              ? `not in doubt about ${command.txnId} (in doubt about ${context.inDoubt})`
+              : `not in doubt about ${command.txnId}: nothing to resolve here`,
+          },
+          controllerEvent: null,
+        };
+      return {
+        outcome: {
+          ok: true,
+          result: { message: `transaction ${command.txnId} resolved as ${command.outcome}` },
+        },
+        controllerEvent: null,
       };
     case "flash":
       if (context.latch)

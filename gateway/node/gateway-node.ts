@@ -1,9 +1,18 @@
 import { OutputStage } from "../../devices/output-stage.js";
 import type { IntersectionSetup } from "../config/load.js";
 import type { ControllerEvent } from "../core/controller.js";
+import type { IntersectionPlan } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
 import type { SignalEvent } from "../core/sequencer.js";
-import { type Command, parseCommand, type Reply, type Status } from "../protocol/messages.js";
+import {
+  type CorridorBody,
+  decisionFilter,
+  decisionRecordSchema,
+  inboxFilter,
+  inboxTopic,
+  parseCorridorMessage,
+} from "../protocol/corridor-messages.js";
+import { type Command, parsePayload, parseCommand, type Reply, type Status } from "../protocol/messages.js";
 import { intersectionTopics, PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { Clock } from "../shell/clock.js";
 import { type HttpEndpoint, startHttpEndpoint } from "../shell/http-server.js";
@@ -13,6 +22,11 @@ import { createGatewayMetrics, type GatewayMetrics } from "../shell/metrics.js";
 import { MqttSession } from "../shell/mqtt-session.js";
 import { type GatewayStore, StoreError } from "../store/store.js";
 import { decideCommand } from "./commands.js";
+import {
+  type CorridorSettings,
+  CorridorParticipant,
+  DEFAULT_CORRIDOR_SETTINGS,
+} from "./corridor-participant.js";
 import { OutboxFlusher } from "./outbox-flusher.js";
 
 export interface BrokerSettings {
@@ -32,6 +46,7 @@ export interface GatewayNodeOptions {
   readonly broker: BrokerSettings | null;
   /** null: no HTTP endpoint. */
   readonly http: { readonly host: string; readonly port: number } | null;
+  readonly corridor?: CorridorSettings;
   /** Extra observers of the signal side (the demo's display). */
   readonly display?: Pick<RunnerHooks, "writeOutputs" | "onSignal" | "onFault">;
 }
@@ -54,6 +69,10 @@ export class GatewayNode {
   private readonly position: number;
   private readonly failureSnapshot = new Map<string, Record<string, number>>();
   private stopped = false;
+  readonly participant: CorridorParticipant;
+  private corridorTimer: NodeJS.Timeout | null = null;
+  private lastActivation: { txnId: string; lateByMs: number } | null = null;
+  private pendingTxnPlans = new Map<string, string>();
 
   private constructor(
     private readonly options: GatewayNodeOptions,
@@ -77,7 +96,7 @@ export class GatewayNode {
     const display = options.display ?? {};
     this.runner = new IntersectionRunner(
       intersection,
-      setup.initialPlan,
+      planInForce(setup, store, log),
       clock,
       store,
       {
@@ -116,6 +135,22 @@ export class GatewayNode {
       },
       options.tickMs ?? 100,
     );
+    this.participant = new CorridorParticipant(
+      setup,
+      store,
+      clock,
+      log,
+      {
+        send: (to, body) => this.sendCorridor(to, body),
+        schedulePlan: (plan, activationWallMs, txnId) => {
+          this.pendingTxnPlans.set(`${plan.planId}@${plan.version}`, txnId);
+          this.dispatch({ type: "schedule-plan", plan, activationWallMs });
+        },
+        audit: (type, actor, detail) => this.audit(type, actor, detail),
+        changed: () => this.publishStatusIfChanged(),
+      },
+      options.corridor ?? DEFAULT_CORRIDOR_SETTINGS,
+    );
     if (options.broker) {
       const broker = options.broker;
       this.session = new MqttSession(
@@ -130,7 +165,11 @@ export class GatewayNode {
             payload: JSON.stringify({ v: PROTOCOL_VERSION, online: false, reason: "connection lost" }),
             retain: true,
           },
-          subscriptions: [this.topics.commandFilter],
+          subscriptions: [
+            this.topics.commandFilter,
+            inboxFilter(this.corridorId, this.intersectionId),
+            decisionFilter(this.corridorId),
+          ],
         },
         {
           onConnect: () => this.onConnect(),
@@ -191,7 +230,10 @@ export class GatewayNode {
     });
     if (this.outputs.layouts.length === 0)
       log.warn("no devices configured: the lamps are computed and checked, but drive nothing");
+    this.participant.resume();
     this.runner.start();
+    this.corridorTimer = setInterval(() => this.participant.tick(), 200);
+    this.corridorTimer.unref();
     this.session?.start();
   }
 
@@ -234,10 +276,44 @@ export class GatewayNode {
             at: new Date(latch.atWallMs).toISOString(),
           }
         : null,
-      lock: null,
-      lastTxn: null,
+      lock: this.participant.lock,
+      lastTxn: this.lastTxn(),
       at: new Date(this.options.clock.now().wallMs).toISOString(),
     };
+  }
+
+  private lastTxn(): Status["lastTxn"] {
+    const doubt = this.participant.inDoubt;
+    if (doubt)
+      return {
+        id: doubt.txnId,
+        outcome: "in-doubt",
+        at: new Date(this.options.clock.now().wallMs).toISOString(),
+      };
+    const last = this.safely(() => this.options.store.lastTransaction(), null);
+    if (!last) return null;
+    const late = this.lastActivation?.txnId === last.txnId ? this.lastActivation.lateByMs : null;
+    return {
+      id: last.txnId,
+      outcome: last.phase,
+      at: new Date(last.atWallMs).toISOString(),
+      ...(late !== null ? { lateByMs: late } : {}),
+    };
+  }
+
+  private sendCorridor(to: string, body: CorridorBody): void {
+    const session = this.session;
+    if (!session?.connected) return; // the protocol resends and asks again: nothing is queued here
+    const envelope = {
+      v: PROTOCOL_VERSION,
+      from: this.intersectionId,
+      to,
+      sentAtWallMs: this.options.clock.now().wallMs,
+      body,
+    };
+    session
+      .publish(inboxTopic(this.corridorId, to, this.intersectionId), JSON.stringify(envelope), { qos: 1 })
+      .catch(() => {});
   }
 
   health() {
@@ -266,6 +342,7 @@ export class GatewayNode {
     if (this.stopped) return;
     this.stopped = true;
     const { log } = this.options;
+    if (this.corridorTimer) clearInterval(this.corridorTimer);
     await this.runner.stop();
     for (const error of await this.outputs.writeSafeState())
       log.error({ error: error.message }, "could not write the safe state");
@@ -336,6 +413,21 @@ export class GatewayNode {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
+    if (topic.startsWith(inboxFilter(this.corridorId, this.intersectionId).slice(0, -1))) {
+      const parsed = parseCorridorMessage(topic, payload);
+      if (!parsed.ok) {
+        this.metrics.mqttRejected.inc({ reason: `corridor-${parsed.reason}` });
+        return;
+      }
+      this.participant.onMessage(parsed.envelope);
+      return;
+    }
+    if (topic.includes("/decisions/")) {
+      const record = parsePayload(decisionRecordSchema, payload);
+      if (!record) this.metrics.mqttRejected.inc({ reason: "corridor-invalid" });
+      else this.participant.onDecisionRecord(record);
+      return;
+    }
     const prefix = this.topics.commandFilter.slice(0, -1);
     if (!topic.startsWith(prefix)) {
       this.metrics.mqttRejected.inc({ reason: "unexpected-topic" });
@@ -364,16 +456,23 @@ export class GatewayNode {
   }
 
   private execute(command: Command): void {
-    const decision = decideCommand(command, { mode: this.runner.mode, latch: this.latch });
+    const decision = decideCommand(command, {
+      mode: this.runner.mode,
+      latch: this.latch,
+      inDoubt: this.participant.inDoubt?.txnId ?? null,
+    });
     this.audit("command", command.by, {
       command: command.name,
       id: command.id,
       ok: decision.outcome.ok,
       ...(command.name === "flash" ? { on: command.on } : {}),
       ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),
+      ...(command.name === "txn-resolve" ? { txnId: command.txnId, outcome: command.outcome } : {}),
       ...(decision.outcome.ok ? {} : { refused: decision.outcome.message }),
     });
     if (decision.controllerEvent) this.dispatch(decision.controllerEvent);
+    if (command.name === "txn-resolve" && decision.outcome.ok)
+      this.participant.resolve(command.txnId, command.outcome, command.by);
     if (decision.outcome.ok) {
       this.metrics.commands.inc({ command: command.name });
       this.reply({
@@ -416,7 +515,12 @@ export class GatewayNode {
         // Once a cycle: logged, not audited (the audit trail is for changes).
         log.info({ event }, event.type);
         return;
-      case "plan-activated":
+      case "plan-activated": {
+        const txnId = this.pendingTxnPlans.get(`${event.planId}@${event.version}`);
+        if (txnId) {
+          this.pendingTxnPlans.delete(`${event.planId}@${event.version}`);
+          this.lastActivation = { txnId, lateByMs: event.lateByMs };
+        }
         this.safely(
           () =>
             store.setPlanInForce({
@@ -427,6 +531,7 @@ export class GatewayNode {
           undefined,
         );
         break;
+      }
     }
     log.info({ event }, event.type);
     const { type, ...detail } = event;
@@ -436,6 +541,8 @@ export class GatewayNode {
   /** Appends to the audit trail and queues the event for the broker; a store failure is logged, never thrown. */
   private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
     const { store, clock, log } = this.options;
+    if (type === "txn-committed") this.metrics.transactions.inc({ outcome: "committed" });
+    if (type === "txn-aborted") this.metrics.transactions.inc({ outcome: "aborted" });
     const atWallMs = clock.now().wallMs;
     this.safely(() => {
       store.appendEvent({ atWallMs, type, actor, detail }, (seq) => ({
@@ -476,4 +583,37 @@ export class GatewayNode {
       this.failureSnapshot.set(client.deviceId, { ...client.counters.failures });
     }
   }
+}
+
+/**
+ * The plan to start with: the one in force when the gateway stopped (a committed corridor change
+ * survives a restart), else the configuration's initial plan.
+ */
+function planInForce(setup: IntersectionSetup, store: GatewayStore, log: Logger): IntersectionPlan {
+  try {
+    const inForce = store.planInForce();
+    if (!inForce) return setup.initialPlan;
+    if (inForce.planId === setup.initialPlan.planId && inForce.version === setup.initialPlan.version)
+      return setup.initialPlan;
+    const body = store.planBody(inForce.planId, inForce.version) as IntersectionPlan | null;
+    const count = setup.intersection.intersection.groups.length;
+    const fits =
+      body !== null &&
+      body.intersectionId === setup.intersection.intersection.id &&
+      Array.isArray(body.stages) &&
+      body.stages.every(
+        (stage) => stage.member.length === count && stage.groups.every((g: number) => g < count),
+      );
+    if (fits) return body;
+    log.warn(
+      { inForce },
+      "the stored plan in force does not fit this intersection any more: starting with the configured plan",
+    );
+  } catch (error) {
+    log.error(
+      { error: (error as Error).message },
+      "cannot read the plan in force: starting with the configured plan",
+    );
+  }
+  return setup.initialPlan;
 }

@@ -25,12 +25,18 @@ export const commandSchemas = {
   "fault-reset": z.strictObject({ ...commandBase, reason: z.string().max(200).optional() }),
   flash: z.strictObject({ ...commandBase, on: z.boolean() }),
   status: z.strictObject(commandBase),
+  "txn-resolve": z.strictObject({
+    ...commandBase,
+    txnId: z.string().min(1).max(100),
+    outcome: z.enum(["committed", "aborted"]),
+  }),
 } satisfies Record<CommandName, z.ZodType>;
 
 export type Command =
   | ({ readonly name: "fault-reset" } & z.infer<(typeof commandSchemas)["fault-reset"]>)
   | ({ readonly name: "flash" } & z.infer<(typeof commandSchemas)["flash"]>)
-  | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>);
+  | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>)
+  | ({ readonly name: "txn-resolve" } & z.infer<(typeof commandSchemas)["txn-resolve"]>);
 
 export type RejectionCode = "too-large" | "not-json" | "unsupported-version" | "unknown-command" | "invalid";
 
@@ -114,7 +120,10 @@ export const statusSchema = z.object({
   plan: z.object({ id: z.string(), version: z.number().int() }),
   fault: faultSchema.nullable(),
   lock: z.object({ holder: z.string(), token: z.number().int() }).nullable(),
-  lastTxn: z.object({ id: z.string(), outcome: z.string(), at: z.string() }).nullable(),
+  /** outcome: in-doubt (PREPARED, waiting for the decision), committed or aborted. */
+  lastTxn: z
+    .object({ id: z.string(), outcome: z.string(), at: z.string(), lateByMs: z.number().optional() })
+    .nullable(),
   at: z.string(),
 });
 export type Status = z.infer<typeof statusSchema>;

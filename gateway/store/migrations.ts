@@ -40,4 +40,21 @@ export const MIGRATIONS: readonly string[] = [
     retain INTEGER NOT NULL DEFAULT 0
   ) STRICT;
   `,
+  // 2: the corridor protocol: the lease authority's epoch, the participant's fencing floor and its
+  // transactions (PREPARED, then the outcome; finished ones are the tombstones).
+  `
+  CREATE TABLE lease_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), epoch INTEGER NOT NULL) STRICT;
+  CREATE TABLE fencing (id INTEGER PRIMARY KEY CHECK (id = 1), highest_token INTEGER NOT NULL) STRICT;
+  CREATE TABLE txns (
+    txn_id TEXT PRIMARY KEY,
+    coordinator TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    participants TEXT NOT NULL,
+    plan_id TEXT NOT NULL,
+    plan_version INTEGER NOT NULL,
+    activation_wall_ms INTEGER NOT NULL,
+    phase TEXT NOT NULL CHECK (phase IN ('prepared', 'committed', 'aborted')),
+    updated_at_ms INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

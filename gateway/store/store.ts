@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import type { Outcome, PreparedTxn, Tombstone } from "../core/corridor/participant.js";
 import type { FaultKind, FaultLatch } from "../core/monitor.js";
 import type { LatchStore } from "../shell/latch-store.js";
 import { MIGRATIONS } from "./migrations.js";
@@ -267,4 +268,119 @@ export class GatewayStore implements LatchStore {
   delivered(seq: number): void {
     this.db.prepare("DELETE FROM outbox WHERE seq = ?").run(seq);
   }
+
+  // --- corridor protocol ---
+
+  leaseEpoch(): number {
+    const row = this.db.prepare("SELECT epoch FROM lease_epoch WHERE id = 1").get() as
+      { epoch: number } | undefined;
+    return row?.epoch ?? 0;
+  }
+
+  /** Forced: no token of this epoch may be handed out before it is on disk. */
+  persistLeaseEpoch(epoch: number): void {
+    this.db.prepare("INSERT OR REPLACE INTO lease_epoch (id, epoch) VALUES (1, ?)").run(epoch);
+  }
+
+  highestToken(): number {
+    const row = this.db.prepare("SELECT highest_token FROM fencing WHERE id = 1").get() as
+      { highest_token: number } | undefined;
+    return row?.highest_token ?? 0;
+  }
+
+  /** PREPARED, the plan it would take, and the new fencing floor: one forced transaction. */
+  persistPrepared(txn: PreparedTxn, plan: { body: unknown }, highestToken: number, atWallMs: number): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?)",
+        )
+        .run(
+          txn.txnId,
+          txn.coordinator,
+          txn.token,
+          JSON.stringify(txn.participants),
+          txn.plan.planId,
+          txn.plan.version,
+          txn.activationWallMs,
+          atWallMs,
+        );
+      this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, `txn ${txn.txnId}`, atWallMs);
+      this.db.prepare("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
+    })();
+  }
+
+  /** The outcome of a transaction (a refusal to vote is stored as aborted, with what is known of it). */
+  persistOutcome(txnId: string, outcome: Outcome, atWallMs: number): void {
+    const updated = this.db
+      .prepare("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?")
+      .run(outcome, atWallMs, txnId);
+    if (updated.changes === 0)
+      this.db
+        .prepare(
+          "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
+        )
+        .run(txnId, outcome, atWallMs);
+  }
+
+  /** What the participant restarts from: its fencing floor, the transaction it is in doubt about, its tombstones. */
+  participantRecord(maxTombstones: number): {
+    highestToken: number;
+    prepared: PreparedTxn | null;
+    tombstones: Tombstone[];
+  } {
+    const rows = this.db
+      .prepare("SELECT * FROM txns ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?")
+      .all(maxTombstones + 1) as TxnRow[];
+    const preparedRow = this.db
+      .prepare("SELECT * FROM txns WHERE phase = 'prepared' ORDER BY updated_at_ms DESC LIMIT 1")
+      .get() as TxnRow | undefined;
+    return {
+      highestToken: this.highestToken(),
+      prepared: preparedRow ? txnFromRow(preparedRow) : null,
+      tombstones: rows
+        .filter((r) => r.phase !== "prepared")
+        .slice(0, maxTombstones)
+        .reverse()
+        .map((r) => ({ txnId: r.txn_id, outcome: r.phase as Outcome })),
+    };
+  }
+
+  transaction(txnId: string): (PreparedTxn & { phase: string }) | null {
+    const row = this.db.prepare("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
+    return row ? { ...txnFromRow(row), phase: row.phase } : null;
+  }
+
+  /** The newest finished or pending transaction, for the status. */
+  lastTransaction(): { txnId: string; phase: string; atWallMs: number } | null {
+    const row = this.db
+      .prepare(
+        "SELECT txn_id, phase, updated_at_ms FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT 1",
+      )
+      .get() as { txn_id: string; phase: string; updated_at_ms: number } | undefined;
+    return row ? { txnId: row.txn_id, phase: row.phase, atWallMs: row.updated_at_ms } : null;
+  }
+}
+
+interface TxnRow {
+  txn_id: string;
+  coordinator: string;
+  token: number;
+  participants: string;
+  plan_id: string;
+  plan_version: number;
+  activation_wall_ms: number;
+  phase: string;
+  updated_at_ms: number;
+}
+
+function txnFromRow(row: TxnRow): PreparedTxn {
+  return {
+    txnId: row.txn_id,
+    coordinator: row.coordinator,
+    token: row.token,
+    participants: JSON.parse(row.participants) as string[],
+    plan: { planId: row.plan_id, version: row.plan_version },
+    activationWallMs: row.activation_wall_ms,
+  };
 }

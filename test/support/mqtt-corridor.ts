@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCorridor, loadIntersectionSetup } from "../../gateway/config/load.js";
+import type { CorridorSettings } from "../../gateway/node/corridor-participant.js";
 import { GatewayNode } from "../../gateway/node/gateway-node.js";
 import { systemClock } from "../../gateway/shell/clock.js";
 import { createLogger } from "../../gateway/shell/log.js";
@@ -18,6 +19,10 @@ export interface CorridorNodes {
   readonly nodes: Map<string, GatewayNode>;
   readonly stores: Map<string, GatewayStore>;
   readonly dataDir: string;
+  /** Stops one gateway (as a crash would, but cleanly closing its store). */
+  kill(id: string): Promise<void>;
+  /** Starts it again on the same store. */
+  restart(id: string): Promise<GatewayNode>;
   stop(): Promise<void>;
 }
 
@@ -32,37 +37,52 @@ export async function startCorridorNodes(
     credentials?: (id: string) => Credentials;
     ca?: string | Buffer;
     beforeStart?: (id: string, store: GatewayStore) => void;
+    corridorFile?: string;
+    corridorSettings?: (id: string) => CorridorSettings;
   } = {},
 ): Promise<CorridorNodes> {
-  const corridor = loadCorridor("config/corridor.yaml");
+  const corridor = loadCorridor(options.corridorFile ?? "config/corridor.yaml");
   const dataDir = mkdtempSync(join(tmpdir(), "greenwave-mqtt-"));
   const nodes = new Map<string, GatewayNode>();
   const stores = new Map<string, GatewayStore>();
-  for (const id of options.ids ?? EXAMPLE_IDS) {
+  const start = async (id: string) => {
     const file = corridor.intersectionFiles.get(id);
-    if (!file) throw new Error(`no intersection ${id} in the example corridor`);
+    if (!file) throw new Error(`no intersection ${id} in corridor ${corridor.raw.id}`);
     const loaded = loadIntersectionSetup(file);
     const setup = { ...loaded, intersection: { ...loaded.intersection, modules: [] } };
     const store = GatewayStore.open(join(dataDir, id));
     options.beforeStart?.(id, store);
     stores.set(id, store);
     const credentials = options.credentials?.(id);
-    nodes.set(
-      id,
-      await GatewayNode.start({
-        setup,
-        store,
-        clock: systemClock,
-        log: createLogger(`test-${id}`, "silent"),
-        broker: { url: brokerUrl, ...(credentials ?? {}), ...(options.ca ? { ca: options.ca } : {}) },
-        http: null,
-      }),
-    );
-  }
+    const settings = options.corridorSettings?.(id);
+    const node = await GatewayNode.start({
+      setup,
+      store,
+      clock: systemClock,
+      log: createLogger(`test-${id}`, "silent"),
+      broker: { url: brokerUrl, ...(credentials ?? {}), ...(options.ca ? { ca: options.ca } : {}) },
+      http: null,
+      ...(settings ? { corridor: settings } : {}),
+    });
+    nodes.set(id, node);
+    return node;
+  };
+  const kill = async (id: string) => {
+    await nodes.get(id)?.stop();
+    stores.get(id)?.close();
+    nodes.delete(id);
+    stores.delete(id);
+  };
+  for (const id of options.ids ?? [...corridor.intersectionFiles.keys()]) await start(id);
   return {
     nodes,
     stores,
     dataDir,
+    kill,
+    restart: async (id) => {
+      await kill(id);
+      return await start(id);
+    },
     async stop() {
       await Promise.all([...nodes.values()].map((node) => node.stop()));
       for (const store of stores.values()) store.close();

@@ -11,6 +11,7 @@ const valid = {
   "fault-reset": { v: 1, id: "c1", by: "alice" },
   flash: { v: 1, id: "c1", by: "alice", on: true },
   status: { v: 1, id: "c1", by: "alice" },
+  "txn-resolve": { v: 1, id: "c1", by: "alice", txnId: "t1", outcome: "aborted" },
 } as const;
 
 describe("command payloads", () => {
@@ -161,19 +162,22 @@ describe("operator commands", () => {
   const base = { v: 1 as const, id: "c", by: "alice" };
 
   it("resets a latched fault, audited with who did it", () => {
-    const d = decideCommand({ name: "fault-reset", ...base }, { mode: "fault", latch });
+    const d = decideCommand({ name: "fault-reset", ...base }, { mode: "fault", latch, inDoubt: null });
     expect(d.controllerEvent).toEqual({ type: "operator-reset", by: "alice" });
     expect(d.outcome.ok).toBe(true);
   });
 
   it("says so when there is nothing to reset, and changes nothing", () => {
-    const d = decideCommand({ name: "fault-reset", ...base }, { mode: "coordinated", latch: null });
+    const d = decideCommand(
+      { name: "fault-reset", ...base },
+      { mode: "coordinated", latch: null, inDoubt: null },
+    );
     expect(d.controllerEvent).toBeNull();
     expect(d.outcome).toMatchObject({ ok: true, result: { cleared: null } });
   });
 
   it("refuses scheduled flash while a fault is latched", () => {
-    const d = decideCommand({ name: "flash", on: false, ...base }, { mode: "fault", latch });
+    const d = decideCommand({ name: "flash", on: false, ...base }, { mode: "fault", latch, inDoubt: null });
     expect(d.controllerEvent).toBeNull();
     expect(d.outcome.ok).toBe(false);
   });

@@ -1,0 +1,169 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import type { Command } from "commander";
+import { loadCorridor, loadPlan, type LoadedCorridor } from "../config/load.js";
+import { OperatorClient } from "../operator/operator-client.js";
+import { type PushResult, pushPlan } from "../operator/plan-push.js";
+import { CoordinatorStore } from "../store/coordinator-store.js";
+import { addBrokerFlags, type BrokerFlags, brokerSettings, DEMO_BROKER_URL } from "./broker-options.js";
+import { UsageError } from "./usage-error.js";
+
+interface PushFlags extends BrokerFlags {
+  corridor: string;
+  plan: string;
+  at?: string;
+  json?: boolean;
+  as: string;
+  dataDir: string;
+  leadS: string;
+  ackTimeoutS: string;
+}
+
+const DEFAULT_COORDINATOR_DIR = join(homedir(), ".local", "state", "greenwave");
+
+/** `--corridor` is a corridor file, or a corridor id whose file sits beside the plan's plans directory. */
+function corridorFor(flag: string, planFile: string): LoadedCorridor {
+  if (existsSync(flag)) return loadCorridor(flag);
+  const beside = join(dirname(dirname(resolve(planFile))), "corridor.yaml");
+  if (!existsSync(beside))
+    throw new UsageError(
+      `--corridor ${flag}: not a file, and no corridor.yaml beside the plan's directory: give the corridor file`,
+    );
+  const corridor = loadCorridor(beside);
+  if (corridor.raw.id !== flag)
+    throw new UsageError(`--corridor ${flag}: ${beside} is corridor ${corridor.raw.id}`);
+  return corridor;
+}
+
+export function registerPlanPush(plan: Command): void {
+  const push = plan
+    .command("push")
+    .description(
+      "switch a corridor to a plan atomically: take every intersection's lease, PREPARE, decide, COMMIT; exit 0 only if committed",
+    )
+    .requiredOption("--corridor <id|file>", "the corridor (its id, or its corridor file)")
+    .requiredOption("--plan <file>", "the plan file")
+    .option("--at <instant>", "earliest activation (ISO 8601); rounded up to a common cycle boundary")
+    .option("--json", "machine-readable outcome (docs/protocol.md)")
+    .option("--as <name>", "coordinator name (your broker user name)", process.env.USER ?? "operator")
+    .option("--data-dir <dir>", "where the coordinator keeps its decision log", DEFAULT_COORDINATOR_DIR)
+    .option("--lead-s <seconds>", "activation at least this far ahead", "10")
+    .option(
+      "--ack-timeout-s <seconds>",
+      "how long to resend COMMIT to silent participants before returning",
+      "15",
+    );
+  addBrokerFlags(push, DEMO_BROKER_URL).action((flags: PushFlags) => runPush(flags));
+}
+
+async function runPush(flags: PushFlags): Promise<void> {
+  const broker = brokerSettings(flags);
+  if (!broker) throw new UsageError("--broker is required");
+  const loadedPlan = loadPlan(flags.plan);
+  const corridor = corridorFor(flags.corridor, flags.plan);
+  if (loadedPlan.raw.corridor !== corridor.raw.id)
+    throw new UsageError(
+      `plan ${loadedPlan.raw.id} is for corridor ${loadedPlan.raw.corridor}, not ${corridor.raw.id}`,
+    );
+  const atWallMs = flags.at === undefined ? null : Date.parse(flags.at);
+  if (atWallMs !== null && Number.isNaN(atWallMs))
+    throw new UsageError(`--at must be an ISO 8601 instant (2026-11-24T07:00:00Z), got "${flags.at}"`);
+  const leadMs = Number(flags.leadS) * 1000;
+  const ackTimeoutMs = Number(flags.ackTimeoutS) * 1000;
+  if (!(leadMs >= 1000)) throw new UsageError(`--lead-s must be at least 1, got "${flags.leadS}"`);
+  if (!(ackTimeoutMs >= 0))
+    throw new UsageError(`--ack-timeout-s must be a number of seconds, got "${flags.ackTimeoutS}"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(flags.as))
+    throw new UsageError(`--as must be a plain name, got "${flags.as}"`);
+  const store = CoordinatorStore.open(resolve(flags.dataDir));
+  let result: PushResult;
+  try {
+    result = await pushPlan({
+      ...broker,
+      name: flags.as,
+      corridor,
+      plan: loadedPlan,
+      planText: readFileSync(flags.plan, "utf8"),
+      atWallMs,
+      leadMs,
+      store,
+      ackTimeoutMs,
+    });
+  } finally {
+    store.close();
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else process.stdout.write(renderPush(result));
+  if (result.outcome !== "committed") process.exitCode = 1;
+}
+
+function renderPush(r: PushResult): string {
+  const lines = [
+    `${r.outcome.toUpperCase()}: ${r.plan.id} v${r.plan.version} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
+    r.outcome === "committed"
+      ? `  takes effect at ${r.activationAt} (a common cycle boundary)`
+      : `  reason: ${r.reason ?? "-"}`,
+    ...r.votes.map((v) => `  ${v.intersection.padEnd(16)} ${v.vote}${v.reason ? `: ${v.reason}` : ""}`),
+  ];
+  if (r.unacknowledged.length > 0)
+    lines.push(
+      `  not yet acknowledged by ${r.unacknowledged.join(", ")}: they will learn the decision when they ask`,
+    );
+  return `${lines.join("\n")}\n`;
+}
+
+interface ResolveFlags extends BrokerFlags {
+  corridor: string;
+  txn: string;
+  outcome: string;
+  by: string;
+  timeoutMs: string;
+}
+
+export function registerTxnCommands(program: Command): void {
+  const txn = program.command("txn").description("corridor plan transactions");
+  const resolveCommand = txn
+    .command("resolve")
+    .description(
+      "end a transaction whose coordinator is gone forever, at every intersection in doubt about it (audited)",
+    )
+    .requiredOption("--corridor <id>", "corridor id")
+    .requiredOption("--txn <id>", "transaction id (greenwave status shows it as in-doubt)")
+    .requiredOption(
+      "--outcome <committed|aborted>",
+      "the outcome: only commit if the coordinator's log says so",
+    )
+    .requiredOption("--by <operator>", "who resolves it, for the audit trail")
+    .option("--timeout-ms <ms>", "how long to wait for each gateway", "5000");
+  addBrokerFlags(resolveCommand, DEMO_BROKER_URL).action(async (flags: ResolveFlags) => {
+    if (flags.outcome !== "committed" && flags.outcome !== "aborted")
+      throw new UsageError(`--outcome must be committed or aborted, got "${flags.outcome}"`);
+    const broker = brokerSettings(flags);
+    if (!broker) throw new UsageError("--broker is required");
+    const client = await OperatorClient.connect({ ...broker, timeoutMs: Number(flags.timeoutMs) });
+    try {
+      const views = await client.survey(flags.corridor);
+      const inDoubt = views.filter(
+        (v) => v.status?.lastTxn?.id === flags.txn && v.status.lastTxn.outcome === "in-doubt",
+      );
+      if (inDoubt.length === 0) {
+        process.stdout.write(`no intersection of ${flags.corridor} is in doubt about ${flags.txn}\n`);
+        return;
+      }
+      for (const view of inDoubt) {
+        const reply = await client.command(flags.corridor, view.intersection, "txn-resolve", {
+          by: flags.by,
+          txnId: flags.txn,
+          outcome: flags.outcome,
+        });
+        process.stdout.write(
+          `${view.intersection}: ${reply.ok ? "resolved" : `refused: ${reply.error?.message ?? ""}`}\n`,
+        );
+        if (!reply.ok) process.exitCode = 1;
+      }
+    } finally {
+      await client.close();
+    }
+  });
+}

@@ -1,0 +1,339 @@
+import { ConfigError } from "../config/errors.js";
+import { compileIntersectionPlan, type IntersectionSetup, loadPlanText } from "../config/load.js";
+import {
+  currentLease,
+  type LeaseAuthorityEffect,
+  type LeaseAuthorityState,
+  startLeaseAuthority,
+  stepLeaseAuthority,
+} from "../core/corridor/lease.js";
+import {
+  MAX_TOMBSTONES,
+  type ParticipantEffect,
+  type ParticipantEvent,
+  type ParticipantState,
+  type PrepareVerdict,
+  type PreparedTxn,
+  startParticipant,
+  stepParticipant,
+} from "../core/corridor/participant.js";
+import { InvariantViolation } from "../core/invariant.js";
+import type { IntersectionPlan } from "../core/model.js";
+import type { CorridorBody, CorridorEnvelope, DecisionRecord } from "../protocol/corridor-messages.js";
+import type { Clock } from "../shell/clock.js";
+import type { Logger } from "../shell/log.js";
+import type { GatewayStore } from "../store/store.js";
+
+export interface CorridorSettings {
+  /** A PREPARE whose sender's clock differs from ours by more than this gets a no vote. */
+  readonly maxClockErrorMs: number;
+  /** A PREPARE must leave at least this long before its activation instant. */
+  readonly minLeadMs: number;
+  /** Our own knowledge of our clock's error (NTP/GPS), when the platform gives it; null: unknown. */
+  readonly clockErrorMs: () => number | null;
+}
+
+export const DEFAULT_CORRIDOR_SETTINGS: CorridorSettings = {
+  maxClockErrorMs: 1000,
+  minLeadMs: 1000,
+  clockErrorMs: () => null,
+};
+
+export interface ParticipantHost {
+  send(to: string, body: CorridorBody): void;
+  schedulePlan(plan: IntersectionPlan, activationWallMs: number, txnId: string): void;
+  audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
+  changed(): void;
+}
+
+/**
+ * The shell around this intersection's lease authority and 2PC participant: it checks each PREPARE
+ * against the intersection (the signal core's own checks), force-writes what the machines say must be
+ * durable before it sends anything that follows, and hands a committed plan to the controller.
+ */
+export class CorridorParticipant {
+  private authority: LeaseAuthorityState;
+  private participant: ParticipantState;
+  /** Compiled plans of prepared transactions, by transaction id. */
+  private readonly plans = new Map<string, IntersectionPlan>();
+  readonly counters = {
+    prepares: 0,
+    votesYes: 0,
+    votesNo: 0,
+    committed: 0,
+    aborted: 0,
+    invariantBreaches: 0,
+  };
+
+  constructor(
+    private readonly setup: IntersectionSetup,
+    private readonly store: GatewayStore,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly host: ParticipantHost,
+    private readonly settings: CorridorSettings = DEFAULT_CORRIDOR_SETTINGS,
+  ) {
+    const started = startLeaseAuthority(store.leaseEpoch());
+    this.authority = started.state;
+    this.runAuthority(started.effects);
+    this.participant = startParticipant(this.me, store.participantRecord(MAX_TOMBSTONES), clock.now().monoMs);
+  }
+
+  private get me(): string {
+    return this.setup.intersection.intersection.id;
+  }
+
+  /** After a restart: a committed transaction whose plan is not in force yet is taken again (late if need be). */
+  resume(): void {
+    const last = this.store.lastTransaction();
+    if (!last || last.phase !== "committed") return;
+    const txn = this.store.transaction(last.txnId);
+    const inForce = this.store.planInForce();
+    if (!txn || (inForce && inForce.planId === txn.plan.planId && inForce.version === txn.plan.version))
+      return;
+    const plan = this.store.planBody(txn.plan.planId, txn.plan.version) as IntersectionPlan | null;
+    if (plan) this.host.schedulePlan(plan, txn.activationWallMs, txn.txnId);
+  }
+
+  get lock(): { holder: string; token: number } | null {
+    const lease = currentLease(this.authority, this.clock.now().monoMs);
+    return lease ? { holder: lease.holder, token: lease.token } : null;
+  }
+
+  get inDoubt(): PreparedTxn | null {
+    return this.participant.prepared;
+  }
+
+  onMessage(envelope: CorridorEnvelope): void {
+    const { body, from } = envelope;
+    const now = this.clock.now();
+    switch (body.type) {
+      case "acquire":
+        return this.authorityStep({
+          type: "acquire",
+          holder: from,
+          requestId: body.requestId,
+          ttlMs: body.ttlMs,
+        });
+      case "renew":
+        return this.authorityStep({ type: "renew", holder: from, token: body.token, ttlMs: body.ttlMs });
+      case "release":
+        return this.authorityStep({ type: "release", holder: from, token: body.token });
+      case "prepare": {
+        this.counters.prepares++;
+        const txn: PreparedTxn = {
+          txnId: body.txnId,
+          coordinator: from,
+          token: body.token,
+          participants: body.participants,
+          plan: { planId: body.plan.id, version: body.plan.version },
+          activationWallMs: body.activationWallMs,
+        };
+        const verdict = this.check(body, envelope.sentAtWallMs, now.wallMs);
+        return this.participantStep({
+          type: "prepare",
+          txn,
+          verdict,
+          lastIssuedToken: this.authority.lastToken,
+        });
+      }
+      case "decision":
+        return this.participantStep({
+          type: "decision",
+          txnId: body.txnId,
+          outcome: body.outcome,
+          source: "coordinator",
+          by: from,
+        });
+      case "inquiry":
+        return this.participantStep({ type: "inquiry", txnId: body.txnId, from });
+      case "answer":
+        if (body.answer === "prepared") return;
+        return this.participantStep({
+          type: "decision",
+          txnId: body.txnId,
+          outcome: body.answer,
+          source: from === this.participant.prepared?.coordinator ? "coordinator" : "peer",
+          by: from,
+        });
+      case "lease":
+      case "vote":
+      case "ack":
+        return; // for coordinators
+    }
+  }
+
+  /** A coordinator's retained decision record (it may be gone for good). */
+  onDecisionRecord(record: DecisionRecord): void {
+    if (this.participant.prepared?.txnId !== record.txnId) return;
+    this.participantStep({
+      type: "decision",
+      txnId: record.txnId,
+      outcome: record.outcome,
+      source: "peer",
+      by: record.coordinator,
+    });
+  }
+
+  /** An operator's resolution of a transaction whose coordinator is gone forever. */
+  resolve(txnId: string, outcome: "committed" | "aborted", by: string): boolean {
+    if (this.participant.prepared?.txnId !== txnId) return false;
+    this.participantStep({ type: "decision", txnId, outcome, source: "operator", by });
+    return true;
+  }
+
+  tick(): void {
+    this.participantStep({ type: "tick" });
+  }
+
+  private check(
+    body: Extract<CorridorBody, { type: "prepare" }>,
+    sentAtWallMs: number,
+    nowWallMs: number,
+  ): PrepareVerdict {
+    const own = this.settings.clockErrorMs();
+    if (own !== null && Math.abs(own) > this.settings.maxClockErrorMs)
+      return {
+        ok: false,
+        reason: `this gateway's clock error is ${own} ms, above the corridor's bound of ${this.settings.maxClockErrorMs} ms`,
+      };
+    const skew = nowWallMs - sentAtWallMs;
+    if (Math.abs(skew) > this.settings.maxClockErrorMs)
+      return {
+        ok: false,
+        reason: `clocks disagree: the PREPARE was sent ${skew} ms ago by the coordinator's clock (bound ${this.settings.maxClockErrorMs} ms); check NTP on both`,
+      };
+    if (body.activationWallMs < nowWallMs + this.settings.minLeadMs)
+      return {
+        ok: false,
+        reason: `activation ${new Date(body.activationWallMs).toISOString()} is less than ${this.settings.minLeadMs} ms ahead`,
+      };
+    try {
+      const plan = loadPlanText(`PREPARE ${body.txnId}: plan ${body.plan.id}.yaml`, body.planText);
+      if (plan.raw.id !== body.plan.id || plan.raw.version !== body.plan.version)
+        return {
+          ok: false,
+          reason: `the plan text is ${plan.raw.id} v${plan.raw.version}, not ${body.plan.id} v${body.plan.version}`,
+        };
+      const compiled = compileIntersectionPlan(
+        this.setup.intersection.intersection,
+        plan,
+        this.setup.corridor,
+      );
+      this.plans.set(body.txnId, compiled);
+      return { ok: true };
+    } catch (error) {
+      if (error instanceof ConfigError) return { ok: false, reason: error.message };
+      throw error;
+    }
+  }
+
+  private authorityStep(event: Parameters<typeof stepLeaseAuthority>[1]): void {
+    const step = stepLeaseAuthority(this.authority, event, this.clock.now().monoMs);
+    this.authority = step.state;
+    this.runAuthority(step.effects);
+    this.host.changed();
+  }
+
+  private runAuthority(effects: readonly LeaseAuthorityEffect[]): void {
+    for (const effect of effects) {
+      if (effect.type === "persist-epoch") {
+        this.store.persistLeaseEpoch(effect.epoch);
+        this.authority = stepLeaseAuthority(
+          this.authority,
+          { type: "epoch-durable" },
+          this.clock.now().monoMs,
+        ).state;
+      } else this.host.send(effect.to, { type: "lease", reply: effect.reply });
+    }
+  }
+
+  private participantStep(event: ParticipantEvent): void {
+    let step;
+    try {
+      step = stepParticipant(this.participant, event, this.clock.now().monoMs);
+    } catch (error) {
+      if (!(error instanceof InvariantViolation)) throw error;
+      // The protocol's own invariants: refuse the message, say why loudly; the lamps are not at stake.
+      this.counters.invariantBreaches++;
+      this.log.error({ event, error: error.message }, "corridor protocol invariant broken; message refused");
+      this.host.audit("protocol-invariant", null, { message: error.message });
+      return;
+    }
+    this.participant = step.state;
+    for (const effect of step.effects) this.run(effect);
+  }
+
+  private run(effect: ParticipantEffect): void {
+    const wall = this.clock.now().wallMs;
+    switch (effect.type) {
+      case "persist-prepared": {
+        const plan = this.plans.get(effect.txn.txnId);
+        this.store.persistPrepared(effect.txn, { body: plan ?? null }, effect.highestToken, wall);
+        this.host.audit("txn-prepared", effect.txn.coordinator, {
+          txnId: effect.txn.txnId,
+          token: effect.txn.token,
+          plan: effect.txn.plan,
+        });
+        this.host.changed();
+        return;
+      }
+      case "persist-outcome":
+        this.store.persistOutcome(effect.txnId, effect.outcome, wall);
+        if (effect.outcome === "aborted") {
+          this.counters.aborted++;
+          this.host.audit("txn-aborted", null, { txnId: effect.txnId });
+        }
+        this.host.changed();
+        return;
+      case "vote":
+        if (effect.yes) this.counters.votesYes++;
+        else this.counters.votesNo++;
+        if (!effect.yes)
+          this.host.audit("txn-vote-no", effect.to, { txnId: effect.txnId, reason: effect.reason });
+        this.host.send(effect.to, {
+          type: "vote",
+          txnId: effect.txnId,
+          yes: effect.yes,
+          reason: effect.reason,
+        });
+        return;
+      case "ack":
+        this.host.send(effect.to, { type: "ack", txnId: effect.txnId, outcome: effect.outcome });
+        return;
+      case "apply-plan": {
+        this.counters.committed++;
+        const plan =
+          this.plans.get(effect.txn.txnId) ??
+          (this.store.planBody(effect.txn.plan.planId, effect.txn.plan.version) as IntersectionPlan | null);
+        this.plans.delete(effect.txn.txnId);
+        this.host.audit("txn-committed", effect.txn.coordinator, {
+          txnId: effect.txn.txnId,
+          plan: effect.txn.plan,
+          activationWallMs: effect.txn.activationWallMs,
+        });
+        if (!plan) {
+          this.log.error(
+            { txn: effect.txn },
+            "committed plan missing from the store: resolve by pushing it again",
+          );
+          return;
+        }
+        this.host.schedulePlan(plan, effect.txn.activationWallMs, effect.txn.txnId);
+        return;
+      }
+      case "ask-decision":
+        this.host.send(effect.txn.coordinator, { type: "inquiry", txnId: effect.txn.txnId });
+        for (const peer of effect.txn.participants)
+          if (peer !== this.me) this.host.send(peer, { type: "inquiry", txnId: effect.txn.txnId });
+        return;
+      case "answer-inquiry":
+        this.host.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.answer });
+        return;
+      case "report":
+        this.log.warn(effect.message);
+        this.host.audit("txn-report", null, { message: effect.message });
+        return;
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import { z } from "zod";
+import { PROTOCOL_VERSION, TOPIC_ROOT } from "./topics.js";
+
+/**
+ * The corridor protocol on the wire (docs/protocol.md): lease requests and replies, PREPARE, votes,
+ * decisions, acknowledgements, inquiries and their answers. Every message goes to its addressee's
+ * inbox on a topic whose last level names the sender, so that the broker's ACL vouches for the
+ * sender: `greenwave/v1/<corridor>/<to>/inbox/<from>`. A party is an intersection id, or `@name`
+ * for a coordinator that is not a gateway (an operator's `plan push`).
+ */
+
+export const MAX_CORRIDOR_MESSAGE_BYTES = 128 * 1024;
+
+const party = z.string().regex(/^@?[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be an intersection id or @name");
+const txnId = z.string().min(1).max(100);
+const token = z.number().int().nonnegative();
+const outcome = z.enum(["committed", "aborted"]);
+
+export const leaseReplySchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("granted"), requestId: z.string().max(200), token, ttlMs: z.number() }),
+  z.object({ type: z.literal("renewed"), token, ttlMs: z.number() }),
+  z.object({
+    type: z.literal("denied"),
+    requestId: z.string().max(200),
+    holder: z.string().max(100),
+    retryAfterMs: z.number(),
+  }),
+  z.object({ type: z.literal("lost"), token, reason: z.string().max(500) }),
+  z.object({ type: z.literal("released"), token }),
+  z.object({ type: z.literal("unavailable"), reason: z.string().max(500) }),
+]);
+
+export const corridorBodySchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("acquire"),
+    requestId: z.string().min(1).max(200),
+    ttlMs: z.number().int().positive(),
+  }),
+  z.strictObject({ type: z.literal("renew"), token, ttlMs: z.number().int().positive() }),
+  z.strictObject({ type: z.literal("release"), token }),
+  z.strictObject({ type: z.literal("lease"), reply: leaseReplySchema }),
+  z.strictObject({
+    type: z.literal("prepare"),
+    txnId,
+    token,
+    participants: z.array(z.string().max(64)).min(1).max(256),
+    plan: z.strictObject({ id: z.string().max(64), version: z.number().int() }),
+    /** The plan file as the operator wrote it: each participant checks its own part. */
+    planText: z.string().max(MAX_CORRIDOR_MESSAGE_BYTES),
+    activationWallMs: z.number().int(),
+  }),
+  z.strictObject({
+    type: z.literal("vote"),
+    txnId,
+    yes: z.boolean(),
+    reason: z.string().max(1000).nullable(),
+  }),
+  z.strictObject({ type: z.literal("decision"), txnId, outcome, token }),
+  z.strictObject({ type: z.literal("ack"), txnId, outcome }),
+  z.strictObject({ type: z.literal("inquiry"), txnId }),
+  z.strictObject({ type: z.literal("answer"), txnId, answer: z.enum(["committed", "aborted", "prepared"]) }),
+]);
+
+export const corridorEnvelopeSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  from: party,
+  to: party,
+  /** The sender's wall clock when it sent: the receiver's first clock-health check. */
+  sentAtWallMs: z.number().int(),
+  body: corridorBodySchema,
+});
+
+export type CorridorBody = z.infer<typeof corridorBodySchema>;
+export type CorridorEnvelope = z.infer<typeof corridorEnvelopeSchema>;
+
+export function inboxTopic(corridor: string, to: string, from: string): string {
+  return `${TOPIC_ROOT}/${corridor}/${to}/inbox/${from}`;
+}
+
+export function inboxFilter(corridor: string, me: string): string {
+  return `${TOPIC_ROOT}/${corridor}/${me}/inbox/+`;
+}
+
+/** Where a coordinator keeps its decision, retained, for participants that ask after it is gone. */
+export function decisionTopic(corridor: string, coordinator: string, txn: string): string {
+  return `${TOPIC_ROOT}/${corridor}/${coordinator}/decisions/${txn}`;
+}
+
+export function decisionFilter(corridor: string): string {
+  return `${TOPIC_ROOT}/${corridor}/+/decisions/+`;
+}
+
+export const decisionRecordSchema = z.strictObject({
+  v: z.literal(PROTOCOL_VERSION),
+  txnId,
+  coordinator: party,
+  outcome,
+  participants: z.array(z.string().max(64)).max(256),
+  activationWallMs: z.number().int(),
+});
+export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
+
+export type CorridorParse =
+  | { readonly ok: true; readonly envelope: CorridorEnvelope }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Reads a message from `greenwave/v1/<corridor>/<to>/inbox/<from>`: valid JSON of the schema, and the
+ * `from`/`to` it claims are the topic's (which the broker's ACL vouches for).
+ */
+export function parseCorridorMessage(topic: string, payload: Uint8Array): CorridorParse {
+  if (payload.byteLength > MAX_CORRIDOR_MESSAGE_BYTES) return { ok: false, reason: "too-large" };
+  const parts = topic.split("/");
+  const to = parts[3];
+  const from = parts[5];
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(payload).toString("utf8"));
+  } catch {
+    return { ok: false, reason: "not-json" };
+  }
+  const parsed = corridorEnvelopeSchema.safeParse(value);
+  if (!parsed.success) return { ok: false, reason: "invalid" };
+  if (parsed.data.from !== from || parsed.data.to !== to) return { ok: false, reason: "forged-sender" };
+  return { ok: true, envelope: parsed.data };
+}

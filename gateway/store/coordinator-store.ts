@@ -1,0 +1,138 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { Outcome } from "../core/corridor/participant.js";
+import { StoreError } from "./store.js";
+
+export const COORDINATOR_STORE_FILE = "coordinator.db";
+
+export interface DecisionLogEntry {
+  readonly txnId: string;
+  readonly corridor: string;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly planId: string;
+  readonly planVersion: number;
+  readonly activationWallMs: number;
+  readonly tokens: Readonly<Record<string, number>>;
+  readonly outcome: Outcome;
+  readonly ended: boolean;
+}
+
+/**
+ * A coordinator's log (one SQLite file, WAL, synchronous FULL). A commit is written, forced, before
+ * any COMMIT is sent: it is the commit point. Aborts and ends are written lazily (presumed abort: a
+ * transaction the log does not know was aborted).
+ */
+export class CoordinatorStore {
+  private readonly db: Database.Database;
+
+  private constructor(readonly file: string) {
+    try {
+      this.db = new Database(file);
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = FULL");
+      this.db.exec(`CREATE TABLE IF NOT EXISTS decisions (
+        txn_id TEXT PRIMARY KEY,
+        corridor TEXT NOT NULL,
+        coordinator TEXT NOT NULL,
+        participants TEXT NOT NULL,
+        plan_id TEXT NOT NULL,
+        plan_version INTEGER NOT NULL,
+        activation_wall_ms INTEGER NOT NULL,
+        tokens TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('committed', 'aborted')),
+        ended INTEGER NOT NULL DEFAULT 0,
+        at_ms INTEGER NOT NULL
+      ) STRICT`);
+    } catch (error) {
+      throw new StoreError(`cannot open the coordinator log ${file}: ${(error as Error).message}`);
+    }
+  }
+
+  static open(dataDir: string): CoordinatorStore {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (error) {
+      throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`);
+    }
+    return new CoordinatorStore(join(dataDir, COORDINATOR_STORE_FILE));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** The commit point, forced. */
+  persistCommit(entry: Omit<DecisionLogEntry, "outcome" | "ended">, atMs: number): void {
+    this.db
+      .prepare(
+        "INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'committed', 0, ?)",
+      )
+      .run(
+        entry.txnId,
+        entry.corridor,
+        entry.coordinator,
+        JSON.stringify(entry.participants),
+        entry.planId,
+        entry.planVersion,
+        entry.activationWallMs,
+        JSON.stringify(entry.tokens),
+        atMs,
+      );
+  }
+
+  /** Lazy: the end of a committed transaction, or an abort worth remembering. */
+  persistEnd(entry: Omit<DecisionLogEntry, "ended">, atMs: number): void {
+    this.db
+      .prepare(
+        "INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (txn_id) DO UPDATE SET ended = 1",
+      )
+      .run(
+        entry.txnId,
+        entry.corridor,
+        entry.coordinator,
+        JSON.stringify(entry.participants),
+        entry.planId,
+        entry.planVersion,
+        entry.activationWallMs,
+        JSON.stringify(entry.tokens),
+        entry.outcome,
+        atMs,
+      );
+  }
+
+  outcomeOf(txnId: string): Outcome | null {
+    const row = this.db.prepare("SELECT outcome FROM decisions WHERE txn_id = ?").get(txnId) as
+      { outcome: Outcome } | undefined;
+    return row?.outcome ?? null;
+  }
+
+  /** Committed transactions not yet acknowledged by every participant: a restarted coordinator finishes them. */
+  unfinished(): DecisionLogEntry[] {
+    const rows = this.db
+      .prepare("SELECT * FROM decisions WHERE outcome = 'committed' AND ended = 0")
+      .all() as {
+      txn_id: string;
+      corridor: string;
+      coordinator: string;
+      participants: string;
+      plan_id: string;
+      plan_version: number;
+      activation_wall_ms: number;
+      tokens: string;
+    }[];
+    return rows.map((r) => ({
+      txnId: r.txn_id,
+      corridor: r.corridor,
+      coordinator: r.coordinator,
+      participants: JSON.parse(r.participants) as string[],
+      planId: r.plan_id,
+      planVersion: r.plan_version,
+      activationWallMs: r.activation_wall_ms,
+      tokens: JSON.parse(r.tokens) as Record<string, number>,
+      outcome: "committed",
+      ended: false,
+    }));
+  }
+}

@@ -1,0 +1,276 @@
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
+import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
+import { OperatorClient } from "../../gateway/operator/operator-client.js";
+import { type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
+import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { type CorridorNodes, startCorridorNodes, until } from "../support/mqtt-corridor.js";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const FAST = { requestTimeoutMs: 1000, voteTimeoutMs: 2000, maxAcquireAttempts: 3, resendMs: 300 };
+
+async function world(n = 8, settings?: Parameters<typeof startCorridorNodes>[1]) {
+  const fixture = writeCorridorFixture(n);
+  cleanups.push(() => rmSync(fixture.dir, { recursive: true, force: true }));
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
+  cleanups.push(() => broker.close());
+  const corridor = await startCorridorNodes(broker.url, { corridorFile: fixture.corridor, ...settings });
+  cleanups.push(() => corridor.stop());
+  await until("every gateway online", 10_000, () =>
+    [...corridor.nodes.values()].every((node) => node.mqttConnected),
+  );
+  const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-coordinator-"));
+  cleanups.push(() => rmSync(coordinatorDir, { recursive: true, force: true }));
+  const push = async (
+    planName: string,
+    options: Partial<PushOptions> & { name?: string; storeDir?: string } = {},
+  ) => {
+    const store = CoordinatorStore.open(options.storeDir ?? coordinatorDir);
+    try {
+      const file = join(fixture.plans, `${planName}.yaml`);
+      return await pushPlan({
+        url: broker.url,
+        name: options.name ?? "alice",
+        corridor: loadCorridor(fixture.corridor),
+        plan: loadPlan(file),
+        planText: readFileSync(file, "utf8"),
+        atWallMs: null,
+        leadMs: 3000,
+        store,
+        ackTimeoutMs: 3000,
+        config: FAST,
+        ...options,
+      });
+    } finally {
+      store.close();
+    }
+  };
+  return { fixture, broker, corridor, push, coordinatorDir };
+}
+
+/** What every gateway's store and retained status say about a transaction. */
+async function agreement(broker: RunningBroker, corridor: CorridorNodes, txnId: string) {
+  const op = await OperatorClient.connect({ url: broker.url, timeoutMs: 3000 });
+  try {
+    const views = await op.survey("test-corridor", { expect: corridor.nodes.size });
+    return [...corridor.nodes.keys()].map((id) => ({
+      id,
+      store: corridor.stores.get(id)?.transaction(txnId)?.phase ?? "none",
+      status:
+        views.find((v) => v.intersection === id)?.status?.lastTxn?.id === txnId
+          ? views.find((v) => v.intersection === id)?.status?.lastTxn?.outcome
+          : "none",
+      pending: corridor.nodes.get(id)?.runner.controller.seq.pending.map((p) => p.plan.planId) ?? [],
+    }));
+  } finally {
+    await op.close();
+  }
+}
+
+describe("atomic corridor plan switch over the embedded broker, 8 gateways on disk", () => {
+  it("commits: every intersection prepares, commits, and schedules the plan at one common cycle boundary", async () => {
+    const { broker, corridor, push } = await world();
+    const result = await push("next");
+    expect(result.outcome).toBe("committed");
+    expect(result.votes.every((v) => v.vote === "yes")).toBe(true);
+    expect(result.unacknowledged).toEqual([]);
+    const activation = Date.parse(result.activationAt);
+    expect(activation % 40_000).toBe(0); // the 40 s cycle's common boundary (daily sync 00:00:00)
+    const seen = await agreement(broker, corridor, result.txnId);
+    for (const s of seen)
+      expect(s).toMatchObject({ store: "committed", status: "committed", pending: ["next"] });
+    for (const node of corridor.nodes.values())
+      expect(node.runner.controller.seq.pending[0]?.activationWallMs).toBe(activation);
+  }, 30_000);
+
+  it("aborts on one no vote (a gateway that knows its clock is bad), saying why; nobody takes the plan", async () => {
+    const { broker, corridor, push } = await world(8, {
+      corridorSettings: (id) => ({
+        maxClockErrorMs: 1000,
+        minLeadMs: 1000,
+        clockErrorMs: () => (id === "x5" ? 2500 : 12),
+      }),
+    });
+    const result = await push("next");
+    expect(result.outcome).toBe("aborted");
+    expect(result.reason).toContain("x5 voted no");
+    expect(result.votes.find((v) => v.intersection === "x5")?.reason).toContain("clock error is 2500 ms");
+    for (const s of await agreement(broker, corridor, result.txnId)) {
+      expect(["aborted", "none"]).toContain(s.store);
+      expect(s.pending).toEqual([]);
+    }
+  }, 30_000);
+
+  it("aborts on a participant that never answers; the others are not left in doubt", async () => {
+    const { broker, corridor, push } = await world();
+    const mute = corridor.nodes.get("x3");
+    if (!mute) throw new Error("no x3");
+    const original = mute.participant.onMessage.bind(mute.participant);
+    mute.participant.onMessage = (envelope) => {
+      if (envelope.body.type !== "prepare") original(envelope);
+    };
+    const result = await push("next");
+    expect(result.outcome).toBe("aborted");
+    expect(result.reason).toContain("no vote from x3");
+    await until("nobody in doubt", 5000, () =>
+      [...corridor.nodes.values()].every((n) => n.participant.inDoubt === null),
+    );
+    for (const s of await agreement(broker, corridor, result.txnId)) expect(s.pending).toEqual([]);
+  }, 30_000);
+
+  it("two coordinators racing for overlapping corridors: their changes never interleave", async () => {
+    const { corridor, push, coordinatorDir } = await world();
+    const [east, west] = await Promise.all([
+      push("east", { name: "alice" }),
+      push("west", { name: "bob", storeDir: join(coordinatorDir, "bob") }),
+    ]);
+    expect([east.outcome, west.outcome]).toContain("committed");
+    for (const [result, members] of [
+      [east, ["x1", "x2", "x3", "x4", "x5"]],
+      [west, ["x4", "x5", "x6", "x7", "x8"]],
+    ] as const) {
+      // All or nothing, for each: a committed change is committed at every member, an aborted one at none.
+      const phases = members.map((id) => corridor.stores.get(id)?.transaction(result.txnId)?.phase ?? "none");
+      if (result.outcome === "committed") expect(phases.every((p) => p === "committed")).toBe(true);
+      else expect(phases.some((p) => p === "committed")).toBe(false);
+    }
+    // The shared intersections never had both in doubt at once: at most one PREPARED at a time is the
+    // participant's invariant; if both committed, the second was prepared after the first's decision.
+    if (east.outcome === "committed" && west.outcome === "committed")
+      for (const id of ["x4", "x5"]) {
+        const store = corridor.stores.get(id);
+        expect(store?.transaction(east.txnId)?.token).not.toBe(store?.transaction(west.txnId)?.token);
+      }
+  }, 45_000);
+
+  it("a coordinator killed after PREPARE: participants stay in doubt; the restarted coordinator's log says abort (presumed)", async () => {
+    const { broker, corridor, push, fixture, coordinatorDir } = await world();
+    const halted = await push("next", { haltAfter: "prepare-sent" });
+    expect(halted.outcome).toBe("halted");
+    await until("everyone prepared", 5000, () =>
+      [...corridor.nodes.values()].every((n) => n.participant.inDoubt?.txnId === halted.txnId),
+    );
+    const inDoubt = await agreement(broker, corridor, halted.txnId);
+    for (const s of inDoubt) expect(s).toMatchObject({ store: "prepared", status: "in-doubt", pending: [] });
+    // The coordinator comes back: its log has no commit, so every inquiry is answered abort.
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      const finished = await recoverLog({
+        url: broker.url,
+        name: "alice",
+        corridor: loadCorridor(fixture.corridor),
+        store,
+        ackTimeoutMs: 1000,
+        answerForMs: 8000,
+        config: FAST,
+      });
+      expect(finished).toEqual([]);
+    } finally {
+      store.close();
+    }
+    await until("every participant aborted", 15_000, () =>
+      [...corridor.stores.values()].every((s) => s.transaction(halted.txnId)?.phase === "aborted"),
+    );
+    for (const node of corridor.nodes.values()) expect(node.runner.controller.seq.pending).toEqual([]);
+  }, 45_000);
+
+  it("a coordinator killed after its decision: the restarted coordinator finishes the commit from its log", async () => {
+    const { broker, corridor, push, fixture, coordinatorDir } = await world();
+    const halted = await push("next", { haltAfter: "commit-forced" });
+    expect(halted.outcome).toBe("halted");
+    await until("everyone prepared", 5000, () =>
+      [...corridor.nodes.values()].every((n) => n.participant.inDoubt !== null),
+    );
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      expect(store.unfinished().map((e) => e.txnId)).toEqual([halted.txnId]);
+      const finished = await recoverLog({
+        url: broker.url,
+        name: "alice",
+        corridor: loadCorridor(fixture.corridor),
+        store,
+        ackTimeoutMs: 8000,
+        config: FAST,
+      });
+      expect(finished).toEqual([{ txnId: halted.txnId, unacknowledged: [] }]);
+      expect(store.unfinished()).toEqual([]);
+    } finally {
+      store.close();
+    }
+    for (const s of await agreement(broker, corridor, halted.txnId))
+      expect(s).toMatchObject({ store: "committed", status: "committed", pending: ["next"] });
+  }, 45_000);
+
+  it("a participant killed after PREPARED and restarted: still in doubt on disk, it learns the commit and takes the plan", async () => {
+    const { broker, corridor, push, fixture, coordinatorDir } = await world();
+    const halted = await push("next", { haltAfter: "commit-forced" });
+    await until("everyone prepared", 5000, () =>
+      [...corridor.nodes.values()].every((n) => n.participant.inDoubt !== null),
+    );
+    await corridor.kill("x2");
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      const finished = await recoverLog({
+        url: broker.url,
+        name: "alice",
+        corridor: loadCorridor(fixture.corridor),
+        store,
+        ackTimeoutMs: 1500,
+        config: FAST,
+      });
+      expect(finished[0]?.unacknowledged).toEqual(["x2"]);
+    } finally {
+      store.close();
+    }
+    const x2 = await corridor.restart("x2");
+    expect(x2.participant.inDoubt?.txnId).toBe(halted.txnId);
+    // Its coordinator is gone; the retained decision record (or a peer) settles it.
+    await until(
+      "x2 committed",
+      15_000,
+      () => corridor.stores.get("x2")?.transaction(halted.txnId)?.phase === "committed",
+    );
+    for (const s of await agreement(broker, corridor, halted.txnId))
+      expect(s).toMatchObject({ store: "committed", pending: ["next"] });
+  }, 45_000);
+
+  it("the broker restarted mid-transaction: the coordinator re-drives from its log, participants ask again", async () => {
+    const { broker, corridor, push, fixture, coordinatorDir } = await world();
+    const halted = await push("next", { haltAfter: "commit-forced" });
+    await until("everyone prepared", 5000, () =>
+      [...corridor.nodes.values()].every((n) => n.participant.inDoubt !== null),
+    );
+    const port = broker.port;
+    await broker.close(); // retained records and sessions are gone with it
+    const again = await startBroker({ host: "127.0.0.1", port, users: null });
+    cleanups.push(() => again.close());
+    await until("every gateway back", 15_000, () =>
+      [...corridor.nodes.values()].every((n) => n.mqttConnected),
+    );
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      const finished = await recoverLog({
+        url: again.url,
+        name: "alice",
+        corridor: loadCorridor(fixture.corridor),
+        store,
+        ackTimeoutMs: 8000,
+        config: FAST,
+      });
+      expect(finished[0]?.unacknowledged).toEqual([]);
+    } finally {
+      store.close();
+    }
+    for (const s of await agreement(again, corridor, halted.txnId))
+      expect(s).toMatchObject({ store: "committed", status: "committed", pending: ["next"] });
+  }, 60_000);
+});
