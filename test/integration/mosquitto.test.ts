@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -9,20 +8,10 @@ import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import type { Reply } from "../../gateway/protocol/messages.js";
 import { intersectionTopics } from "../../gateway/protocol/topics.js";
 import { type CorridorNodes, startCorridorNodes, until } from "../support/mqtt-corridor.js";
+import { freePort } from "../support/ports.js";
 import { hasTool } from "../support/tools.js";
 
 const haveMosquitto = hasTool("mosquitto", "the gateway against Debian's Mosquitto broker");
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe.skipIf(!haveMosquitto)("against Mosquitto, unchanged", () => {
   let broker: ChildProcess;

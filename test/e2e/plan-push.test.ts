@@ -1,0 +1,157 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { compileIntersectionPlan, loadIntersectionSetup, loadPlan } from "../../gateway/config/load.js";
+import { IN_STEP_TOLERANCE_MS } from "../../gateway/core/model.js";
+import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { until } from "../support/mqtt-corridor.js";
+import { freePort } from "../support/ports.js";
+import { buildOnce } from "./cli.js";
+import { cleanupProcesses, cli, dirs, start, stop } from "./processes.js";
+
+beforeAll(() => buildOnce(), 180_000);
+afterEach(() => cleanupProcesses());
+
+interface HistoryEntry {
+  t: number;
+  outputs: string;
+}
+
+const CYCLE_MS = 30_000;
+/** Lamp changes happen on 100 ms ticks; the simulator stamps them when the write arrives. */
+const TOLERANCE_MS = 300;
+
+/** Onsets of M's green (channel 2) in a module's recorded history. */
+function greenOnsets(history: readonly HistoryEntry[]): { start: number; end: number | null }[] {
+  const spans: { start: number; end: number | null }[] = [];
+  let on = false;
+  for (const entry of history) {
+    const green = entry.outputs[2] === "1";
+    if (green && !on) spans.push({ start: entry.t, end: null });
+    if (!green && on) (spans.at(-1) as { end: number | null }).end = entry.t;
+    on = green;
+  }
+  return spans;
+}
+
+const phaseError = (t: number, phase: number) => {
+  const e = (((t - phase) % CYCLE_MS) + CYCLE_MS) % CYCLE_MS;
+  return Math.min(e, CYCLE_MS - e);
+};
+
+describe("greenwave plan push against the demo corridor, as processes", () => {
+  it("every intersection enters the new plan in the cycle that starts at the agreed boundary, and converges to the new green wave", async () => {
+    const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
+    const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
+    dirs.push(fixture.dir);
+    const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-push-"));
+    dirs.push(coordinatorDir);
+    const demo = start([
+      "demo",
+      "--corridor",
+      fixture.corridor,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--quiet",
+    ]);
+    await until("the demo", 20_000, () => demo.out.includes("legend:"));
+    const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
+    const controls = new Map(
+      [...demo.out.matchAll(/simulator\s+(x\d)\/io1 (http:\/\/\S+)\/state/g)].map((m) => [
+        m[1] as string,
+        m[2] as string,
+      ]),
+    );
+    expect([...controls.keys()].sort()).toEqual(fixture.ids);
+    const status = () => {
+      const run = cli(["status", "--broker", broker, "--corridor", "test-corridor", "--json"]);
+      return run.status === 0
+        ? (JSON.parse(run.stdout) as { intersections: { id: string; mode: string; plan: { id: string } }[] })
+        : null;
+    };
+    await until("the base plan coordinated everywhere", 90_000, () => {
+      const s = status();
+      return s && s.intersections.length === 4 && s.intersections.every((i) => i.mode === "coordinated")
+        ? s
+        : null;
+    });
+
+    const push = cli([
+      "plan",
+      "push",
+      "--corridor",
+      fixture.corridor,
+      "--plan",
+      join(fixture.plans, "shifted.yaml"),
+      "--broker",
+      broker,
+      "--as",
+      "e2e",
+      "--data-dir",
+      coordinatorDir,
+      "--lead-s",
+      "3",
+      "--json",
+    ]);
+    expect(push.status, push.stderr + push.stdout).toBe(0);
+    const result = JSON.parse(push.stdout) as {
+      outcome: string;
+      activationAt: string;
+      votes: { vote: string }[];
+    };
+    expect(result.outcome).toBe("committed");
+    expect(result.votes.map((v) => v.vote)).toEqual(["yes", "yes", "yes", "yes"]);
+    const activation = Date.parse(result.activationAt);
+    expect(activation % CYCLE_MS).toBe(0);
+
+    await until("the new plan coordinated everywhere", 150_000, () => {
+      const s = status();
+      return s?.intersections.every((i) => i.plan.id === "shifted" && i.mode === "coordinated") &&
+        Date.now() > activation + 2 * CYCLE_MS
+        ? s
+        : null;
+    });
+
+    for (const [index, id] of fixture.ids.entries()) {
+      const history = (
+        (await (await fetch(`${controls.get(id)}/history`)).json()) as { entries: HistoryEntry[] }
+      ).entries;
+      const spans = greenOnsets(history);
+      const setup = loadIntersectionSetup(join(fixture.dir, `${id}.yaml`));
+      const phaseOf = (planName: string) => {
+        const plan = compileIntersectionPlan(
+          setup.intersection.intersection,
+          loadPlan(join(fixture.plans, `${planName}.yaml`)),
+          setup.corridor,
+        );
+        return plan.offsetMs - plan.referencePositionMs;
+      };
+      const before = spans.filter((s) => s.end !== null && s.end <= activation);
+      const after = spans.filter((s) => s.start >= activation - TOLERANCE_MS);
+      // Up to the activation instant: the base plan, in step (its 12 s main green, on its offset).
+      const lastBase = before.at(-1);
+      expect(lastBase, `${id} ran the base plan before`).toBeDefined();
+      expect(phaseError(lastBase?.start ?? 0, phaseOf("base")), `${id} base phase`).toBeLessThan(
+        TOLERANCE_MS,
+      );
+      expect(((lastBase?.end ?? 0) - (lastBase?.start ?? 0)) / 1000).toBeCloseTo(12, 0);
+      // The first cycle of the new plan starts in the cycle that begins at the agreed boundary.
+      const first = after[0];
+      expect(first, `${id} switched`).toBeDefined();
+      expect((first?.start ?? 0) - activation, `${id} switch`).toBeLessThan(CYCLE_MS);
+      // Then it converges: the last cycles sit on the new green wave, with the new 14 s main green.
+      const last = after.filter((s) => s.end !== null).at(-1);
+      // "In step" means within the sequencer's tolerance, where offset correction stops.
+      expect(phaseError(last?.start ?? 0, phaseOf("shifted")), `${id} new phase`).toBeLessThan(
+        IN_STEP_TOLERANCE_MS + TOLERANCE_MS,
+      );
+      expect(((last?.end ?? 0) - (last?.start ?? 0)) / 1000).toBeCloseTo(14, 0);
+      // The green wave itself: each intersection's main green starts 5 s after its upstream neighbour's.
+      if (index > 0) expect(phaseOf("shifted") - phaseOf("base")).toBe(index * 2000);
+    }
+    expect(await stop(demo)).toBe(0);
+  }, 300_000);
+});
