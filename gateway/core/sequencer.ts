@@ -262,10 +262,14 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
     case "clearing-to-flash": {
       const groups = advanceGroups(s, t);
       if (groups !== s.groups) return { ...s, groups };
-      const allClear = s.groups.every(
-        (g, gi) =>
-          g.interval === "rest" || (g.interval === "go" && s.next?.plan.stages[s.next.index]?.member[gi]),
-      );
+      // A group served again by the next stage goes on only after its steady red / DON'T WALK has been
+      // shown for at least a tick: when a plan change makes a group that was clearing go again at once,
+      // the clearance must not run straight into green or WALK.
+      const allClear = s.groups.every((g, gi) => {
+        const servedNext = s.next?.plan.stages[s.next.index]?.member[gi] === true;
+        if (g.interval === "go") return servedNext;
+        return g.interval === "rest" && (!servedNext || g.sinceMs < t);
+      });
       if (!allClear) return s;
       if (s.mode === "clearing-to-flash") {
         // Every head shows steady red / DON'T WALK for at least one tick before the flash starts.

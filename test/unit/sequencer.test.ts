@@ -119,3 +119,95 @@ describe("plan changes", () => {
     expect(rejected).toHaveLength(2);
   });
 });
+
+describe("plan change that serves a clearing group again at once (found by the property test, seed 601651266)", () => {
+  // Plan A ends with P3 walking and starts without it; plan B starts with P3. B is scheduled just after
+  // P3 began its (long) pedestrian clearance in A's last stage.
+  const groups = [
+    { id: "V0", kind: "vehicle", minGoMs: 3000, clearanceMs: 3000, redClearanceMs: 0, scheduledFlash: "red" },
+    { id: "V1", kind: "vehicle", minGoMs: 3000, clearanceMs: 3000, redClearanceMs: 0, scheduledFlash: "red" },
+    {
+      id: "P2",
+      kind: "pedestrian",
+      minGoMs: 7000,
+      clearanceMs: 3000,
+      redClearanceMs: 0,
+      scheduledFlash: "red",
+    },
+    {
+      id: "P3",
+      kind: "pedestrian",
+      minGoMs: 7000,
+      clearanceMs: 10700,
+      redClearanceMs: 0,
+      scheduledFlash: "red",
+    },
+  ];
+  const x4 = {
+    id: "x",
+    name: "random",
+    corridorId: "c",
+    groups,
+    permissive: [
+      [false, false, false, true],
+      [false, false, true, true],
+      [false, true, false, false],
+      [true, true, false, false],
+    ],
+    startupFlashMs: 6000,
+    startupAllRedMs: 4000,
+    flashPeriodMs: 1100,
+    monitor: { conflictMs: 300, redFailMs: 800, mismatchMs: 1000 },
+  } as unknown as typeof intersection;
+  const stage = (id: string, g: number[], splitMs: number, minMs: number) => ({
+    id,
+    groups: g,
+    member: [0, 1, 2, 3].map((i) => g.includes(i)),
+    splitMs,
+    minMs,
+  });
+  const common = {
+    intersectionId: "x",
+    version: 1,
+    offsetMs: 0,
+    offsetReference: "start-of-green",
+    coordinatedStage: 0,
+    referencePositionMs: 0,
+    dailySyncMs: 0,
+  };
+  const planA = {
+    ...common,
+    planId: "A",
+    cycleMs: 34_700,
+    stages: [stage("s0", [1, 2], 16_000, 10_000), stage("s1", [0, 3], 18_700, 17_700)],
+    correction: { mode: "shortway", maxLengthenMs: 2776, maxShortenMs: 2776 },
+  } as unknown as typeof plan;
+  const planB = {
+    ...common,
+    planId: "B",
+    cycleMs: 36_700,
+    stages: [
+      stage("s0", [1, 3], 18_700, 17_700),
+      stage("s1", [0], 7000, 6000),
+      stage("s2", [2], 11_000, 10_000),
+    ],
+    correction: { mode: "dwell", maxDwellMs: 3670 },
+  } as unknown as typeof plan;
+
+  it("shows steady DON'T WALK between the clearance and the next WALK, and latches nothing", () => {
+    for (let scheduleAt = 180_600; scheduleAt <= 182_000; scheduleAt += 100) {
+      const x = new VirtualIntersection(x4, planA, { monoMs: 0, wallMs: 1_700_000_000_000 });
+      const p3: Aspect[] = [];
+      while (x.monoMs < 200_000) {
+        if (x.monoMs === scheduleAt)
+          x.dispatch({ type: "schedule-plan", plan: planB, activationWallMs: x.wallMs });
+        x.tick(100);
+        if (p3.at(-1) !== x.lastAspects[3]) p3.push(x.lastAspects[3] as Aspect);
+      }
+      expect(x.mode, `scheduled at ${scheduleAt}: ${JSON.stringify(x.state.mon.latch)}`).not.toBe("fault");
+      for (let i = 1; i < p3.length; i++)
+        if (p3[i] === "walk")
+          expect(p3[i - 1], `P3 before WALK (scheduled at ${scheduleAt})`).toBe("dont-walk");
+    }
+  });
+});
