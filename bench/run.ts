@@ -3,6 +3,7 @@ import { cpus } from "node:os";
 import { benchLampStates } from "./lamp-states.js";
 import { benchModbusLatency } from "./modbus-latency.js";
 import { benchMqttRoundTrip } from "./mqtt-roundtrip.js";
+import { benchPlanPush } from "./plan-push.js";
 import type { BenchResult } from "./stats.js";
 
 /**
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchR
   "lamp-states": benchLampStates,
   "modbus-latency": benchModbusLatency,
   "mqtt-roundtrip": benchMqttRoundTrip,
+  "plan-push": benchPlanPush,
 };
 
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;

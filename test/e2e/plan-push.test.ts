@@ -72,9 +72,12 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
         ? (JSON.parse(run.stdout) as { intersections: { id: string; mode: string; plan: { id: string } }[] })
         : null;
     };
-    await until("the base plan coordinated everywhere", 90_000, () => {
+    // Pushed as soon as every gateway runs its plan, in step or still correcting its offset.
+    await until("every gateway running the base plan", 60_000, () => {
       const s = status();
-      return s && s.intersections.length === 4 && s.intersections.every((i) => i.mode === "coordinated")
+      return s &&
+        s.intersections.length === 4 &&
+        s.intersections.every((i) => i.mode === "coordinated" || i.mode === "transition")
         ? s
         : null;
     });
@@ -107,13 +110,19 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
     const activation = Date.parse(result.activationAt);
     expect(activation % CYCLE_MS).toBe(0);
 
-    await until("the new plan coordinated everywhere", 150_000, () => {
+    // Convergence takes at most the correction bound: an offset error of up to a cycle, corrected by at
+    // most 20 % (lengthen) or 15 % (shorten) of the cycle per cycle.
+    await until("the new plan coordinated everywhere", 300_000, () => {
       const s = status();
       return s?.intersections.every((i) => i.plan.id === "shifted" && i.mode === "coordinated") &&
         Date.now() > activation + 2 * CYCLE_MS
         ? s
         : null;
     });
+
+    // "coordinated" is reported at the cycle start where the offset came in step: one more cycle makes
+    // the last completed main green one that ran in step.
+    await new Promise((resolve) => setTimeout(resolve, CYCLE_MS + 2000));
 
     for (const [index, id] of fixture.ids.entries()) {
       const history = (
@@ -129,15 +138,9 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
         );
         return plan.offsetMs - plan.referencePositionMs;
       };
-      const before = spans.filter((s) => s.end !== null && s.end <= activation);
+      const before = spans.filter((s) => s.start < activation - TOLERANCE_MS);
       const after = spans.filter((s) => s.start >= activation - TOLERANCE_MS);
-      // Up to the activation instant: the base plan, in step (its 12 s main green, on its offset).
-      const lastBase = before.at(-1);
-      expect(lastBase, `${id} ran the base plan before`).toBeDefined();
-      expect(phaseError(lastBase?.start ?? 0, phaseOf("base")), `${id} base phase`).toBeLessThan(
-        TOLERANCE_MS,
-      );
-      expect(((lastBase?.end ?? 0) - (lastBase?.start ?? 0)) / 1000).toBeCloseTo(12, 0);
+      expect(before.length, `${id} ran the base plan before`).toBeGreaterThan(0);
       // The first cycle of the new plan starts in the cycle that begins at the agreed boundary.
       const first = after[0];
       expect(first, `${id} switched`).toBeDefined();
@@ -153,5 +156,5 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
       if (index > 0) expect(phaseOf("shifted") - phaseOf("base")).toBe(index * 2000);
     }
     expect(await stop(demo)).toBe(0);
-  }, 300_000);
+  }, 480_000);
 });

@@ -1,0 +1,166 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import mqtt from "mqtt";
+import { startBroker } from "../gateway/broker/broker.js";
+import { loadCorridor, loadPlan } from "../gateway/config/load.js";
+import { pushPlan } from "../gateway/operator/plan-push.js";
+import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
+import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
+import { startCorridorNodes } from "../test/support/mqtt-corridor.js";
+import { freePort } from "../test/support/ports.js";
+import { type BenchResult, elapsedMs, summarize } from "./stats.js";
+
+/**
+ * Commit latency of a corridor plan switch (`plan push`: leases, PREPARE, votes, forced commit,
+ * COMMIT, acknowledgements) for 4, 16 and 64 gateways in this process, each with its SQLite store on
+ * disk, over the embedded aedes broker and over Mosquitto when it is installed; against the floor on
+ * this machine: two broker round trips plus three forced SQLite writes.
+ */
+const SIZES = [
+  { n: 4, pushes: 30 },
+  { n: 16, pushes: 20 },
+  { n: 64, pushes: 8 },
+] as const;
+
+async function floorParts(url: string, dir: string): Promise<{ roundTripMs: number; forcedWriteMs: number }> {
+  const a = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+  const b = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0 });
+  for (const c of [a, b]) (c.stream as unknown as { setNoDelay(v: boolean): void }).setNoDelay(true);
+  b.on("message", (_t, p) => b.publish("floor/reply", p, { qos: 1 }));
+  await b.subscribeAsync("floor/request", { qos: 1 });
+  let pending: (() => void) | null = null;
+  a.on("message", () => pending?.());
+  await a.subscribeAsync("floor/reply", { qos: 1 });
+  const trips: number[] = [];
+  for (let i = 0; i < 220; i++) {
+    const t = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      pending = resolve;
+      a.publish("floor/request", "x".repeat(200), { qos: 1 });
+    });
+    if (i >= 20) trips.push(elapsedMs(t));
+  }
+  await a.endAsync();
+  await b.endAsync();
+  const db = new Database(join(dir, "floor.db"));
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)");
+  const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+  const writes: number[] = [];
+  for (let i = 0; i < 220; i++) {
+    const t = process.hrtime.bigint();
+    insert.run("x".repeat(300));
+    if (i >= 20) writes.push(elapsedMs(t));
+  }
+  db.close();
+  return { roundTripMs: summarize("", "", trips).median, forcedWriteMs: summarize("", "", writes).median };
+}
+
+async function measure(brokerName: string, url: string): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const { n, pushes } of SIZES) {
+    const fixture = writeCorridorFixture(n);
+    const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-bench-push-"));
+    const corridor = await startCorridorNodes(url, { corridorFile: fixture.corridor });
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      const deadline = performance.now() + 30_000;
+      while (
+        ![...corridor.nodes.values()].every((node) => node.mqttConnected) &&
+        performance.now() < deadline
+      )
+        await new Promise((r) => setTimeout(r, 50));
+      const loadedCorridor = loadCorridor(fixture.corridor);
+      const samples: number[] = [];
+      let committed = 0;
+      for (let i = 0; i < pushes; i++) {
+        const file = join(fixture.plans, i % 2 === 0 ? "next.yaml" : "base.yaml");
+        const t = process.hrtime.bigint();
+        const result = await pushPlan({
+          url,
+          name: "bench",
+          corridor: loadedCorridor,
+          plan: loadPlan(file),
+          planText: readFileSync(file, "utf8"),
+          atWallMs: null,
+          leadMs: 5000,
+          store,
+          ackTimeoutMs: 10_000,
+          config: { voteTimeoutMs: 10_000, requestTimeoutMs: 5000 },
+        });
+        const ms = elapsedMs(t);
+        if (result.outcome === "committed" && result.unacknowledged.length === 0) {
+          committed++;
+          samples.push(ms);
+        }
+      }
+      results.push(
+        summarize(
+          `plan push commit, ${n} gateways, ${brokerName}`,
+          "ms",
+          samples.length ? samples : [Number.NaN],
+          {
+            committed: `${committed}/${pushes}`,
+          },
+        ),
+      );
+    } finally {
+      store.close();
+      await corridor.stop();
+      rmSync(fixture.dir, { recursive: true, force: true });
+      rmSync(coordinatorDir, { recursive: true, force: true });
+    }
+  }
+  return results;
+}
+
+async function withMosquitto<T>(run: (url: string) => Promise<T>): Promise<T | null> {
+  if (spawnSync("sh", ["-c", "command -v mosquitto"]).status !== 0) return null;
+  const dir = mkdtempSync(join(tmpdir(), "greenwave-bench-mosquitto-"));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "m.conf"),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 100000\n`,
+  );
+  const broker: ChildProcess = spawn("mosquitto", ["-c", join(dir, "m.conf")], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    return await run(`mqtt://127.0.0.1:${port}`);
+  } finally {
+    broker.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchPlanPush(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), "greenwave-bench-floor-"));
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
+  try {
+    const floor = await floorParts(broker.url, dir);
+    const floorMs = 2 * floor.roundTripMs + 3 * floor.forcedWriteMs;
+    const results = await measure("aedes", broker.url);
+    const mosquitto = (await withMosquitto((url) => measure("mosquitto", url))) ?? [];
+    const all = [...results, ...mosquitto].map((r) => ({
+      ...r,
+      extra: {
+        ...r.extra,
+        floorMs: Number(floorMs.toFixed(2)),
+        ratioMedianToFloor: Number((r.median / floorMs).toFixed(2)),
+      },
+    }));
+    return [
+      summarize("floor: 2 broker round trips + 3 forced SQLite writes", "ms", [floorMs], {
+        roundTripMs: floor.roundTripMs,
+        forcedWriteMs: floor.forcedWriteMs,
+      }),
+      ...all,
+    ];
+  } finally {
+    await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
