@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -85,7 +85,6 @@ async function measure(brokerName: string, url: string): Promise<BenchResult[]> 
           name: "bench",
           corridor: loadedCorridor,
           plan: loadPlan(file),
-          planText: readFileSync(file, "utf8"),
           atWallMs: null,
           leadMs: 5000,
           store,

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -84,7 +84,6 @@ async function runPush(flags: PushFlags): Promise<void> {
       name: flags.as,
       corridor,
       plan: loadedPlan,
-      planText: readFileSync(flags.plan, "utf8"),
       atWallMs,
       leadMs,
       store,

@@ -301,16 +301,30 @@ export function loadPlan(file: string): LoadedPlan {
   return checkedPlan(path, raw, yaml);
 }
 
-/** A plan received as text (over MQTT in a PREPARE): the same checks as a plan file. */
+/** A plan received as text (YAML or JSON): the same checks as a plan file. */
 export function loadPlanText(label: string, text: string): LoadedPlan {
   const yaml = parseYamlText(label, text);
   return checkedPlan(label, parseWith(planFileSchema, yaml), yaml);
 }
 
-function checkedPlan(path: string, raw: PlanFile, yaml: YamlFile): LoadedPlan {
+/**
+ * A plan received as data (in a PREPARE): the plan file's schema, and the part of one intersection.
+ * Issues name the field path (there are no lines to point at).
+ */
+export function loadPlanData(label: string, data: unknown, only: string): LoadedPlan {
+  const located: YamlFile = {
+    file: label,
+    data,
+    locate: (issues) => issues.map((issue) => ({ file: label, path: issue.path, message: issue.message })),
+  };
+  return checkedPlan(label, parseWith(planFileSchema, located), located, only);
+}
+
+function checkedPlan(path: string, raw: PlanFile, yaml: YamlFile, only?: string): LoadedPlan {
   const issues: Issue[] = [];
   const header = planHeader(raw, 0);
   for (const [intersectionId, part] of Object.entries(raw.intersections)) {
+    if (only !== undefined && intersectionId !== only) continue;
     issues.push(
       ...checkPlanPart(header, planPartSpec(part), intersectionId, ["intersections", intersectionId]),
     );

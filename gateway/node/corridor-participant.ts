@@ -1,5 +1,5 @@
 import { ConfigError } from "../config/errors.js";
-import { compileIntersectionPlan, type IntersectionSetup, loadPlanText } from "../config/load.js";
+import { compileIntersectionPlan, type IntersectionSetup, loadPlanData } from "../config/load.js";
 import {
   currentLease,
   type LeaseAuthorityEffect,
@@ -209,7 +209,7 @@ export class CorridorParticipant {
         reason: `activation ${new Date(body.activationWallMs).toISOString()} is less than ${this.settings.minLeadMs} ms ahead`,
       };
     try {
-      const plan = loadPlanText(`PREPARE ${body.txnId}: plan ${body.plan.id}.yaml`, body.planText);
+      const plan = loadPlanData(`PREPARE ${body.txnId}: plan ${body.plan.id}`, body.planFile, this.me);
       if (plan.raw.id !== body.plan.id || plan.raw.version !== body.plan.version)
         return {
           ok: false,

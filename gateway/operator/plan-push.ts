@@ -33,7 +33,6 @@ export interface PushOptions {
   readonly name: string;
   readonly corridor: LoadedCorridor;
   readonly plan: LoadedPlan;
-  readonly planText: string;
   /** Earliest activation wanted (wall clock ms); rounded up to a common cycle boundary. */
   readonly atWallMs: number | null;
   /** At least this far ahead: PREPARE + COMMIT propagation + the clock-error bound. */
@@ -165,7 +164,7 @@ class CoordinatorRun {
               token: m.txn.token,
               participants: [...m.txn.participants],
               plan: { id: m.txn.plan.planId, version: m.txn.plan.version },
-              planText: this.options.planText,
+              planFile: this.options.plan.raw,
               activationWallMs: m.txn.activationWallMs,
             },
             wallMs,
@@ -385,8 +384,7 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
 
 export type { DecisionLogEntry };
 
-export type RecoverOptions = Omit<PushOptions, "plan" | "planText" | "atWallMs" | "leadMs" | "haltAfter"> & {
-  readonly planText?: string;
+export type RecoverOptions = Omit<PushOptions, "plan" | "atWallMs" | "leadMs" | "haltAfter"> & {
   /** Stay up at least this long answering inquiries (participants in doubt ask with back-off). */
   readonly answerForMs?: number;
 };
@@ -415,7 +413,6 @@ export async function recoverLog(
     await client.subscribeAsync(inboxFilter(corridorId, me), { qos: 1 });
     const pushOptions = {
       ...options,
-      planText: options.planText ?? "",
       plan: undefined as never,
       atWallMs: null,
       leadMs: 0,

@@ -45,8 +45,8 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     token,
     participants: z.array(z.string().max(64)).min(1).max(256),
     plan: z.strictObject({ id: z.string().max(64), version: z.number().int() }),
-    /** The plan file as the operator wrote it: each participant checks its own part. */
-    planText: z.string().max(MAX_CORRIDOR_MESSAGE_BYTES),
+    /** The plan file's content (as JSON: YAML costs a small gateway 10+ ms to parse); each participant checks its own part. */
+    planFile: z.unknown(),
     activationWallMs: z.number().int(),
   }),
   z.strictObject({

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
@@ -42,7 +42,6 @@ async function world(n = 8, settings?: Parameters<typeof startCorridorNodes>[1])
         name: options.name ?? "alice",
         corridor: loadCorridor(fixture.corridor),
         plan: loadPlan(file),
-        planText: readFileSync(file, "utf8"),
         atWallMs: null,
         leadMs: 3000,
         store,

@@ -55,11 +55,8 @@ export interface CoordinatorState {
   readonly phase: CoordinatorPhase;
   readonly attempt: number;
   readonly leases: Readonly<Record<string, HeldLease>>;
-  readonly pending: {
-    readonly intersection: string;
-    readonly requestId: string;
-    readonly sentAtMonoMs: number;
-  } | null;
+  /** Lease requests in flight, by intersection. */
+  readonly pending: Readonly<Record<string, { readonly requestId: string; readonly sentAtMonoMs: number }>>;
   readonly retryAtMonoMs: number | null;
   readonly prepareDeadlineMonoMs: number | null;
   readonly votes: Readonly<Record<string, Vote>>;
@@ -125,7 +122,7 @@ export function startCoordinator(
     phase: "acquiring",
     attempt: 0,
     leases: {},
-    pending: null,
+    pending: {},
     retryAtMonoMs: null,
     prepareDeadlineMonoMs: null,
     votes: {},
@@ -160,16 +157,26 @@ export function resumeCommitted(
   return { ...state, phase: "committing", outcome: "committed", leases, lastSendMonoMs: -Infinity };
 }
 
-function acquireNext(state: CoordinatorState, now: number, effects: CoordinatorEffect[]): CoordinatorState {
-  const next = state.participants.find((id) => !(id in state.leases));
-  if (next === undefined) return prepareAll(state, now, effects);
-  const requestId = `${state.txnId}/${state.attempt}/${next}`;
-  effects.push({
-    type: "send",
-    to: next,
-    message: { type: "acquire", requestId, ttlMs: state.config.leaseTtlMs },
-  });
-  return { ...state, phase: "acquiring", pending: { intersection: next, requestId, sentAtMonoMs: now } };
+/**
+ * Requests every missing lease at once, in canonical (sorted) order. No coordinator ever waits while
+ * holding: any refusal releases everything and backs off with jitter, so there is no deadlock, and
+ * the leases of a large corridor cost one round trip instead of one per intersection.
+ */
+function acquireAll(state: CoordinatorState, now: number, effects: CoordinatorEffect[]): CoordinatorState {
+  const missing = state.participants.filter((id) => !(id in state.leases));
+  if (missing.length === 0) return prepareAll(state, now, effects);
+  const pending = { ...state.pending };
+  for (const id of missing) {
+    if (pending[id]) continue;
+    const requestId = `${state.txnId}/${state.attempt}/${id}`;
+    effects.push({
+      type: "send",
+      to: id,
+      message: { type: "acquire", requestId, ttlMs: state.config.leaseTtlMs },
+    });
+    pending[id] = { requestId, sentAtMonoMs: now };
+  }
+  return { ...state, phase: "acquiring", pending };
 }
 
 function prepareAll(state: CoordinatorState, now: number, effects: CoordinatorEffect[]): CoordinatorState {
@@ -194,7 +201,7 @@ function prepareAll(state: CoordinatorState, now: number, effects: CoordinatorEf
   return {
     ...state,
     phase: "preparing",
-    pending: null,
+    pending: {},
     prepareDeadlineMonoMs: now + state.config.voteTimeoutMs,
     lastSendMonoMs: now,
   };
@@ -218,7 +225,7 @@ function abort(state: CoordinatorState, reason: string, effects: CoordinatorEffe
   const released = releaseAll(state, effects);
   effects.push({ type: "persist-end", txnId: state.txnId, outcome: "aborted" });
   effects.push({ type: "finished", outcome: "aborted", reason });
-  return { ...released, phase: "done", outcome: "aborted", reason, pending: null };
+  return { ...released, phase: "done", outcome: "aborted", reason, pending: {} };
 }
 
 function sendDecisions(state: CoordinatorState, now: number, effects: CoordinatorEffect[]): CoordinatorState {
@@ -263,7 +270,7 @@ export function stepCoordinator(
   switch (event.type) {
     case "start":
       if (state.phase === "committing") return { state: sendDecisions(state, now, effects), effects };
-      return { state: acquireNext(state, now, effects), effects };
+      return { state: acquireAll(state, now, effects), effects };
     case "lease-reply":
       return { state: onLeaseReply(state, event, now, effects), effects };
     case "vote": {
@@ -348,16 +355,24 @@ function onLeaseReply(
       ? abort(next, `lost the lease on ${from}: ${reply.reason}`, effects)
       : state;
   }
-  const pending = state.pending;
-  if (state.phase !== "acquiring" || !pending || pending.intersection !== from) return state;
-  if (reply.type === "granted" && reply.requestId === pending.requestId) {
+  const pending = state.pending[from];
+  if (reply.type === "granted" && (state.phase !== "acquiring" || pending?.requestId !== reply.requestId)) {
+    // A grant for a request given up on (an earlier attempt, or after an abort): hand it straight back.
+    if (!lease || lease.token !== reply.token)
+      effects.push({ type: "send", to: from, message: { type: "release", token: reply.token } });
+    return state;
+  }
+  if (state.phase !== "acquiring" || !pending) return state;
+  if (reply.type === "granted") {
     const held: HeldLease = {
       token: reply.token,
       deadlineMonoMs: pending.sentAtMonoMs + reply.ttlMs - state.config.driftAllowanceMs,
       renewAtMonoMs: pending.sentAtMonoMs + reply.ttlMs / 3,
       renewSentAtMonoMs: null,
     };
-    return acquireNext({ ...state, leases: { ...state.leases, [from]: held }, pending: null }, now, effects);
+    const rest = { ...state.pending };
+    delete rest[from];
+    return acquireAll({ ...state, leases: { ...state.leases, [from]: held }, pending: rest }, now, effects);
   }
   if ((reply.type === "denied" && reply.requestId === pending.requestId) || reply.type === "unavailable") {
     const why =
@@ -370,7 +385,7 @@ function onLeaseReply(
 }
 
 function backOff(state: CoordinatorState, why: string, effects: CoordinatorEffect[]): CoordinatorState {
-  const released = releaseAll({ ...state, pending: null }, effects);
+  const released = releaseAll({ ...state, pending: {} }, effects);
   if (state.attempt + 1 >= state.config.maxAcquireAttempts)
     return abort(
       { ...released, phase: "acquiring" },
@@ -394,12 +409,13 @@ function onTick(
           retryAtMonoMs: now + backoffDelayMs(state.config.backoff, state.attempt - 1, random01),
         };
       if (now < state.retryAtMonoMs) return state;
-      return acquireNext({ ...state, retryAtMonoMs: null }, now, effects);
+      return acquireAll({ ...state, retryAtMonoMs: null }, now, effects);
     }
     case "acquiring": {
-      const pending = state.pending;
-      if (pending && now - pending.sentAtMonoMs >= state.config.requestTimeoutMs)
-        return backOff(state, `${pending.intersection} did not answer the lease request`, effects);
+      const silent = Object.entries(state.pending).find(
+        ([, p]) => now - p.sentAtMonoMs >= state.config.requestTimeoutMs,
+      );
+      if (silent) return backOff(state, `${silent[0]} did not answer the lease request`, effects);
       return renew(state, now, effects);
     }
     case "preparing": {
