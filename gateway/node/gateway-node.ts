@@ -540,7 +540,7 @@ export class GatewayNode {
 
   /** Appends to the audit trail and queues the event for the broker; a store failure is logged, never thrown. */
   private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
-    const { store, clock, log } = this.options;
+    const { store, clock } = this.options;
     if (type === "txn-committed") this.metrics.transactions.inc({ outcome: "committed" });
     if (type === "txn-aborted") this.metrics.transactions.inc({ outcome: "aborted" });
     const atWallMs = clock.now().wallMs;
@@ -560,7 +560,6 @@ export class GatewayNode {
       }));
     }, undefined);
     this.flusher?.kick();
-    void log;
   }
 
   private safely<T>(action: () => T, fallback: T): T {
