@@ -11,6 +11,7 @@ import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
 import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
 import { startCorridorNodes } from "../test/support/mqtt-corridor.js";
 import { freePort } from "../test/support/ports.js";
+import { haveRedis, startNaiveWorld } from "./naive-switch.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
 
 /**
@@ -60,7 +61,7 @@ async function floorParts(url: string, dir: string): Promise<{ roundTripMs: numb
   return { roundTripMs: summarize("", "", trips).median, forcedWriteMs: summarize("", "", writes).median };
 }
 
-async function measure(brokerName: string, url: string): Promise<BenchResult[]> {
+async function measure(brokerName: string, url: string, naive = false): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   for (const { n, pushes } of SIZES) {
     const fixture = writeCorridorFixture(n);
@@ -97,16 +98,61 @@ async function measure(brokerName: string, url: string): Promise<BenchResult[]> 
           samples.push(ms);
         }
       }
-      results.push(
-        summarize(
-          `plan push commit, ${n} gateways, ${brokerName}`,
-          "ms",
-          samples.length ? samples : [Number.NaN],
-          {
-            committed: `${committed}/${pushes}`,
-          },
-        ),
+      const twoPhase = summarize(
+        `plan push commit, ${n} gateways, ${brokerName}`,
+        "ms",
+        samples.length ? samples : [Number.NaN],
+        {
+          committed: `${committed}/${pushes}`,
+        },
       );
+      results.push(twoPhase);
+      if (naive) {
+        const world = await startNaiveWorld(url, fixture.corridor, fixture.ids);
+        try {
+          const naiveSamples: number[] = [];
+          for (let i = 0; i < pushes; i++)
+            naiveSamples.push(
+              (await world.switchOnce(join(fixture.plans, i % 2 === 0 ? "next.yaml" : "base.yaml"))).ms,
+            );
+          const extra: Record<string, string | number> = {
+            ratioTwoPhaseToNaive: Number(
+              (twoPhase.median / summarize("", "", naiveSamples).median).toFixed(2),
+            ),
+          };
+          if (n === 16) {
+            // One intersection killed mid-switch: what each way leaves behind.
+            const split = await world.switchOnce(join(fixture.plans, "next.yaml"), "x5");
+            extra.naiveWithX5Killed = `${split.applied}/${n} took the plan: the corridor is split`;
+            await corridor.kill("x5");
+            const result = await pushPlan({
+              url,
+              name: "bench",
+              corridor: loadedCorridor,
+              plan: loadPlan(join(fixture.plans, "base.yaml")),
+              atWallMs: null,
+              leadMs: 5000,
+              store,
+              ackTimeoutMs: 5000,
+              config: { requestTimeoutMs: 1000, maxAcquireAttempts: 2 },
+            });
+            const took = [...corridor.stores.values()].filter(
+              (st) => st.transaction(result.txnId)?.phase === "committed",
+            ).length;
+            extra.twoPhaseWithX5Killed = `${result.outcome}: ${took}/${n} took the plan (${result.reason ?? ""})`;
+          }
+          results.push(
+            summarize(
+              `naive switch (redis SET NX PX + broadcast), ${n} intersections`,
+              "ms",
+              naiveSamples,
+              extra,
+            ),
+          );
+        } finally {
+          await world.stop();
+        }
+      }
     } finally {
       store.close();
       await corridor.stop();
@@ -141,16 +187,24 @@ export async function benchPlanPush(): Promise<BenchResult[]> {
   try {
     const floor = await floorParts(broker.url, dir);
     const floorMs = 2 * floor.roundTripMs + 3 * floor.forcedWriteMs;
-    const results = await measure("aedes", broker.url);
+    if (!haveRedis())
+      process.stdout.write(
+        "redis-server not installed: the naive comparison is skipped (apt-get install redis-server)\n",
+      );
+    const results = await measure("aedes", broker.url, haveRedis());
     const mosquitto = (await withMosquitto((url) => measure("mosquitto", url))) ?? [];
-    const all = [...results, ...mosquitto].map((r) => ({
-      ...r,
-      extra: {
-        ...r.extra,
-        floorMs: Number(floorMs.toFixed(2)),
-        ratioMedianToFloor: Number((r.median / floorMs).toFixed(2)),
-      },
-    }));
+    const all = [...results, ...mosquitto].map((r) =>
+      r.name.startsWith("naive")
+        ? r
+        : {
+            ...r,
+            extra: {
+              ...r.extra,
+              floorMs: Number(floorMs.toFixed(2)),
+              ratioMedianToFloor: Number((r.median / floorMs).toFixed(2)),
+            },
+          },
+    );
     return [
       summarize("floor: 2 broker round trips + 3 forced SQLite writes", "ms", [floorMs], {
         roundTripMs: floor.roundTripMs,
