@@ -213,8 +213,9 @@ export class GatewayNode {
   }
 
   private begin(): void {
-    const { store, log, setup, clock } = this.options;
-    const plan = setup.initialPlan;
+    const { store, log, clock } = this.options;
+    // The plan the controller starts with: the one in force before a restart, else the configured one.
+    const plan = this.runner.controller.seq.plan;
     const restored = this.runner.controller.mon.latch;
     this.safely(() => {
       store.recordPlan(plan.planId, plan.version, plan, "config", clock.now().wallMs);

@@ -2,10 +2,16 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
-import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
+import {
+  compileIntersectionPlan,
+  loadCorridor,
+  loadIntersectionSetup,
+  loadPlan,
+} from "../../gateway/config/load.js";
 import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import { type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
 import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
+import { GatewayStore } from "../../gateway/store/store.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { writeCorridorFixture } from "../support/corridor-fixture.js";
@@ -272,4 +278,27 @@ describe("atomic corridor plan switch over the embedded broker, 8 gateways on di
     for (const s of await agreement(again, corridor, halted.txnId))
       expect(s).toMatchObject({ store: "committed", status: "committed", pending: ["next"] });
   }, 60_000);
+});
+
+describe("durability of the plan in force", () => {
+  it("a gateway restarts with the plan in force in its store, and keeps it over further restarts", async () => {
+    const { corridor, fixture } = await world(2);
+    await corridor.kill("x1");
+    const setup = loadIntersectionSetup(join(fixture.dir, "x1.yaml"));
+    const next = compileIntersectionPlan(
+      setup.intersection.intersection,
+      loadPlan(join(fixture.plans, "next.yaml")),
+      setup.corridor,
+    );
+    const store = GatewayStore.open(join(corridor.dataDir, "x1"));
+    store.recordPlan("next", 1, next, "txn test", Date.now());
+    store.setPlanInForce({ planId: "next", version: 1, sinceWallMs: Date.now() });
+    store.close();
+    for (let restart = 0; restart < 2; restart++) {
+      const x1 = await corridor.restart("x1");
+      expect(x1.runner.controller.seq.plan.planId).toBe("next");
+      expect(corridor.stores.get("x1")?.planInForce()?.planId).toBe("next");
+      expect(x1.status().plan).toEqual({ id: "next", version: 1 });
+    }
+  }, 30_000);
 });
