@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { BrokerSettings } from "../node/gateway-node.js";
+import { OperatorClient } from "../operator/operator-client.js";
 import { UsageError } from "./usage-error.js";
 
 export const DEMO_BROKER_URL = "mqtt://127.0.0.1:1883";
@@ -65,4 +66,14 @@ export function parsePort(value: string, flag: string): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`${flag} must be a port number from 0 to 65535, got "${value}"`);
   return port;
+}
+
+/** The operator commands' connection: `--broker` (required), credentials and `--timeout-ms`. */
+export async function connectOperator(flags: BrokerFlags & { timeoutMs: string }): Promise<OperatorClient> {
+  const timeoutMs = Number(flags.timeoutMs);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
+    throw new UsageError(`--timeout-ms must be at least 100, got "${flags.timeoutMs}"`);
+  const broker = brokerSettings(flags);
+  if (!broker) throw new UsageError("--broker is required");
+  return await OperatorClient.connect({ ...broker, timeoutMs });
 }

@@ -1,9 +1,8 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { OperatorClient } from "../operator/operator-client.js";
 import { GatewayStore, STORE_FILE } from "../store/store.js";
-import { addBrokerFlags, type BrokerFlags, brokerSettings, DEMO_BROKER_URL } from "./broker-options.js";
+import { addBrokerFlags, type BrokerFlags, connectOperator, DEMO_BROKER_URL } from "./broker-options.js";
 import { UsageError } from "./usage-error.js";
 
 interface OfflineOptions {
@@ -96,12 +95,7 @@ function openExisting(options: { intersection: string; dataDir: string }): Gatew
 }
 
 async function runReset(options: ResetOptions): Promise<void> {
-  const timeoutMs = Number(options.timeoutMs);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
-    throw new UsageError(`--timeout-ms must be at least 100, got "${options.timeoutMs}"`);
-  const broker = brokerSettings(options);
-  if (!broker) throw new UsageError("--broker is required");
-  const client = await OperatorClient.connect({ ...broker, timeoutMs });
+  const client = await connectOperator(options);
   try {
     const corridor = options.corridor ?? (await client.corridorOf(options.intersection));
     const reply = await client.command(corridor, options.intersection, "fault-reset", {

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { type IntersectionView, OperatorClient } from "../operator/operator-client.js";
-import { addBrokerFlags, type BrokerFlags, brokerSettings, DEMO_BROKER_URL } from "./broker-options.js";
-import { UsageError } from "./usage-error.js";
+import type { IntersectionView } from "../operator/operator-client.js";
+import { addBrokerFlags, type BrokerFlags, connectOperator, DEMO_BROKER_URL } from "./broker-options.js";
 
 interface StatusOptions extends BrokerFlags {
   corridor?: string;
@@ -41,12 +40,7 @@ export function statusJson(corridor: string | null, views: readonly Intersection
 }
 
 async function runStatus(options: StatusOptions): Promise<void> {
-  const timeoutMs = Number(options.timeoutMs);
-  if (!Number.isInteger(timeoutMs) || timeoutMs < 100)
-    throw new UsageError(`--timeout-ms must be at least 100, got "${options.timeoutMs}"`);
-  const broker = brokerSettings(options);
-  if (!broker) throw new UsageError("--broker is required");
-  const client = await OperatorClient.connect({ ...broker, timeoutMs });
+  const client = await connectOperator(options);
   let views: IntersectionView[];
   try {
     views = await client.survey(options.corridor ?? null);
@@ -57,7 +51,7 @@ async function runStatus(options: StatusOptions): Promise<void> {
   if (options.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    process.stdout.write(renderTable(report, broker.url));
+    process.stdout.write(renderTable(report, client.url));
   }
   if (views.length === 0) process.exitCode = 1;
 }

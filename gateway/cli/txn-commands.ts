@@ -3,10 +3,15 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadCorridor, loadPlan, type LoadedCorridor } from "../config/load.js";
-import { OperatorClient } from "../operator/operator-client.js";
 import { type PushResult, pushPlan } from "../operator/plan-push.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
-import { addBrokerFlags, type BrokerFlags, brokerSettings, DEMO_BROKER_URL } from "./broker-options.js";
+import {
+  addBrokerFlags,
+  type BrokerFlags,
+  brokerSettings,
+  connectOperator,
+  DEMO_BROKER_URL,
+} from "./broker-options.js";
 import { UsageError } from "./usage-error.js";
 
 interface PushFlags extends BrokerFlags {
@@ -138,9 +143,7 @@ export function registerTxnCommands(program: Command): void {
   addBrokerFlags(resolveCommand, DEMO_BROKER_URL).action(async (flags: ResolveFlags) => {
     if (flags.outcome !== "committed" && flags.outcome !== "aborted")
       throw new UsageError(`--outcome must be committed or aborted, got "${flags.outcome}"`);
-    const broker = brokerSettings(flags);
-    if (!broker) throw new UsageError("--broker is required");
-    const client = await OperatorClient.connect({ ...broker, timeoutMs: Number(flags.timeoutMs) });
+    const client = await connectOperator(flags);
     try {
       const views = await client.survey(flags.corridor);
       const inDoubt = views.filter(

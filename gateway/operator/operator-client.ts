@@ -41,6 +41,8 @@ export class OperatorClient {
   private constructor(
     private readonly client: MqttClient,
     private readonly timeoutMs: number,
+    /** The broker it is connected to. */
+    readonly url: string,
   ) {}
 
   static async connect(connection: OperatorConnection): Promise<OperatorClient> {
@@ -84,7 +86,7 @@ export class OperatorClient {
       client.on("close", onClose);
     });
     client.on("error", () => {}); // reported through the failing request instead
-    return new OperatorClient(client, timeoutMs);
+    return new OperatorClient(client, timeoutMs, connection.url);
   }
 
   async close(): Promise<void> {

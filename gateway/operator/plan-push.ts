@@ -21,14 +21,17 @@ import {
   parseCorridorMessage,
 } from "../protocol/corridor-messages.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
-import type { CoordinatorStore, DecisionLogEntry } from "../store/coordinator-store.js";
+import type { CoordinatorStore } from "../store/coordinator-store.js";
 import { OperatorError } from "./operator-client.js";
 
-export interface PushOptions {
+interface BrokerConnection {
   readonly url: string;
   readonly username?: string;
   readonly password?: string;
   readonly ca?: string | Buffer;
+}
+
+export interface PushOptions extends BrokerConnection {
   /** The coordinator's name: `@name` on the wire (an operator's user name, for the broker's ACL). */
   readonly name: string;
   readonly corridor: LoadedCorridor;
@@ -78,7 +81,7 @@ export function newTxnId(name: string, wallMs: number): string {
   return `${name}-${wallMs.toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
-async function connect(options: PushOptions, clientId: string): Promise<MqttClient> {
+async function connect(options: BrokerConnection, clientId: string): Promise<MqttClient> {
   try {
     const client = await mqtt.connectAsync(options.url, {
       protocolVersion: 4,
@@ -101,6 +104,14 @@ async function connect(options: PushOptions, clientId: string): Promise<MqttClie
   }
 }
 
+/** What one run needs besides the broker: its log, its clock, the plan it prepares (none when resumed). */
+interface RunContext {
+  readonly store: CoordinatorStore;
+  readonly now?: () => { monoMs: number; wallMs: number };
+  readonly haltAfter?: PushOptions["haltAfter"];
+  readonly planFile: unknown;
+}
+
 /**
  * Runs one coordinator machine over MQTT until it finishes (or, once committed, until the ack
  * timeout): carries out its effects in order — the forced commit before any COMMIT leaves.
@@ -116,7 +127,7 @@ class CoordinatorRun {
 
   constructor(
     private readonly client: MqttClient,
-    private readonly options: PushOptions,
+    private readonly context: RunContext,
     private readonly me: string,
     state: CoordinatorState,
     private readonly corridorId: string,
@@ -126,16 +137,16 @@ class CoordinatorRun {
 
   step(event: CoordinatorEvent): void {
     if (this.halted) return;
-    const now = (this.options.now ?? systemNow)();
+    const now = (this.context.now ?? systemNow)();
     const before = this.state;
     const step = stepCoordinator(this.state, event, now.monoMs);
     this.state = step.state;
     for (const effect of step.effects) {
       this.run(effect, before, now.wallMs);
-      if (this.options.haltAfter === "commit-forced" && effect.type === "persist-commit") return this.halt();
+      if (this.context.haltAfter === "commit-forced" && effect.type === "persist-commit") return this.halt();
     }
     if (
-      this.options.haltAfter === "prepare-sent" &&
+      this.context.haltAfter === "prepare-sent" &&
       step.effects.some((e) => e.type === "send" && e.message.type === "prepare")
     )
       this.halt();
@@ -164,7 +175,7 @@ class CoordinatorRun {
               token: m.txn.token,
               participants: [...m.txn.participants],
               plan: { id: m.txn.plan.planId, version: m.txn.plan.version },
-              planFile: this.options.plan.raw,
+              planFile: this.context.planFile,
               activationWallMs: m.txn.activationWallMs,
             },
             wallMs,
@@ -176,7 +187,7 @@ class CoordinatorRun {
         const tokens = Object.fromEntries(
           Object.entries(before.leases).map(([id, lease]) => [id, lease.token]),
         );
-        this.options.store.persistCommit(
+        this.context.store.persistCommit(
           {
             txnId: effect.txnId,
             corridor: this.corridorId,
@@ -197,7 +208,7 @@ class CoordinatorRun {
       }
       case "persist-end": {
         const s = this.state;
-        this.options.store.persistEnd(
+        this.context.store.persistEnd(
           {
             txnId: effect.txnId,
             corridor: this.corridorId,
@@ -293,8 +304,11 @@ function wire(
 }
 
 /** Finishes the committed transactions of a coordinator's log (a restarted coordinator), then pushes the plan. */
-export async function pushPlan(options: PushOptions): Promise<PushResult> {
-  const now = options.now ?? systemNow;
+/**
+ * A coordinator on the broker: its connection, its inbox, its runs ticking, and the committed
+ * transactions of its log resumed (a restarted coordinator finishes them).
+ */
+async function openCoordinator(options: RecoverOptions & { readonly haltAfter?: PushOptions["haltAfter"] }) {
   const me = `@${options.name}`;
   const corridorId = options.corridor.raw.id;
   const config = { ...DEFAULT_COORDINATOR_CONFIG, ...options.config };
@@ -306,32 +320,56 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
   const timer = setInterval(() => {
     for (const run of runs) run.step({ type: "tick", random01: Math.random() });
   }, 50);
+  const close = async () => {
+    clearInterval(timer);
+    await client.endAsync().catch(() => {});
+  };
   try {
     wire(client, corridorId, me, () => runs, options.store);
     await client.subscribeAsync(inboxFilter(corridorId, me), { qos: 1 });
-    for (const entry of options.store
-      .unfinished()
-      .filter((e) => e.corridor === corridorId && !options.haltAfter)) {
-      const run = new CoordinatorRun(
-        client,
-        options,
-        me,
-        resumeCommitted(config, { ...entry, plan: { planId: entry.planId, version: entry.planVersion } }),
-        corridorId,
-      );
-      runs.push(run);
-      run.step({ type: "start" });
-    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const begin = (state: CoordinatorState, planFile: unknown, haltAfter?: PushOptions["haltAfter"]) => {
+    const context = {
+      store: options.store,
+      planFile,
+      ...(options.now ? { now: options.now } : {}),
+      ...(haltAfter ? { haltAfter } : {}),
+    };
+    const run = new CoordinatorRun(client, context, me, state, corridorId);
+    runs.push(run);
+    run.step({ type: "start" });
+    return run;
+  };
+  // A fault-injected coordinator is about to "die": it does not also finish an older log.
+  const resumed = options.haltAfter
+    ? []
+    : options.store
+        .unfinished()
+        .filter((entry) => entry.corridor === corridorId)
+        .map((entry) =>
+          begin(
+            resumeCommitted(config, { ...entry, plan: { planId: entry.planId, version: entry.planVersion } }),
+            null,
+          ),
+        );
+  return { me, corridorId, config, resumed, begin, close };
+}
+
+/** Finishes the committed transactions of a coordinator's log (a restarted coordinator), then pushes the plan. */
+export async function pushPlan(options: PushOptions): Promise<PushResult> {
+  const now = options.now ?? systemNow;
+  const { me, corridorId, config, begin, close } = await openCoordinator(options);
+  try {
     const started = now();
     const plan = options.plan.raw;
     const cycleMs = Math.round(plan.cycleSeconds * 1000);
     const earliest = Math.max(options.atWallMs ?? 0, started.wallMs + options.leadMs);
     const activationWallMs = nextCommonBoundary(earliest, options.corridor.dailySyncMs, cycleMs);
     const txnId = newTxnId(options.name, started.wallMs);
-    const run = new CoordinatorRun(
-      client,
-      options,
-      me,
+    const run = begin(
       startCoordinator(config, {
         txnId,
         coordinator: me,
@@ -339,10 +377,9 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
         plan: { planId: plan.id, version: plan.version },
         activationWallMs,
       }),
-      corridorId,
+      plan,
+      options.haltAfter,
     );
-    runs.push(run);
-    run.step({ type: "start" });
     // Decided, then acknowledged by all or given up on after the ack timeout (the record is retained).
     let giveUp: NodeJS.Timeout | null = null;
     await new Promise<void>((resolve) => {
@@ -377,12 +414,9 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
       durationMs: Math.round(now().monoMs - started.monoMs),
     };
   } finally {
-    clearInterval(timer);
-    await client.endAsync().catch(() => {});
+    await close();
   }
 }
-
-export type { DecisionLogEntry };
 
 export type RecoverOptions = Omit<PushOptions, "plan" | "atWallMs" | "leadMs" | "haltAfter"> & {
   /** Stay up at least this long answering inquiries (participants in doubt ask with back-off). */
@@ -397,37 +431,8 @@ export type RecoverOptions = Omit<PushOptions, "plan" | "atWallMs" | "leadMs" | 
 export async function recoverLog(
   options: RecoverOptions,
 ): Promise<{ txnId: string; unacknowledged: string[] }[]> {
-  const me = `@${options.name}`;
-  const corridorId = options.corridor.raw.id;
-  const config = { ...DEFAULT_COORDINATOR_CONFIG, ...options.config };
-  const client = await connect(
-    options as PushOptions,
-    `greenwave-coordinator-${options.name}-${randomBytes(3).toString("hex")}`,
-  );
-  const runs: CoordinatorRun[] = [];
-  const timer = setInterval(() => {
-    for (const run of runs) run.step({ type: "tick", random01: Math.random() });
-  }, 50);
+  const { resumed: runs, close } = await openCoordinator(options);
   try {
-    wire(client, corridorId, me, () => runs, options.store);
-    await client.subscribeAsync(inboxFilter(corridorId, me), { qos: 1 });
-    const pushOptions = {
-      ...options,
-      plan: undefined as never,
-      atWallMs: null,
-      leadMs: 0,
-    };
-    for (const entry of options.store.unfinished().filter((e) => e.corridor === corridorId)) {
-      const run = new CoordinatorRun(
-        client,
-        pushOptions,
-        me,
-        resumeCommitted(config, { ...entry, plan: { planId: entry.planId, version: entry.planVersion } }),
-        corridorId,
-      );
-      runs.push(run);
-      run.step({ type: "start" });
-    }
     let giveUp: NodeJS.Timeout | null = null;
     const answering = new Promise<void>((resolve) => setTimeout(resolve, options.answerForMs ?? 0));
     await new Promise<void>((resolve) => {
@@ -440,7 +445,6 @@ export async function recoverLog(
       unacknowledged: r.state.participants.filter((id) => !r.state.acked.includes(id)),
     }));
   } finally {
-    clearInterval(timer);
-    await client.endAsync().catch(() => {});
+    await close();
   }
 }

@@ -65,28 +65,18 @@ export class CoordinatorStore {
 
   /** The commit point, forced. */
   persistCommit(entry: Omit<DecisionLogEntry, "outcome" | "ended">, atMs: number): void {
-    this.db
-      .prepare(
-        "INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'committed', 0, ?)",
-      )
-      .run(
-        entry.txnId,
-        entry.corridor,
-        entry.coordinator,
-        JSON.stringify(entry.participants),
-        entry.planId,
-        entry.planVersion,
-        entry.activationWallMs,
-        JSON.stringify(entry.tokens),
-        atMs,
-      );
+    this.insert({ ...entry, outcome: "committed", ended: false }, atMs, "");
   }
 
   /** Lazy: the end of a committed transaction, or an abort worth remembering. */
   persistEnd(entry: Omit<DecisionLogEntry, "ended">, atMs: number): void {
+    this.insert({ ...entry, ended: true }, atMs, "ON CONFLICT (txn_id) DO UPDATE SET ended = 1");
+  }
+
+  private insert(entry: DecisionLogEntry, atMs: number, onConflict: string): void {
     this.db
       .prepare(
-        "INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (txn_id) DO UPDATE SET ended = 1",
+        `INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
       )
       .run(
         entry.txnId,
@@ -98,6 +88,7 @@ export class CoordinatorStore {
         entry.activationWallMs,
         JSON.stringify(entry.tokens),
         entry.outcome,
+        entry.ended ? 1 : 0,
         atMs,
       );
   }

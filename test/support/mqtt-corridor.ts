@@ -8,8 +8,6 @@ import { systemClock } from "../../gateway/shell/clock.js";
 import { createLogger } from "../../gateway/shell/log.js";
 import { GatewayStore } from "../../gateway/store/store.js";
 
-export const EXAMPLE_IDS = ["elm", "oak", "pine", "cedar"] as const;
-
 export interface Credentials {
   readonly username: string;
   readonly password: string;
