@@ -264,11 +264,13 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
       if (groups !== s.groups) return { ...s, groups };
       // A group served again by the next stage goes on only after its steady red / DON'T WALK has been
       // shown for at least a tick: when a plan change makes a group that was clearing go again at once,
-      // the clearance must not run straight into green or WALK.
+      // the clearance must not run straight into green or WALK. A red clearance interval has already
+      // shown it; only a group without one (redClearanceMs 0) may have to wait a tick.
       const allClear = s.groups.every((g, gi) => {
         const servedNext = s.next?.plan.stages[s.next.index]?.member[gi] === true;
         if (g.interval === "go") return servedNext;
-        return g.interval === "rest" && (!servedNext || g.sinceMs < t);
+        const redShown = g.sinceMs < t || (s.intersection.groups[gi]?.redClearanceMs ?? 0) > 0;
+        return g.interval === "rest" && (!servedNext || redShown);
       });
       if (!allClear) return s;
       if (s.mode === "clearing-to-flash") {
