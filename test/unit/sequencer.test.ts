@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadIntersectionSetup } from "../../gateway/config/load.js";
 import { lateness, planCycle } from "../../gateway/core/correction.js";
 import type { Aspect } from "../../gateway/core/model.js";
+import { correctionCycleBound } from "../../gateway/core/plan.js";
 import { VirtualIntersection } from "../support/drive.js";
 
 const elm = loadIntersectionSetup("config/intersections/elm.yaml");
@@ -85,6 +86,53 @@ describe("offset correction", () => {
     const cycles = x.signals.filter((s) => s.event.type === "cycle-start");
     const last = cycles.at(-1)?.now.wallMs as number;
     expect(Math.min(lateness(plan, last), 80_000 - lateness(plan, last))).toBeLessThanOrEqual(500);
+  });
+});
+
+describe("the daily sync point (found by the property test, seed -1321071028)", () => {
+  // Ideal cycle starts are counted from each day's sync point. A cycle that divides 24 h puts them on
+  // one unbroken grid; any other cycle shifts the grid at the sync point (here 81 s: 86 400 s is
+  // 1066 cycles and 54 s), so the intersection re-synchronises there as NTCIP controllers do, which is
+  // why the sync point is put at a quiet hour.
+  const sync = Date.UTC(2026, 0, 6, 2, 0, 0);
+  const stretched = {
+    ...plan,
+    cycleMs: 81_000,
+    stages: plan.stages.map((st, k) => (k === 0 ? { ...st, splitMs: st.splitMs + 1_000 } : st)),
+  };
+
+  function modesAcrossSync(p: typeof plan) {
+    const x = new VirtualIntersection(intersection, p, { monoMs: 1_000, wallMs: sync - 600_000 });
+    record(x, 590_000);
+    const before = x.mode;
+    const from = x.signals.length;
+    record(x, 10_000 + 81_000 * 8);
+    return { before, x, after: x.signals.slice(from) };
+  }
+
+  it("keeps a cycle that divides the day in step across the sync point", () => {
+    const { before, x, after } = modesAcrossSync(plan);
+    expect(before).toBe("coordinated");
+    expect(after.filter((s) => s.event.type === "mode")).toEqual([]);
+    expect(x.mode).toBe("coordinated");
+  });
+
+  it("re-synchronises a cycle that does not divide the day, within the correction bound", () => {
+    const { before, x, after } = modesAcrossSync(stretched);
+    expect(before).toBe("coordinated");
+    const modes = after.filter((s) => s.event.type === "mode");
+    expect(modes.map((s) => s.event)).toEqual([
+      { type: "mode", mode: "transition", previous: "coordinated" },
+      { type: "mode", mode: "coordinated", previous: "transition" },
+    ]);
+    const [lost, regained] = modes.map((s) => s.now.wallMs) as [number, number];
+    expect(lost).toBeGreaterThanOrEqual(sync);
+    expect(lost).toBeLessThan(sync + stretched.cycleMs);
+    const cyclesOut = after.filter(
+      (s) => s.event.type === "cycle-start" && s.now.wallMs >= lost && s.now.wallMs < regained,
+    ).length;
+    expect(cyclesOut).toBeLessThanOrEqual(correctionCycleBound(stretched, 100));
+    expect(x.mode).toBe("coordinated");
   });
 });
 

@@ -1,4 +1,4 @@
-import { type Aspect, type Intersection, isActive } from "../../gateway/core/model.js";
+import { type Aspect, type Intersection, isActive } from "../gateway/core/model.js";
 
 /**
  * An independent check of the field's safety rules over a stream of commanded aspects, written
