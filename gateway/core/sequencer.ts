@@ -1,6 +1,6 @@
 import { planCycle } from "./correction.js";
 import { invariant } from "./invariant.js";
-import type { Aspect, Intersection, IntersectionPlan } from "./model.js";
+import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection, type IntersectionPlan } from "./model.js";
 
 /**
  * The fixed-time sequencer: a pure state machine. Given the intersection, the plan in force and the
@@ -188,7 +188,8 @@ function schedule(
     });
     return state;
   }
-  if (state.pending.length + (state.next?.activation ? 1 : 0) >= MAX_PENDING_PLANS) {
+  const { kept, replaced } = waitingPlans(state, activationWallMs);
+  if (kept.length >= MAX_PENDING_PLANS) {
     events.push({
       type: "plan-rejected",
       planId: plan.planId,
@@ -196,9 +197,10 @@ function schedule(
     });
     return state;
   }
+  for (const old of replaced)
+    events.push({ type: "plan-superseded", planId: old.plan.planId, by: plan.planId });
   events.push({ type: "plan-scheduled", planId: plan.planId, activationWallMs });
-  const taken = state.next?.activation ? [state.next.activation] : [];
-  const pending = [...state.pending, ...taken, { plan, activationWallMs }].sort(
+  const pending = [...kept, { plan, activationWallMs }].sort(
     (a, b) => a.activationWallMs - b.activationWallMs,
   );
   // The next stage of a running sequence is decided when the current one starts. Deciding again is
@@ -206,6 +208,23 @@ function schedule(
   // stage still take the coming boundary.
   const running = state.mode === "running" && state.stage === state.plan.stages.length - 1;
   return running ? decideNext({ ...state, pending }, now, events) : { ...state, pending };
+}
+
+/**
+ * The plans waiting for their instant, less those a plan for `activationWallMs` replaces: one waiting
+ * for the very same instant would be superseded by it at that boundary anyway.
+ */
+function waitingPlans(state: SequencerState, activationWallMs: number) {
+  const waiting = [...state.pending, ...(state.next?.activation ? [state.next.activation] : [])];
+  return {
+    kept: waiting.filter((p) => p.activationWallMs !== activationWallMs),
+    replaced: waiting.filter((p) => p.activationWallMs === activationWallMs),
+  };
+}
+
+/** Would a plan for this instant be accepted now? (A participant votes no rather than commit one that would not.) */
+export function hasRoomForPlan(state: SequencerState, activationWallMs: number): boolean {
+  return waitingPlans(state, activationWallMs).kept.length < MAX_PENDING_PLANS;
 }
 
 function applyFlashRequest(s: SequencerState, now: Now): SequencerState {
@@ -389,7 +408,11 @@ function startGroups(s: SequencerState, member: readonly boolean[], t: number): 
 function decideNext(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
   const last = s.stage === s.plan.stages.length - 1;
   if (!last) return { ...s, next: { plan: s.plan, index: s.stage + 1, activation: null } };
-  const due = takeDue(s, now.wallMs + (s.stagePlannedEndMs - now.monoMs), events);
+  // The boundary is predicted from the plan; ticks can land it a little either side. One predicted
+  // within the in-step tolerance before an activation instant is that instant's boundary: an
+  // intersection in step enters there, not a whole cycle later.
+  const boundaryWallMs = now.wallMs + (s.stagePlannedEndMs - now.monoMs);
+  const due = takeDue(s, boundaryWallMs + IN_STEP_TOLERANCE_MS, events);
   return {
     ...s,
     pending: due.pending,

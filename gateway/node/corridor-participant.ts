@@ -2,6 +2,7 @@ import { ConfigError } from "../config/errors.js";
 import { compileIntersectionPlan, type IntersectionSetup, loadPlanData } from "../config/load.js";
 import {
   currentLease,
+  fencingFloor,
   type LeaseAuthorityEffect,
   type LeaseAuthorityState,
   startLeaseAuthority,
@@ -17,31 +18,38 @@ import {
   startParticipant,
   stepParticipant,
 } from "../core/corridor/participant.js";
+import { committedToResume } from "../core/corridor/resume.js";
+import {
+  checkPrepareTiming,
+  DEFAULT_PREPARE_TIMING_RULES,
+  type PrepareTimingRules,
+} from "../core/corridor/prepare-check.js";
 import { InvariantViolation } from "../core/invariant.js";
 import type { IntersectionPlan } from "../core/model.js";
+import { MAX_PENDING_PLANS } from "../core/sequencer.js";
 import type { CorridorBody, CorridorEnvelope, DecisionRecord } from "../protocol/corridor-messages.js";
 import type { Clock } from "../shell/clock.js";
 import type { Logger } from "../shell/log.js";
 import type { GatewayStore } from "../store/store.js";
 
-export interface CorridorSettings {
-  /** A PREPARE whose sender's clock differs from ours by more than this gets a no vote. */
-  readonly maxClockErrorMs: number;
-  /** A PREPARE must leave at least this long before its activation instant. */
-  readonly minLeadMs: number;
+/** How many of the newest committed transactions a restart looks through for changes not yet entered. */
+const MAX_RESUME_SCAN = 64;
+
+export interface CorridorSettings extends PrepareTimingRules {
   /** Our own knowledge of our clock's error (NTP/GPS), when the platform gives it; null: unknown. */
   readonly clockErrorMs: () => number | null;
 }
 
 export const DEFAULT_CORRIDOR_SETTINGS: CorridorSettings = {
-  maxClockErrorMs: 1000,
-  minLeadMs: 1000,
+  ...DEFAULT_PREPARE_TIMING_RULES,
   clockErrorMs: () => null,
 };
 
 export interface ParticipantHost {
   send(to: string, body: CorridorBody): void;
   schedulePlan(plan: IntersectionPlan, activationWallMs: number, txnId: string): void;
+  /** Would the controller take one more plan change for this instant (its queue is bounded)? */
+  hasRoomForPlan(activationWallMs: number): boolean;
   audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
   changed(): void;
 }
@@ -83,16 +91,23 @@ export class CorridorParticipant {
     return this.setup.intersection.intersection.id;
   }
 
-  /** After a restart: a committed transaction whose plan is not in force yet is taken again (late if need be). */
+  /**
+   * After a restart: the committed changes not yet entered are handed to the controller again (one
+   * whose instant has passed takes effect at the next cycle boundary, and reports its lateness).
+   */
   resume(): void {
-    const last = this.store.lastTransaction();
-    if (!last || last.phase !== "committed") return;
-    const txn = this.store.transaction(last.txnId);
-    const inForce = this.store.planInForce();
-    if (!txn || (inForce && inForce.planId === txn.plan.planId && inForce.version === txn.plan.version))
-      return;
-    const plan = this.store.planBody(txn.plan.planId, txn.plan.version) as IntersectionPlan | null;
-    if (plan) this.host.schedulePlan(plan, txn.activationWallMs, txn.txnId);
+    const committed = this.store.committedTransactions(MAX_RESUME_SCAN);
+    const due = committedToResume(
+      committed,
+      this.store.planInForce(),
+      this.clock.now().wallMs,
+      MAX_PENDING_PLANS,
+    );
+    for (const txn of due) {
+      const plan = this.store.planBody(txn.plan.planId, txn.plan.version) as IntersectionPlan | null;
+      if (plan) this.host.schedulePlan(plan, txn.activationWallMs, txn.txnId);
+      else this.log.error({ txn }, "committed plan missing from the store: resolve by pushing it again");
+    }
   }
 
   get lock(): { holder: string; token: number } | null {
@@ -134,7 +149,7 @@ export class CorridorParticipant {
           type: "prepare",
           txn,
           verdict,
-          lastIssuedToken: this.authority.lastToken,
+          lastIssuedToken: fencingFloor(this.authority),
         });
       }
       case "decision":
@@ -191,22 +206,17 @@ export class CorridorParticipant {
     sentAtWallMs: number,
     nowWallMs: number,
   ): PrepareVerdict {
-    const own = this.settings.clockErrorMs();
-    if (own !== null && Math.abs(own) > this.settings.maxClockErrorMs)
+    const timing = checkPrepareTiming(this.settings, {
+      ownClockErrorMs: this.settings.clockErrorMs(),
+      sentAtWallMs,
+      nowWallMs,
+      activationWallMs: body.activationWallMs,
+    });
+    if (!timing.ok) return timing;
+    if (!this.host.hasRoomForPlan(body.activationWallMs))
       return {
         ok: false,
-        reason: `this gateway's clock error is ${own} ms, above the corridor's bound of ${this.settings.maxClockErrorMs} ms`,
-      };
-    const skew = nowWallMs - sentAtWallMs;
-    if (Math.abs(skew) > this.settings.maxClockErrorMs)
-      return {
-        ok: false,
-        reason: `clocks disagree: the PREPARE was sent ${skew} ms ago by the coordinator's clock (bound ${this.settings.maxClockErrorMs} ms); check NTP on both`,
-      };
-    if (body.activationWallMs < nowWallMs + this.settings.minLeadMs)
-      return {
-        ok: false,
-        reason: `activation ${new Date(body.activationWallMs).toISOString()} is less than ${this.settings.minLeadMs} ms ahead`,
+        reason: `${MAX_PENDING_PLANS} plan changes already wait for their instants here; push again once the first has taken effect`,
       };
     try {
       const plan = loadPlanData(`PREPARE ${body.txnId}: plan ${body.plan.id}`, body.planFile, this.me);

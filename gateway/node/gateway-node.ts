@@ -3,7 +3,7 @@ import type { IntersectionSetup } from "../config/load.js";
 import type { ControllerEvent } from "../core/controller.js";
 import type { IntersectionPlan } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
-import type { SignalEvent } from "../core/sequencer.js";
+import { hasRoomForPlan, type SignalEvent } from "../core/sequencer.js";
 import {
   type CorridorBody,
   decisionFilter,
@@ -146,6 +146,7 @@ export class GatewayNode {
           this.pendingTxnPlans.set(`${plan.planId}@${plan.version}`, txnId);
           this.dispatch({ type: "schedule-plan", plan, activationWallMs });
         },
+        hasRoomForPlan: (activationWallMs) => hasRoomForPlan(this.runner.controller.seq, activationWallMs),
         audit: (type, actor, detail) => this.audit(type, actor, detail),
         changed: () => this.publishStatusIfChanged(),
       },
@@ -221,7 +222,12 @@ export class GatewayNode {
       store.recordPlan(plan.planId, plan.version, plan, "config", clock.now().wallMs);
       const inForce = store.planInForce();
       if (!inForce || inForce.planId !== plan.planId || inForce.version !== plan.version)
-        store.setPlanInForce({ planId: plan.planId, version: plan.version, sinceWallMs: clock.now().wallMs });
+        store.setPlanInForce({
+          planId: plan.planId,
+          version: plan.version,
+          sinceWallMs: clock.now().wallMs,
+          activationWallMs: null,
+        });
     }, undefined);
     if (restored)
       log.error({ latch: restored }, `starting in fault flash: latched before restart: ${restored.message}`);
@@ -528,6 +534,7 @@ export class GatewayNode {
               planId: event.planId,
               version: event.version,
               sinceWallMs: clock.now().wallMs,
+              activationWallMs: event.activationWallMs,
             }),
           undefined,
         );

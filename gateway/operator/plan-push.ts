@@ -12,7 +12,7 @@ import {
   startCoordinator,
   stepCoordinator,
 } from "../core/corridor/coordinator.js";
-import { DAY_MS } from "../core/model.js";
+import { nextCommonBoundary } from "../core/corridor/boundary.js";
 import {
   type CorridorBody,
   decisionTopic,
@@ -70,12 +70,6 @@ export interface PushResult {
 }
 
 const systemNow = () => ({ monoMs: performance.now(), wallMs: Date.now() });
-
-/** The first common cycle boundary at or after `earliestWallMs`: the corridor's daily sync plus whole cycles. */
-export function nextCommonBoundary(earliestWallMs: number, dailySyncMs: number, cycleMs: number): number {
-  const base = Math.floor(earliestWallMs / DAY_MS) * DAY_MS + dailySyncMs;
-  return base + Math.ceil((earliestWallMs - base) / cycleMs) * cycleMs;
-}
 
 export function newTxnId(name: string, wallMs: number): string {
   return `${name}-${wallMs.toString(36)}-${randomBytes(4).toString("hex")}`;
@@ -303,7 +297,6 @@ function wire(
   });
 }
 
-/** Finishes the committed transactions of a coordinator's log (a restarted coordinator), then pushes the plan. */
 /**
  * A coordinator on the broker: its connection, its inbox, its runs ticking, and the committed
  * transactions of its log resumed (a restarted coordinator finishes them).

@@ -57,4 +57,9 @@ export const MIGRATIONS: readonly string[] = [
     updated_at_ms INTEGER NOT NULL
   ) STRICT;
   `,
+  // 3: the activation instant of the committed change that brought the plan in force (null for a
+  // configured plan): a restart resumes the committed changes after it.
+  `
+  ALTER TABLE plan_in_force ADD COLUMN activation_wall_ms INTEGER;
+  `,
 ];

@@ -1,3 +1,4 @@
+import type { StoredTxn } from "../core/corridor/resume.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -35,6 +36,8 @@ export interface PlanInForce {
   readonly planId: string;
   readonly version: number;
   readonly sinceWallMs: number;
+  /** The instant of the committed change that brought it in force; null for a configured plan. */
+  readonly activationWallMs: number | null;
 }
 
 export class StoreError extends Error {
@@ -180,16 +183,25 @@ export class GatewayStore implements LatchStore {
   setPlanInForce(plan: PlanInForce): void {
     this.db
       .prepare(
-        "INSERT OR REPLACE INTO plan_in_force (id, plan_id, version, since_wall_ms) VALUES (1, ?, ?, ?)",
+        "INSERT OR REPLACE INTO plan_in_force (id, plan_id, version, since_wall_ms, activation_wall_ms) VALUES (1, ?, ?, ?, ?)",
       )
-      .run(plan.planId, plan.version, plan.sinceWallMs);
+      .run(plan.planId, plan.version, plan.sinceWallMs, plan.activationWallMs);
   }
 
   planInForce(): PlanInForce | null {
     const row = this.db
-      .prepare("SELECT plan_id, version, since_wall_ms FROM plan_in_force WHERE id = 1")
-      .get() as { plan_id: string; version: number; since_wall_ms: number } | undefined;
-    return row ? { planId: row.plan_id, version: row.version, sinceWallMs: row.since_wall_ms } : null;
+      .prepare("SELECT plan_id, version, since_wall_ms, activation_wall_ms FROM plan_in_force WHERE id = 1")
+      .get() as
+      | { plan_id: string; version: number; since_wall_ms: number; activation_wall_ms: number | null }
+      | undefined;
+    return row
+      ? {
+          planId: row.plan_id,
+          version: row.version,
+          sinceWallMs: row.since_wall_ms,
+          activationWallMs: row.activation_wall_ms,
+        }
+      : null;
   }
 
   // --- audit trail and outbox ---
@@ -349,6 +361,16 @@ export class GatewayStore implements LatchStore {
   transaction(txnId: string): (PreparedTxn & { phase: string }) | null {
     const row = this.db.prepare("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
     return row ? { ...txnFromRow(row), phase: row.phase } : null;
+  }
+
+  /** The newest committed transactions (at most `limit`), most recently written first: what a restart resumes. */
+  committedTransactions(limit: number): StoredTxn[] {
+    const rows = this.db
+      .prepare(
+        "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+      )
+      .all(limit) as TxnRow[];
+    return rows.map((row) => ({ txn: txnFromRow(row), phase: "committed" }));
   }
 
   /** The newest finished or pending transaction, for the status. */

@@ -292,7 +292,7 @@ describe("durability of the plan in force", () => {
     );
     const store = GatewayStore.open(join(corridor.dataDir, "x1"));
     store.recordPlan("next", 1, next, "txn test", Date.now());
-    store.setPlanInForce({ planId: "next", version: 1, sinceWallMs: Date.now() });
+    store.setPlanInForce({ planId: "next", version: 1, sinceWallMs: Date.now(), activationWallMs: null });
     store.close();
     for (let restart = 0; restart < 2; restart++) {
       const x1 = await corridor.restart("x1");

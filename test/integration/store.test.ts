@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { committedToResume } from "../../gateway/core/corridor/resume.js";
 import { MIGRATIONS } from "../../gateway/store/migrations.js";
 import { GatewayStore, STORE_FILE, StoreError } from "../../gateway/store/store.js";
 
@@ -88,9 +89,38 @@ describe("the gateway store (SQLite on disk)", () => {
     store.recordPlan("am-peak", 3, { cycleMs: 1 }, "again", 2); // a plan version is immutable
     expect(store.planBody("am-peak", 3)).toEqual({ cycleMs: 90_000 });
     expect(store.planInForce()).toBeNull();
-    store.setPlanInForce({ planId: "am-peak", version: 3, sinceWallMs: 5 });
-    expect(store.planInForce()).toEqual({ planId: "am-peak", version: 3, sinceWallMs: 5 });
+    store.setPlanInForce({ planId: "am-peak", version: 3, sinceWallMs: 5, activationWallMs: 4 });
+    expect(store.planInForce()).toEqual({
+      planId: "am-peak",
+      version: 3,
+      sinceWallMs: 5,
+      activationWallMs: 4,
+    });
     store.close();
+  });
+
+  it("lists the committed transactions a restart resumes, past a later aborted one, across a reopen", () => {
+    const dir = tempDir();
+    const first = GatewayStore.open(dir);
+    const txn = (txnId: string, activationWallMs: number) => ({
+      txnId,
+      coordinator: "@op",
+      token: 7,
+      participants: ["elm", "oak"],
+      plan: { planId: "am-peak", version: 2 },
+      activationWallMs,
+    });
+    first.persistPrepared(txn("t1", 50_000), { body: null }, 7, 1_000);
+    first.persistOutcome("t1", "committed", 1_100);
+    first.persistPrepared(txn("t2", 60_000), { body: null }, 8, 2_000);
+    first.persistOutcome("t2", "aborted", 2_100);
+    first.persistOutcome("t3", "aborted", 2_200); // refused to vote: no coordinator known
+    first.close();
+    const second = GatewayStore.open(dir);
+    const rows = second.committedTransactions(64);
+    expect(rows).toEqual([{ txn: txn("t1", 50_000), phase: "committed" }]);
+    expect(committedToResume(rows, second.planInForce(), 10_000, 4).map((t) => t.txnId)).toEqual(["t1"]);
+    second.close();
   });
 
   it("refuses a file that is not a store, and a store from a newer greenwave, saying what to do", () => {

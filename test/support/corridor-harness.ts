@@ -8,6 +8,7 @@ import {
   stepCoordinator,
 } from "../../gateway/core/corridor/coordinator.js";
 import {
+  fencingFloor,
   type LeaseAuthorityEffect,
   type LeaseAuthorityState,
   type LeaseReply,
@@ -299,7 +300,7 @@ export class CorridorHarness {
             type: "prepare",
             txn: m.txn,
             verdict: this.verdict(node.id, m.txn),
-            lastIssuedToken: node.authority.lastToken,
+            lastIssuedToken: fencingFloor(node.authority),
           });
         } else {
           this.stepParticipant(node, {

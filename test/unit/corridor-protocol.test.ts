@@ -2,10 +2,12 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   resumeCommitted,
+  startCoordinator,
   stepCoordinator,
   DEFAULT_COORDINATOR_CONFIG,
 } from "../../gateway/core/corridor/coordinator.js";
 import {
+  fencingFloor,
   startLeaseAuthority,
   stepLeaseAuthority,
   TOKENS_PER_EPOCH,
@@ -130,6 +132,28 @@ describe("participant", () => {
     ]);
   });
 
+  it("refuses a token granted before its authority restarted (found by the simulator, seed 1554)", () => {
+    // Token 7 of epoch 1 was granted, then the gateway restarted: epoch 2 holds no lease, so token 7
+    // names nothing, even though nothing newer was handed out yet.
+    const granted = TOKENS_PER_EPOCH + 7;
+    const restarted = durableAuthority(1);
+    expect(restarted.lastToken).toBe(0);
+    expect(fencingFloor(restarted)).toBe(2 * TOKENS_PER_EPOCH);
+    const step = stepParticipant(
+      fresh(),
+      {
+        type: "prepare",
+        txn: txn("t1", granted),
+        verdict: { ok: true },
+        lastIssuedToken: fencingFloor(restarted),
+      },
+      0,
+    );
+    expect(step.effects).toEqual([
+      expect.objectContaining({ type: "vote", yes: false, reason: expect.stringContaining("restarted") }),
+    ]);
+  });
+
   it("refuses a second change while in doubt, and a plan its checks rejected", () => {
     const prepared = stepParticipant(
       fresh(),
@@ -216,6 +240,41 @@ describe("participant", () => {
       1,
     );
     expect(late.effects[0]).toMatchObject({ yes: false });
+  });
+});
+
+describe("coordinator", () => {
+  it("sends no PREPARE on a lease that ran out in its own view while it waited: it starts over", () => {
+    const config = { ...DEFAULT_COORDINATOR_CONFIG, leaseTtlMs: 3000 };
+    let s = startCoordinator(config, {
+      txnId: "t1",
+      coordinator: "op",
+      participants: ["a", "b"],
+      plan: { planId: "am-peak", version: 1 },
+      activationWallMs: 60_000,
+    });
+    s = stepCoordinator(s, { type: "start" }, 0).state;
+    const requestId = (id: string) => s.pending[id]?.requestId ?? "";
+    const grant = (from: string, token: number, at: number) =>
+      stepCoordinator(
+        s,
+        {
+          type: "lease-reply",
+          from,
+          reply: { type: "granted", requestId: requestId(from), token, ttlMs: 3000 },
+        },
+        at,
+      );
+    s = grant("a", 11, 10).state;
+    // b's grant is processed 4 s later (a stall): a's lease, requested at 0 with a 3 s TTL, is gone.
+    const late = grant("b", 12, 4000);
+    expect(late.effects.some((e) => e.type === "send" && e.message.type === "prepare")).toBe(false);
+    expect(late.effects.filter((e) => e.type === "send").map((e) => e.type === "send" && e.message)).toEqual([
+      { type: "release", token: 11 },
+      { type: "release", token: 12 },
+    ]);
+    expect(late.state.phase).toBe("backing-off");
+    expect(late.state.reason).toContain("ran out before PREPARE");
   });
 });
 

@@ -180,6 +180,10 @@ function acquireAll(state: CoordinatorState, now: number, effects: CoordinatorEf
 }
 
 function prepareAll(state: CoordinatorState, now: number, effects: CoordinatorEffect[]): CoordinatorState {
+  // A lease that ran out in our own view while we waited for the others (a stall, a slow peer) may
+  // already be someone else's: start over rather than send a PREPARE it would only refuse.
+  const expired = state.participants.find((id) => (state.leases[id]?.deadlineMonoMs ?? 0) <= now);
+  if (expired) return backOff(state, `the lease on ${expired} ran out before PREPARE`, effects);
   for (const id of state.participants) {
     const lease = state.leases[id] as HeldLease;
     effects.push({

@@ -70,6 +70,16 @@ export function startLeaseAuthority(lastDurableEpoch: number): LeaseAuthoritySte
   };
 }
 
+/**
+ * No token below this can name a lease this authority holds: the newest it handed out, and at least
+ * the start of its epoch — a restart loses the leases, so every token of an earlier incarnation is
+ * void (found by the corridor simulator: a coordinator stalled across the authority's restart came
+ * back with a token older than one the authority had issued before it went down).
+ */
+export function fencingFloor(state: LeaseAuthorityState): number {
+  return Math.max(state.lastToken, state.epoch * TOKENS_PER_EPOCH);
+}
+
 export function currentLease(state: LeaseAuthorityState, nowMonoMs: number): Lease | null {
   return state.lease && state.lease.expiresAtMonoMs > nowMonoMs ? state.lease : null;
 }

@@ -54,7 +54,7 @@ export type ParticipantEvent =
       readonly type: "prepare";
       readonly txn: PreparedTxn;
       readonly verdict: PrepareVerdict;
-      /** The newest token this intersection's own lease authority handed out. */
+      /** Below this no token names a live lease of this intersection's authority (`fencingFloor`). */
       readonly lastIssuedToken: number;
     }
   | {
@@ -177,7 +177,7 @@ function prepare(
   const floor = Math.max(state.highestToken, event.lastIssuedToken);
   const refusal =
     txn.token < floor
-      ? `fencing token ${txn.token} is older than ${floor}: another coordinator holds or held this intersection`
+      ? `fencing token ${txn.token} is older than ${floor}: another coordinator holds or held this intersection, or its gateway restarted since the lease was granted`
       : state.prepared
         ? `in doubt about transaction ${state.prepared.txnId}: one change at a time`
         : !txn.participants.includes(state.intersection)

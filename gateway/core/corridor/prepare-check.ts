@@ -1,0 +1,45 @@
+import type { PrepareVerdict } from "./participant.js";
+
+/** The corridor's clock and lead-time rules for a PREPARE: what a participant checks besides the plan. */
+export interface PrepareTimingRules {
+  /** A PREPARE whose sender's clock differs from ours by more than this gets a no vote. */
+  readonly maxClockErrorMs: number;
+  /** A PREPARE must leave at least this long before its activation instant. */
+  readonly minLeadMs: number;
+}
+
+export const DEFAULT_PREPARE_TIMING_RULES: PrepareTimingRules = { maxClockErrorMs: 1000, minLeadMs: 1000 };
+
+export interface PrepareTiming {
+  /** This gateway's own knowledge of its clock's error (NTP/GPS); null: unknown. */
+  readonly ownClockErrorMs: number | null;
+  /** The coordinator's wall clock when it sent the PREPARE. */
+  readonly sentAtWallMs: number;
+  readonly nowWallMs: number;
+  readonly activationWallMs: number;
+}
+
+/**
+ * Clock health and lead time, checked before the plan itself. Pure: the gateway's shell and the
+ * deterministic simulator both decide with it. The transit time counts against the clock bound, so
+ * the bound must leave room for the broker's latency.
+ */
+export function checkPrepareTiming(rules: PrepareTimingRules, t: PrepareTiming): PrepareVerdict {
+  if (t.ownClockErrorMs !== null && Math.abs(t.ownClockErrorMs) > rules.maxClockErrorMs)
+    return {
+      ok: false,
+      reason: `this gateway's clock error is ${t.ownClockErrorMs} ms, above the corridor's bound of ${rules.maxClockErrorMs} ms`,
+    };
+  const skew = t.nowWallMs - t.sentAtWallMs;
+  if (Math.abs(skew) > rules.maxClockErrorMs)
+    return {
+      ok: false,
+      reason: `clocks disagree: the PREPARE was sent ${skew} ms ago by the coordinator's clock (bound ${rules.maxClockErrorMs} ms); check NTP on both`,
+    };
+  if (t.activationWallMs < t.nowWallMs + rules.minLeadMs)
+    return {
+      ok: false,
+      reason: `activation ${new Date(t.activationWallMs).toISOString()} is less than ${rules.minLeadMs} ms ahead`,
+    };
+  return { ok: true };
+}

@@ -1,0 +1,267 @@
+import type { CoordinatorState } from "../../gateway/core/corridor/coordinator.js";
+import { TOKENS_PER_EPOCH } from "../../gateway/core/corridor/lease.js";
+import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
+import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection } from "../../gateway/core/model.js";
+import type { Now, SignalEvent } from "../../gateway/core/sequencer.js";
+import { SafetyOracle } from "../signal-oracle.js";
+
+export type InvariantName =
+  "safety" | "atomicity" | "agreement-in-time" | "exclusion" | "durability" | "liveness";
+
+/** An invariant broken: the run stops here, with its seed and trace. */
+export class SimulationViolation extends Error {
+  constructor(
+    readonly invariant: InvariantName,
+    message: string,
+  ) {
+    super(`${invariant}: ${message}`);
+    this.name = "SimulationViolation";
+  }
+}
+
+interface TxnFacts {
+  readonly txnId: string;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly plan: { readonly planId: string; readonly version: number };
+  readonly activationWallMs: number;
+  decision: Outcome | null;
+  /** Order in which decisions were made (for "which committed change is the newest"). */
+  decidedSeq: number;
+  /** Per participant: when it learned the commit (its own wall clock), and whether it entered the plan. */
+  readonly applied: Map<string, { learnedAtWallMs: number; seq: number; entered: boolean }>;
+  readonly abortedAt: Set<string>;
+}
+
+/**
+ * The simulation's omniscient observer: it sees every machine's effects and checks the corridor's
+ * invariants at every step (safety, atomicity, agreement in time, exclusion), and durability and
+ * liveness once the faults have stopped.
+ */
+export class InvariantChecker {
+  private readonly oracles = new Map<string, SafetyOracle>();
+  /** Per intersection: the highest fencing token it issued or accepted, across crashes. */
+  private readonly tokenFloor = new Map<string, number>();
+  private readonly lastGrant = new Map<string, string>();
+  readonly txns = new Map<string, TxnFacts>();
+  private seq = 0;
+  /** Largest lateness at which a cycle boundary may still fall after the instant it was planned for. */
+  private readonly boundarySlackMs: number;
+
+  constructor(maxTickMs: number, maxStages: number) {
+    this.boundarySlackMs = 3 * maxStages * maxTickMs;
+  }
+
+  private fail(invariant: InvariantName, message: string): never {
+    throw new SimulationViolation(invariant, message);
+  }
+
+  // --- signal safety ---
+
+  gatewayStarted(id: string, intersection: Intersection): void {
+    this.oracles.set(id, new SafetyOracle(intersection));
+  }
+
+  gatewayCrashed(id: string): void {
+    // The I/O modules' watchdog takes over: what the lamps did next is the hardware's business.
+    this.oracles.delete(id);
+  }
+
+  aspects(id: string, aspects: readonly Aspect[], localMonoMs: number): void {
+    const broken = this.oracles.get(id)?.observe(aspects, localMonoMs);
+    if (broken) this.fail("safety", `${id}: ${broken}`);
+  }
+
+  faultLatched(id: string, why: string): void {
+    this.fail("safety", `${id}: the conflict monitor latched a fault (${why})`);
+  }
+
+  // --- the corridor protocol ---
+
+  txnStarted(s: CoordinatorState): void {
+    this.txns.set(s.txnId, {
+      txnId: s.txnId,
+      coordinator: s.coordinator,
+      participants: s.participants,
+      plan: s.plan,
+      activationWallMs: s.activationWallMs,
+      decision: null,
+      decidedSeq: 0,
+      applied: new Map(),
+      abortedAt: new Set(),
+    });
+  }
+
+  private facts(txnId: string): TxnFacts {
+    const facts = this.txns.get(txnId);
+    if (!facts) this.fail("atomicity", `transaction ${txnId} was never started by a coordinator`);
+    return facts;
+  }
+
+  /** A (re)started authority's epoch is durable: every token of its earlier incarnations is void. */
+  epochStarted(id: string, epoch: number): void {
+    this.tokenFloor.set(id, Math.max(this.tokenFloor.get(id) ?? 0, epoch * TOKENS_PER_EPOCH));
+  }
+
+  tokenIssued(id: string, token: number, requestId: string): void {
+    const floor = this.tokenFloor.get(id) ?? 0;
+    // The same grant again (a duplicated request) is not a new token.
+    const again = token === floor && this.lastGrant.get(id) === requestId;
+    if (token <= floor && !again)
+      this.fail("exclusion", `${id} issued fencing token ${token} to ${requestId}, not above ${floor}`);
+    this.tokenFloor.set(id, token);
+    this.lastGrant.set(id, requestId);
+  }
+
+  prepared(id: string, txn: PreparedTxn): void {
+    const floor = this.tokenFloor.get(id) ?? 0;
+    if (txn.token < floor)
+      this.fail(
+        "exclusion",
+        `${id} accepted PREPARE ${txn.txnId} with fencing token ${txn.token}, older than ${floor}, which it already issued or accepted (or its authority's epoch floor after a restart)`,
+      );
+    this.tokenFloor.set(id, txn.token);
+  }
+
+  decided(txnId: string, outcome: Outcome): void {
+    const facts = this.facts(txnId);
+    if (facts.decision !== null && facts.decision !== outcome)
+      this.fail("atomicity", `${txnId} decided ${facts.decision}, then ${outcome}`);
+    if (facts.decision !== null) return;
+    facts.decision = outcome;
+    facts.decidedSeq = ++this.seq;
+    if (outcome !== "committed") return;
+    for (const id of facts.participants) {
+      if (facts.abortedAt.has(id)) this.fail("atomicity", `${txnId} committed, but ${id} had aborted it`);
+      for (const other of this.txns.values()) {
+        if (other === facts || other.decision !== "committed" || !other.participants.includes(id)) continue;
+        if (!other.applied.has(id))
+          this.fail(
+            "exclusion",
+            `${id}: ${other.coordinator}'s ${other.txnId} and ${facts.coordinator}'s ${txnId} are both committed while ${id} has not yet taken the first`,
+          );
+      }
+    }
+  }
+
+  aborted(id: string, txnId: string): void {
+    const facts = this.txns.get(txnId);
+    if (!facts) return;
+    facts.abortedAt.add(id);
+    if (facts.decision === "committed" && facts.participants.includes(id))
+      this.fail("atomicity", `${id} aborted ${txnId}, which ${facts.coordinator} committed`);
+  }
+
+  applied(id: string, txn: PreparedTxn, now: Now): void {
+    const facts = this.facts(txn.txnId);
+    if (facts.decision !== "committed")
+      this.fail(
+        "atomicity",
+        `${id} took the plan of ${txn.txnId}, which was ${facts.decision ?? "not decided"}`,
+      );
+    if (facts.applied.has(id)) this.fail("atomicity", `${id} took the plan of ${txn.txnId} twice`);
+    facts.applied.set(id, { learnedAtWallMs: now.wallMs, seq: ++this.seq, entered: false });
+  }
+
+  /** A restarted gateway found these committed in its store: taken, even if it went down before it said so. */
+  committedOnDisk(id: string, txns: readonly PreparedTxn[], now: Now): void {
+    for (const txn of txns) if (!this.txns.get(txn.txnId)?.applied.has(id)) this.applied(id, txn, now);
+  }
+
+  signal(id: string, event: SignalEvent, now: Now): void {
+    if (event.type === "plan-activated") {
+      // The change entered (the latest one taken with this plan and instant), and every older one
+      // (an earlier instant, or the same instant committed before it) that it supersedes.
+      const entered = [...this.txns.values()]
+        .filter((f) => {
+          const applied = f.applied.get(id);
+          return (
+            applied &&
+            !applied.entered &&
+            f.plan.planId === event.planId &&
+            f.activationWallMs === event.activationWallMs
+          );
+        })
+        .sort((a, b) => (a.applied.get(id)?.seq ?? 0) - (b.applied.get(id)?.seq ?? 0))
+        .at(-1);
+      if (!entered) return;
+      if (now.wallMs < entered.activationWallMs - IN_STEP_TOLERANCE_MS)
+        this.fail(
+          "agreement-in-time",
+          `${id} entered ${entered.txnId}'s plan ${entered.activationWallMs - now.wallMs} ms early`,
+        );
+      const seq = entered.applied.get(id)?.seq ?? 0;
+      for (const facts of this.txns.values()) {
+        const applied = facts.applied.get(id);
+        if (!applied || applied.entered) continue;
+        if (
+          facts.activationWallMs < entered.activationWallMs ||
+          (facts.activationWallMs === entered.activationWallMs && applied.seq <= seq)
+        )
+          applied.entered = true;
+      }
+    } else if (event.type === "plan-rejected") {
+      this.fail(
+        "durability",
+        `${id}'s controller refused plan ${event.planId} of a committed change: ${event.reason}`,
+      );
+    } else if (event.type === "cycle-start") {
+      // A cycle boundary past the activation instant of a change this gateway knew in time must be the
+      // change's own: every participant enters at its first boundary at or after the agreed instant.
+      const due = now.wallMs - this.boundarySlackMs;
+      for (const facts of this.txns.values()) {
+        const applied = facts.applied.get(id);
+        if (!applied || applied.entered) continue;
+        if (facts.activationWallMs <= due && applied.learnedAtWallMs <= due)
+          this.fail(
+            "agreement-in-time",
+            `${id} began another cycle of ${event.planId} ${now.wallMs - facts.activationWallMs} ms after the activation instant of ${facts.txnId} (${facts.plan.planId}), which it knew since ${facts.activationWallMs - applied.learnedAtWallMs} ms before`,
+          );
+      }
+    }
+  }
+
+  // --- after healing ---
+
+  /** Every transaction ended, nobody in doubt, no lock held, and each intersection runs its newest committed plan. */
+  final(view: {
+    readonly coordinatorsBusy: readonly string[];
+    readonly gateways: readonly {
+      readonly id: string;
+      readonly inDoubt: string | null;
+      readonly lease: string | null;
+      readonly plan: { planId: string; version: number };
+    }[];
+  }): void {
+    if (view.coordinatorsBusy.length > 0)
+      this.fail("liveness", `transactions still running after healing: ${view.coordinatorsBusy.join(", ")}`);
+    for (const g of view.gateways) {
+      if (g.inDoubt) this.fail("liveness", `${g.id} is still in doubt about ${g.inDoubt} after healing`);
+      if (g.lease) this.fail("liveness", `${g.id}'s lock is still held (${g.lease}) after healing`);
+    }
+    for (const facts of this.txns.values()) {
+      for (const id of facts.participants) {
+        const took = facts.applied.has(id);
+        if (facts.decision === "committed" && !took)
+          this.fail("atomicity", `${facts.txnId} committed, but ${id} never took its plan`);
+        if (facts.decision !== "committed" && took)
+          this.fail("atomicity", `${id} took ${facts.txnId}, which was not committed`);
+      }
+    }
+    for (const g of view.gateways) {
+      const newest = [...this.txns.values()]
+        .filter((f) => f.decision === "committed" && f.participants.includes(g.id))
+        .sort(
+          (a, b) =>
+            a.activationWallMs - b.activationWallMs ||
+            (a.applied.get(g.id)?.seq ?? 0) - (b.applied.get(g.id)?.seq ?? 0),
+        )
+        .at(-1);
+      if (newest && (newest.plan.planId !== g.plan.planId || newest.plan.version !== g.plan.version))
+        this.fail(
+          "durability",
+          `${g.id} runs ${g.plan.planId} v${g.plan.version}, but its newest committed change ${newest.txnId} is ${newest.plan.planId} v${newest.plan.version}`,
+        );
+    }
+  }
+}

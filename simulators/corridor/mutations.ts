@@ -1,0 +1,16 @@
+/**
+ * Deliberate protocol bugs the simulator can inject, to prove that its checker catches them. Each is
+ * applied by the simulator's adapter around the real machines; the product code has no such switch.
+ */
+export const MUTATIONS = {
+  "skip-forced-prepare": "a participant votes yes without force-writing PREPARED first",
+  "ignore-fencing-token": "a participant accepts a PREPARE whatever its fencing token",
+  "abort-after-yes": "a participant in doubt for 3 s aborts on its own after voting yes",
+  "skip-forced-commit": "a coordinator sends COMMIT without force-writing its decision first",
+} as const;
+
+export type Mutation = keyof typeof MUTATIONS;
+
+export function isMutation(name: string): name is Mutation {
+  return Object.hasOwn(MUTATIONS, name);
+}

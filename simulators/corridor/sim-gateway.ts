@@ -1,0 +1,401 @@
+import {
+  type ControllerState,
+  controllerMode,
+  startController,
+  stepController,
+} from "../../gateway/core/controller.js";
+import {
+  currentLease,
+  fencingFloor,
+  type LeaseAuthorityEffect,
+  type LeaseAuthorityEvent,
+  type LeaseAuthorityState,
+  startLeaseAuthority,
+  stepLeaseAuthority,
+} from "../../gateway/core/corridor/lease.js";
+import {
+  MAX_TOMBSTONES,
+  type Outcome,
+  type ParticipantEffect,
+  type ParticipantEvent,
+  type ParticipantState,
+  type PreparedTxn,
+  startParticipant,
+  stepParticipant,
+} from "../../gateway/core/corridor/participant.js";
+import { checkPrepareTiming, type PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
+import { committedToResume } from "../../gateway/core/corridor/resume.js";
+import type { Intersection, IntersectionPlan } from "../../gateway/core/model.js";
+import { hasRoomForPlan, MAX_PENDING_PLANS, type Now } from "../../gateway/core/sequencer.js";
+import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
+import type { InvariantChecker } from "./checker.js";
+import type { LocalClock } from "./local-clock.js";
+import type { Mutation } from "./mutations.js";
+import type { SimEnvelope } from "./network.js";
+import type { SeededRandom } from "./random.js";
+import { SimDisk } from "./sim-disk.js";
+
+export interface GatewayContext {
+  readonly trueNow: () => number;
+  readonly random: SeededRandom;
+  readonly send: (envelope: SimEnvelope) => void;
+  readonly checker: InvariantChecker;
+  readonly trace: (line: string) => void;
+  readonly rules: PrepareTimingRules;
+  readonly mutation: Mutation | null;
+  /** The simulated signal core's verdict on a pushed plan (a push may carry a part that fails it). */
+  readonly planRejected: (txnId: string, intersection: string) => string | null;
+  /** A coordinator's retained decision record, as this gateway would read it now. */
+  readonly retained: (txnId: string, reader: string) => { coordinator: string; outcome: Outcome } | null;
+  /** Fault injection at the protocol's critical points: true means "crash right here". */
+  readonly crashHere: (party: string, point: string) => boolean;
+}
+
+const NO_TXN = {
+  coordinator: "",
+  token: 0,
+  participants: [],
+  plan: { planId: "", version: 0 },
+  activationWallMs: 0,
+};
+
+/**
+ * One intersection's gateway in the simulation: the real lease authority, 2PC participant and signal
+ * controller, wired the way the gateway's shell wires them (gateway/node/corridor-participant.ts),
+ * with a simulated store, a local clock and a perfect field (readback = what was written).
+ */
+export class SimGateway {
+  up = true;
+  private authority!: LeaseAuthorityState;
+  private participant!: ParticipantState;
+  controller!: ControllerState;
+  readonly disk = new SimDisk();
+  /** When (local monotonic) this gateway voted yes on what it is in doubt about (for a mutation). */
+  private preparedAtMonoMs: number | null = null;
+
+  constructor(
+    readonly id: string,
+    private readonly intersection: Intersection,
+    private readonly initialPlan: IntersectionPlan,
+    private readonly plans: ReadonlyMap<string, IntersectionPlan>,
+    readonly clock: LocalClock,
+    private readonly ctx: GatewayContext,
+  ) {
+    this.boot();
+  }
+
+  private now(): Now {
+    return this.clock.read(this.ctx.trueNow());
+  }
+
+  private planFor(planId: string, version: number): IntersectionPlan | null {
+    const plan = this.plans.get(planId);
+    return plan && plan.version === version ? plan : null;
+  }
+
+  private boot(): void {
+    const now = this.now();
+    const disk = this.disk.live;
+    const started = startLeaseAuthority(disk.epoch);
+    this.authority = started.state;
+    this.runAuthority(started.effects);
+    const rows = this.disk.newestFirst();
+    this.participant = startParticipant(
+      this.id,
+      {
+        highestToken: disk.highestToken,
+        prepared: this.disk.prepared(),
+        tombstones: rows
+          .filter((r) => r.phase !== "prepared")
+          .slice(0, MAX_TOMBSTONES)
+          .reverse()
+          .map((r) => ({ txnId: r.txn.txnId, outcome: r.phase as Outcome })),
+      },
+      now.monoMs,
+    );
+    this.preparedAtMonoMs = this.participant.prepared ? now.monoMs : null;
+    const inForce = disk.planInForce;
+    const plan = (inForce && this.planFor(inForce.planId, inForce.version)) ?? this.initialPlan;
+    this.controller = startController(this.intersection, plan, null, now);
+    this.up = true;
+    this.ctx.checker.gatewayStarted(this.id, this.intersection);
+    this.ctx.checker.committedOnDisk(
+      this.id,
+      rows.filter((r) => r.phase === "committed" && r.txn.coordinator !== "").map((r) => r.txn),
+      now,
+    );
+    for (const txn of committedToResume(rows, inForce, now.wallMs, MAX_PENDING_PLANS)) {
+      this.ctx.trace(`${this.id} resumes ${txn.txnId} (${txn.plan.planId})`);
+      this.schedule(txn);
+    }
+  }
+
+  crash(): void {
+    const lost = this.disk.crash(this.ctx.random);
+    this.up = false;
+    this.ctx.trace(`${this.id} CRASH (${lost} unforced writes lost)`);
+    this.ctx.checker.gatewayCrashed(this.id);
+  }
+
+  restart(): void {
+    this.ctx.trace(`${this.id} restart`);
+    this.boot();
+  }
+
+  leaseHeld(): { holder: string; token: number } | null {
+    const lease = currentLease(this.authority, this.now().monoMs);
+    return lease ? { holder: lease.holder, token: lease.token } : null;
+  }
+
+  inDoubt(): PreparedTxn | null {
+    return this.participant.prepared;
+  }
+
+  private send(to: string, body: CorridorBody): void {
+    this.ctx.send({ from: this.id, to, sentAtWallMs: this.now().wallMs, body });
+  }
+
+  /** One gateway tick: the controller (outputs written and read back), then the participant. */
+  tick(): void {
+    if (!this.up) return;
+    const now = this.now();
+    this.stepController({ type: "tick" }, now);
+    const written = this.controller.written;
+    if (written) this.stepController({ type: "readback", observed: written.lamps }, now);
+    if (
+      this.ctx.mutation === "abort-after-yes" &&
+      this.participant.prepared &&
+      this.preparedAtMonoMs !== null &&
+      now.monoMs - this.preparedAtMonoMs > 3000
+    ) {
+      this.participantStep({
+        type: "decision",
+        txnId: this.participant.prepared.txnId,
+        outcome: "aborted",
+        source: "operator",
+        by: "mutation",
+      });
+    }
+    this.participantStep({ type: "tick" });
+    // A gateway in doubt also reads the coordinator's retained decision record.
+    const doubt = this.participant.prepared;
+    if (doubt) {
+      const record = this.ctx.retained(doubt.txnId, this.id);
+      if (record)
+        this.participantStep({
+          type: "decision",
+          txnId: doubt.txnId,
+          outcome: record.outcome,
+          source: "peer",
+          by: record.coordinator,
+        });
+    }
+  }
+
+  private stepController(event: Parameters<typeof stepController>[1], now: Now): void {
+    const step = stepController(this.controller, event, now);
+    this.controller = step.state;
+    for (const effect of step.effects) {
+      switch (effect.type) {
+        case "write-outputs":
+          this.ctx.checker.aspects(this.id, effect.aspects, now.monoMs);
+          break;
+        case "persist-latch":
+          this.ctx.checker.faultLatched(this.id, `${effect.latch.kind}: ${effect.latch.message}`);
+          break;
+        case "clear-latch":
+          break;
+        case "signal": {
+          const e = effect.event;
+          if (e.type === "plan-activated")
+            this.disk.write(true, (d) => {
+              d.planInForce = { planId: e.planId, version: e.version, activationWallMs: e.activationWallMs };
+            });
+          if (e.type === "plan-activated" || e.type === "plan-superseded" || e.type === "cycle-start")
+            this.ctx.trace(
+              `${this.id} ${e.type} ${e.planId}${e.type === "plan-activated" ? ` late ${e.lateByMs}` : ""}`,
+            );
+          this.ctx.checker.signal(this.id, e, now);
+          break;
+        }
+      }
+    }
+    if (controllerMode(this.controller) === "fault")
+      this.ctx.checker.faultLatched(this.id, this.controller.mon.latch?.message ?? "fault");
+  }
+
+  private schedule(txn: PreparedTxn): void {
+    const plan = this.planFor(txn.plan.planId, txn.plan.version);
+    if (!plan) return;
+    this.stepController({ type: "schedule-plan", plan, activationWallMs: txn.activationWallMs }, this.now());
+  }
+
+  receive(envelope: SimEnvelope): void {
+    if (!this.up) return;
+    const { from, body } = envelope;
+    const now = this.now();
+    switch (body.type) {
+      case "acquire":
+        return this.authorityStep({
+          type: "acquire",
+          holder: from,
+          requestId: body.requestId,
+          ttlMs: body.ttlMs,
+        });
+      case "renew":
+        return this.authorityStep({ type: "renew", holder: from, token: body.token, ttlMs: body.ttlMs });
+      case "release":
+        return this.authorityStep({ type: "release", holder: from, token: body.token });
+      case "prepare": {
+        const txn: PreparedTxn = {
+          txnId: body.txnId,
+          coordinator: from,
+          token: body.token,
+          participants: body.participants,
+          plan: { planId: body.plan.id, version: body.plan.version },
+          activationWallMs: body.activationWallMs,
+        };
+        const timing = checkPrepareTiming(this.ctx.rules, {
+          ownClockErrorMs: null,
+          sentAtWallMs: envelope.sentAtWallMs,
+          nowWallMs: now.wallMs,
+          activationWallMs: body.activationWallMs,
+        });
+        const rejected = this.ctx.planRejected(body.txnId, this.id);
+        const verdict = !timing.ok
+          ? timing
+          : !hasRoomForPlan(this.controller.seq, body.activationWallMs)
+            ? { ok: false as const, reason: `${MAX_PENDING_PLANS} plan changes already wait` }
+            : rejected !== null || !this.planFor(body.plan.id, body.plan.version)
+              ? { ok: false as const, reason: rejected ?? `no plan ${body.plan.id} v${body.plan.version}` }
+              : { ok: true as const };
+        const fenced = this.ctx.mutation === "ignore-fencing-token";
+        return this.participantStep(
+          { type: "prepare", txn, verdict, lastIssuedToken: fenced ? 0 : fencingFloor(this.authority) },
+          fenced,
+        );
+      }
+      case "decision":
+        return this.participantStep({
+          type: "decision",
+          txnId: body.txnId,
+          outcome: body.outcome,
+          source: "coordinator",
+          by: from,
+        });
+      case "inquiry":
+        return this.participantStep({ type: "inquiry", txnId: body.txnId, from });
+      case "answer":
+        if (body.answer === "prepared") return;
+        return this.participantStep({
+          type: "decision",
+          txnId: body.txnId,
+          outcome: body.answer,
+          source: from === this.participant.prepared?.coordinator ? "coordinator" : "peer",
+          by: from,
+        });
+      default:
+        return;
+    }
+  }
+
+  private authorityStep(event: LeaseAuthorityEvent): void {
+    const step = stepLeaseAuthority(this.authority, event, this.now().monoMs);
+    this.authority = step.state;
+    this.runAuthority(step.effects);
+  }
+
+  private runAuthority(effects: readonly LeaseAuthorityEffect[]): void {
+    for (const effect of effects) {
+      if (effect.type === "persist-epoch") {
+        this.disk.write(true, (d) => {
+          d.epoch = effect.epoch;
+        });
+        this.ctx.checker.epochStarted(this.id, effect.epoch);
+        this.authority = stepLeaseAuthority(
+          this.authority,
+          { type: "epoch-durable" },
+          this.now().monoMs,
+        ).state;
+      } else {
+        this.send(effect.to, { type: "lease", reply: effect.reply });
+        if (effect.reply.type !== "granted") continue;
+        this.ctx.checker.tokenIssued(this.id, effect.reply.token, effect.reply.requestId);
+        // The lease lives only in the authority's memory: a restart voids it under its holder.
+        if (this.up && this.ctx.crashHere(this.id, "after granting a lease")) return;
+      }
+    }
+  }
+
+  /** `unfenced`: the fencing-token mutation, which lets the machine see no floor at all. */
+  private participantStep(event: ParticipantEvent, unfenced = false): void {
+    const before = this.participant;
+    const step = stepParticipant(
+      unfenced ? { ...before, highestToken: 0 } : before,
+      event,
+      this.now().monoMs,
+    );
+    this.participant = unfenced
+      ? { ...step.state, highestToken: Math.max(step.state.highestToken, before.highestToken) }
+      : step.state;
+    for (const effect of step.effects) {
+      this.run(effect);
+      if (!this.up) return;
+      const critical =
+        effect.type === "persist-prepared" || (effect.type === "persist-outcome" && effect.forced);
+      if (critical && this.ctx.crashHere(this.id, `after ${effect.type}`)) return;
+    }
+  }
+
+  private run(effect: ParticipantEffect): void {
+    switch (effect.type) {
+      case "persist-prepared": {
+        this.preparedAtMonoMs = this.now().monoMs;
+        this.ctx.checker.prepared(this.id, effect.txn);
+        if (this.ctx.mutation === "skip-forced-prepare") return;
+        const order = this.disk.nextOrder();
+        this.disk.write(true, (d) => {
+          d.txns.set(effect.txn.txnId, { txn: effect.txn, phase: "prepared", order });
+          d.highestToken = effect.highestToken;
+        });
+        return;
+      }
+      case "persist-outcome": {
+        const order = this.disk.nextOrder();
+        this.disk.write(effect.forced, (d) => {
+          const row = d.txns.get(effect.txnId);
+          const txn = row?.txn ?? { txnId: effect.txnId, ...NO_TXN };
+          d.txns.set(effect.txnId, { txn, phase: effect.outcome, order });
+        });
+        if (effect.outcome === "aborted") this.ctx.checker.aborted(this.id, effect.txnId);
+        return;
+      }
+      case "vote":
+        return this.send(effect.to, {
+          type: "vote",
+          txnId: effect.txnId,
+          yes: effect.yes,
+          reason: effect.reason,
+        });
+      case "ack":
+        return this.send(effect.to, { type: "ack", txnId: effect.txnId, outcome: effect.outcome });
+      case "apply-plan":
+        this.ctx.checker.applied(this.id, effect.txn, this.now());
+        this.ctx.trace(
+          `${this.id} applies ${effect.txn.txnId} (${effect.txn.plan.planId} at ${effect.txn.activationWallMs})`,
+        );
+        this.schedule(effect.txn);
+        return;
+      case "ask-decision":
+        this.send(effect.txn.coordinator, { type: "inquiry", txnId: effect.txn.txnId });
+        for (const peer of effect.txn.participants)
+          if (peer !== this.id) this.send(peer, { type: "inquiry", txnId: effect.txn.txnId });
+        return;
+      case "answer-inquiry":
+        return this.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.answer });
+      case "report":
+        this.ctx.trace(`${this.id} report: ${effect.message}`);
+        return;
+    }
+  }
+}

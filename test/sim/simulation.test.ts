@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { MUTATIONS, type Mutation } from "../../simulators/corridor/mutations.js";
+import { type SimulationResult, simulate } from "../../simulators/corridor/world.js";
+
+/** The seeds every `npm test` runs (docs/simulation.md); a long campaign: `npm run simtest -- --seeds 100000`. */
+const CI_SEEDS = 500;
+
+function firstViolation(mutation: Mutation | null): { result: SimulationResult | null; seeds: number } {
+  for (let seed = 1; seed <= CI_SEEDS; seed++) {
+    const result = simulate({ seed, mutation });
+    if (result.violation) return { result, seeds: seed };
+  }
+  return { result: null, seeds: CI_SEEDS };
+}
+
+function explain(result: SimulationResult): string {
+  return [
+    `seed ${result.seed}: ${result.violation?.message}`,
+    ...result.trace.slice(-40),
+    `replay: npm run simtest -- --seed ${result.seed}`,
+  ].join("\n");
+}
+
+describe("deterministic simulation of the corridor under faults", () => {
+  it(`keeps every invariant over ${CI_SEEDS} seeds`, { timeout: 600_000 }, () => {
+    let pushes = 0;
+    let committed = 0;
+    let crashes = 0;
+    for (let seed = 1; seed <= CI_SEEDS; seed++) {
+      const result = simulate({ seed });
+      if (result.violation) expect.fail(explain(result));
+      pushes += result.stats.pushes;
+      committed += result.stats.committed;
+      crashes += result.stats.gatewayCrashes + result.stats.coordinatorCrashes;
+    }
+    // The runs really exercised the protocol: many changes, both outcomes, many crashes.
+    expect(committed).toBeGreaterThan(CI_SEEDS);
+    expect(pushes - committed).toBeGreaterThan(CI_SEEDS);
+    expect(crashes).toBeGreaterThan(CI_SEEDS);
+    console.log(`${CI_SEEDS} seeds: ${pushes} plan pushes, ${committed} committed, ${crashes} crashes`);
+  });
+
+  it("is a pure function of its seed: the same seed replays the same run", () => {
+    const a = simulate({ seed: 4242 });
+    const b = simulate({ seed: 4242 });
+    const c = simulate({ seed: 4243 });
+    expect(b.traceDigest).toBe(a.traceDigest);
+    expect(b.stats).toEqual(a.stats);
+    expect(b.trace).toEqual(a.trace);
+    expect(c.traceDigest).not.toBe(a.traceDigest);
+  });
+
+  describe("catches each protocol mutation within the CI seeds", () => {
+    for (const mutation of Object.keys(MUTATIONS) as Mutation[]) {
+      it(`${mutation}: ${MUTATIONS[mutation]}`, { timeout: 600_000 }, () => {
+        const { result, seeds } = firstViolation(mutation);
+        expect(result, `not caught in ${seeds} seeds`).not.toBeNull();
+        console.log(`${mutation}: caught at seed ${result?.seed} — ${result?.violation?.message}`);
+      });
+    }
+  });
+});
