@@ -5,6 +5,17 @@ import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection } from "../../gate
 import type { Now, SignalEvent } from "../../gateway/core/sequencer.js";
 import { SafetyOracle } from "../signal-oracle.js";
 
+/** What the checker reads of the corridor once the faults have stopped. */
+export interface CorridorView {
+  readonly coordinatorsBusy: readonly string[];
+  readonly gateways: readonly {
+    readonly id: string;
+    readonly inDoubt: string | null;
+    readonly lease: string | null;
+    readonly plan: { planId: string; version: number };
+  }[];
+}
+
 export type InvariantName =
   "safety" | "atomicity" | "agreement-in-time" | "exclusion" | "durability" | "liveness";
 
@@ -224,21 +235,19 @@ export class InvariantChecker {
   // --- after healing ---
 
   /** Every transaction ended, nobody in doubt, no lock held, and each intersection runs its newest committed plan. */
-  final(view: {
-    readonly coordinatorsBusy: readonly string[];
-    readonly gateways: readonly {
-      readonly id: string;
-      readonly inDoubt: string | null;
-      readonly lease: string | null;
-      readonly plan: { planId: string; version: number };
-    }[];
-  }): void {
+  /** Within the bound the timeouts imply after healing: every transaction ended, nobody in doubt, no lock held. */
+  quiescent(view: CorridorView, boundMs: number): void {
+    const after = `${Math.round(boundMs / 1000)} s after healing`;
     if (view.coordinatorsBusy.length > 0)
-      this.fail("liveness", `transactions still running after healing: ${view.coordinatorsBusy.join(", ")}`);
+      this.fail("liveness", `transactions still running ${after}: ${view.coordinatorsBusy.join(", ")}`);
     for (const g of view.gateways) {
-      if (g.inDoubt) this.fail("liveness", `${g.id} is still in doubt about ${g.inDoubt} after healing`);
-      if (g.lease) this.fail("liveness", `${g.id}'s lock is still held (${g.lease}) after healing`);
+      if (g.inDoubt) this.fail("liveness", `${g.id} is still in doubt about ${g.inDoubt} ${after}`);
+      if (g.lease) this.fail("liveness", `${g.id}'s lock is still held (${g.lease}) ${after}`);
     }
+  }
+
+  /** At the end: every committed change taken everywhere, nothing else taken, the newest one running. */
+  final(view: CorridorView): void {
     for (const facts of this.txns.values()) {
       for (const id of facts.participants) {
         const took = facts.applied.has(id);

@@ -1,8 +1,9 @@
 import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
 import { nextCommonBoundary } from "../../gateway/core/corridor/boundary.js";
+import { INQUIRY_MAX_MS } from "../../gateway/core/corridor/participant.js";
 import { DEFAULT_PREPARE_TIMING_RULES } from "../../gateway/core/corridor/prepare-check.js";
 import { DAY_MS } from "../../gateway/core/model.js";
-import { InvariantChecker, type InvariantName, SimulationViolation } from "./checker.js";
+import { type CorridorView, InvariantChecker, type InvariantName, SimulationViolation } from "./checker.js";
 import { loadSimCorridor, type SimCorridor } from "./corridor-data.js";
 import { EventQueue } from "./event-queue.js";
 import { LocalClock } from "./local-clock.js";
@@ -50,6 +51,19 @@ const TICK_MS = 100;
 const MAX_TICK_JITTER_MS = 40;
 const COORDINATOR_TICK_MS = 50;
 const TRACE_RING = 400;
+const SIM_LEASE_TTLS_MS = [1_500, 3_000, 15_000] as const;
+const MAX_SIM_LEASE_TTL_MS = Math.max(...SIM_LEASE_TTLS_MS);
+
+/**
+ * How long after healing every transaction must have ended and every lock be free: a push begun just
+ * before may still spend every lease attempt (request timeout + back-off each) and the vote timeout;
+ * a participant in doubt asks again within the inquiry back-off's cap; a lease of a crashed
+ * coordinator runs out within the longest TTL; plus 10 s of delivery and ticks.
+ */
+export function livenessBoundMs(config = DEFAULT_COORDINATOR_CONFIG): number {
+  const acquiring = config.maxAcquireAttempts * (config.requestTimeoutMs + config.backoff.maxMs);
+  return acquiring + config.voteTimeoutMs + INQUIRY_MAX_MS + MAX_SIM_LEASE_TTL_MS + 10_000;
+}
 
 /**
  * One deterministic run of a corridor: the real protocol and signal machines of every gateway and of
@@ -165,7 +179,7 @@ class World {
           trace: (line) => this.trace(line),
           mutation,
           // Short leases too (the authority accepts down to 1 s): they expire under a stall.
-          config: { ...DEFAULT_COORDINATOR_CONFIG, leaseTtlMs: r.pick([1_500, 3_000, 15_000]) },
+          config: { ...DEFAULT_COORDINATOR_CONFIG, leaseTtlMs: r.pick(SIM_LEASE_TTLS_MS) },
           crashHere: (party, point) => this.crashHere(party, point),
         }),
       );
@@ -358,6 +372,21 @@ class World {
     });
   }
 
+  private view(): CorridorView {
+    return {
+      coordinatorsBusy: [...this.coordinators.values()].flatMap((c) => c.active().map((s) => s.txnId)),
+      gateways: [...this.gateways.values()].map((g) => {
+        const lease = g.leaseHeld();
+        return {
+          id: g.id,
+          inDoubt: g.inDoubt()?.txnId ?? null,
+          lease: lease ? `${lease.holder} #${lease.token}` : null,
+          plan: { planId: g.controller.seq.plan.planId, version: g.controller.seq.plan.version },
+        };
+      }),
+    };
+  }
+
   private heal(): void {
     this.healed = true;
     this.trace("HEAL: faults stop, everything restarts, no new pushes");
@@ -372,24 +401,15 @@ class World {
     try {
       this.schedule();
       this.queue.at(this.faultMs, () => this.heal());
+      const bound = livenessBoundMs();
+      this.queue.at(this.faultMs + bound, () => this.checker.quiescent(this.view(), bound));
       const end = this.faultMs + this.settleMs;
       for (let event = this.queue.pop(); event && event.at <= end; event = this.queue.pop()) {
         this.t = event.at;
         event.run();
       }
       this.t = end;
-      this.checker.final({
-        coordinatorsBusy: [...this.coordinators.values()].flatMap((c) => c.active().map((s) => s.txnId)),
-        gateways: [...this.gateways.values()].map((g) => {
-          const lease = g.leaseHeld();
-          return {
-            id: g.id,
-            inDoubt: g.inDoubt()?.txnId ?? null,
-            lease: lease ? `${lease.holder} #${lease.token}` : null,
-            plan: { planId: g.controller.seq.plan.planId, version: g.controller.seq.plan.version },
-          };
-        }),
-      });
+      this.checker.final(this.view());
     } catch (error) {
       if (!(error instanceof SimulationViolation)) throw error;
       violation = { invariant: error.invariant, message: error.message };
