@@ -5,6 +5,13 @@ import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection } from "../../gate
 import type { Now, SignalEvent } from "../../gateway/core/sequencer.js";
 import { SafetyOracle } from "../signal-oracle.js";
 
+/** The committed change a gateway runs (its plan in force and that change's instant). */
+export interface RunningChange {
+  readonly planId: string;
+  readonly version: number;
+  readonly activationWallMs: number | null;
+}
+
 /** What the checker reads of the corridor once the faults have stopped. */
 export interface CorridorView {
   readonly coordinatorsBusy: readonly string[];
@@ -163,7 +170,8 @@ export class InvariantChecker {
       this.fail("atomicity", `${id} aborted ${txnId}, which ${facts.coordinator} committed`);
   }
 
-  applied(id: string, txn: PreparedTxn, now: Now): void {
+  /** `running`: the change this gateway runs now; one for the same plan and instant needs no entry. */
+  applied(id: string, txn: PreparedTxn, now: Now, running: RunningChange | null): void {
     const facts = this.facts(txn.txnId);
     if (facts.decision !== "committed")
       this.fail(
@@ -171,12 +179,18 @@ export class InvariantChecker {
         `${id} took the plan of ${txn.txnId}, which was ${facts.decision ?? "not decided"}`,
       );
     if (facts.applied.has(id)) this.fail("atomicity", `${id} took the plan of ${txn.txnId} twice`);
-    facts.applied.set(id, { learnedAtWallMs: now.wallMs, seq: ++this.seq, entered: false });
+    const already =
+      running !== null &&
+      running.activationWallMs === txn.activationWallMs &&
+      running.planId === txn.plan.planId &&
+      running.version === txn.plan.version;
+    facts.applied.set(id, { learnedAtWallMs: now.wallMs, seq: ++this.seq, entered: already });
   }
 
   /** A restarted gateway found these committed in its store: taken, even if it went down before it said so. */
-  committedOnDisk(id: string, txns: readonly PreparedTxn[], now: Now): void {
-    for (const txn of txns) if (!this.txns.get(txn.txnId)?.applied.has(id)) this.applied(id, txn, now);
+  committedOnDisk(id: string, txns: readonly PreparedTxn[], now: Now, running: RunningChange | null): void {
+    for (const txn of txns)
+      if (!this.txns.get(txn.txnId)?.applied.has(id)) this.applied(id, txn, now, running);
   }
 
   signal(id: string, event: SignalEvent, now: Now): void {

@@ -123,6 +123,7 @@ export class SimGateway {
       this.id,
       rows.filter((r) => r.phase === "committed" && r.txn.coordinator !== "").map((r) => r.txn),
       now,
+      inForce,
     );
     for (const txn of committedToResume(rows, inForce, now.wallMs, MAX_PENDING_PLANS)) {
       this.ctx.trace(`${this.id} resumes ${txn.txnId} (${txn.plan.planId})`);
@@ -380,7 +381,7 @@ export class SimGateway {
       case "ack":
         return this.send(effect.to, { type: "ack", txnId: effect.txnId, outcome: effect.outcome });
       case "apply-plan":
-        this.ctx.checker.applied(this.id, effect.txn, this.now());
+        this.ctx.checker.applied(this.id, effect.txn, this.now(), this.disk.live.planInForce);
         this.ctx.trace(
           `${this.id} applies ${effect.txn.txnId} (${effect.txn.plan.planId} at ${effect.txn.activationWallMs})`,
         );

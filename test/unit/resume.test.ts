@@ -62,3 +62,18 @@ describe("the controller's bounded queue of plan changes", () => {
     expect(x.signals.at(-1)?.event).toMatchObject({ type: "plan-rejected" });
   });
 });
+
+describe("changes for the same instant as the one in force (found by the simulator, seeds 385 and 2837)", () => {
+  const at = 600_000;
+  const inForce = { planId: "off-peak", version: 1, activationWallMs: at };
+
+  it("skips the instant when its last commit is the plan in force", () => {
+    const rows = [txn("t2", at, "off-peak"), txn("t1", at, "am-peak")].map(committed);
+    expect(committedToResume(rows, inForce, at + 1, MAX_PENDING_PLANS)).toEqual([]);
+  });
+
+  it("resumes a different plan committed for that instant after it was entered (learned late)", () => {
+    const rows = [txn("t2", at, "am-peak"), txn("t1", at, "off-peak")].map(committed);
+    expect(committedToResume(rows, inForce, at + 1, MAX_PENDING_PLANS).map((t) => t.txnId)).toEqual(["t2"]);
+  });
+});

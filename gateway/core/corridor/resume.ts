@@ -14,11 +14,21 @@ export interface PlanInForceRef {
 }
 
 /**
+ * Was this change entered or superseded when the plan in force was taken? Yes for an earlier instant
+ * (the controller takes the latest change due at a boundary). For the same instant, only if it is the
+ * same plan: a different one was committed after that entry (learned late) and must still be taken.
+ */
+function enteredWith(t: PreparedTxn, inForce: PlanInForceRef | null): boolean {
+  if (inForce?.activationWallMs == null) return false;
+  if (t.activationWallMs !== inForce.activationWallMs) return t.activationWallMs < inForce.activationWallMs;
+  return t.plan.planId === inForce.planId && t.plan.version === inForce.version;
+}
+
+/**
  * What a restarted participant hands its controller again: the committed plan changes it had not yet
  * entered when it went down. Pure: the gateway and the simulator both decide with it.
  *
- * A change whose instant is at or before that of the change in force was entered or superseded
- * when that one was taken (the controller takes the latest change due at a boundary). Of those whose instant has passed since, only the newest matters (it supersedes the others at
+ * Changes entered with the plan in force are skipped (`enteredWith`). Of those whose instant has passed since, only the newest matters (it supersedes the others at
  * the first cycle boundary); every one still ahead is kept, the newest first when there are more
  * than `max`. Of changes for the same instant only the last committed is kept, as the controller
  * would have kept it.
@@ -31,15 +41,16 @@ export function committedToResume(
   nowWallMs: number,
   max: number,
 ): PreparedTxn[] {
-  const candidates = newestFirst
+  const committed = newestFirst
     .filter((s) => s.phase === "committed" && s.txn.coordinator !== "")
     .map((s) => s.txn)
-    .filter((t) => inForce?.activationWallMs == null || t.activationWallMs > inForce.activationWallMs)
     .reverse()
     // A stable sort: equal instants stay in commit order.
     .sort((a, b) => a.activationWallMs - b.activationWallMs);
-  // Of changes for the same instant, the controller would keep only the last one anyway.
-  const distinct = candidates.filter((t, i) => candidates[i + 1]?.activationWallMs !== t.activationWallMs);
+  // Of changes for the same instant, the controller keeps only the last one.
+  const distinct = committed
+    .filter((t, i) => committed[i + 1]?.activationWallMs !== t.activationWallMs)
+    .filter((t) => !enteredWith(t, inForce));
   const passed = distinct.filter((t) => t.activationWallMs <= nowWallMs);
   const ahead = distinct.filter((t) => t.activationWallMs > nowWallMs);
   const newestPassed = passed.at(-1);
