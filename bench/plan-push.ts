@@ -12,6 +12,7 @@ import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
 import { startCorridorNodes } from "../test/support/mqtt-corridor.js";
 import { freePort } from "../test/support/ports.js";
 import { haveRedis, startNaiveWorld } from "./naive-switch.js";
+import { measureProcesses } from "./plan-push-processes.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
 
 /**
@@ -77,6 +78,8 @@ async function measure(brokerName: string, url: string, naive = false): Promise<
         await new Promise((r) => setTimeout(r, 50));
       const loadedCorridor = loadCorridor(fixture.corridor);
       const samples: number[] = [];
+      /** The transaction alone (leases to last acknowledgement), without the command's own connect and close. */
+      const protocol: number[] = [];
       let committed = 0;
       for (let i = 0; i < pushes; i++) {
         const file = join(fixture.plans, i % 2 === 0 ? "next.yaml" : "base.yaml");
@@ -96,6 +99,7 @@ async function measure(brokerName: string, url: string, naive = false): Promise<
         if (result.outcome === "committed" && result.unacknowledged.length === 0) {
           committed++;
           samples.push(ms);
+          protocol.push(result.durationMs);
         }
       }
       const twoPhase = summarize(
@@ -104,6 +108,7 @@ async function measure(brokerName: string, url: string, naive = false): Promise<
         samples.length ? samples : [Number.NaN],
         {
           committed: `${committed}/${pushes}`,
+          transactionMedianMs: protocol.length ? summarize("", "", protocol).median : Number.NaN,
         },
       );
       results.push(twoPhase);
@@ -192,7 +197,12 @@ export async function benchPlanPush(): Promise<BenchResult[]> {
         "redis-server not installed: the naive comparison is skipped (apt-get install redis-server)\n",
       );
     const results = await measure("aedes", broker.url, haveRedis());
-    const mosquitto = (await withMosquitto((url) => measure("mosquitto", url))) ?? [];
+    results.push(...(await measureProcesses("aedes", broker.url)));
+    const mosquitto =
+      (await withMosquitto(async (url) => [
+        ...(await measure("mosquitto", url)),
+        ...(await measureProcesses("mosquitto", url)),
+      ])) ?? [];
     const all = [...results, ...mosquitto].map((r) =>
       r.name.startsWith("naive")
         ? r

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { loadCorridor, loadPlan, type LoadedCorridor } from "../config/load.js";
+import { loadCorridor, loadPlan, type LoadedCorridor, type LoadedPlan } from "../config/load.js";
+import { OperatorError } from "../operator/operator-client.js";
 import { type PushResult, pushPlan } from "../operator/plan-push.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
 import {
@@ -23,6 +24,7 @@ interface PushFlags extends BrokerFlags {
   dataDir: string;
   leadS: string;
   ackTimeoutS: string;
+  via?: string;
 }
 
 const DEFAULT_COORDINATOR_DIR = join(homedir(), ".local", "state", "greenwave");
@@ -58,6 +60,10 @@ export function registerPlanPush(plan: Command): void {
       "--ack-timeout-s <seconds>",
       "how long to resend COMMIT to silent participants before returning",
       "15",
+    )
+    .option(
+      "--via <intersection>",
+      "let this intersection's gateway coordinate (its decision log survives this command; --as names you in its audit)",
     );
   addBrokerFlags(push, DEMO_BROKER_URL).action((flags: PushFlags) => runPush(flags));
 }
@@ -81,6 +87,24 @@ async function runPush(flags: PushFlags): Promise<void> {
     throw new UsageError(`--ack-timeout-s must be a number of seconds, got "${flags.ackTimeoutS}"`);
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(flags.as))
     throw new UsageError(`--as must be a plain name, got "${flags.as}"`);
+  const result = flags.via
+    ? await pushVia(flags, flags.via, corridor.raw.id, loadedPlan, atWallMs, leadMs, ackTimeoutMs)
+    : await pushHere(flags, broker, corridor, loadedPlan, atWallMs, leadMs, ackTimeoutMs);
+  if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else process.stdout.write(renderPush(result));
+  if (result.outcome !== "committed") process.exitCode = 1;
+}
+
+/** This command is the coordinator, with its own decision log (`--data-dir`). */
+async function pushHere(
+  flags: PushFlags,
+  broker: NonNullable<ReturnType<typeof brokerSettings>>,
+  corridor: LoadedCorridor,
+  loadedPlan: LoadedPlan,
+  atWallMs: number | null,
+  leadMs: number,
+  ackTimeoutMs: number,
+): Promise<PushResult> {
   const store = CoordinatorStore.open(resolve(flags.dataDir));
   let result: PushResult;
   try {
@@ -97,9 +121,36 @@ async function runPush(flags: PushFlags): Promise<void> {
   } finally {
     store.close();
   }
-  if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(renderPush(result));
-  if (result.outcome !== "committed") process.exitCode = 1;
+  return result;
+}
+
+/** A gateway of the corridor is the coordinator: the plan goes to it as a `plan-push` command. */
+async function pushVia(
+  flags: PushFlags,
+  via: string,
+  corridorId: string,
+  loadedPlan: LoadedPlan,
+  atWallMs: number | null,
+  leadMs: number,
+  ackTimeoutMs: number,
+): Promise<PushResult> {
+  // Leases (5 attempts), votes (5 s) and the ack timeout, with room to spare.
+  const replyTimeoutMs = 60_000 + ackTimeoutMs;
+  const client = await connectOperator({ ...flags, timeoutMs: "5000" });
+  try {
+    const reply = await client.command(
+      corridorId,
+      via,
+      "plan-push",
+      { by: flags.as, planFile: loadedPlan.raw, atWallMs, leadMs, ackTimeoutMs },
+      replyTimeoutMs,
+    );
+    if (!reply.ok)
+      throw new OperatorError(`${via} refused to coordinate: ${reply.error?.message ?? "no reason given"}`);
+    return (reply.result as { push: PushResult }).push;
+  } finally {
+    await client.close();
+  }
 }
 
 function renderPush(r: PushResult): string {

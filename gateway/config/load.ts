@@ -308,10 +308,11 @@ export function loadPlanText(label: string, text: string): LoadedPlan {
 }
 
 /**
- * A plan received as data (in a PREPARE): the plan file's schema, and the part of one intersection.
+ * A plan received as data (in a PREPARE or a plan-push command): the plan file's schema, and the part
+ * of one intersection (`only`) or every part.
  * Issues name the field path (there are no lines to point at).
  */
-export function loadPlanData(label: string, data: unknown, only: string): LoadedPlan {
+export function loadPlanData(label: string, data: unknown, only?: string): LoadedPlan {
   const located: YamlFile = {
     file: label,
     data,

@@ -7,6 +7,8 @@ export interface CommandContext {
   readonly latch: FaultLatch | null;
   /** The transaction this intersection is in doubt about, if any. */
   readonly inDoubt: string | null;
+  /** Can this gateway coordinate now: null when it can, else why not. */
+  readonly coordinatorBusy: string | null;
 }
 
 export interface CommandDecision {
@@ -57,6 +59,11 @@ export function decideCommand(command: Command, context: CommandContext): Comman
         },
         controllerEvent: null,
       };
+    case "plan-push":
+      // Accepted: the gateway coordinates, and replies once the change is decided (or refused).
+      if (context.coordinatorBusy)
+        return { outcome: { ok: false, message: context.coordinatorBusy }, controllerEvent: null };
+      return { outcome: { ok: true, result: { message: "coordinating" } }, controllerEvent: null };
     case "flash":
       if (context.latch)
         return {

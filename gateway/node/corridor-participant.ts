@@ -64,6 +64,8 @@ export class CorridorParticipant {
   private participant: ParticipantState;
   /** Compiled plans of prepared transactions, by transaction id. */
   private readonly plans = new Map<string, IntersectionPlan>();
+  /** Audit entries and status updates of the current step, done once its messages are sent. */
+  private readonly afterStep: (() => void)[] = [];
   readonly counters = {
     prepares: 0,
     votesYes: 0,
@@ -272,6 +274,9 @@ export class CorridorParticipant {
     }
     this.participant = step.state;
     for (const effect of step.effects) this.run(effect);
+    // The audit trail and the status follow the protocol's messages rather than delay them: only the
+    // forced writes the machine asked for stand between a message and its answer.
+    for (const action of this.afterStep.splice(0)) action();
   }
 
   private run(effect: ParticipantEffect): void {
@@ -280,27 +285,26 @@ export class CorridorParticipant {
       case "persist-prepared": {
         const plan = this.plans.get(effect.txn.txnId);
         this.store.persistPrepared(effect.txn, { body: plan ?? null }, effect.highestToken, wall);
-        this.host.audit("txn-prepared", effect.txn.coordinator, {
+        this.audit("txn-prepared", effect.txn.coordinator, {
           txnId: effect.txn.txnId,
           token: effect.txn.token,
           plan: effect.txn.plan,
         });
-        this.host.changed();
+        this.changed();
         return;
       }
       case "persist-outcome":
         this.store.persistOutcome(effect.txnId, effect.outcome, wall);
         if (effect.outcome === "aborted") {
           this.counters.aborted++;
-          this.host.audit("txn-aborted", null, { txnId: effect.txnId });
+          this.audit("txn-aborted", null, { txnId: effect.txnId });
         }
-        this.host.changed();
+        this.changed();
         return;
       case "vote":
         if (effect.yes) this.counters.votesYes++;
         else this.counters.votesNo++;
-        if (!effect.yes)
-          this.host.audit("txn-vote-no", effect.to, { txnId: effect.txnId, reason: effect.reason });
+        if (!effect.yes) this.audit("txn-vote-no", effect.to, { txnId: effect.txnId, reason: effect.reason });
         this.host.send(effect.to, {
           type: "vote",
           txnId: effect.txnId,
@@ -317,7 +321,7 @@ export class CorridorParticipant {
           this.plans.get(effect.txn.txnId) ??
           (this.store.planBody(effect.txn.plan.planId, effect.txn.plan.version) as IntersectionPlan | null);
         this.plans.delete(effect.txn.txnId);
-        this.host.audit("txn-committed", effect.txn.coordinator, {
+        this.audit("txn-committed", effect.txn.coordinator, {
           txnId: effect.txn.txnId,
           plan: effect.txn.plan,
           activationWallMs: effect.txn.activationWallMs,
@@ -329,7 +333,9 @@ export class CorridorParticipant {
           );
           return;
         }
-        this.host.schedulePlan(plan, effect.txn.activationWallMs, effect.txn.txnId);
+        this.afterStep.push(() =>
+          this.host.schedulePlan(plan, effect.txn.activationWallMs, effect.txn.txnId),
+        );
         return;
       }
       case "ask-decision":
@@ -342,8 +348,16 @@ export class CorridorParticipant {
         return;
       case "report":
         this.log.warn(effect.message);
-        this.host.audit("txn-report", null, { message: effect.message });
+        this.audit("txn-report", null, { message: effect.message });
         return;
     }
+  }
+
+  private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
+    this.afterStep.push(() => this.host.audit(type, actor, detail));
+  }
+
+  private changed(): void {
+    this.afterStep.push(() => this.host.changed());
   }
 }

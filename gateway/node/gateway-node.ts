@@ -1,6 +1,9 @@
+import { dirname } from "node:path";
 import { OutputStage } from "../../devices/output-stage.js";
-import type { IntersectionSetup } from "../config/load.js";
+import { ConfigError } from "../config/errors.js";
+import { type IntersectionSetup, type LoadedPlan, loadPlanData } from "../config/load.js";
 import type { ControllerEvent } from "../core/controller.js";
+import { DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
 import type { IntersectionPlan } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
 import { hasRoomForPlan, type SignalEvent } from "../core/sequencer.js";
@@ -21,6 +24,8 @@ import type { Logger } from "../shell/log.js";
 import { createGatewayMetrics, type GatewayMetrics } from "../shell/metrics.js";
 import { MqttSession } from "../shell/mqtt-session.js";
 import { type GatewayStore, StoreError } from "../store/store.js";
+import { CoordinatorHost, coordinatePush } from "./coordinator-host.js";
+import { CoordinatorStore } from "../store/coordinator-store.js";
 import { decideCommand } from "./commands.js";
 import {
   type CorridorSettings,
@@ -73,6 +78,12 @@ export class GatewayNode {
   private corridorTimer: NodeJS.Timeout | null = null;
   private lastActivation: { txnId: string; lateByMs: number } | null = null;
   private pendingTxnPlans = new Map<string, string>();
+  /** Any gateway can coordinate a corridor plan change (`plan-push`): its decision log sits beside its store. */
+  private readonly coordinatorLog: CoordinatorStore;
+  private readonly coordinator: CoordinatorHost | null;
+  private coordinatorTimer: NodeJS.Timeout | null = null;
+  /** The plan push this gateway coordinates, if any: one at a time. */
+  private pushing: string | null = null;
 
   private constructor(
     private readonly options: GatewayNodeOptions,
@@ -152,6 +163,23 @@ export class GatewayNode {
       },
       options.corridor ?? DEFAULT_CORRIDOR_SETTINGS,
     );
+    this.coordinatorLog = CoordinatorStore.open(dirname(store.file));
+    this.coordinator = options.broker
+      ? new CoordinatorHost(
+          this.intersectionId,
+          this.corridorId,
+          DEFAULT_COORDINATOR_CONFIG,
+          this.coordinatorLog,
+          (topic, payload, publishOptions) => {
+            // Like the participant: nothing is queued while offline; the protocol resends and asks.
+            if (!this.session?.connected) return;
+            this.session
+              .publish(topic, payload, { qos: 1, retain: publishOptions.retain ?? false })
+              .catch(() => {});
+          },
+          () => clock.now(),
+        )
+      : null;
     if (options.broker) {
       const broker = options.broker;
       this.session = new MqttSession(
@@ -241,6 +269,11 @@ export class GatewayNode {
     this.runner.start();
     this.corridorTimer = setInterval(() => this.participant.tick(), 200);
     this.corridorTimer.unref();
+    if (this.coordinator) {
+      const coordinator = this.coordinator;
+      this.coordinatorTimer = setInterval(() => coordinator.tick(), 50);
+      this.coordinatorTimer.unref();
+    }
     this.session?.start();
   }
 
@@ -350,6 +383,7 @@ export class GatewayNode {
     this.stopped = true;
     const { log } = this.options;
     if (this.corridorTimer) clearInterval(this.corridorTimer);
+    if (this.coordinatorTimer) clearInterval(this.coordinatorTimer);
     await this.runner.stop();
     for (const error of await this.outputs.writeSafeState())
       log.error({ error: error.message }, "could not write the safe state");
@@ -376,6 +410,7 @@ export class GatewayNode {
     }
     await this.session?.stop();
     await this.http?.close();
+    this.coordinatorLog.close();
   }
 
   // --- MQTT ---
@@ -406,6 +441,13 @@ export class GatewayNode {
     this.lastStatusKey = "";
     this.publishStatusIfChanged();
     this.flusher?.kick();
+    // A restarted gateway finishes the commits of its coordinator log (COMMIT resent until acknowledged).
+    const resumed = this.coordinator?.resumeLog() ?? [];
+    if (resumed.length > 0)
+      log.warn(
+        { txns: resumed.map((r) => r.state.txnId) },
+        "finishing committed transactions of the coordinator log",
+      );
   }
 
   private publishStatusIfChanged(): void {
@@ -426,6 +468,8 @@ export class GatewayNode {
         this.metrics.mqttRejected.inc({ reason: `corridor-${parsed.reason}` });
         return;
       }
+      // The gateway is a participant, and a coordinator too when it runs a push: the body says whose it is.
+      if (this.coordinator?.receive(parsed.envelope, false)) return;
       this.participant.onMessage(parsed.envelope);
       return;
     }
@@ -467,6 +511,11 @@ export class GatewayNode {
       mode: this.runner.mode,
       latch: this.latch,
       inDoubt: this.participant.inDoubt?.txnId ?? null,
+      coordinatorBusy: !this.coordinator
+        ? "this gateway runs without a broker: it cannot coordinate"
+        : this.pushing
+          ? `already coordinating ${this.pushing}: one plan push at a time`
+          : null,
     });
     this.audit("command", command.by, {
       command: command.name,
@@ -480,6 +529,10 @@ export class GatewayNode {
     if (decision.controllerEvent) this.dispatch(decision.controllerEvent);
     if (command.name === "txn-resolve" && decision.outcome.ok)
       this.participant.resolve(command.txnId, command.outcome, command.by);
+    if (command.name === "plan-push" && decision.outcome.ok) {
+      void this.coordinatePlanPush(command);
+      return;
+    }
     if (decision.outcome.ok) {
       this.metrics.commands.inc({ command: command.name });
       this.reply({
@@ -496,6 +549,58 @@ export class GatewayNode {
         ok: false,
         error: { code: "refused", message: decision.outcome.message },
       });
+    }
+  }
+
+  /** Coordinates a corridor plan change for an operator, and replies with its outcome once decided. */
+  private async coordinatePlanPush(command: Extract<Command, { name: "plan-push" }>): Promise<void> {
+    const { log } = this.options;
+    const coordinator = this.coordinator as CoordinatorHost;
+    let plan: LoadedPlan;
+    try {
+      plan = loadPlanData(`plan-push ${command.id}`, command.planFile);
+      if (plan.raw.corridor !== this.corridorId)
+        throw new ConfigError([
+          {
+            file: `plan-push ${command.id}`,
+            path: ["corridor"],
+            message: `plan ${plan.raw.id} is for corridor ${plan.raw.corridor}, not ${this.corridorId}`,
+          },
+        ]);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: false,
+        error: { code: "invalid", message: error.message },
+      });
+      return;
+    }
+    this.pushing = `${plan.raw.id} v${plan.raw.version}`;
+    try {
+      const result = await coordinatePush(coordinator, {
+        name: this.intersectionId,
+        dailySyncMs: this.options.setup.corridor.dailySyncMs,
+        planFile: plan.raw,
+        atWallMs: command.atWallMs,
+        leadMs: command.leadMs,
+        ackTimeoutMs: command.ackTimeoutMs,
+      });
+      log.info(
+        { txn: result.txnId, outcome: result.outcome, reason: result.reason },
+        "plan push coordinated",
+      );
+      this.audit("plan-push", command.by, {
+        txnId: result.txnId,
+        plan: result.plan,
+        outcome: result.outcome,
+        reason: result.reason,
+      });
+      this.metrics.commands.inc({ command: command.name });
+      this.reply({ id: command.id, command: command.name, ok: true, result: { push: result } });
+    } finally {
+      this.pushing = null;
     }
   }
 

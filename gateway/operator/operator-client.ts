@@ -192,6 +192,8 @@ export class OperatorClient {
     intersection: string,
     name: CommandName,
     body: Record<string, unknown> & { by: string },
+    /** How long to wait for the reply (a plan push replies once decided). */
+    timeoutMs = this.timeoutMs,
   ): Promise<Reply> {
     const topics = intersectionTopics(corridor, intersection);
     const id = randomUUID();
@@ -200,10 +202,10 @@ export class OperatorClient {
         cleanup();
         reject(
           new OperatorError(
-            `no reply from ${intersection} within ${this.timeoutMs} ms (is its gateway online? try greenwave status)`,
+            `no reply from ${intersection} within ${timeoutMs} ms (is its gateway online? try greenwave status)`,
           ),
         );
-      }, this.timeoutMs);
+      }, timeoutMs);
       const onMessage = (topic: string, payload: Buffer) => {
         if (topic !== topics.reply) return;
         try {

@@ -9,6 +9,8 @@ import { COMMANDS, type CommandName, PROTOCOL_VERSION } from "./topics.js";
 
 /** A command is a few hundred bytes; anything much larger is not one. */
 export const MAX_COMMAND_BYTES = 4096;
+/** Except `plan-push`, which carries a whole plan file (a 64-intersection plan is about 17 kB). */
+export const MAX_PLAN_PUSH_BYTES = 128 * 1024;
 
 const correlationId = z.string().min(1).max(64);
 const operatorName = z.string().min(1).max(64);
@@ -30,13 +32,24 @@ export const commandSchemas = {
     txnId: z.string().min(1).max(100),
     outcome: z.enum(["committed", "aborted"]),
   }),
+  /** Act as the coordinator of a corridor plan change (docs/corridor-protocol.md). */
+  "plan-push": z.strictObject({
+    ...commandBase,
+    /** The plan file's content as JSON; the gateway checks it whole before it takes any lease. */
+    planFile: z.unknown(),
+    /** Earliest activation (wall clock ms), rounded up to a common cycle boundary. */
+    atWallMs: z.number().int().nullable(),
+    leadMs: z.number().int().min(1000).max(3_600_000),
+    ackTimeoutMs: z.number().int().min(0).max(300_000),
+  }),
 } satisfies Record<CommandName, z.ZodType>;
 
 export type Command =
   | ({ readonly name: "fault-reset" } & z.infer<(typeof commandSchemas)["fault-reset"]>)
   | ({ readonly name: "flash" } & z.infer<(typeof commandSchemas)["flash"]>)
   | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>)
-  | ({ readonly name: "txn-resolve" } & z.infer<(typeof commandSchemas)["txn-resolve"]>);
+  | ({ readonly name: "txn-resolve" } & z.infer<(typeof commandSchemas)["txn-resolve"]>)
+  | ({ readonly name: "plan-push" } & z.infer<(typeof commandSchemas)["plan-push"]>);
 
 export type RejectionCode = "too-large" | "not-json" | "unsupported-version" | "unknown-command" | "invalid";
 
@@ -56,8 +69,9 @@ function reject(code: RejectionCode, message: string, id: string | null): Comman
 
 /** Reads and validates a command payload; never throws. */
 export function parseCommand(name: string, payload: Uint8Array): CommandParse {
-  if (payload.byteLength > MAX_COMMAND_BYTES)
-    return reject("too-large", `payload of ${payload.byteLength} bytes exceeds ${MAX_COMMAND_BYTES}`, null);
+  const limit = name === "plan-push" ? MAX_PLAN_PUSH_BYTES : MAX_COMMAND_BYTES;
+  if (payload.byteLength > limit)
+    return reject("too-large", `payload of ${payload.byteLength} bytes exceeds ${limit}`, null);
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));

@@ -97,6 +97,38 @@ describe("atomic corridor plan switch over the embedded broker, 8 gateways on di
       expect(node.runner.controller.seq.pending[0]?.activationWallMs).toBe(activation);
   }, 30_000);
 
+  it("any gateway can coordinate: x4 takes a plan-push command, coordinates (voting as a participant too), logs its commit", async () => {
+    const { broker, corridor, fixture } = await world();
+    const op = await OperatorClient.connect({ url: broker.url, timeoutMs: 5000 });
+    cleanups.push(() => op.close());
+    const planFile = loadPlan(join(fixture.plans, "next.yaml")).raw;
+    const body = { by: "alice", planFile, atWallMs: null, leadMs: 3000, ackTimeoutMs: 3000 };
+    const reply = await op.command("test-corridor", "x4", "plan-push", body, 30_000);
+    expect(reply.ok, JSON.stringify(reply.error)).toBe(true);
+    const result = (reply.result as { push: { txnId: string; outcome: string; votes: { vote: string }[] } })
+      .push;
+    expect(result.outcome).toBe("committed");
+    expect(result.txnId.startsWith("x4-")).toBe(true);
+    expect(result.votes.map((v) => v.vote)).toEqual(Array(8).fill("yes"));
+    for (const s of await agreement(broker, corridor, result.txnId))
+      expect(s).toMatchObject({ store: "committed", status: "committed", pending: ["next"] });
+    // Its decision log sits beside its store, and says committed (what it answers inquiries from).
+    const x4Dir = join(corridor.dataDir, "x4");
+    const log = CoordinatorStore.open(x4Dir);
+    expect(log.outcomeOf(result.txnId)).toBe("committed");
+    log.close();
+    // A bad plan is refused before any lease is taken, saying where.
+    const bad = await op.command(
+      "test-corridor",
+      "x4",
+      "plan-push",
+      { ...body, planFile: { ...planFile, cycleSeconds: -1 } },
+      10_000,
+    );
+    expect(bad.ok).toBe(false);
+    expect(bad.error?.message).toContain("cycleSeconds");
+  }, 60_000);
+
   it("aborts on one no vote (a gateway that knows its clock is bad), saying why; nobody takes the plan", async () => {
     const { broker, corridor, push } = await world(8, {
       corridorSettings: (id) => ({

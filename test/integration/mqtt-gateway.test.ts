@@ -139,7 +139,11 @@ describe("a gateway on MQTT (aedes on loopback)", () => {
       { payload: "{not json", code: "not-json" },
       { payload: Buffer.from([0x7b, 0xc3, 0x28, 0x7d]), code: "not-json" },
       { payload: "", code: "not-json" },
-      { payload: JSON.stringify({ v: 1, id: "big", by: "alice", pad: "x".repeat(8000) }), code: "too-large" },
+      // Past every command's limit, plan-push's (a whole plan file) included.
+      {
+        payload: JSON.stringify({ v: 1, id: "big", by: "alice", pad: "x".repeat(140_000) }),
+        code: "too-large",
+      },
       { payload: JSON.stringify({ v: 1, id: "typed", by: 7, on: "yes" }), code: "invalid" },
       { payload: JSON.stringify([1, 2, 3]), code: "invalid" },
       { payload: JSON.stringify({ v: 9, id: "future", by: "alice" }), code: "unsupported-version" },

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { mayPublish, maySubscribe, type Principal } from "../../gateway/broker/acl.js";
 import { backoffDelayMs } from "../../gateway/core/backoff.js";
 import { decideCommand } from "../../gateway/node/commands.js";
-import { MAX_COMMAND_BYTES, parseCommand } from "../../gateway/protocol/messages.js";
+import { MAX_COMMAND_BYTES, MAX_PLAN_PUSH_BYTES, parseCommand } from "../../gateway/protocol/messages.js";
 import { COMMANDS, intersectionTopics, parseTopic } from "../../gateway/protocol/topics.js";
 
 const bytes = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value));
@@ -12,6 +12,15 @@ const valid = {
   flash: { v: 1, id: "c1", by: "alice", on: true },
   status: { v: 1, id: "c1", by: "alice" },
   "txn-resolve": { v: 1, id: "c1", by: "alice", txnId: "t1", outcome: "aborted" },
+  "plan-push": {
+    v: 1,
+    id: "c1",
+    by: "alice",
+    planFile: { id: "p" },
+    atWallMs: null,
+    leadMs: 10_000,
+    ackTimeoutMs: 0,
+  },
 } as const;
 
 describe("command payloads", () => {
@@ -31,7 +40,8 @@ describe("command payloads", () => {
         });
       });
       it("refuses an oversized payload unread", () => {
-        const big = bytes({ ...valid[name], pad: "x".repeat(MAX_COMMAND_BYTES) });
+        const limit = name === "plan-push" ? MAX_PLAN_PUSH_BYTES : MAX_COMMAND_BYTES;
+        const big = bytes({ ...valid[name], pad: "x".repeat(limit) });
         expect(parseCommand(name, big)).toMatchObject({ ok: false, code: "too-large", id: null });
       });
       it("refuses another protocol version, echoing the correlation id", () => {
@@ -162,7 +172,10 @@ describe("operator commands", () => {
   const base = { v: 1 as const, id: "c", by: "alice" };
 
   it("resets a latched fault, audited with who did it", () => {
-    const d = decideCommand({ name: "fault-reset", ...base }, { mode: "fault", latch, inDoubt: null });
+    const d = decideCommand(
+      { name: "fault-reset", ...base },
+      { mode: "fault", latch, inDoubt: null, coordinatorBusy: null },
+    );
     expect(d.controllerEvent).toEqual({ type: "operator-reset", by: "alice" });
     expect(d.outcome.ok).toBe(true);
   });
@@ -170,14 +183,33 @@ describe("operator commands", () => {
   it("says so when there is nothing to reset, and changes nothing", () => {
     const d = decideCommand(
       { name: "fault-reset", ...base },
-      { mode: "coordinated", latch: null, inDoubt: null },
+      { mode: "coordinated", latch: null, inDoubt: null, coordinatorBusy: null },
     );
     expect(d.controllerEvent).toBeNull();
     expect(d.outcome).toMatchObject({ ok: true, result: { cleared: null } });
   });
 
+  it("coordinates a plan push only when the gateway can, saying why not", () => {
+    const push = {
+      name: "plan-push" as const,
+      ...base,
+      planFile: {},
+      atWallMs: null,
+      leadMs: 10_000,
+      ackTimeoutMs: 0,
+    };
+    const idle = { mode: "coordinated" as const, latch: null, inDoubt: null, coordinatorBusy: null };
+    expect(decideCommand(push, idle).outcome.ok).toBe(true);
+    const busy = decideCommand(push, { ...idle, coordinatorBusy: "already coordinating t9" });
+    expect(busy.outcome).toEqual({ ok: false, message: "already coordinating t9" });
+    expect(busy.controllerEvent).toBeNull();
+  });
+
   it("refuses scheduled flash while a fault is latched", () => {
-    const d = decideCommand({ name: "flash", on: false, ...base }, { mode: "fault", latch, inDoubt: null });
+    const d = decideCommand(
+      { name: "flash", on: false, ...base },
+      { mode: "fault", latch, inDoubt: null, coordinatorBusy: null },
+    );
     expect(d.controllerEvent).toBeNull();
     expect(d.outcome.ok).toBe(false);
   });
