@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { until } from "../support/mqtt-corridor.js";
+import { freePort } from "../support/ports.js";
+import { buildOnce } from "./cli.js";
+import { cleanupProcesses, cli, dirs, start, stop } from "./processes.js";
+
+beforeAll(() => buildOnce(), 180_000);
+afterEach(() => cleanupProcesses());
+
+describe("greenwave plan push --via: a gateway of the demo corridor coordinates", () => {
+  it("commits through x2's gateway, which every intersection then reports", async () => {
+    const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
+    const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
+    dirs.push(fixture.dir);
+    const demo = start([
+      "demo",
+      "--corridor",
+      fixture.corridor,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--quiet",
+    ]);
+    await until("the demo", 20_000, () => demo.out.includes("legend:"));
+    const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
+    const push = cli([
+      "plan",
+      "push",
+      "--corridor",
+      fixture.corridor,
+      "--plan",
+      join(fixture.plans, "next.yaml"),
+      "--broker",
+      broker,
+      "--as",
+      "e2e",
+      "--via",
+      "x2",
+      "--lead-s",
+      "3",
+      "--json",
+    ]);
+    expect(push.status, push.stderr + push.stdout).toBe(0);
+    const result = JSON.parse(push.stdout) as { txnId: string; outcome: string; votes: { vote: string }[] };
+    expect(result.outcome).toBe("committed");
+    expect(result.txnId.startsWith("x2-")).toBe(true);
+    expect(result.votes.map((v) => v.vote)).toEqual(["yes", "yes", "yes", "yes"]);
+    const status = await until("every intersection reporting the transaction", 10_000, () => {
+      const run = cli(["status", "--broker", broker, "--corridor", "test-corridor", "--json"]);
+      if (run.status !== 0) return null;
+      const s = JSON.parse(run.stdout) as { intersections: { lastTxn?: { id: string; outcome: string } }[] };
+      return s.intersections.length === 4 && s.intersections.every((i) => i.lastTxn?.id === result.txnId)
+        ? s
+        : null;
+    });
+    for (const i of status.intersections) expect(i.lastTxn?.outcome).toBe("committed");
+
+    // A plan for another corridor is refused before anything is sent, saying which corridor it is for.
+    const wrong = cli([
+      "plan",
+      "push",
+      "--corridor",
+      fixture.corridor,
+      "--plan",
+      "config/plans/am-peak.yaml",
+      "--broker",
+      broker,
+      "--via",
+      "x2",
+    ]);
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toContain("main-street");
+    expect(await stop(demo)).toBe(0);
+  }, 120_000);
+});
