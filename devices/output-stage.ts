@@ -89,6 +89,30 @@ export class OutputStage {
     await Promise.all([...this.links.values()].map((link) => link.close()));
   }
 
+  /**
+   * What the lamps show now, read without writing anything: at start-up, a module may still hold the
+   * lamps of a gateway process that died (until its watchdog fires). Null when any module cannot say.
+   */
+  async observe(): Promise<Lamps[] | null> {
+    if (this.slots.length === 0) return null;
+    const feedback = await Promise.all(
+      this.slots.map(async ({ layout, client }) => {
+        const fb = layout.profile.feedback;
+        try {
+          if (fb.source === "discrete-inputs") return await client.readInputs(fb.firstInput, fb.count);
+          if (fb.source === "coils")
+            return await client.readCoils(layout.profile.firstCoil, layout.profile.outputs);
+          return null;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    return feedback.every((f) => f !== null)
+      ? observedLamps(this.intersection, this.layouts, feedback)
+      : null;
+  }
+
   async exchange(lamps: readonly Lamps[]): Promise<ExchangeResult> {
     const now = this.monoNow();
     const results = await Promise.all(this.slots.map((slot) => this.exchangeWith(slot, lamps)));

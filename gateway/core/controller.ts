@@ -1,6 +1,12 @@
 import { InvariantViolation } from "./invariant.js";
 import { flashIsOn, lampsFor } from "./lamps.js";
-import type { Aspect, Intersection, IntersectionPlan, Lamps } from "./model.js";
+import {
+  type Aspect,
+  type Intersection,
+  type IntersectionPlan,
+  type Lamps,
+  lampsAreActive,
+} from "./model.js";
 import {
   checkCommanded,
   checkObserved,
@@ -12,6 +18,7 @@ import {
 } from "./monitor.js";
 import {
   aspectsOf,
+  type GroupInterval,
   type Now,
   type ReportedMode,
   reportedMode,
@@ -42,7 +49,9 @@ export type ControllerEvent =
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
   | { readonly type: "device-lost"; readonly device: string; readonly detail: string }
-  | { readonly type: "operator-reset"; readonly by: string };
+  | { readonly type: "operator-reset"; readonly by: string }
+  /** Before the first tick: the lamps the field shows (read back without writing). */
+  | { readonly type: "field-at-start"; readonly observed: readonly Lamps[] };
 
 export type ControllerEffect =
   /** Write these lamps now. Always preceded, when a fault latched in the same step, by persist-latch. */
@@ -114,6 +123,15 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
       for (const e of restarted.events) effects.push({ type: "signal", event: e });
       return { state: { seq: restarted.state, mon: resetMonitor(state.mon), written: null }, effects };
     }
+    case "field-at-start":
+      if (state.written || state.mon.latch) return { state, effects };
+      return runSequencer(
+        state,
+        { type: "adopt", intervals: intervalsShown(intersection, event.observed) },
+        now,
+        effects,
+        intersection,
+      );
     case "schedule-plan":
     case "enter-flash":
     case "leave-flash": {
@@ -124,6 +142,29 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
       return runSequencer(state, sequencerEvent, now, effects, intersection);
     }
   }
+}
+
+/**
+ * Which interval each group is in, by its lamps: a vehicle green is go and yellow is clearance; a
+ * WALK is go. A DON'T WALK lamp cannot tell a flashing pedestrian clearance from steady DON'T WALK in
+ * one reading, so while the field shows some movement it counts as clearance unless a conflicting
+ * group is active (a clearance is then shown again in full rather than cut). A field all red or dark
+ * (a module in its safe state, or a cold start) has nothing to take over.
+ */
+export function intervalsShown(intersection: Intersection, observed: readonly Lamps[]): GroupInterval[] {
+  const { groups, permissive } = intersection;
+  const active = groups.map((g, i) => {
+    const lamps = observed[i];
+    return lamps !== undefined && lampsAreActive(lamps, g.kind);
+  });
+  return groups.map((g, i) => {
+    const lamps = observed[i];
+    if (!lamps) return "rest";
+    if (lamps.green) return "go";
+    if (g.kind === "vehicle") return lamps.yellow ? "clearance" : "rest";
+    const conflicting = groups.some((_, j) => j !== i && active[j] && !permissive[i]?.[j]);
+    return lamps.red && active.some(Boolean) && !conflicting ? "clearance" : "rest";
+  });
 }
 
 function tick(state: ControllerState, now: Now, effects: ControllerEffect[]): ControllerStep {

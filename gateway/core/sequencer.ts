@@ -26,7 +26,8 @@ export interface GroupTimer {
   readonly sinceMs: number;
 }
 
-export type SequencerMode = "startup-flash" | "startup-all-red" | "running" | "clearing-to-flash" | "flash";
+export type SequencerMode =
+  "startup-clearing" | "startup-flash" | "startup-all-red" | "running" | "clearing-to-flash" | "flash";
 
 /** The mode reported to operators. */
 export type ReportedMode = "startup" | "coordinated" | "transition" | "flash";
@@ -67,7 +68,13 @@ export type SequencerEvent =
   | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
-  | { readonly type: "restart" };
+  | { readonly type: "restart" }
+  /**
+   * Before the first tick: what the field shows (a gateway restarted while its module still holds the
+   * dead process's lamps). Groups showing go or clearance are taken over and cleared properly before
+   * the start-up flash, never cut.
+   */
+  | { readonly type: "adopt"; readonly intervals: readonly GroupInterval[] };
 
 export type SignalEvent =
   | { readonly type: "mode"; readonly mode: ReportedMode; readonly previous: ReportedMode }
@@ -126,6 +133,7 @@ export function startSequencer(intersection: Intersection, plan: IntersectionPla
 
 export function reportedMode(state: SequencerState): ReportedMode {
   switch (state.mode) {
+    case "startup-clearing":
     case "startup-flash":
     case "startup-all-red":
       return "startup";
@@ -156,6 +164,9 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
     case "restart":
       next = startSequencer(state.intersection, state.plan, now);
       next = { ...next, pending: state.pending };
+      break;
+    case "adopt":
+      next = adopt(state, event.intervals, now);
       break;
   }
   const after = reportedMode(next);
@@ -227,6 +238,28 @@ export function hasRoomForPlan(state: SequencerState, activationWallMs: number):
   return waitingPlans(state, activationWallMs).kept.length < MAX_PENDING_PLANS;
 }
 
+function adopt(state: SequencerState, intervals: readonly GroupInterval[], now: Now): SequencerState {
+  invariant(
+    intervals.length === state.groups.length,
+    `adopt: ${intervals.length} intervals for ${state.groups.length} groups`,
+  );
+  // Only a sequencer that has not started yet takes over the field; nothing to take over: start as usual.
+  if (state.mode !== "startup-flash" || !intervals.some((i) => i === "go" || i === "clearance")) return state;
+  return {
+    ...state,
+    mode: "startup-clearing",
+    modeSinceMs: now.monoMs,
+    // Timed from the first tick, when the outputs are first written and checked (as every interval).
+    groups: intervals.map((interval) => ({
+      interval: interval === "go" || interval === "clearance" ? interval : "rest",
+      sinceMs: NOT_YET_SHOWN,
+    })),
+    next: null,
+  };
+}
+
+const NOT_YET_SHOWN = Number.POSITIVE_INFINITY;
+
 function applyFlashRequest(s: SequencerState, now: Now): SequencerState {
   if (s.flashRequest === null) return s;
   const cleared: SequencerState = { ...s, flashRequest: null };
@@ -234,6 +267,7 @@ function applyFlashRequest(s: SequencerState, now: Now): SequencerState {
     return s.mode === "flash" ? enterMode(cleared, "startup-all-red", now) : cleared;
   switch (s.mode) {
     case "running":
+    case "startup-clearing":
       return { ...cleared, mode: "clearing-to-flash", modeSinceMs: now.monoMs, next: null };
     case "startup-flash":
     case "startup-all-red":
@@ -278,7 +312,10 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
     case "flash":
       return s;
     case "running":
-    case "clearing-to-flash": {
+    case "clearing-to-flash":
+    case "startup-clearing": {
+      if (s.groups.some((g) => g.sinceMs === NOT_YET_SHOWN))
+        return { ...s, modeSinceMs: t, groups: s.groups.map((g) => ({ ...g, sinceMs: t })) };
       const groups = advanceGroups(s, t);
       if (groups !== s.groups) return { ...s, groups };
       // A group served again by the next stage goes on only after its steady red / DON'T WALK has been
@@ -292,9 +329,10 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
         return g.interval === "rest" && (!servedNext || redShown);
       });
       if (!allClear) return s;
-      if (s.mode === "clearing-to-flash") {
+      if (s.mode === "clearing-to-flash" || s.mode === "startup-clearing") {
         // Every head shows steady red / DON'T WALK for at least one tick before the flash starts.
-        return s.groups.every((g) => g.sinceMs < t) ? enterMode(s, "flash", now) : s;
+        const target = s.mode === "clearing-to-flash" ? "flash" : "startup-flash";
+        return s.groups.every((g) => g.sinceMs < t) ? enterMode(s, target, now) : s;
       }
       if (t < s.stagePlannedEndMs) return s;
       return startNextStage(s, now, events);
@@ -315,7 +353,7 @@ function advanceGroups(s: SequencerState, t: number): readonly GroupTimer[] {
       const continues = s.next?.plan.stages[s.next.index]?.member[gi] === true;
       if (!continues && elapsed >= g.minGoMs) {
         const clearanceFrom =
-          s.mode === "clearing-to-flash"
+          s.mode === "clearing-to-flash" || s.mode === "startup-clearing"
             ? Number.NEGATIVE_INFINITY
             : s.stagePlannedEndMs - g.clearanceMs - g.redClearanceMs;
         if (t >= clearanceFrom) interval = "clearance";

@@ -4,7 +4,7 @@ import { ConfigError } from "../config/errors.js";
 import { type IntersectionSetup, type LoadedPlan, loadPlanData } from "../config/load.js";
 import type { ControllerEvent } from "../core/controller.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
-import type { IntersectionPlan } from "../core/model.js";
+import type { IntersectionPlan, Lamps } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
 import { hasRoomForPlan, type SignalEvent } from "../core/sequencer.js";
 import {
@@ -226,8 +226,11 @@ export class GatewayNode {
       () => options.clock.now().monoMs,
     );
     await outputs.open();
+    // A restart may find the module still showing what the dead process left: a green is taken over
+    // and cleared through yellow, never cut (found by the process-level chaos test).
+    const field = await outputs.observe();
     const node = new GatewayNode(options, outputs);
-    node.begin();
+    node.begin(field);
     if (options.http) {
       try {
         node.http = await startHttpEndpoint(options.http.host, options.http.port, node.metrics.registry, () =>
@@ -241,7 +244,7 @@ export class GatewayNode {
     return node;
   }
 
-  private begin(): void {
+  private begin(field: readonly Lamps[] | null): void {
     const { store, log, clock } = this.options;
     // The plan the controller starts with: the one in force before a restart, else the configured one.
     const plan = this.runner.controller.seq.plan;
@@ -266,6 +269,14 @@ export class GatewayNode {
     if (this.outputs.layouts.length === 0)
       log.warn("no devices configured: the lamps are computed and checked, but drive nothing");
     this.participant.resume();
+    if (field) {
+      this.runner.dispatch({ type: "field-at-start", observed: field });
+      if (this.runner.controller.seq.mode === "startup-clearing")
+        log.warn(
+          { observed: field },
+          "the module still shows a running sequence: clearing it before start-up",
+        );
+    }
     this.runner.start();
     this.corridorTimer = setInterval(() => this.participant.tick(), 200);
     this.corridorTimer.unref();

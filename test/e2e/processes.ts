@@ -15,7 +15,8 @@ export const dirs: string[] = [];
 /** Call from afterEach: stops what a test started and removes its directories. */
 export async function cleanupProcesses(): Promise<void> {
   for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null) {
+    // A child killed by a signal has no exit code but a signal code: it is gone already.
+    if (p.child.exitCode === null && p.child.signalCode === null) {
       p.child.kill("SIGINT");
       await new Promise((resolve) => p.child.once("exit", resolve));
     }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { loadIntersectionSetup } from "../../gateway/config/load.js";
 import { controllerMode, startController, stepController } from "../../gateway/core/controller.js";
-import type { Lamps } from "../../gateway/core/model.js";
+import type { Aspect, Lamps } from "../../gateway/core/model.js";
+import { SafetyOracle } from "../../simulators/signal-oracle.js";
 import { VirtualIntersection } from "../support/drive.js";
 
 const elm = loadIntersectionSetup("config/intersections/elm.yaml");
@@ -61,5 +62,76 @@ describe("controller", () => {
     expect(step.effects).toEqual([
       expect.objectContaining({ type: "write-outputs", aspects: ["red-flash", "red-flash", "dark", "dark"] }),
     ]);
+  });
+});
+
+describe("start-up over a field that still shows a running sequence (found by the chaos test, seed 1002)", () => {
+  const lit = (red: boolean, yellow: boolean, green: boolean): Lamps => ({ red, yellow, green });
+  // A gateway killed with M green and PS walking, restarted before its module's watchdog fired.
+  const heldGreen = [
+    lit(false, false, true),
+    lit(true, false, false),
+    lit(false, false, true),
+    lit(true, false, false),
+  ];
+
+  function startOver(field: readonly Lamps[], aspectsBefore: readonly Aspect[]) {
+    const x = new VirtualIntersection(intersection, plan, start);
+    x.dispatch({ type: "field-at-start", observed: field });
+    const oracle = new SafetyOracle(intersection);
+    expect(oracle.observe(aspectsBefore, 0)).toBeNull();
+    const shown: (readonly Aspect[])[] = [];
+    for (let i = 0; i < 400; i++) {
+      x.tick(100);
+      const broken = oracle.observe(x.lastAspects, x.monoMs);
+      expect(broken).toBeNull();
+      expect(x.mode).not.toBe("fault");
+      shown.push(x.lastAspects);
+    }
+    return { x, shown };
+  }
+
+  it("takes the green and the walk over, clears them in full, then starts through flash", () => {
+    const { x, shown } = startOver(heldGreen, ["green", "red", "walk", "dont-walk"]);
+    expect(shown[0]).toEqual(["green", "red", "walk", "dont-walk"]);
+    // M holds its minimum green (10 s), then 4 s of yellow; PS its 7 s walk, then 10 s of clearance.
+    const firstYellow = shown.findIndex((a) => a[0] === "yellow");
+    expect(firstYellow).toBeGreaterThanOrEqual(99);
+    expect(shown.filter((a) => a[0] === "yellow")).toHaveLength(40);
+    expect(shown.filter((a) => a[2] === "ped-clearance")).toHaveLength(100);
+    const flash = shown.findIndex((a) => a[0] === "red-flash");
+    expect(flash).toBeGreaterThan(firstYellow);
+    expect(shown.slice(flash).some((a) => a[0] === "green")).toBe(true); // then normal operation
+    expect(x.mode === "coordinated" || x.mode === "transition").toBe(true);
+  });
+
+  it("shows a yellow it finds in full, and keeps a clearing pedestrian head clearing", () => {
+    const yellowM = [
+      lit(false, true, false),
+      lit(true, false, false),
+      lit(true, false, false),
+      lit(true, false, false),
+    ];
+    const { shown } = startOver(yellowM, ["yellow", "red", "ped-clearance", "dont-walk"]);
+    expect(shown.filter((a) => a[0] === "yellow")).toHaveLength(40);
+    expect(shown[0]?.[2]).toBe("ped-clearance");
+    expect(shown[0]?.[3]).toBe("dont-walk"); // PM conflicts with M: it was not clearing
+  });
+
+  it("starts as usual from a field in its safe state (all red) or dark", () => {
+    for (const field of [
+      [lit(true, false, false), lit(true, false, false), lit(true, false, false), lit(true, false, false)],
+      [
+        lit(false, false, false),
+        lit(false, false, false),
+        lit(false, false, false),
+        lit(false, false, false),
+      ],
+    ]) {
+      const x = new VirtualIntersection(intersection, plan, start);
+      x.dispatch({ type: "field-at-start", observed: field });
+      x.tick(100);
+      expect(x.lastAspects).toEqual(["red-flash", "red-flash", "dark", "dark"]);
+    }
   });
 });
