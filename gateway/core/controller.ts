@@ -145,25 +145,17 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
 }
 
 /**
- * Which interval each group is in, by its lamps: a vehicle green is go and yellow is clearance; a
- * WALK is go. A DON'T WALK lamp cannot tell a flashing pedestrian clearance from steady DON'T WALK in
- * one reading, so while the field shows some movement it counts as clearance unless a conflicting
- * group is active (a clearance is then shown again in full rather than cut). A field all red or dark
- * (a module in its safe state, or a cold start) has nothing to take over.
+ * Which interval each group is in, by its lamps: a vehicle green is go and yellow is clearance; a WALK
+ * is go. A pedestrian clearance cannot be read back: its module froze the flashing DON'T WALK lit or
+ * dark when the process died. It is not re-shown; what protects those pedestrians is that no
+ * conflicting movement gets green before the start-up flash and all-red have run.
  */
 export function intervalsShown(intersection: Intersection, observed: readonly Lamps[]): GroupInterval[] {
-  const { groups, permissive } = intersection;
-  const active = groups.map((g, i) => {
-    const lamps = observed[i];
-    return lamps !== undefined && lampsAreActive(lamps, g.kind);
-  });
-  return groups.map((g, i) => {
+  return intersection.groups.map((g, i) => {
     const lamps = observed[i];
     if (!lamps) return "rest";
     if (lamps.green) return "go";
-    if (g.kind === "vehicle") return lamps.yellow ? "clearance" : "rest";
-    const conflicting = groups.some((_, j) => j !== i && active[j] && !permissive[i]?.[j]);
-    return lamps.red && active.some(Boolean) && !conflicting ? "clearance" : "rest";
+    return g.kind === "vehicle" && lamps.yellow ? "clearance" : "rest";
   });
 }
 

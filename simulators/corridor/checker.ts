@@ -76,13 +76,27 @@ export class InvariantChecker {
 
   // --- signal safety ---
 
-  gatewayStarted(id: string, intersection: Intersection): void {
-    this.oracles.set(id, new SafetyOracle(intersection));
+  /**
+   * `held`: it restarted before its module's watchdog fired, over the lamps the dead process left. The
+   * watch goes on from them: a green must still end in a full yellow, a WALK in its clearance. A
+   * pedestrian clearance was frozen by the module (its flashing stopped): it counts as DON'T WALK.
+   */
+  gatewayStarted(
+    id: string,
+    intersection: Intersection,
+    held: { readonly aspects: readonly Aspect[]; readonly monoMs: number } | null,
+  ): void {
+    const oracle = new SafetyOracle(intersection);
+    if (held) {
+      const frozen = held.aspects.map((a) => (a === "ped-clearance" ? "dont-walk" : a));
+      const broken = oracle.observe(frozen, held.monoMs);
+      if (broken) this.fail("safety", `${id}: ${broken}`);
+    }
+    this.oracles.set(id, oracle);
   }
 
-  gatewayCrashed(id: string): void {
-    // The I/O modules' watchdog takes over: what the lamps did next is the hardware's business.
-    this.oracles.delete(id);
+  gatewayCrashed(_id: string): void {
+    // The module holds the lamps until its watchdog fires; the restart decides which it found.
   }
 
   aspects(id: string, aspects: readonly Aspect[], localMonoMs: number): void {

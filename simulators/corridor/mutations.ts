@@ -7,6 +7,8 @@ export const MUTATIONS = {
   "ignore-fencing-token": "a participant accepts a PREPARE whatever its fencing token",
   "abort-after-yes": "a participant in doubt for 3 s aborts on its own after voting yes",
   "skip-forced-commit": "a coordinator sends COMMIT without force-writing its decision first",
+  "ignore-field-at-start":
+    "a gateway restarted before its module's watchdog fired starts its flash over the lamps still lit",
 } as const;
 
 export type Mutation = keyof typeof MUTATIONS;

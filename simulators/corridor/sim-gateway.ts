@@ -25,7 +25,7 @@ import {
 } from "../../gateway/core/corridor/participant.js";
 import { checkPrepareTiming, type PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
 import { committedToResume } from "../../gateway/core/corridor/resume.js";
-import type { Intersection, IntersectionPlan } from "../../gateway/core/model.js";
+import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
 import { hasRoomForPlan, MAX_PENDING_PLANS, type Now } from "../../gateway/core/sequencer.js";
 import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
 import type { InvariantChecker } from "./checker.js";
@@ -51,6 +51,10 @@ export interface GatewayContext {
   readonly crashHere: (party: string, point: string) => boolean;
 }
 
+/** The I/O module's host watchdog (`watchdogMs` of the example intersections' devices). */
+const MODULE_WATCHDOG_MS = 1000;
+const SAFE_STATE: Lamps = { red: true, yellow: false, green: false };
+
 const NO_TXN = {
   coordinator: "",
   token: 0,
@@ -70,6 +74,9 @@ export class SimGateway {
   private participant!: ParticipantState;
   controller!: ControllerState;
   readonly disk = new SimDisk();
+  /** What its I/O module shows: the last outputs written, held until the module's watchdog fires. */
+  private field: { readonly lamps: readonly Lamps[]; readonly aspects: readonly Aspect[] } | null = null;
+  private crashedAtMonoMs: number | null = null;
   /** When (local monotonic) this gateway voted yes on what it is in doubt about (for a mutation). */
   private preparedAtMonoMs: number | null = null;
 
@@ -118,7 +125,21 @@ export class SimGateway {
     const plan = (inForce && this.planFor(inForce.planId, inForce.version)) ?? this.initialPlan;
     this.controller = startController(this.intersection, plan, null, now);
     this.up = true;
-    this.ctx.checker.gatewayStarted(this.id, this.intersection);
+    // A restart before the module's watchdog fired finds the dead process's lamps still lit: the new
+    // controller must take them over (the safety oracle keeps watching the same lamps). After it, the
+    // module shows its safe state (vehicle red, DON'T WALK): the hardware's transition, a fresh watch.
+    const held =
+      this.crashedAtMonoMs !== null && now.monoMs - this.crashedAtMonoMs < MODULE_WATCHDOG_MS
+        ? this.field
+        : null;
+    this.ctx.checker.gatewayStarted(
+      this.id,
+      this.intersection,
+      held ? { aspects: held.aspects, monoMs: now.monoMs } : null,
+    );
+    const field = held?.lamps ?? this.intersection.groups.map(() => SAFE_STATE);
+    if (this.crashedAtMonoMs !== null && this.ctx.mutation !== "ignore-field-at-start")
+      this.stepController({ type: "field-at-start", observed: field }, now);
     this.ctx.checker.committedOnDisk(
       this.id,
       rows.filter((r) => r.phase === "committed" && r.txn.coordinator !== "").map((r) => r.txn),
@@ -132,6 +153,7 @@ export class SimGateway {
   }
 
   crash(): void {
+    this.crashedAtMonoMs = this.now().monoMs;
     const lost = this.disk.crash(this.ctx.random);
     this.up = false;
     this.ctx.trace(`${this.id} CRASH (${lost} unforced writes lost)`);
@@ -199,6 +221,7 @@ export class SimGateway {
     for (const effect of step.effects) {
       switch (effect.type) {
         case "write-outputs":
+          this.field = { lamps: effect.lamps, aspects: effect.aspects };
           this.ctx.checker.aspects(this.id, effect.aspects, now.monoMs);
           break;
         case "persist-latch":

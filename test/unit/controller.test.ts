@@ -105,17 +105,20 @@ describe("start-up over a field that still shows a running sequence (found by th
     expect(x.mode === "coordinated" || x.mode === "transition").toBe(true);
   });
 
-  it("shows a yellow it finds in full, and keeps a clearing pedestrian head clearing", () => {
+  it("shows a yellow it finds in full; a pedestrian head it cannot read as walking stays DON'T WALK", () => {
     const yellowM = [
       lit(false, true, false),
       lit(true, false, false),
       lit(true, false, false),
       lit(true, false, false),
     ];
-    const { shown } = startOver(yellowM, ["yellow", "red", "ped-clearance", "dont-walk"]);
+    // PS was clearing when the process died: its module froze the flashing DON'T WALK as steady.
+    const { shown } = startOver(yellowM, ["yellow", "red", "dont-walk", "dont-walk"]);
     expect(shown.filter((a) => a[0] === "yellow")).toHaveLength(40);
-    expect(shown[0]?.[2]).toBe("ped-clearance");
-    expect(shown[0]?.[3]).toBe("dont-walk"); // PM conflicts with M: it was not clearing
+    expect(shown[0]?.[2]).toBe("dont-walk");
+    // Nothing gets green (or WALK) again before the yellow, red clearance, start-up flash and all-red.
+    const again = shown.findIndex((a) => a.includes("green") || a.includes("walk"));
+    expect(again * 100).toBeGreaterThanOrEqual(4_000 + 2_000 + 6_000 + 4_000);
   });
 
   it("starts as usual from a field in its safe state (all red) or dark", () => {
