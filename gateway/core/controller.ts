@@ -1,12 +1,6 @@
 import { InvariantViolation } from "./invariant.js";
 import { flashIsOn, lampsFor } from "./lamps.js";
-import {
-  type Aspect,
-  type Intersection,
-  type IntersectionPlan,
-  type Lamps,
-  lampsAreActive,
-} from "./model.js";
+import type { Aspect, Intersection, IntersectionPlan, Lamps } from "./model.js";
 import {
   checkCommanded,
   checkObserved,
