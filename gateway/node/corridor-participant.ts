@@ -28,6 +28,7 @@ import { InvariantViolation } from "../core/invariant.js";
 import type { IntersectionPlan } from "../core/model.js";
 import { MAX_PENDING_PLANS } from "../core/sequencer.js";
 import type { CorridorBody, CorridorEnvelope, DecisionRecord } from "../protocol/corridor-messages.js";
+import { gatewayInbound } from "../protocol/gateway-inbox.js";
 import type { Clock } from "../shell/clock.js";
 import type { Logger } from "../shell/log.js";
 import type { GatewayStore } from "../store/store.js";
@@ -122,61 +123,25 @@ export class CorridorParticipant {
   }
 
   onMessage(envelope: CorridorEnvelope): void {
-    const { body, from } = envelope;
-    const now = this.clock.now();
-    switch (body.type) {
-      case "acquire":
-        return this.authorityStep({
-          type: "acquire",
-          holder: from,
-          requestId: body.requestId,
-          ttlMs: body.ttlMs,
-        });
-      case "renew":
-        return this.authorityStep({ type: "renew", holder: from, token: body.token, ttlMs: body.ttlMs });
-      case "release":
-        return this.authorityStep({ type: "release", holder: from, token: body.token });
+    const inbound = gatewayInbound(envelope, this.participant.prepared?.coordinator ?? null);
+    switch (inbound.kind) {
+      case "authority":
+        return this.authorityStep(inbound.event);
       case "prepare": {
         this.counters.prepares++;
-        const txn: PreparedTxn = {
-          txnId: body.txnId,
-          coordinator: from,
-          token: body.token,
-          participants: body.participants,
-          plan: { planId: body.plan.id, version: body.plan.version },
-          activationWallMs: body.activationWallMs,
-        };
-        const verdict = this.check(body, envelope.sentAtWallMs, now.wallMs);
+        const body = envelope.body as Extract<CorridorBody, { type: "prepare" }>;
+        const verdict = this.check(body, envelope.sentAtWallMs, this.clock.now().wallMs);
         return this.participantStep({
           type: "prepare",
-          txn,
+          txn: inbound.txn,
           verdict,
           lastIssuedToken: fencingFloor(this.authority),
         });
       }
-      case "decision":
-        return this.participantStep({
-          type: "decision",
-          txnId: body.txnId,
-          outcome: body.outcome,
-          source: "coordinator",
-          by: from,
-        });
-      case "inquiry":
-        return this.participantStep({ type: "inquiry", txnId: body.txnId, from });
-      case "answer":
-        if (body.answer === "prepared") return;
-        return this.participantStep({
-          type: "decision",
-          txnId: body.txnId,
-          outcome: body.answer,
-          source: from === this.participant.prepared?.coordinator ? "coordinator" : "peer",
-          by: from,
-        });
-      case "lease":
-      case "vote":
-      case "ack":
-        return; // for coordinators
+      case "participant":
+        return this.participantStep(inbound.event);
+      case "none":
+        return; // a coordinator's message (this gateway's coordinator took its own)
     }
   }
 

@@ -28,6 +28,7 @@ import { committedToResume } from "../../gateway/core/corridor/resume.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
 import { hasRoomForPlan, MAX_PENDING_PLANS, type Now } from "../../gateway/core/sequencer.js";
 import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
+import { gatewayInbound } from "../../gateway/protocol/gateway-inbox.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
 import type { Mutation } from "./mutations.js";
@@ -256,42 +257,26 @@ export class SimGateway {
 
   receive(envelope: SimEnvelope): void {
     if (!this.up) return;
-    const { from, body } = envelope;
-    const now = this.now();
-    switch (body.type) {
-      case "acquire":
-        return this.authorityStep({
-          type: "acquire",
-          holder: from,
-          requestId: body.requestId,
-          ttlMs: body.ttlMs,
-        });
-      case "renew":
-        return this.authorityStep({ type: "renew", holder: from, token: body.token, ttlMs: body.ttlMs });
-      case "release":
-        return this.authorityStep({ type: "release", holder: from, token: body.token });
+    const inbound = gatewayInbound(envelope, this.participant.prepared?.coordinator ?? null);
+    switch (inbound.kind) {
+      case "authority":
+        return this.authorityStep(inbound.event);
       case "prepare": {
-        const txn: PreparedTxn = {
-          txnId: body.txnId,
-          coordinator: from,
-          token: body.token,
-          participants: body.participants,
-          plan: { planId: body.plan.id, version: body.plan.version },
-          activationWallMs: body.activationWallMs,
-        };
+        const { txn } = inbound;
+        const now = this.now();
         const timing = checkPrepareTiming(this.ctx.rules, {
           ownClockErrorMs: null,
           sentAtWallMs: envelope.sentAtWallMs,
           nowWallMs: now.wallMs,
-          activationWallMs: body.activationWallMs,
+          activationWallMs: txn.activationWallMs,
         });
-        const rejected = this.ctx.planRejected(body.txnId, this.id);
+        const rejected = this.ctx.planRejected(txn.txnId, this.id);
         const verdict = !timing.ok
           ? timing
-          : !hasRoomForPlan(this.controller.seq, body.activationWallMs)
+          : !hasRoomForPlan(this.controller.seq, txn.activationWallMs)
             ? { ok: false as const, reason: `${MAX_PENDING_PLANS} plan changes already wait` }
-            : rejected !== null || !this.planFor(body.plan.id, body.plan.version)
-              ? { ok: false as const, reason: rejected ?? `no plan ${body.plan.id} v${body.plan.version}` }
+            : rejected !== null || !this.planFor(txn.plan.planId, txn.plan.version)
+              ? { ok: false as const, reason: rejected ?? `no plan ${txn.plan.planId} v${txn.plan.version}` }
               : { ok: true as const };
         const fenced = this.ctx.mutation === "ignore-fencing-token";
         return this.participantStep(
@@ -299,26 +284,9 @@ export class SimGateway {
           fenced,
         );
       }
-      case "decision":
-        return this.participantStep({
-          type: "decision",
-          txnId: body.txnId,
-          outcome: body.outcome,
-          source: "coordinator",
-          by: from,
-        });
-      case "inquiry":
-        return this.participantStep({ type: "inquiry", txnId: body.txnId, from });
-      case "answer":
-        if (body.answer === "prepared") return;
-        return this.participantStep({
-          type: "decision",
-          txnId: body.txnId,
-          outcome: body.answer,
-          source: from === this.participant.prepared?.coordinator ? "coordinator" : "peer",
-          by: from,
-        });
-      default:
+      case "participant":
+        return this.participantStep(inbound.event);
+      case "none":
         return;
     }
   }
