@@ -2,12 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { loadCorridor, loadPlan } from "../gateway/config/load.js";
+import { loadCorridor } from "../gateway/config/load.js";
 import { OperatorClient } from "../gateway/operator/operator-client.js";
-import { pushPlan } from "../gateway/operator/plan-push.js";
 import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
 import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
-import { type BenchResult, elapsedMs, summarize } from "./stats.js";
+import { pushRepeatedly } from "./push-samples.js";
+import type { BenchResult } from "./stats.js";
 
 /**
  * The same commit latency with one `greenwave gateway` process per intersection, as in the field
@@ -53,40 +53,14 @@ export async function measureProcesses(brokerName: string, url: string): Promise
     const store = CoordinatorStore.open(coordinatorDir);
     try {
       await untilOnline(url, "test-corridor", n);
-      const corridor = loadCorridor(fixture.corridor);
-      const samples: number[] = [];
-      /** The transaction alone (leases to last acknowledgement), without the command's own connect and close. */
-      const protocol: number[] = [];
-      let committed = 0;
-      for (let i = 0; i < pushes; i++) {
-        const t = process.hrtime.bigint();
-        const result = await pushPlan({
-          url,
-          name: "bench",
-          corridor,
-          plan: loadPlan(join(fixture.plans, i % 2 === 0 ? "next.yaml" : "base.yaml")),
-          atWallMs: null,
-          leadMs: 5000,
-          store,
-          ackTimeoutMs: 10_000,
-          config: { voteTimeoutMs: 10_000, requestTimeoutMs: 5000 },
-        });
-        const ms = elapsedMs(t);
-        if (result.outcome === "committed" && result.unacknowledged.length === 0) {
-          committed++;
-          samples.push(ms);
-          protocol.push(result.durationMs);
-        }
-      }
       results.push(
-        summarize(
+        await pushRepeatedly(
           `plan push commit, ${n} gateway processes, ${brokerName}`,
-          "ms",
-          samples.length ? samples : [Number.NaN],
-          {
-            committed: `${committed}/${pushes}`,
-            transactionMedianMs: protocol.length ? summarize("", "", protocol).median : Number.NaN,
-          },
+          url,
+          loadCorridor(fixture.corridor),
+          fixture.plans,
+          store,
+          pushes,
         ),
       );
     } finally {

@@ -12,6 +12,7 @@ import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
 import { startCorridorNodes } from "../test/support/mqtt-corridor.js";
 import { freePort } from "../test/support/ports.js";
 import { haveRedis, startNaiveWorld } from "./naive-switch.js";
+import { pushRepeatedly } from "./push-samples.js";
 import { measureProcesses } from "./plan-push-processes.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
 
@@ -77,39 +78,13 @@ async function measure(brokerName: string, url: string, naive = false): Promise<
       )
         await new Promise((r) => setTimeout(r, 50));
       const loadedCorridor = loadCorridor(fixture.corridor);
-      const samples: number[] = [];
-      /** The transaction alone (leases to last acknowledgement), without the command's own connect and close. */
-      const protocol: number[] = [];
-      let committed = 0;
-      for (let i = 0; i < pushes; i++) {
-        const file = join(fixture.plans, i % 2 === 0 ? "next.yaml" : "base.yaml");
-        const t = process.hrtime.bigint();
-        const result = await pushPlan({
-          url,
-          name: "bench",
-          corridor: loadedCorridor,
-          plan: loadPlan(file),
-          atWallMs: null,
-          leadMs: 5000,
-          store,
-          ackTimeoutMs: 10_000,
-          config: { voteTimeoutMs: 10_000, requestTimeoutMs: 5000 },
-        });
-        const ms = elapsedMs(t);
-        if (result.outcome === "committed" && result.unacknowledged.length === 0) {
-          committed++;
-          samples.push(ms);
-          protocol.push(result.durationMs);
-        }
-      }
-      const twoPhase = summarize(
+      const twoPhase = await pushRepeatedly(
         `plan push commit, ${n} gateways, ${brokerName}`,
-        "ms",
-        samples.length ? samples : [Number.NaN],
-        {
-          committed: `${committed}/${pushes}`,
-          transactionMedianMs: protocol.length ? summarize("", "", protocol).median : Number.NaN,
-        },
+        url,
+        loadedCorridor,
+        fixture.plans,
+        store,
+        pushes,
       );
       results.push(twoPhase);
       if (naive) {
