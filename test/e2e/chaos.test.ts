@@ -424,7 +424,16 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
         await until(
           `round ${round}: ${planId} in force everywhere`,
           Math.max(0, t - Date.now()) + 2 * CYCLE_MS + 20_000,
-          () => [...stores().values()].every((s) => s.planInForce?.planId === planId),
+          // The plan in force and its plan-activated event are two writes: wait for both.
+          () =>
+            [...stores().values()].every(
+              (s) =>
+                s.planInForce?.planId === planId &&
+                s.events.some(
+                  (e) =>
+                    e.type === "plan-activated" && e.detail.planId === planId && e.at_wall_ms >= roundStart,
+                ),
+            ),
         ).catch((error: Error) => {
           throw new Error(why(`${error.message}: ${describeTxn(txnId)}`));
         });
