@@ -644,17 +644,23 @@ export class GatewayNode {
           this.pendingTxnPlans.delete(`${event.planId}@${event.version}`);
           this.lastActivation = { txnId, lateByMs: event.lateByMs };
         }
+        // The plan in force and its audit event in one transaction: a reader (or a crash) sees both or neither.
+        const { type, ...detail } = event;
         this.safely(
           () =>
-            store.setPlanInForce({
-              planId: event.planId,
-              version: event.version,
-              sinceWallMs: clock.now().wallMs,
-              activationWallMs: event.activationWallMs,
+            store.atomically(() => {
+              store.setPlanInForce({
+                planId: event.planId,
+                version: event.version,
+                sinceWallMs: clock.now().wallMs,
+                activationWallMs: event.activationWallMs,
+              });
+              this.audit(type, null, detail);
             }),
           undefined,
         );
-        break;
+        log.info({ event }, event.type);
+        return;
       }
     }
     log.info({ event }, event.type);

@@ -180,6 +180,11 @@ export class GatewayStore implements LatchStore {
     return row ? (JSON.parse(row.body) as unknown) : null;
   }
 
+  /** Runs `writes` as one transaction: all of them are durable, or none. */
+  atomically<T>(writes: () => T): T {
+    return this.db.transaction(writes)();
+  }
+
   setPlanInForce(plan: PlanInForce): void {
     this.db
       .prepare(
