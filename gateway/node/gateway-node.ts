@@ -541,7 +541,15 @@ export class GatewayNode {
     if (command.name === "txn-resolve" && decision.outcome.ok)
       this.participant.resolve(command.txnId, command.outcome, command.by);
     if (command.name === "plan-push" && decision.outcome.ok) {
-      void this.coordinatePlanPush(command);
+      this.coordinatePlanPush(command).catch((error: Error) => {
+        this.options.log.error({ error: error.message, id: command.id }, "plan push failed");
+        this.reply({
+          id: command.id,
+          command: command.name,
+          ok: false,
+          error: { code: "refused", message: `coordination failed: ${error.message}` },
+        });
+      });
       return;
     }
     if (decision.outcome.ok) {
