@@ -56,6 +56,16 @@ export interface GatewayNodeOptions {
   readonly display?: Pick<RunnerHooks, "writeOutputs" | "onSignal" | "onFault">;
 }
 
+interface AuditEntry {
+  readonly type: string;
+  readonly actor: string | null;
+  readonly detail: Record<string, unknown>;
+  readonly atWallMs: number;
+}
+
+/** Deferred audit entries written at once past this many (a burst of signals): bounded memory. */
+const MAX_DEFERRED_AUDIT = 256;
+
 /**
  * One gateway: its intersection's controller driving the I/O modules, and around it the store, the
  * MQTT session (status, events through the outbox, operator commands) and the HTTP endpoint. The
@@ -82,6 +92,8 @@ export class GatewayNode {
   private readonly coordinatorLog: CoordinatorStore;
   private readonly coordinator: CoordinatorHost | null;
   private coordinatorTimer: NodeJS.Timeout | null = null;
+  /** Audit entries waiting for the end of this turn (`auditSoon`). */
+  private readonly deferredAudit: AuditEntry[] = [];
   /** The plan push this gateway coordinates, if any: one at a time. */
   private pushing: string | null = null;
 
@@ -158,7 +170,7 @@ export class GatewayNode {
           this.dispatch({ type: "schedule-plan", plan, activationWallMs });
         },
         hasRoomForPlan: (activationWallMs) => hasRoomForPlan(this.runner.controller.seq, activationWallMs),
-        audit: (type, actor, detail) => this.audit(type, actor, detail),
+        audit: (type, actor, detail) => this.auditSoon(type, actor, detail),
         changed: () => this.publishStatusIfChanged(),
       },
       options.corridor ?? DEFAULT_CORRIDOR_SETTINGS,
@@ -673,31 +685,57 @@ export class GatewayNode {
     }
     log.info({ event }, event.type);
     const { type, ...detail } = event;
-    this.audit(type === "mode" ? "mode" : type, null, detail);
+    this.auditSoon(type === "mode" ? "mode" : type, null, detail);
   }
 
   /** Appends to the audit trail and queues the event for the broker; a store failure is logged, never thrown. */
+  /** Appends to the audit trail now (after what waits in the deferred queue, to keep the order). */
   private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
-    const { store, clock } = this.options;
+    this.flushAudit();
+    this.safely(
+      () => this.appendAudit({ type, actor, detail, atWallMs: this.options.clock.now().wallMs }),
+      undefined,
+    );
+    this.flusher?.kick();
+  }
+
+  /**
+   * Informational entries (the corridor protocol's and the controller's own state is durable in its
+   * tables) are written together once this turn's messages are out: one transaction, off the path
+   * between a protocol message and its answer (half of a 16-gateway switch's time went there).
+   */
+  private auditSoon(type: string, actor: string | null, detail: Record<string, unknown>): void {
+    if (this.deferredAudit.length >= MAX_DEFERRED_AUDIT) this.flushAudit();
+    this.deferredAudit.push({ type, actor, detail, atWallMs: this.options.clock.now().wallMs });
+    if (this.deferredAudit.length === 1) setImmediate(() => this.flushAudit());
+  }
+
+  private flushAudit(): void {
+    const batch = this.deferredAudit.splice(0);
+    if (batch.length === 0) return;
+    const { store } = this.options;
+    this.safely(() => store.atomically(() => batch.forEach((entry) => this.appendAudit(entry))), undefined);
+    this.flusher?.kick();
+  }
+
+  private appendAudit(entry: AuditEntry): void {
+    const { store } = this.options;
+    const { type, actor, detail, atWallMs } = entry;
     if (type === "txn-committed") this.metrics.transactions.inc({ outcome: "committed" });
     if (type === "txn-aborted") this.metrics.transactions.inc({ outcome: "aborted" });
-    const atWallMs = clock.now().wallMs;
-    this.safely(() => {
-      store.appendEvent({ atWallMs, type, actor, detail }, (seq) => ({
-        topic: this.topics.events,
-        payload: JSON.stringify({
-          v: PROTOCOL_VERSION,
-          corridor: this.corridorId,
-          intersection: this.intersectionId,
-          seq,
-          at: new Date(atWallMs).toISOString(),
-          type,
-          actor,
-          detail,
-        }),
-      }));
-    }, undefined);
-    this.flusher?.kick();
+    store.appendEvent({ atWallMs, type, actor, detail }, (seq) => ({
+      topic: this.topics.events,
+      payload: JSON.stringify({
+        v: PROTOCOL_VERSION,
+        corridor: this.corridorId,
+        intersection: this.intersectionId,
+        seq,
+        at: new Date(atWallMs).toISOString(),
+        type,
+        actor,
+        detail,
+      }),
+    }));
   }
 
   private safely<T>(action: () => T, fallback: T): T {
