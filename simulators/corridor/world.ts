@@ -207,9 +207,7 @@ class World {
       this.random.chance(this.crashPointRate)
     ) {
       const forMs = this.random.chance(0.5) ? this.random.int(200, 1_500) : this.random.int(5_000, 30_000);
-      this.trace(`PAUSE ${e.from} for ${forMs} ms, as it sends PREPARE`);
-      this.pausedUntil.set(e.from, this.t + forMs);
-      this.stats.pauses++;
+      this.stall(e.from, forMs, ", as it sends PREPARE");
     }
     const until = this.pausedUntil.get(e.from) ?? -1;
     if (until > this.t) this.queue.at(until, () => this.network.send(e));
@@ -219,6 +217,12 @@ class World {
   private crashHere(party: string, point: string): boolean {
     if (this.healed || !this.random.chance(this.crashPointRate)) return false;
     this.trace(`${party} crashes ${point}`);
+    this.crash(party, 200, 15_000);
+    return true;
+  }
+
+  /** Crashes a gateway or a coordinator, and restarts it after a random delay in [min, max] ms. */
+  private crash(party: string, minRestartMs: number, maxRestartMs: number): void {
     const g = this.gateways.get(party);
     const c = this.coordinators.get(party);
     if (g) {
@@ -228,11 +232,17 @@ class World {
       c.crash();
       this.stats.coordinatorCrashes++;
     }
-    this.queue.at(this.t + this.random.int(200, 15_000), () => {
+    this.queue.at(this.t + this.random.int(minRestartMs, maxRestartMs), () => {
       if (g && !g.up) g.restart();
       if (c && !c.up) c.restart();
     });
-    return true;
+  }
+
+  /** A party stalls (a GC pause, a suspended laptop): what it sends and what reaches it waits. */
+  private stall(party: string, forMs: number, why: string): void {
+    this.trace(`PAUSE ${party} for ${forMs} ms${why}`);
+    this.pausedUntil.set(party, this.t + forMs);
+    this.stats.pauses++;
   }
 
   private paused(party: string): boolean {
@@ -250,10 +260,7 @@ class World {
       !this.paused(e.to) &&
       this.random.chance(this.crashPointRate)
     ) {
-      const forMs = this.random.int(5_000, 30_000);
-      this.trace(`PAUSE ${e.to} for ${forMs} ms, as a lease is granted`);
-      this.pausedUntil.set(e.to, this.t + forMs);
-      this.stats.pauses++;
+      this.stall(e.to, this.random.int(5_000, 30_000), ", as a lease is granted");
     }
     const until = this.pausedUntil.get(e.to) ?? -1;
     if (until > this.t) {
@@ -310,28 +317,15 @@ class World {
     const ids = [...this.gateways.keys()];
     this.faultEvery(10_000, 90_000, () => {
       const g = this.gateways.get(r.pick(ids)) as SimGateway;
-      if (!g.up) return;
-      g.crash();
-      this.stats.gatewayCrashes++;
-      this.queue.at(this.t + r.int(500, 25_000), () => {
-        if (!g.up) g.restart();
-      });
+      if (g.up) this.crash(g.id, 500, 25_000);
     });
     this.faultEvery(20_000, 150_000, () => {
       const c = r.pick([...this.coordinators.values()]);
-      if (!c.up) return;
-      c.crash();
-      this.stats.coordinatorCrashes++;
-      this.queue.at(this.t + r.int(500, 30_000), () => {
-        if (!c.up) c.restart();
-      });
+      if (c.up) this.crash(c.id, 500, 30_000);
     });
     this.faultEvery(20_000, 120_000, () => {
       const c = r.pick([...this.coordinators.values()]);
-      const forMs = r.int(1_000, 30_000);
-      this.trace(`PAUSE ${c.id} for ${forMs} ms`);
-      this.pausedUntil.set(c.id, this.t + forMs);
-      this.stats.pauses++;
+      this.stall(c.id, r.int(1_000, 30_000), "");
     });
     this.faultEvery(30_000, 240_000, () => {
       const down = r.int(200, 5_000);
