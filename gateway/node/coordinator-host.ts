@@ -18,6 +18,7 @@ import {
   inboxTopic,
 } from "../protocol/corridor-messages.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
+import { systemClock } from "../shell/clock.js";
 import type { CoordinatorStore } from "../store/coordinator-store.js";
 
 /**
@@ -28,8 +29,6 @@ import type { CoordinatorStore } from "../store/coordinator-store.js";
 
 /** Fault injection for tests and drills: the coordinator "dies" right after sending every PREPARE, or right after forcing its commit. */
 export type HaltAfter = "prepare-sent" | "commit-forced";
-
-const systemNow = () => ({ monoMs: performance.now(), wallMs: Date.now() });
 
 export interface PushResult {
   readonly txnId: string;
@@ -48,7 +47,7 @@ export interface PushResult {
   readonly durationMs: number;
 }
 
-export function newTxnId(name: string, wallMs: number): string {
+function newTxnId(name: string, wallMs: number): string {
   return `${name}-${wallMs.toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
@@ -205,7 +204,7 @@ class CoordinatorRun {
 }
 
 /** At most this many transactions run at once under one coordinator (its own push and resumed ones). */
-export const MAX_COORDINATOR_RUNS = 16;
+const MAX_COORDINATOR_RUNS = 16;
 
 /**
  * A coordinator on the broker, whatever carries its messages: its runs, ticking, fed from its inbox,
@@ -221,13 +220,8 @@ export class CoordinatorHost {
     readonly config: CoordinatorConfig,
     private readonly store: CoordinatorStore,
     private readonly publish: Publish,
-    readonly now: () => { monoMs: number; wallMs: number } = systemNow,
+    readonly now: () => { monoMs: number; wallMs: number } = () => systemClock.now(),
   ) {}
-
-  /** True while a transaction of this coordinator is still deciding (resumed commits do not count). */
-  get deciding(): boolean {
-    return this.runs.some((r) => r.state.phase !== "done" && r.state.phase !== "committing" && !r.halted);
-  }
 
   begin(state: CoordinatorState, planFile: unknown, haltAfter?: HaltAfter): CoordinatorRun {
     this.runs = this.runs.filter((r) => r.state.phase !== "done" && !r.halted);

@@ -88,8 +88,11 @@ export class GatewayNode {
   private corridorTimer: NodeJS.Timeout | null = null;
   private lastActivation: { txnId: string; lateByMs: number } | null = null;
   private pendingTxnPlans = new Map<string, string>();
-  /** Any gateway can coordinate a corridor plan change (`plan-push`): its decision log sits beside its store. */
-  private readonly coordinatorLog: CoordinatorStore;
+  /**
+   * Any gateway on a broker can coordinate a corridor plan change (`plan-push`): its decision log sits
+   * beside its store.
+   */
+  private readonly coordinatorLog: CoordinatorStore | null;
   private readonly coordinator: CoordinatorHost | null;
   private coordinatorTimer: NodeJS.Timeout | null = null;
   /** Audit entries waiting for the end of this turn (`auditSoon`). */
@@ -175,8 +178,8 @@ export class GatewayNode {
       },
       options.corridor ?? DEFAULT_CORRIDOR_SETTINGS,
     );
-    this.coordinatorLog = CoordinatorStore.open(dirname(store.file));
-    this.coordinator = options.broker
+    this.coordinatorLog = options.broker ? CoordinatorStore.open(dirname(store.file)) : null;
+    this.coordinator = this.coordinatorLog
       ? new CoordinatorHost(
           this.intersectionId,
           this.corridorId,
@@ -433,7 +436,7 @@ export class GatewayNode {
     }
     await this.session?.stop();
     await this.http?.close();
-    this.coordinatorLog.close();
+    this.coordinatorLog?.close();
   }
 
   // --- MQTT ---

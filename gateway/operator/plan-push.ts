@@ -43,8 +43,6 @@ export interface PushOptions extends BrokerConnection {
   readonly haltAfter?: HaltAfter;
 }
 
-const systemNow = () => ({ monoMs: performance.now(), wallMs: Date.now() });
-
 async function connect(options: BrokerConnection, clientId: string): Promise<MqttClient> {
   try {
     const client = await mqtt.connectAsync(options.url, {
@@ -88,7 +86,7 @@ async function openCoordinator(options: RecoverOptions & { readonly haltAfter?: 
     (topic, payload, publishOptions) => {
       client.publish(topic, payload, { qos: 1, retain: publishOptions.retain ?? false });
     },
-    options.now ?? systemNow,
+    options.now,
   );
   const timer = setInterval(() => host.tick(), 50);
   const close = async () => {
