@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
 import { CLI } from "./cli.js";
+import { captureOutput } from "./processes.js";
 
 // --- processes that may be killed with SIGKILL and started again ---
 
@@ -41,23 +42,7 @@ export class Fleet {
       child.once("exit", (code, signal) => done({ code, signal })),
     );
     const proc: Spawned = { name, args, child, startedAt: Date.now(), out: "", lines: [], exited };
-    let partial = "";
-    const take = (d: Buffer) => {
-      const text = d.toString();
-      proc.out += text;
-      const parts = (partial + text).split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) {
-        if (!line.startsWith("{")) continue;
-        try {
-          proc.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not a JSON line: it stays in `out`
-        }
-      }
-    };
-    child.stdout?.on("data", take);
-    child.stderr?.on("data", take);
+    captureOutput(child, proc);
     this.all.push(proc);
     return proc;
   }

@@ -24,23 +24,34 @@ export async function cleanupProcesses(): Promise<void> {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export function start(args: string[]): Proc {
-  const child = spawn("node", [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const proc: Proc = { child, out: "", lines: [] };
+/** Keeps a child's output in `out`, and each complete JSON log line parsed in `lines`. */
+export function captureOutput(
+  child: ChildProcess,
+  sink: { out: string; lines: Record<string, unknown>[] },
+): void {
+  let partial = "";
   const take = (d: Buffer) => {
     const text = d.toString();
-    proc.out += text;
-    for (const line of text.split("\n")) {
+    sink.out += text;
+    const parts = (partial + text).split("\n");
+    partial = parts.pop() ?? "";
+    for (const line of parts) {
       if (!line.startsWith("{")) continue;
       try {
-        proc.lines.push(JSON.parse(line) as Record<string, unknown>);
+        sink.lines.push(JSON.parse(line) as Record<string, unknown>);
       } catch {
-        // a partial line: the next chunk completes it, and the text is in `out` anyway
+        // not a JSON line: it stays in `out`
       }
     }
   };
   child.stdout?.on("data", take);
   child.stderr?.on("data", take);
+}
+
+export function start(args: string[]): Proc {
+  const child = spawn("node", [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc: Proc = { child, out: "", lines: [] };
+  captureOutput(child, proc);
   procs.push(proc);
   return proc;
 }
