@@ -1,31 +1,15 @@
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
 import { until } from "../support/mqtt-corridor.js";
-import { freePort } from "../support/ports.js";
 import { buildOnce } from "./cli.js";
-import { cleanupProcesses, cli, dirs, start, stop } from "./processes.js";
+import { cleanupProcesses, cli, startDemoCorridor, stop } from "./processes.js";
 
 beforeAll(() => buildOnce(), 180_000);
 afterEach(() => cleanupProcesses());
 
 describe("greenwave plan push --via: a gateway of the demo corridor coordinates", () => {
   it("commits through x2's gateway, which every intersection then reports", async () => {
-    const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
-    const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
-    dirs.push(fixture.dir);
-    const demo = start([
-      "demo",
-      "--corridor",
-      fixture.corridor,
-      "--port",
-      "0",
-      "--http-port",
-      "0",
-      "--quiet",
-    ]);
-    await until("the demo", 20_000, () => demo.out.includes("legend:"));
-    const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
+    const { fixture, demo, broker } = await startDemoCorridor();
     const push = cli([
       "plan",
       "push",

@@ -4,11 +4,9 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compileIntersectionPlan, loadIntersectionSetup, loadPlan } from "../../gateway/config/load.js";
 import { IN_STEP_TOLERANCE_MS } from "../../gateway/core/model.js";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
 import { until } from "../support/mqtt-corridor.js";
-import { freePort } from "../support/ports.js";
 import { buildOnce } from "./cli.js";
-import { cleanupProcesses, cli, dirs, start, stop } from "./processes.js";
+import { cleanupProcesses, cli, dirs, startDemoCorridor, stop } from "./processes.js";
 
 beforeAll(() => buildOnce(), 180_000);
 afterEach(() => cleanupProcesses());
@@ -42,23 +40,9 @@ const phaseError = (t: number, phase: number) => {
 
 describe("greenwave plan push against the demo corridor, as processes", () => {
   it("every intersection enters the new plan in the cycle that starts at the agreed boundary, and converges to the new green wave", async () => {
-    const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
-    const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
-    dirs.push(fixture.dir);
+    const { fixture, demo, broker } = await startDemoCorridor();
     const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-push-"));
     dirs.push(coordinatorDir);
-    const demo = start([
-      "demo",
-      "--corridor",
-      fixture.corridor,
-      "--port",
-      "0",
-      "--http-port",
-      "0",
-      "--quiet",
-    ]);
-    await until("the demo", 20_000, () => demo.out.includes("legend:"));
-    const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
     const controls = new Map(
       [...demo.out.matchAll(/simulator\s+(x\d)\/io1 (http:\/\/\S+)\/state/g)].map((m) => [
         m[1] as string,

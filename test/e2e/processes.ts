@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
+import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { until } from "../support/mqtt-corridor.js";
+import { freePort } from "../support/ports.js";
 import { CLI } from "./cli.js";
 
 /** greenwave processes started the way a user starts them, with their output kept (JSON log lines parsed). */
@@ -63,4 +66,18 @@ export function cli(args: string[]) {
 export async function stop(proc: Proc): Promise<number | null> {
   proc.child.kill("SIGINT");
   return await new Promise((resolve) => proc.child.once("exit", (code) => resolve(code)));
+}
+
+/**
+ * `greenwave demo` over a 4-intersection test corridor (30 s cycle, one simulated module each), as a
+ * user starts it; returns the fixture, the process and the broker URL it printed.
+ */
+export async function startDemoCorridor() {
+  const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
+  const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
+  dirs.push(fixture.dir);
+  const demo = start(["demo", "--corridor", fixture.corridor, "--port", "0", "--http-port", "0", "--quiet"]);
+  await until("the demo", 20_000, () => demo.out.includes("legend:"));
+  const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
+  return { fixture, demo, broker };
 }
