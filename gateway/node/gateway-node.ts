@@ -67,6 +67,12 @@ interface AuditEntry {
 const MAX_DEFERRED_AUDIT = 256;
 
 /**
+ * Informational audit entries are written without their own fsync; at most this long later they are
+ * forced to disk (if no forced write of the protocol did it first) and only then published.
+ */
+export const AUDIT_SYNC_DELAY_MS = 100;
+
+/**
  * One gateway: its intersection's controller driving the I/O modules, and around it the store, the
  * MQTT session (status, events through the outbox, operator commands) and the HTTP endpoint. The
  * signal side never waits for the network: MQTT and HTTP only observe it and feed it commands.
@@ -97,6 +103,7 @@ export class GatewayNode {
   private coordinatorTimer: NodeJS.Timeout | null = null;
   /** Audit entries waiting for the end of this turn (`auditSoon`). */
   private readonly deferredAudit: AuditEntry[] = [];
+  private auditSyncTimer: NodeJS.Timeout | null = null;
   /** The plan push this gateway coordinates, if any: one at a time. */
   private pushing: string | null = null;
 
@@ -410,6 +417,7 @@ export class GatewayNode {
     const { log } = this.options;
     if (this.corridorTimer) clearInterval(this.corridorTimer);
     if (this.coordinatorTimer) clearInterval(this.coordinatorTimer);
+    if (this.auditSyncTimer) clearTimeout(this.auditSyncTimer);
     await this.runner.stop();
     for (const error of await this.outputs.writeSafeState())
       log.error({ error: error.message }, "could not write the safe state");
@@ -691,7 +699,6 @@ export class GatewayNode {
     this.auditSoon(type === "mode" ? "mode" : type, null, detail);
   }
 
-  /** Appends to the audit trail and queues the event for the broker; a store failure is logged, never thrown. */
   /** Appends to the audit trail now (after what waits in the deferred queue, to keep the order). */
   private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
     this.flushAudit();
@@ -717,8 +724,16 @@ export class GatewayNode {
     const batch = this.deferredAudit.splice(0);
     if (batch.length === 0) return;
     const { store } = this.options;
-    this.safely(() => store.atomically(() => batch.forEach((entry) => this.appendAudit(entry))), undefined);
+    // Not forced: the protocol's and the controller's own records are, and these follow them. The
+    // outbox holds them back until they are on disk (see GatewayStore.lazily).
+    this.safely(() => store.lazily(() => batch.forEach((entry) => this.appendAudit(entry))), undefined);
     this.flusher?.kick();
+    if (store.hasUnsyncedOutbox && !this.auditSyncTimer && !this.stopped)
+      this.auditSyncTimer = setTimeout(() => {
+        this.auditSyncTimer = null;
+        this.safely(() => store.syncLazyWrites(this.options.clock.now().wallMs), undefined);
+        this.flusher?.kick();
+      }, AUDIT_SYNC_DELAY_MS);
   }
 
   private appendAudit(entry: AuditEntry): void {

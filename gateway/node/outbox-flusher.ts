@@ -22,6 +22,23 @@ export class OutboxFlusher {
     private readonly onError: (message: string) => void,
   ) {}
 
+  /**
+   * Acknowledged by the broker, struck from the outbox together at the end of the turn (one
+   * transaction); they count as in flight until then, so that no kick sends them again.
+   */
+  private acknowledged: number[] = [];
+
+  private markDelivered(): void {
+    const seqs = this.acknowledged.splice(0);
+    for (const seq of seqs) this.inFlight.delete(seq);
+    try {
+      this.store.delivered(seqs);
+    } catch (error) {
+      this.onError(`outbox: cannot mark messages ${seqs.join(", ")} delivered: ${(error as Error).message}`);
+    }
+    this.kick();
+  }
+
   /** Call after the store queued a message and after every (re)connect. */
   kick(): void {
     if (this.flushing || !this.session.connected) return;
@@ -40,16 +57,9 @@ export class OutboxFlusher {
         const inFlight = this.inFlight;
         this.session.publish(message.topic, message.payload, { qos: 1 }).then(
           () => {
-            inFlight.delete(message.seq);
             this.sent++;
-            try {
-              this.store.delivered(message.seq);
-            } catch (error) {
-              this.onError(
-                `outbox: cannot mark message ${message.seq} delivered: ${(error as Error).message}`,
-              );
-            }
-            this.kick();
+            this.acknowledged.push(message.seq);
+            if (this.acknowledged.length === 1) setImmediate(() => this.markDelivered());
           },
           () => {
             // Not acknowledged: it stays in the outbox and goes again on the next connect.

@@ -68,9 +68,18 @@ export class CoordinatorStore {
     this.insert({ ...entry, outcome: "committed", ended: false }, atMs, "");
   }
 
-  /** Lazy: the end of a committed transaction, or an abort worth remembering. */
+  /**
+   * Lazy (no fsync; durable with the next forced write): the end of a committed transaction, or an
+   * abort worth remembering. Lost in a power cut, a committed transaction is only finished again
+   * (COMMIT resent, acknowledged again) and an abort is presumed.
+   */
   persistEnd(entry: Omit<DecisionLogEntry, "ended">, atMs: number): void {
-    this.insert({ ...entry, ended: true }, atMs, "ON CONFLICT (txn_id) DO UPDATE SET ended = 1");
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      this.insert({ ...entry, ended: true }, atMs, "ON CONFLICT (txn_id) DO UPDATE SET ended = 1");
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
   }
 
   private insert(entry: DecisionLogEntry, atMs: number, onConflict: string): void {

@@ -52,6 +52,17 @@ export class StoreError extends Error {
 export class GatewayStore implements LatchStore {
   private readonly db: Database.Database;
   readonly file: string;
+  /** Compiled once: the store runs the same few dozen statements thousands of times. Bounded by the code's SQL. */
+  private readonly statements = new Map<string, Database.Statement>();
+  /** Transactions open through `forced` / `lazily` (nesting: only the outermost one commits). */
+  private depth = 0;
+  private lazyDepth = 0;
+  /**
+   * The first outbox message written by an unforced transaction since the last forced write, or null:
+   * from it on, the outbox waits (a power cut could still take it back, and its sequence number would
+   * then be given to another event after the broker has passed the first one on).
+   */
+  private firstUnsyncedSeq: number | null = null;
 
   private constructor(
     file: string,
@@ -68,6 +79,9 @@ export class GatewayStore implements LatchStore {
       this.db.pragma("synchronous = FULL");
       this.db.pragma("busy_timeout = 2000");
       this.migrate();
+      // Whatever a crashed predecessor wrote without an fsync is in the file, maybe not yet on disk:
+      // one forced write puts it there before the outbox may send any of it.
+      this.forced(() => this.addToCounter("store_opens", 1));
     } catch (error) {
       this.db.close();
       if (error instanceof StoreError) throw error;
@@ -85,6 +99,65 @@ export class GatewayStore implements LatchStore {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`);
     }
     return new GatewayStore(join(dataDir, STORE_FILE), limits);
+  }
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * One transaction, on disk when it returns (synchronous FULL). Every write before it, forced or not,
+   * is on disk with it: the WAL is one file, written in order, and this commit syncs it.
+   */
+  private forced<T>(writes: () => T): T {
+    this.depth++;
+    try {
+      const result = this.db.transaction(writes)();
+      if (this.depth === 1 && this.lazyDepth === 0) this.firstUnsyncedSeq = null;
+      return result;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /**
+   * One transaction that is atomic but not yet durable (synchronous NORMAL: no fsync): a power cut
+   * may take it back, never half of it. It becomes durable with the next forced write, or with
+   * `syncLazyWrites`. For what can be lost or written again: informational audit entries, delivery
+   * marks. Inside a forced transaction it is simply part of it.
+   */
+  lazily<T>(writes: () => T): T {
+    if (this.depth > 0) return this.forced(writes);
+    this.db.pragma("synchronous = NORMAL");
+    this.depth++;
+    this.lazyDepth++;
+    try {
+      return this.db.transaction(writes)();
+    } finally {
+      this.depth--;
+      this.lazyDepth--;
+      this.db.pragma("synchronous = FULL");
+    }
+  }
+
+  /** True when unforced writes hold outbox messages that wait for `syncLazyWrites`. */
+  get hasUnsyncedOutbox(): boolean {
+    return this.firstUnsyncedSeq !== null;
+  }
+
+  /** Makes every unforced write durable (one forced write), so that the outbox may send them. */
+  syncLazyWrites(atWallMs: number): void {
+    if (this.firstUnsyncedSeq === null) return;
+    this.forced(() =>
+      this.statement("INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at_ms', ?)").run(
+        String(atWallMs),
+      ),
+    );
   }
 
   get schemaVersion(): number {
@@ -112,17 +185,15 @@ export class GatewayStore implements LatchStore {
   // --- meta counters ---
 
   private counter(key: string): number {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as
+    const row = this.statement("SELECT value FROM meta WHERE key = ?").get(key) as
       { value: string } | undefined;
     return row ? Number(row.value) : 0;
   }
 
   private addToCounter(key: string, by: number): void {
-    this.db
-      .prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-      )
-      .run(key, String(by));
+    this.statement(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+    ).run(key, String(by));
   }
 
   get outboxDropped(): number {
@@ -136,7 +207,7 @@ export class GatewayStore implements LatchStore {
   // --- latch (LatchStore) ---
 
   load(): FaultLatch | null {
-    const row = this.db.prepare("SELECT kind, message, groups, at_wall_ms FROM latch WHERE id = 1").get() as
+    const row = this.statement("SELECT kind, message, groups, at_wall_ms FROM latch WHERE id = 1").get() as
       { kind: string; message: string; groups: string; at_wall_ms: number } | undefined;
     if (!row) return null;
     let groups: string[] = [];
@@ -150,53 +221,48 @@ export class GatewayStore implements LatchStore {
   }
 
   save(latch: FaultLatch): void {
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          "INSERT OR REPLACE INTO latch (id, kind, message, groups, at_wall_ms) VALUES (1, ?, ?, ?, ?)",
-        )
-        .run(latch.kind, latch.message, JSON.stringify(latch.groups), latch.atWallMs);
-    })();
+    this.forced(() => {
+      this.statement(
+        "INSERT OR REPLACE INTO latch (id, kind, message, groups, at_wall_ms) VALUES (1, ?, ?, ?, ?)",
+      ).run(latch.kind, latch.message, JSON.stringify(latch.groups), latch.atWallMs);
+    });
   }
 
   clear(): void {
-    this.db.prepare("DELETE FROM latch WHERE id = 1").run();
+    this.statement("DELETE FROM latch WHERE id = 1").run();
   }
 
   // --- plans ---
 
   recordPlan(planId: string, version: number, body: unknown, source: string, atWallMs: number): void {
-    this.db
-      .prepare(
-        "INSERT OR IGNORE INTO plans (plan_id, version, body, source, received_at_ms) VALUES (?, ?, ?, ?, ?)",
-      )
-      .run(planId, version, JSON.stringify(body), source, atWallMs);
+    this.statement(
+      "INSERT OR IGNORE INTO plans (plan_id, version, body, source, received_at_ms) VALUES (?, ?, ?, ?, ?)",
+    ).run(planId, version, JSON.stringify(body), source, atWallMs);
   }
 
   planBody(planId: string, version: number): unknown {
-    const row = this.db
-      .prepare("SELECT body FROM plans WHERE plan_id = ? AND version = ?")
-      .get(planId, version) as { body: string } | undefined;
+    const row = this.statement("SELECT body FROM plans WHERE plan_id = ? AND version = ?").get(
+      planId,
+      version,
+    ) as { body: string } | undefined;
     return row ? (JSON.parse(row.body) as unknown) : null;
   }
 
   /** Runs `writes` as one transaction: all of them are durable, or none. */
   atomically<T>(writes: () => T): T {
-    return this.db.transaction(writes)();
+    return this.forced(writes);
   }
 
   setPlanInForce(plan: PlanInForce): void {
-    this.db
-      .prepare(
-        "INSERT OR REPLACE INTO plan_in_force (id, plan_id, version, since_wall_ms, activation_wall_ms) VALUES (1, ?, ?, ?, ?)",
-      )
-      .run(plan.planId, plan.version, plan.sinceWallMs, plan.activationWallMs);
+    this.statement(
+      "INSERT OR REPLACE INTO plan_in_force (id, plan_id, version, since_wall_ms, activation_wall_ms) VALUES (1, ?, ?, ?, ?)",
+    ).run(plan.planId, plan.version, plan.sinceWallMs, plan.activationWallMs);
   }
 
   planInForce(): PlanInForce | null {
-    const row = this.db
-      .prepare("SELECT plan_id, version, since_wall_ms, activation_wall_ms FROM plan_in_force WHERE id = 1")
-      .get() as
+    const row = this.statement(
+      "SELECT plan_id, version, since_wall_ms, activation_wall_ms FROM plan_in_force WHERE id = 1",
+    ).get() as
       | { plan_id: string; version: number; since_wall_ms: number; activation_wall_ms: number | null }
       | undefined;
     return row
@@ -219,42 +285,43 @@ export class GatewayStore implements LatchStore {
     event: Omit<StoredEvent, "seq">,
     message: ((seq: number) => { topic: string; payload: string }) | null,
   ): StoredEvent {
-    return this.db.transaction(() => {
-      const result = this.db
-        .prepare("INSERT INTO events (at_wall_ms, type, actor, detail) VALUES (?, ?, ?, ?)")
-        .run(event.atWallMs, event.type, event.actor, JSON.stringify(event.detail));
+    return this.forced(() => {
+      const result = this.statement(
+        "INSERT INTO events (at_wall_ms, type, actor, detail) VALUES (?, ?, ?, ?)",
+      ).run(event.atWallMs, event.type, event.actor, JSON.stringify(event.detail));
       const seq = Number(result.lastInsertRowid);
       if (message) {
         const { topic, payload } = message(seq);
-        this.db.prepare("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)").run(seq, topic, payload);
+        this.statement("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)").run(seq, topic, payload);
+        if (this.lazyDepth > 0 && this.firstUnsyncedSeq === null) this.firstUnsyncedSeq = seq;
         this.boundOutbox();
       }
       this.boundEvents(seq);
       return { ...event, seq };
-    })();
+    });
   }
 
   private boundOutbox(): void {
-    const { n } = this.db.prepare("SELECT count(*) AS n FROM outbox").get() as { n: number };
+    const { n } = this.statement("SELECT count(*) AS n FROM outbox").get() as { n: number };
     const excess = n - this.limits.maxOutbox;
     if (excess <= 0) return;
-    this.db
-      .prepare("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)")
-      .run(excess);
+    this.statement("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)").run(
+      excess,
+    );
     this.addToCounter("outbox_dropped", excess);
   }
 
   private boundEvents(lastSeq: number): void {
     // Pruning in batches keeps the check cheap: count only when the newest seq says it may be needed.
     if (lastSeq <= this.limits.maxEvents || lastSeq % 100 !== 0) return;
-    const result = this.db.prepare("DELETE FROM events WHERE seq <= ?").run(lastSeq - this.limits.maxEvents);
+    const result = this.statement("DELETE FROM events WHERE seq <= ?").run(lastSeq - this.limits.maxEvents);
     if (result.changes > 0) this.addToCounter("events_pruned", result.changes);
   }
 
   events(afterSeq = 0, limit = 1000): StoredEvent[] {
-    const rows = this.db
-      .prepare("SELECT seq, at_wall_ms, type, actor, detail FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-      .all(afterSeq, limit) as {
+    const rows = this.statement(
+      "SELECT seq, at_wall_ms, type, actor, detail FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+    ).all(afterSeq, limit) as {
       seq: number;
       at_wall_ms: number;
       type: string;
@@ -270,74 +337,84 @@ export class GatewayStore implements LatchStore {
     }));
   }
 
-  /** The oldest messages waiting for the broker, in order. */
+  /** The oldest messages waiting for the broker, in order: only those on disk (see `lazily`). */
   outbox(limit: number): OutboxMessage[] {
-    return this.db
-      .prepare("SELECT seq, topic, payload FROM outbox ORDER BY seq LIMIT ?")
-      .all(limit) as OutboxMessage[];
+    return this.statement("SELECT seq, topic, payload FROM outbox WHERE seq < ? ORDER BY seq LIMIT ?").all(
+      this.firstUnsyncedSeq ?? Number.MAX_SAFE_INTEGER,
+      limit,
+    ) as OutboxMessage[];
   }
 
   outboxDepth(): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM outbox").get() as { n: number }).n;
+    return (this.statement("SELECT count(*) AS n FROM outbox").get() as { n: number }).n;
   }
 
-  /** The broker has acknowledged this message. */
-  delivered(seq: number): void {
-    this.db.prepare("DELETE FROM outbox WHERE seq = ?").run(seq);
+  /**
+   * The broker has acknowledged these messages. Not forced: a mark lost in a power cut only sends
+   * the same message again (same sequence number, which receivers drop as a duplicate).
+   */
+  delivered(seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    this.lazily(() => {
+      const remove = this.statement("DELETE FROM outbox WHERE seq = ?");
+      for (const seq of seqs) remove.run(seq);
+    });
   }
 
   // --- corridor protocol ---
 
   leaseEpoch(): number {
-    const row = this.db.prepare("SELECT epoch FROM lease_epoch WHERE id = 1").get() as
+    const row = this.statement("SELECT epoch FROM lease_epoch WHERE id = 1").get() as
       { epoch: number } | undefined;
     return row?.epoch ?? 0;
   }
 
   /** Forced: no token of this epoch may be handed out before it is on disk. */
   persistLeaseEpoch(epoch: number): void {
-    this.db.prepare("INSERT OR REPLACE INTO lease_epoch (id, epoch) VALUES (1, ?)").run(epoch);
+    this.forced(() =>
+      this.statement("INSERT OR REPLACE INTO lease_epoch (id, epoch) VALUES (1, ?)").run(epoch),
+    );
   }
 
   highestToken(): number {
-    const row = this.db.prepare("SELECT highest_token FROM fencing WHERE id = 1").get() as
+    const row = this.statement("SELECT highest_token FROM fencing WHERE id = 1").get() as
       { highest_token: number } | undefined;
     return row?.highest_token ?? 0;
   }
 
   /** PREPARED, the plan it would take, and the new fencing floor: one forced transaction. */
   persistPrepared(txn: PreparedTxn, plan: { body: unknown }, highestToken: number, atWallMs: number): void {
-    this.db.transaction(() => {
-      this.db
-        .prepare(
-          "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?)",
-        )
-        .run(
-          txn.txnId,
-          txn.coordinator,
-          txn.token,
-          JSON.stringify(txn.participants),
-          txn.plan.planId,
-          txn.plan.version,
-          txn.activationWallMs,
-          atWallMs,
-        );
+    this.forced(() => {
+      this.statement(
+        "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?)",
+      ).run(
+        txn.txnId,
+        txn.coordinator,
+        txn.token,
+        JSON.stringify(txn.participants),
+        txn.plan.planId,
+        txn.plan.version,
+        txn.activationWallMs,
+        atWallMs,
+      );
       this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, `txn ${txn.txnId}`, atWallMs);
-      this.db.prepare("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
-    })();
+      this.statement("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
+    });
   }
 
   /** The outcome of a transaction (a refusal to vote is stored as aborted, with what is known of it). */
   persistOutcome(txnId: string, outcome: Outcome, atWallMs: number): void {
-    const updated = this.db
-      .prepare("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?")
-      .run(outcome, atWallMs, txnId);
-    if (updated.changes === 0)
-      this.db
-        .prepare(
+    this.forced(() => {
+      const updated = this.statement("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?").run(
+        outcome,
+        atWallMs,
+        txnId,
+      );
+      if (updated.changes === 0)
+        this.statement(
           "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
-        )
-        .run(txnId, outcome, atWallMs);
+        ).run(txnId, outcome, atWallMs);
+    });
   }
 
   /** What the participant restarts from: its fencing floor, the transaction it is in doubt about, its tombstones. */
@@ -346,12 +423,12 @@ export class GatewayStore implements LatchStore {
     prepared: PreparedTxn | null;
     tombstones: Tombstone[];
   } {
-    const rows = this.db
-      .prepare("SELECT * FROM txns ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?")
-      .all(maxTombstones + 1) as TxnRow[];
-    const preparedRow = this.db
-      .prepare("SELECT * FROM txns WHERE phase = 'prepared' ORDER BY updated_at_ms DESC LIMIT 1")
-      .get() as TxnRow | undefined;
+    const rows = this.statement("SELECT * FROM txns ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?").all(
+      maxTombstones + 1,
+    ) as TxnRow[];
+    const preparedRow = this.statement(
+      "SELECT * FROM txns WHERE phase = 'prepared' ORDER BY updated_at_ms DESC LIMIT 1",
+    ).get() as TxnRow | undefined;
     return {
       highestToken: this.highestToken(),
       prepared: preparedRow ? txnFromRow(preparedRow) : null,
@@ -364,27 +441,23 @@ export class GatewayStore implements LatchStore {
   }
 
   transaction(txnId: string): (PreparedTxn & { phase: string }) | null {
-    const row = this.db.prepare("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
+    const row = this.statement("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
     return row ? { ...txnFromRow(row), phase: row.phase } : null;
   }
 
   /** The newest committed transactions (at most `limit`), most recently written first: what a restart resumes. */
   committedTransactions(limit: number): StoredTxn[] {
-    const rows = this.db
-      .prepare(
-        "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
-      )
-      .all(limit) as TxnRow[];
+    const rows = this.statement(
+      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+    ).all(limit) as TxnRow[];
     return rows.map((row) => ({ txn: txnFromRow(row), phase: "committed" }));
   }
 
   /** The newest finished or pending transaction, for the status. */
   lastTransaction(): { txnId: string; phase: string; atWallMs: number } | null {
-    const row = this.db
-      .prepare(
-        "SELECT txn_id, phase, updated_at_ms FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT 1",
-      )
-      .get() as { txn_id: string; phase: string; updated_at_ms: number } | undefined;
+    const row = this.statement(
+      "SELECT txn_id, phase, updated_at_ms FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT 1",
+    ).get() as { txn_id: string; phase: string; updated_at_ms: number } | undefined;
     return row ? { txnId: row.txn_id, phase: row.phase, atWallMs: row.updated_at_ms } : null;
   }
 }

@@ -62,11 +62,52 @@ describe("the gateway store (SQLite on disk)", () => {
     for (let i = 0; i < 5; i++)
       store.appendEvent({ atWallMs: i, type: "t", actor: null, detail: {} }, message);
     expect(store.outbox(10).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
-    store.delivered(1);
-    store.delivered(3);
+    store.delivered([1]);
+    store.delivered([3]);
     expect(store.outbox(10).map((m) => m.seq)).toEqual([2, 4, 5]);
     expect(JSON.parse(store.outbox(1)[0]?.payload ?? "{}")).toEqual({ seq: 2 });
     store.close();
+  });
+
+  it("holds back messages written without an fsync until a forced write or a sync puts them on disk", () => {
+    const store = GatewayStore.open(tempDir());
+    const append = (i: number) =>
+      store.appendEvent({ atWallMs: i, type: "t", actor: null, detail: {} }, message);
+    const waiting = () => store.outbox(10).map((m) => m.seq);
+    append(1);
+    store.lazily(() => {
+      append(2);
+      append(3);
+    });
+    // A power cut could still take 2 and 3 back, and their numbers would go to other events.
+    expect(store.hasUnsyncedOutbox).toBe(true);
+    expect(waiting()).toEqual([1]);
+    store.syncLazyWrites(10);
+    expect(store.hasUnsyncedOutbox).toBe(false);
+    expect(waiting()).toEqual([1, 2, 3]);
+    store.lazily(() => append(4));
+    expect(waiting()).toEqual([1, 2, 3]);
+    // Any forced write of the protocol syncs the WAL, and with it everything written before.
+    store.persistOutcome("txn-1", "aborted", 11);
+    expect(waiting()).toEqual([1, 2, 3, 4]);
+    // Inside a forced transaction, an unforced one is part of it.
+    store.atomically(() => store.lazily(() => append(5)));
+    expect(store.hasUnsyncedOutbox).toBe(false);
+    store.delivered([1, 2, 3]);
+    expect(waiting()).toEqual([4, 5]);
+    store.close();
+  });
+
+  it("keeps what it wrote without an fsync across a restart, and sends it once it is on disk", () => {
+    const dir = tempDir();
+    const store = GatewayStore.open(dir);
+    store.lazily(() => store.appendEvent({ atWallMs: 1, type: "t", actor: null, detail: {} }, message));
+    store.close();
+    const again = GatewayStore.open(dir);
+    expect(again.events(0, 10).map((e) => e.seq)).toEqual([1]);
+    // Reopened (after a crash too), the store forces what it finds to disk before the outbox sends it.
+    expect(again.outbox(10).map((m) => m.seq)).toEqual([1]);
+    again.close();
   });
 
   it("bounds the outbox: past the limit the oldest go first, and the drops are counted durably", () => {
