@@ -14,6 +14,7 @@ import { freePort } from "../test/support/ports.js";
 import { haveRedis, startNaiveWorld } from "./naive-switch.js";
 import { pushRepeatedly } from "./push-samples.js";
 import { measureProcesses } from "./plan-push-processes.js";
+import { benchSkeleton2pc } from "./skeleton-2pc.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
 
 /**
@@ -161,6 +162,35 @@ async function withMosquitto<T>(run: (url: string) => Promise<T>): Promise<T | n
   }
 }
 
+/** The same message pattern with none of greenwave's code, at the sizes measured with processes. */
+const skeleton = (url: string) => benchSkeleton2pc(url, [1, 4, 16], 20);
+
+/**
+ * Each `plan push` over gateway processes beside the skeleton of the same size and broker, with the
+ * ratio of the transaction alone (what the skeleton times: first lease request to last acknowledgement).
+ */
+function withSkeleton(pushes: BenchResult[], skeletons: BenchResult[]): BenchResult[] {
+  const out: BenchResult[] = [];
+  for (const push of pushes) {
+    const n = Number(/(\d+) gateway processes/.exec(push.name)?.[1]);
+    const floor = skeletons.find((s) => s.extra?.participants === n);
+    const transaction = Number(push.extra?.transactionMedianMs);
+    out.push(
+      floor
+        ? {
+            ...push,
+            extra: {
+              ...push.extra,
+              skeletonMedianMs: Number(floor.median.toFixed(2)),
+              ratioTransactionToSkeleton: Number((transaction / floor.median).toFixed(2)),
+            },
+          }
+        : push,
+    );
+  }
+  return [...skeletons, ...out];
+}
+
 export async function benchPlanPush(): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "greenwave-bench-floor-"));
   const broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
@@ -172,14 +202,14 @@ export async function benchPlanPush(): Promise<BenchResult[]> {
         "redis-server not installed: the naive comparison is skipped (apt-get install redis-server)\n",
       );
     const results = await measure("aedes", broker.url, haveRedis());
-    results.push(...(await measureProcesses("aedes", broker.url)));
+    results.push(...withSkeleton(await measureProcesses("aedes", broker.url), await skeleton(broker.url)));
     const mosquitto =
       (await withMosquitto(async (url) => [
         ...(await measure("mosquitto", url)),
-        ...(await measureProcesses("mosquitto", url)),
+        ...withSkeleton(await measureProcesses("mosquitto", url), await skeleton(url)),
       ])) ?? [];
     const all = [...results, ...mosquitto].map((r) =>
-      r.name.startsWith("naive")
+      r.name.startsWith("naive") || r.name.startsWith("skeleton")
         ? r
         : {
             ...r,
