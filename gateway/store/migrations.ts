@@ -62,4 +62,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE plan_in_force ADD COLUMN activation_wall_ms INTEGER;
   `,
+  // 4: the newest transactions are what the status, a restart and the tombstones read, every time.
+  `
+  CREATE INDEX txns_by_update ON txns (updated_at_ms);
+  `,
 ];

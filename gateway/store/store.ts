@@ -14,9 +14,18 @@ export interface StoreLimits {
   readonly maxEvents: number;
   /** Messages waiting for the broker; past it the oldest are dropped (counted). */
   readonly maxOutbox: number;
+  /**
+   * Finished transactions kept (the newest; a PREPARED one is never dropped); older ones are pruned
+   * (counted). Well above the participant's tombstones (MAX_TOMBSTONES) and a restart's resumption.
+   */
+  readonly maxFinishedTxns: number;
 }
 
-export const DEFAULT_STORE_LIMITS: StoreLimits = { maxEvents: 100_000, maxOutbox: 10_000 };
+export const DEFAULT_STORE_LIMITS: StoreLimits = {
+  maxEvents: 100_000,
+  maxOutbox: 10_000,
+  maxFinishedTxns: 1000,
+};
 
 export interface StoredEvent {
   readonly seq: number;
@@ -414,7 +423,22 @@ export class GatewayStore implements LatchStore {
         this.statement(
           "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
         ).run(txnId, outcome, atWallMs);
+      this.boundTxns();
     });
+  }
+
+  private boundTxns(): void {
+    // In batches of 100, as for events: one DELETE per hundred transactions.
+    const { n } = this.statement("SELECT count(*) AS n FROM txns").get() as { n: number };
+    if (n <= this.limits.maxFinishedTxns + 100) return;
+    const result = this.statement(
+      "DELETE FROM txns WHERE phase != 'prepared' AND rowid NOT IN (SELECT rowid FROM txns ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?)",
+    ).run(this.limits.maxFinishedTxns);
+    if (result.changes > 0) this.addToCounter("txns_pruned", result.changes);
+  }
+
+  get txnsPruned(): number {
+    return this.counter("txns_pruned");
   }
 
   /** What the participant restarts from: its fencing floor, the transaction it is in doubt about, its tombstones. */

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { committedToResume } from "../../gateway/core/corridor/resume.js";
 import { MIGRATIONS } from "../../gateway/store/migrations.js";
-import { GatewayStore, STORE_FILE, StoreError } from "../../gateway/store/store.js";
+import { DEFAULT_STORE_LIMITS, GatewayStore, STORE_FILE, StoreError } from "../../gateway/store/store.js";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -44,7 +44,7 @@ describe("the gateway store (SQLite on disk)", () => {
 
   it("numbers events without ever reusing a sequence number, across restarts and pruning", () => {
     const dir = tempDir();
-    const store = GatewayStore.open(dir, { maxEvents: 150, maxOutbox: 1000 });
+    const store = GatewayStore.open(dir, { ...DEFAULT_STORE_LIMITS, maxEvents: 150, maxOutbox: 1000 });
     for (let i = 0; i < 300; i++)
       store.appendEvent({ atWallMs: i, type: "mode", actor: null, detail: { i } }, null);
     expect(store.eventsPruned).toBeGreaterThan(0);
@@ -52,7 +52,7 @@ describe("the gateway store (SQLite on disk)", () => {
     expect(kept.length).toBeLessThanOrEqual(250);
     expect(kept.at(-1)?.seq).toBe(300);
     store.close();
-    const again = GatewayStore.open(dir, { maxEvents: 150, maxOutbox: 1000 });
+    const again = GatewayStore.open(dir, { ...DEFAULT_STORE_LIMITS, maxEvents: 150, maxOutbox: 1000 });
     expect(again.appendEvent({ atWallMs: 1, type: "x", actor: "alice", detail: {} }, null).seq).toBe(301);
     again.close();
   });
@@ -112,7 +112,7 @@ describe("the gateway store (SQLite on disk)", () => {
 
   it("bounds the outbox: past the limit the oldest go first, and the drops are counted durably", () => {
     const dir = tempDir();
-    const store = GatewayStore.open(dir, { maxEvents: 1000, maxOutbox: 10 });
+    const store = GatewayStore.open(dir, { ...DEFAULT_STORE_LIMITS, maxEvents: 1000, maxOutbox: 10 });
     for (let i = 0; i < 25; i++)
       store.appendEvent({ atWallMs: i, type: "t", actor: null, detail: {} }, message);
     expect(store.outboxDepth()).toBe(10);
@@ -121,7 +121,9 @@ describe("the gateway store (SQLite on disk)", () => {
     // The audit trail itself keeps every event.
     expect(store.events(0, 100)).toHaveLength(25);
     store.close();
-    expect(GatewayStore.open(dir, { maxEvents: 1000, maxOutbox: 10 }).outboxDropped).toBe(15);
+    expect(
+      GatewayStore.open(dir, { ...DEFAULT_STORE_LIMITS, maxEvents: 1000, maxOutbox: 10 }).outboxDropped,
+    ).toBe(15);
   });
 
   it("records plans received and the plan in force", () => {
@@ -162,6 +164,47 @@ describe("the gateway store (SQLite on disk)", () => {
     expect(rows).toEqual([{ txn: txn("t1", 50_000), phase: "committed" }]);
     expect(committedToResume(rows, second.planInForce(), 10_000, 4).map((t) => t.txnId)).toEqual(["t1"]);
     second.close();
+  });
+
+  it("keeps the newest finished transactions within its bound, and never drops one in doubt", () => {
+    const dir = tempDir();
+    const limits = { ...DEFAULT_STORE_LIMITS, maxFinishedTxns: 50 };
+    const store = GatewayStore.open(dir, limits);
+    const txn = (txnId: string) => ({
+      txnId,
+      coordinator: "@op",
+      token: 1,
+      participants: ["elm"],
+      plan: { planId: "am-peak", version: 2 },
+      activationWallMs: 1,
+    });
+    store.persistPrepared(txn("in-doubt"), { body: null }, 1, 0);
+    for (let i = 1; i <= 400; i++) {
+      store.persistPrepared(txn(`t${i}`), { body: null }, i + 1, i * 10);
+      store.persistOutcome(`t${i}`, i % 3 === 0 ? "aborted" : "committed", i * 10 + 5);
+    }
+    expect(store.txnsPruned).toBeGreaterThanOrEqual(400 - 50 - 100);
+    expect(store.transaction("in-doubt")?.phase).toBe("prepared");
+    expect(store.transaction("t400")?.phase).toBe("committed");
+    expect(store.transaction("t399")?.phase).toBe("aborted");
+    expect(store.transaction("t1")).toBeNull();
+    expect(store.lastTransaction()?.txnId).toBe("t400");
+    // What a restart reads is still there: the doubt, and the newest tombstones in order.
+    store.close();
+    const again = GatewayStore.open(dir, limits);
+    const record = again.participantRecord(8);
+    expect(record.prepared?.txnId).toBe("in-doubt");
+    expect(record.tombstones.map((t) => t.txnId)).toEqual([
+      "t393",
+      "t394",
+      "t395",
+      "t396",
+      "t397",
+      "t398",
+      "t399",
+      "t400",
+    ]);
+    again.close();
   });
 
   it("refuses a file that is not a store, and a store from a newer greenwave, saying what to do", () => {
