@@ -14,7 +14,7 @@ import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
  * for the last one every message as the broker saw it (time since the push began, sender, topic,
  * body type), then a summary per kind and the CPU the gateways and this process (broker +
  * coordinator) used. A diagnostic, not a benchmark: `node dist/bench/push-timeline.js [N] [PUSHES]`
- * after `npm run build`.
+ * after `npm run build`; GREENWAVE_PROFILE_GATEWAY=x3 also profiles that gateway's process.
  */
 
 const n = Number(process.argv[2] ?? 16);
@@ -48,6 +48,8 @@ const gateways: ChildProcess[] = fixture.ids.map((id) =>
   spawn(
     "node",
     [
+      // That gateway's CPU profile, written to ./cpu-profiles when it stops (node --cpu-prof).
+      ...(process.env.GREENWAVE_PROFILE_GATEWAY === id ? ["--cpu-prof", "--cpu-prof-dir=cpu-profiles"] : []),
       CLI,
       "gateway",
       "--config",

@@ -24,10 +24,20 @@ export interface DecisionLogEntry {
  * any COMMIT is sent: it is the commit point. Aborts and ends are written lazily (presumed abort: a
  * transaction the log does not know was aborted).
  */
+/**
+ * Ended transactions kept in the log (the newest). An ended one was acknowledged by every participant,
+ * or aborted: no participant is in doubt about it, so forgetting it changes no answer (a committed one
+ * is never asked about again; an aborted one is presumed aborted anyway).
+ */
+export const MAX_ENDED_DECISIONS = 1000;
+
 export class CoordinatorStore {
   private readonly db: Database.Database;
 
-  private constructor(readonly file: string) {
+  private constructor(
+    readonly file: string,
+    private readonly maxEnded = MAX_ENDED_DECISIONS,
+  ) {
     try {
       this.db = new Database(file);
       this.db.pragma("journal_mode = WAL");
@@ -50,13 +60,13 @@ export class CoordinatorStore {
     }
   }
 
-  static open(dataDir: string): CoordinatorStore {
+  static open(dataDir: string, maxEnded = MAX_ENDED_DECISIONS): CoordinatorStore {
     try {
       mkdirSync(dataDir, { recursive: true });
     } catch (error) {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`);
     }
-    return new CoordinatorStore(join(dataDir, COORDINATOR_STORE_FILE));
+    return new CoordinatorStore(join(dataDir, COORDINATOR_STORE_FILE), maxEnded);
   }
 
   close(): void {
@@ -77,9 +87,28 @@ export class CoordinatorStore {
     this.db.pragma("synchronous = NORMAL");
     try {
       this.insert({ ...entry, ended: true }, atMs, "ON CONFLICT (txn_id) DO UPDATE SET ended = 1");
+      this.boundEnded();
     } finally {
       this.db.pragma("synchronous = FULL");
     }
+  }
+
+  /** In batches of 100: one DELETE per hundred ended transactions. */
+  private boundEnded(): void {
+    const { n } = this.db.prepare("SELECT count(*) AS n FROM decisions WHERE ended = 1").get() as {
+      n: number;
+    };
+    if (n <= this.maxEnded + 100) return;
+    this.db
+      .prepare(
+        "DELETE FROM decisions WHERE ended = 1 AND rowid NOT IN (SELECT rowid FROM decisions WHERE ended = 1 ORDER BY at_ms DESC, rowid DESC LIMIT ?)",
+      )
+      .run(this.maxEnded);
+  }
+
+  /** Ended transactions in the log (at most MAX_ENDED_DECISIONS + 100). */
+  endedCount(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM decisions WHERE ended = 1").get() as { n: number }).n;
   }
 
   private insert(entry: DecisionLogEntry, atMs: number, onConflict: string): void {

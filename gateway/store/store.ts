@@ -142,7 +142,7 @@ export class GatewayStore implements LatchStore {
    */
   lazily<T>(writes: () => T): T {
     if (this.depth > 0) return this.forced(writes);
-    this.db.pragma("synchronous = NORMAL");
+    this.statement("PRAGMA synchronous = NORMAL").run();
     this.depth++;
     this.lazyDepth++;
     try {
@@ -150,8 +150,13 @@ export class GatewayStore implements LatchStore {
     } finally {
       this.depth--;
       this.lazyDepth--;
-      this.db.pragma("synchronous = FULL");
+      this.statement("PRAGMA synchronous = FULL").run();
     }
+  }
+
+  /** The connection's current `synchronous` setting (2 = FULL): FULL whenever no `lazily` runs. */
+  get synchronousSetting(): number {
+    return this.db.pragma("synchronous", { simple: true }) as number;
   }
 
   /** True when unforced writes hold outbox messages that wait for `syncLazyWrites`. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { committedToResume } from "../../gateway/core/corridor/resume.js";
+import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
 import { MIGRATIONS } from "../../gateway/store/migrations.js";
 import { DEFAULT_STORE_LIMITS, GatewayStore, STORE_FILE, StoreError } from "../../gateway/store/store.js";
 
@@ -95,6 +96,14 @@ describe("the gateway store (SQLite on disk)", () => {
     expect(store.hasUnsyncedOutbox).toBe(false);
     store.delivered([1, 2, 3]);
     expect(waiting()).toEqual([4, 5]);
+    // Every other write is forced again afterwards, also after an unforced one that failed.
+    expect(store.synchronousSetting).toBe(2);
+    expect(() =>
+      store.lazily(() => {
+        throw new Error("disk full");
+      }),
+    ).toThrow("disk full");
+    expect(store.synchronousSetting).toBe(2);
     store.close();
   });
 
@@ -217,5 +226,36 @@ describe("the gateway store (SQLite on disk)", () => {
     db.close();
     expect(() => GatewayStore.open(newer)).toThrow(StoreError);
     expect(() => GatewayStore.open(newer)).toThrow(/newer than this greenwave knows/);
+  });
+
+  it("bounds the coordinator's log to its newest ended transactions, and keeps every unfinished commit", () => {
+    const dir = tempDir();
+    const log = CoordinatorStore.open(dir, 50);
+    const entry = (txnId: string) => ({
+      txnId,
+      corridor: "main-street",
+      coordinator: "@op",
+      participants: ["elm", "oak"],
+      planId: "am-peak",
+      planVersion: 2,
+      activationWallMs: 1,
+      tokens: { elm: 1, oak: 1 },
+    });
+    log.persistCommit(entry("unfinished"), 0);
+    for (let i = 1; i <= 400; i++) {
+      if (i % 4 === 0) log.persistEnd({ ...entry(`t${i}`), outcome: "aborted" }, i);
+      else {
+        log.persistCommit(entry(`t${i}`), i);
+        log.persistEnd({ ...entry(`t${i}`), outcome: "committed" }, i);
+      }
+    }
+    expect(log.endedCount()).toBeLessThanOrEqual(150);
+    expect(log.outcomeOf("t399")).toBe("committed");
+    expect(log.outcomeOf("t400")).toBe("aborted");
+    expect(log.outcomeOf("t1")).toBeNull();
+    log.close();
+    const again = CoordinatorStore.open(dir, 50);
+    expect(again.unfinished().map((e) => e.txnId)).toEqual(["unfinished"]);
+    again.close();
   });
 });
