@@ -20,17 +20,17 @@ export interface DecisionLogEntry {
 }
 
 /**
- * A coordinator's log (one SQLite file, WAL, synchronous FULL). A commit is written, forced, before
- * any COMMIT is sent: it is the commit point. Aborts and ends are written lazily (presumed abort: a
- * transaction the log does not know was aborted).
- */
-/**
  * Ended transactions kept in the log (the newest). An ended one was acknowledged by every participant,
  * or aborted: no participant is in doubt about it, so forgetting it changes no answer (a committed one
  * is never asked about again; an aborted one is presumed aborted anyway).
  */
 export const MAX_ENDED_DECISIONS = 1000;
 
+/**
+ * A coordinator's log (one SQLite file, WAL, synchronous FULL). A commit is written, forced, before
+ * any COMMIT is sent: it is the commit point. Aborts and ends are written lazily (presumed abort: a
+ * transaction the log does not know was aborted).
+ */
 export class CoordinatorStore {
   private readonly db: Database.Database;
 
