@@ -70,7 +70,7 @@ const MAX_DEFERRED_AUDIT = 256;
  * Informational audit entries are written without their own fsync; at most this long later they are
  * forced to disk (if no forced write of the protocol did it first) and only then published.
  */
-export const AUDIT_SYNC_DELAY_MS = 100;
+export const AUDIT_SYNC_DELAY_MS = 500;
 
 /**
  * One gateway: its intersection's controller driving the I/O modules, and around it the store, the
