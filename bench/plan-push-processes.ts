@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { loadCorridor } from "../gateway/config/load.js";
-import { OperatorClient } from "../gateway/operator/operator-client.js";
 import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
 import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
+import { startGatewayProcesses, stopChild, untilOnline } from "./gateway-processes.js";
 import { pushRepeatedly } from "./push-samples.js";
 import type { BenchResult } from "./stats.js";
 
@@ -20,36 +19,13 @@ const SIZES = [
   { n: 16, pushes: 20 },
 ] as const;
 
-const CLI = resolve("dist/gateway/cli/main.js");
-
-async function untilOnline(url: string, corridor: string, n: number): Promise<void> {
-  const op = await OperatorClient.connect({ url, timeoutMs: 5000 });
-  try {
-    const deadline = performance.now() + 60_000;
-    while (performance.now() < deadline) {
-      const views = await op.survey(corridor, { expect: n, quietMs: 200 });
-      if (views.filter((v) => v.availability?.online && v.status).length === n) return;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`the ${n} gateways did not come online within 60 s`);
-  } finally {
-    await op.close();
-  }
-}
-
 export async function measureProcesses(brokerName: string, url: string): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   for (const { n, pushes } of SIZES) {
     const fixture = writeCorridorFixture(n);
     const dataDir = mkdtempSync(join(tmpdir(), "greenwave-bench-procs-"));
     const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-bench-procs-coord-"));
-    const gateways: ChildProcess[] = fixture.ids.map((id) =>
-      spawn(
-        "node",
-        [CLI, "gateway", "--config", join(fixture.dir, `${id}.yaml`), "--data-dir", dataDir, "--broker", url],
-        { stdio: "ignore", env: { ...process.env, GREENWAVE_LOG_LEVEL: "warn" } },
-      ),
-    );
+    const gateways = startGatewayProcesses(fixture, dataDir, url);
     const store = CoordinatorStore.open(coordinatorDir);
     try {
       await untilOnline(url, "test-corridor", n);
@@ -65,16 +41,7 @@ export async function measureProcesses(brokerName: string, url: string): Promise
       );
     } finally {
       store.close();
-      await Promise.all(
-        gateways.map(
-          (g) =>
-            new Promise<void>((done) => {
-              if (g.exitCode !== null) return done();
-              g.once("exit", () => done());
-              g.kill("SIGINT");
-            }),
-        ),
-      );
+      await Promise.all(gateways.map((g) => stopChild(g, "SIGINT")));
       rmSync(fixture.dir, { recursive: true, force: true });
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(coordinatorDir, { recursive: true, force: true });

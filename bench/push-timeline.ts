@@ -1,13 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { startBroker } from "../gateway/broker/broker.js";
 import { loadCorridor, loadPlan } from "../gateway/config/load.js";
-import { OperatorClient } from "../gateway/operator/operator-client.js";
 import { pushPlan } from "../gateway/operator/plan-push.js";
 import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
 import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
+import { startGatewayProcesses, stopChild, untilOnline } from "./gateway-processes.js";
 
 /**
  * Where a `plan push` spends its time: N gateway processes on the embedded broker, a few pushes, and
@@ -19,7 +18,6 @@ import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
 
 const n = Number(process.argv[2] ?? 16);
 const pushes = Number(process.argv[3] ?? 5);
-const CLI = resolve("dist/gateway/cli/main.js");
 
 /** CPU time (user + system) of a process so far, in ms, from /proc (Linux). */
 function cpuMsOf(pid: number): number {
@@ -44,35 +42,13 @@ const broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
 const fixture = writeCorridorFixture(n);
 const dataDir = mkdtempSync(join(tmpdir(), "greenwave-timeline-"));
 const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-timeline-coord-"));
-const gateways: ChildProcess[] = fixture.ids.map((id) =>
-  spawn(
-    "node",
-    [
-      // That gateway's CPU profile, written to ./cpu-profiles when it stops (node --cpu-prof).
-      ...(process.env.GREENWAVE_PROFILE_GATEWAY === id ? ["--cpu-prof", "--cpu-prof-dir=cpu-profiles"] : []),
-      CLI,
-      "gateway",
-      "--config",
-      join(fixture.dir, `${id}.yaml`),
-      "--data-dir",
-      dataDir,
-      "--broker",
-      broker.url,
-    ],
-    { stdio: "ignore", env: { ...process.env, GREENWAVE_LOG_LEVEL: "warn" } },
-  ),
+// That gateway's CPU profile, written to ./cpu-profiles when it stops (node --cpu-prof).
+const gateways = startGatewayProcesses(fixture, dataDir, broker.url, (id) =>
+  process.env.GREENWAVE_PROFILE_GATEWAY === id ? ["--cpu-prof", "--cpu-prof-dir=cpu-profiles"] : [],
 );
 const store = CoordinatorStore.open(coordinatorDir);
 try {
-  const op = await OperatorClient.connect({ url: broker.url, timeoutMs: 5000 });
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    const views = await op.survey("test-corridor", { expect: n, quietMs: 200 });
-    if (views.filter((v) => v.availability?.online && v.status).length === n) break;
-    if (performance.now() > deadline) throw new Error(`the ${n} gateways did not come online within 60 s`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  await op.close();
+  await untilOnline(broker.url, "test-corridor", n);
 
   let log: { atMs: number; sender: string; topic: string; type: string; bytes: number }[] = [];
   let t0 = 0;
@@ -138,20 +114,7 @@ try {
     );
 } finally {
   store.close();
-  await Promise.all(
-    gateways.map(
-      (g) =>
-        new Promise<void>((done) => {
-          if (g.exitCode !== null) return done();
-          const force = setTimeout(() => g.kill("SIGKILL"), 5000);
-          g.once("exit", () => {
-            clearTimeout(force);
-            done();
-          });
-          g.kill("SIGINT");
-        }),
-    ),
-  );
+  await Promise.all(gateways.map((g) => stopChild(g, "SIGINT")));
   await broker.close();
   rmSync(fixture.dir, { recursive: true, force: true });
   rmSync(dataDir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
+import { stopChild } from "./gateway-processes.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
 
 /**
@@ -24,7 +25,6 @@ const PARTICIPANT = fileURLToPath(new URL("./skeleton-participant.js", import.me
 const WARMUP_ROUNDS = 3;
 const READY_TIMEOUT_MS = 30_000;
 const ROUND_TIMEOUT_MS = 10_000;
-const EXIT_TIMEOUT_MS = 5_000;
 
 /** A ~5 KB plan as JSON text, about the size of a 16-intersection timing plan. */
 function makePlan(): string {
@@ -57,19 +57,6 @@ function untilReady(child: ChildProcess, id: string, deadline: number): Promise<
       resolve();
     });
   });
-}
-
-async function stopParticipant(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), EXIT_TIMEOUT_MS);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  child.kill("SIGTERM");
-  if (!(await exited)) child.kill("SIGKILL");
 }
 
 type ReplyType = "granted" | "vote" | "ack";
@@ -173,7 +160,7 @@ async function measure(url: string, n: number, rounds: number): Promise<BenchRes
   } finally {
     await client?.endAsync(true).catch(() => {});
     db?.close();
-    await Promise.all(children.map(stopParticipant));
+    await Promise.all(children.map((child) => stopChild(child, "SIGTERM")));
     rmSync(dir, { recursive: true, force: true });
   }
 }
