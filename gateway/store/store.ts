@@ -491,7 +491,8 @@ export class GatewayStore implements LatchStore {
   }
 }
 
-interface TxnRow {
+/** A row of the `txns` table, as SQLite returns it (migration 2). */
+export interface TxnRow {
   txn_id: string;
   coordinator: string;
   token: number;
@@ -499,7 +500,7 @@ interface TxnRow {
   plan_id: string;
   plan_version: number;
   activation_wall_ms: number;
-  phase: string;
+  phase: "prepared" | "committed" | "aborted";
   updated_at_ms: number;
 }
 

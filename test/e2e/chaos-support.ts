@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
+import type { TxnRow } from "../../gateway/store/store.js";
 import { CLI } from "./cli.js";
 import { captureOutput } from "./processes.js";
 
@@ -82,18 +83,6 @@ export async function untilAsync<T>(
 }
 
 // --- what the gateways' stores and the coordinator's log say ---
-
-export interface TxnRow {
-  txn_id: string;
-  coordinator: string;
-  token: number;
-  participants: string;
-  plan_id: string;
-  plan_version: number;
-  activation_wall_ms: number;
-  phase: "prepared" | "committed" | "aborted";
-  updated_at_ms: number;
-}
 
 export interface EventRow {
   seq: number;
