@@ -53,7 +53,14 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
     const status = () => {
       const run = cli(["status", "--broker", broker, "--corridor", "test-corridor", "--json"]);
       return run.status === 0
-        ? (JSON.parse(run.stdout) as { intersections: { id: string; mode: string; plan: { id: string } }[] })
+        ? (JSON.parse(run.stdout) as {
+            intersections: {
+              id: string;
+              mode: string;
+              plan: { id: string };
+              lastTxn: { lateByMs?: number } | null;
+            }[];
+          })
         : null;
     };
     // Pushed as soon as every gateway runs its plan, in step or still correcting its offset.
@@ -109,10 +116,11 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
     await new Promise((resolve) => setTimeout(resolve, CYCLE_MS + 2000));
 
     // How late each switch fell after the agreed instant, as each gateway reports it (lastTxn.lateByMs).
-    const final = JSON.parse(
-      cli(["status", "--broker", broker, "--corridor", "test-corridor", "--json"]).stdout,
-    ) as { intersections: { id: string; lastTxn: { lateByMs?: number } | null }[] };
-    const lateness = new Map(final.intersections.map((i) => [i.id, i.lastTxn?.lateByMs ?? Number.NaN]));
+    const final = status();
+    expect(final, "the corridor's status").not.toBeNull();
+    const lateness = new Map(
+      (final?.intersections ?? []).map((i) => [i.id, i.lastTxn?.lateByMs ?? Number.NaN]),
+    );
 
     for (const [index, id] of fixture.ids.entries()) {
       const history = (
