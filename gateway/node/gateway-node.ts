@@ -731,7 +731,7 @@ export class GatewayNode {
     if (store.hasUnsyncedOutbox && !this.auditSyncTimer && !this.stopped)
       this.auditSyncTimer = setTimeout(() => {
         this.auditSyncTimer = null;
-        this.safely(() => store.syncLazyWrites(this.options.clock.now().wallMs), undefined);
+        this.safely(() => store.syncLazyWrites(), undefined);
         this.flusher?.kick();
       }, AUDIT_SYNC_DELAY_MS);
   }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Outcome } from "../core/corridor/participant.js";
-import { StoreError } from "./store.js";
+import { StoreError, unsyncedTransaction } from "./store.js";
 
 export const COORDINATOR_STORE_FILE = "coordinator.db";
 
@@ -84,13 +84,10 @@ export class CoordinatorStore {
    * (COMMIT resent, acknowledged again) and an abort is presumed.
    */
   persistEnd(entry: Omit<DecisionLogEntry, "ended">, atMs: number): void {
-    this.db.pragma("synchronous = NORMAL");
-    try {
+    unsyncedTransaction(this.db, () => {
       this.insert({ ...entry, ended: true }, atMs, "ON CONFLICT (txn_id) DO UPDATE SET ended = 1");
       this.boundEnded();
-    } finally {
-      this.db.pragma("synchronous = FULL");
-    }
+    });
   }
 
   /** In batches of 100: one DELETE per hundred ended transactions. */

@@ -54,6 +54,20 @@ export class StoreError extends Error {
 }
 
 /**
+ * One transaction whose commit is not synced to disk (synchronous NORMAL, in WAL mode): atomic, and
+ * durable with the next synced commit of the same file. The connection is FULL again afterwards,
+ * whatever happens.
+ */
+export function unsyncedTransaction<T>(db: Database.Database, writes: () => T): T {
+  db.pragma("synchronous = NORMAL");
+  try {
+    return db.transaction(writes)();
+  } finally {
+    db.pragma("synchronous = FULL");
+  }
+}
+
+/**
  * One gateway's durable state in one SQLite file (WAL, synchronous FULL: every commit is on disk
  * when it returns): the latched fault, the plans received and in force, the audit trail of events,
  * and the outbox of messages that wait for the broker.
@@ -142,15 +156,13 @@ export class GatewayStore implements LatchStore {
    */
   lazily<T>(writes: () => T): T {
     if (this.depth > 0) return this.forced(writes);
-    this.statement("PRAGMA synchronous = NORMAL").run();
     this.depth++;
     this.lazyDepth++;
     try {
-      return this.db.transaction(writes)();
+      return unsyncedTransaction(this.db, writes);
     } finally {
       this.depth--;
       this.lazyDepth--;
-      this.statement("PRAGMA synchronous = FULL").run();
     }
   }
 
@@ -165,13 +177,9 @@ export class GatewayStore implements LatchStore {
   }
 
   /** Makes every unforced write durable (one forced write), so that the outbox may send them. */
-  syncLazyWrites(atWallMs: number): void {
+  syncLazyWrites(): void {
     if (this.firstUnsyncedSeq === null) return;
-    this.forced(() =>
-      this.statement("INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at_ms', ?)").run(
-        String(atWallMs),
-      ),
-    );
+    this.forced(() => this.addToCounter("lazy_syncs", 1));
   }
 
   get schemaVersion(): number {

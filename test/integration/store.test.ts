@@ -83,7 +83,7 @@ describe("the gateway store (SQLite on disk)", () => {
     // A power cut could still take 2 and 3 back, and their numbers would go to other events.
     expect(store.hasUnsyncedOutbox).toBe(true);
     expect(waiting()).toEqual([1]);
-    store.syncLazyWrites(10);
+    store.syncLazyWrites();
     expect(store.hasUnsyncedOutbox).toBe(false);
     expect(waiting()).toEqual([1, 2, 3]);
     store.lazily(() => append(4));
