@@ -74,9 +74,17 @@ export interface ModuleLayout {
   readonly safeState: readonly boolean[];
 }
 
-const LAMP_NAMES: Record<"vehicle" | "pedestrian", Record<string, LampColor>> = {
-  vehicle: { red: "red", yellow: "yellow", green: "green" },
-  pedestrian: { dontWalk: "red", walk: "green" },
+/** Lamp names as written in the config, by head kind. Maps: a lamp name comes from the config file. */
+const LAMP_NAMES: Readonly<Record<"vehicle" | "pedestrian", ReadonlyMap<string, LampColor>>> = {
+  vehicle: new Map([
+    ["red", "red"],
+    ["yellow", "yellow"],
+    ["green", "green"],
+  ]),
+  pedestrian: new Map([
+    ["dontWalk", "red"],
+    ["walk", "green"],
+  ]),
 };
 
 /**
@@ -109,12 +117,12 @@ export function layoutModules(
       }
       const names = LAMP_NAMES[group.kind];
       for (const [lampName, channel] of Object.entries(lamps)) {
-        const lamp = names[lampName];
+        const lamp = names.get(lampName);
         const where = [...at, d, "channels", groupId, lampName];
         if (!lamp) {
           issues.push({
             path: where,
-            message: `group ${groupId} is a ${group.kind} head: its lamps are ${Object.keys(names).join(", ")}, not ${lampName}`,
+            message: `group ${groupId} is a ${group.kind} head: its lamps are ${[...names.keys()].join(", ")}, not ${lampName}`,
           });
         } else if (channel >= device.profile.outputs) {
           issues.push({
@@ -165,7 +173,7 @@ export function layoutModules(
   });
   if (devices.length > 0) {
     intersection.groups.forEach((g) => {
-      for (const [name, lamp] of Object.entries(LAMP_NAMES[g.kind])) {
+      for (const [name, lamp] of LAMP_NAMES[g.kind]) {
         if (!wired.has(`${g.id}.${lamp}`)) {
           issues.push({ path: at, message: `${g.id} ${name} is not wired to any device channel` });
         }

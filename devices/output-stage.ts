@@ -1,5 +1,5 @@
 import type { Intersection, Lamps } from "../gateway/core/model.js";
-import { coilsFor, type ModuleLayout, observedLamps, safeStateRegisters } from "./io-map.js";
+import { coilsFor, type Link, type ModuleLayout, observedLamps, safeStateRegisters } from "./io-map.js";
 import { ModbusError } from "./modbus/errors.js";
 import { type BusLink, describeLink, openLink } from "./modbus/link.js";
 import { ModuleClient } from "./modbus/module-client.js";
@@ -22,6 +22,9 @@ interface ModuleSlot {
   readonly client: ModuleClient;
   lastGoodMonoMs: number;
   lastError: ModbusError | null;
+  /** Exchanges ended by an invalid answer since the last good one, and the last: is this a Modbus device at all? */
+  invalidAnswers: number;
+  lastInvalid: ModbusError | null;
   /** What the module's coils were last written to (FC05 boards write only what changed). */
   lastCoils: boolean[] | null;
   watchdogConfigured: boolean;
@@ -54,6 +57,8 @@ export class OutputStage {
         client: new ModuleClient(link, layout.deviceId, layout.unitId, layout.timeoutMs, layout.retries),
         lastGoodMonoMs: start,
         lastError: null,
+        invalidAnswers: 0,
+        lastInvalid: null,
         lastCoils: null,
         watchdogConfigured: false,
       };
@@ -120,15 +125,12 @@ export class OutputStage {
     const lost: LostDevice[] = [];
     for (const slot of this.slots) {
       const silentMs = now - slot.lastGoodMonoMs;
-      if (slot.lastError && silentMs > slot.layout.faultWindowMs) {
-        lost.push({
-          device: slot.layout.deviceId,
-          detail: `no good exchange for ${silentMs} ms (fault window ${slot.layout.faultWindowMs} ms); last error: ${slot.lastError.message}`,
-        });
-      }
+      if (slot.lastError && silentMs > slot.layout.faultWindowMs)
+        lost.push({ device: slot.layout.deviceId, detail: lostDetail(slot, silentMs) });
     }
     const feedback = results.map((r) => (r instanceof ModbusError ? null : r));
-    // No module, no feedback: an intersection without devices has nothing to compare.
+    // No module, no feedback: an intersection without devices has nothing to compare. A failed
+    // exchange (an invalid answer included) gives no feedback at all: garbage never reaches the monitor.
     const complete = this.slots.length > 0 && errors.length === 0 && feedback.every((f) => f !== null);
     return {
       observed: complete ? observedLamps(this.intersection, this.layouts, feedback) : null,
@@ -161,6 +163,8 @@ export class OutputStage {
       else if (fb.source === "coils") sensed = await client.readCoils(profile.firstCoil, profile.outputs);
       slot.lastGoodMonoMs = this.monoNow();
       slot.lastError = null;
+      slot.invalidAnswers = 0;
+      slot.lastInvalid = null;
       return sensed;
     } catch (error) {
       const failure =
@@ -168,6 +172,10 @@ export class OutputStage {
           ? error
           : new ModbusError("protocol", client.where, "exchange", String(error));
       slot.lastError = failure;
+      if (failure.failure === "invalid-answer") {
+        slot.invalidAnswers++;
+        slot.lastInvalid = failure;
+      }
       slot.lastCoils = null;
       // The module may have restarted: configure its watchdog again before the next write.
       slot.watchdogConfigured = false;
@@ -188,4 +196,31 @@ export class OutputStage {
     }
     slot.watchdogConfigured = true;
   }
+}
+
+/**
+ * Exchanges in a row ended by an invalid answer, at least this many: whatever answers is not the
+ * Modbus module of the configuration (one could be a glitch on a TCP-to-RTU bridge; two in a row are not).
+ */
+export const INVALID_ANSWERS_NOT_A_DEVICE = 2;
+
+/** Why a module counts as lost, blaming the device and its link, never the lamps. */
+function lostDetail(slot: ModuleSlot, silentMs: number): string {
+  const window = `no good exchange for ${Math.round(silentMs)} ms (fault window ${slot.layout.faultWindowMs} ms)`;
+  const invalid = slot.lastInvalid;
+  if (invalid && slot.invalidAnswers >= INVALID_ANSWERS_NOT_A_DEVICE) {
+    const { deviceId, link } = slot.layout;
+    return `device ${deviceId} at ${linkAddress(link, slot.layout.unitId)} is not a Modbus device (answer to ${invalid.operation} ${invalid.detail}; ${slot.invalidAnswers} exchanges in a row refused): ${linkAdvice(link)}; ${window}`;
+  }
+  return `${window}; last error: ${slot.lastError?.message ?? "none"}`;
+}
+
+function linkAddress(link: Link, unitId: number): string {
+  return link.kind === "tcp" ? `${link.host}:${link.port}` : `${link.path} unit ${unitId}`;
+}
+
+function linkAdvice(link: Link): string {
+  return link.kind === "tcp"
+    ? "check the host:port and unit id"
+    : "check the serial path, its line settings and the unit id (does the adapter echo what it sends?)";
 }

@@ -1,5 +1,20 @@
-/** What went wrong in a Modbus exchange, so that callers can count and react by kind. */
-export type ModbusFailure = "timeout" | "crc" | "exception" | "link" | "overload" | "protocol";
+/**
+ * What went wrong in a Modbus exchange, so that callers can count and react by kind. "invalid-answer":
+ * something answered, but not as a Modbus device answers this request (wrong transaction or unit id,
+ * function code, byte count or length, a write not echoed, the request itself echoed back).
+ */
+export type ModbusFailure =
+  "timeout" | "crc" | "exception" | "link" | "overload" | "protocol" | "invalid-answer";
+
+export const MODBUS_FAILURES: readonly ModbusFailure[] = [
+  "timeout",
+  "crc",
+  "exception",
+  "link",
+  "overload",
+  "protocol",
+  "invalid-answer",
+];
 
 export class ModbusError extends Error {
   override readonly name = "ModbusError";
@@ -9,10 +24,18 @@ export class ModbusError extends Error {
     readonly where: string,
     /** "write coils 0–31" */
     readonly operation: string,
-    detail: string,
+    /**
+     * What happened, without where and operation: "no answer within 250 ms"; for an invalid answer,
+     * what the answer did: "echoed the request: 00 01 …".
+     */
+    readonly detail: string,
     readonly exceptionCode?: number,
   ) {
-    super(`${where}: ${operation}: ${detail}`);
+    super(
+      failure === "invalid-answer"
+        ? `${where}: the answer to ${operation} ${detail}`
+        : `${where}: ${operation}: ${detail}`,
+    );
   }
 }
 

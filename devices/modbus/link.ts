@@ -2,6 +2,7 @@ import { Socket } from "node:net";
 import Modbus from "jsmodbus";
 import { SerialPort } from "serialport";
 import type { Link } from "../io-map.js";
+import { AnswerGuard, type GuardedPort } from "./answer-guard.js";
 import { RequestQueue } from "./request-queue.js";
 
 /** Requests that may wait for one bus; more means the bus cannot keep up, and is refused and counted. */
@@ -13,6 +14,12 @@ const REOPEN_CAP_MS = 5_000;
 export type UnitClient =
   InstanceType<typeof Modbus.ModbusTCPClient> | InstanceType<typeof Modbus.ModbusRTUClient>;
 
+/** One unit's jsmodbus client, and the guarded port it talks through. */
+export interface UnitChannel {
+  readonly client: UnitClient;
+  readonly port: GuardedPort;
+}
+
 /**
  * A physical Modbus link: one TCP connection or one serial port, shared by every module on it through
  * one request queue. The link stays open across timeouts: only a link that is gone (connection closed,
@@ -21,11 +28,13 @@ export type UnitClient =
 export interface BusLink {
   readonly description: string;
   readonly queue: RequestQueue;
+  /** Checks every answer before a jsmodbus client sees it (answer-guard.ts). */
+  readonly guard: AnswerGuard;
   /** After a failed exchange, wait this long before the next one, so stale bytes of a late answer drain. */
   readonly recoveryMs: number;
   readonly isOpen: boolean;
   readonly reopens: number;
-  client(unitId: number, timeoutMs: number): UnitClient;
+  unit(unitId: number, timeoutMs: number): UnitChannel;
   /** Opens the link; when that fails it keeps trying in the background, and the error is returned. */
   open(): Promise<void>;
   close(): Promise<void>;
@@ -93,6 +102,10 @@ class TcpLink extends ReopeningLink implements BusLink {
   readonly recoveryMs = 0;
   private readonly socket = new Socket();
   private connected = false;
+  readonly guard = new AnswerGuard("tcp", {
+    isOpen: () => this.connected,
+    write: (frame, done) => this.socket.write(frame, done),
+  });
 
   constructor(
     private readonly host: string,
@@ -104,9 +117,12 @@ class TcpLink extends ReopeningLink implements BusLink {
       this.connected = true;
       // Nagle's algorithm would hold small request frames back for tens of milliseconds.
       this.socket.setNoDelay(true);
+      this.guard.opened();
     });
+    this.socket.on("data", (bytes: Buffer) => this.guard.receive(bytes));
     this.socket.on("close", () => {
       this.connected = false;
+      this.guard.closed();
       this.scheduleReopen();
     });
     this.socket.on("error", () => {
@@ -118,8 +134,12 @@ class TcpLink extends ReopeningLink implements BusLink {
     return this.connected;
   }
 
-  client(unitId: number, timeoutMs: number): UnitClient {
-    return new Modbus.client.TCP(this.socket, unitId, timeoutMs);
+  unit(unitId: number, timeoutMs: number): UnitChannel {
+    const port = this.guard.port();
+    // jsmodbus only needs a socket's events and write(); the guarded port gives it checked answers.
+    const client = new Modbus.client.TCP(port as unknown as Socket, unitId, timeoutMs);
+    this.guard.announce(port);
+    return { client, port };
   }
 
   protected connect(): Promise<void> {
@@ -152,6 +172,7 @@ class SerialLink extends ReopeningLink implements BusLink {
   readonly description: string;
   readonly recoveryMs: number;
   private readonly port: SerialPort;
+  readonly guard: AnswerGuard;
 
   constructor(link: Extract<Link, { kind: "serial" }>) {
     super();
@@ -167,6 +188,12 @@ class SerialLink extends ReopeningLink implements BusLink {
       stopBits: s.stopBits,
       autoOpen: false,
     });
+    this.guard = new AnswerGuard("rtu", {
+      isOpen: () => this.port.isOpen,
+      write: (frame, done) => this.port.write(frame, done),
+    });
+    this.port.on("open", () => this.guard.opened());
+    this.port.on("data", (bytes: Buffer) => this.guard.receive(bytes));
     this.port.on("close", (error?: { disconnected?: boolean }) => {
       // Only a vanished device closes the port on its own; reopen it when it comes back.
       if (error?.disconnected) this.scheduleReopen();
@@ -180,8 +207,12 @@ class SerialLink extends ReopeningLink implements BusLink {
     return this.port.isOpen;
   }
 
-  client(unitId: number, timeoutMs: number): UnitClient {
-    return new Modbus.client.RTU(this.port, unitId, timeoutMs);
+  unit(unitId: number, timeoutMs: number): UnitChannel {
+    const port = this.guard.port();
+    // jsmodbus only needs a port's events, isOpen and write(); the guarded port gives it checked answers.
+    const client = new Modbus.client.RTU(port as unknown as SerialPort, unitId, timeoutMs);
+    this.guard.announce(port);
+    return { client, port };
   }
 
   protected connect(): Promise<void> {

@@ -1,5 +1,7 @@
-import { classify, ModbusError, type ModbusFailure } from "./errors.js";
-import type { BusLink, UnitClient } from "./link.js";
+import { hex } from "./answer-check.js";
+import type { Exchange } from "./answer-guard.js";
+import { classify, MODBUS_FAILURES, ModbusError, type ModbusFailure } from "./errors.js";
+import type { BusLink, UnitChannel, UnitClient } from "./link.js";
 
 export interface ModuleCounters {
   requests: number;
@@ -16,18 +18,19 @@ const RETRY_BACKOFF_MS = [10, 25, 50] as const;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * One module (one unit id) on a bus: every request through the bus's queue, an explicit timeout,
- * bounded retries with back-off, and counters per failure kind (timeouts, CRC errors, exceptions…).
+ * One module (one unit id) on a bus: every request through the bus's queue, every answer checked by
+ * the link's guard before it is believed, an explicit timeout, bounded retries with back-off, and
+ * counters per failure kind (timeouts, CRC errors, exceptions, invalid answers…).
  */
 export class ModuleClient {
   readonly counters: ModuleCounters = {
     requests: 0,
     ok: 0,
     retries: 0,
-    failures: { timeout: 0, crc: 0, exception: 0, link: 0, overload: 0, protocol: 0 },
+    failures: Object.fromEntries(MODBUS_FAILURES.map((kind) => [kind, 0])) as Record<ModbusFailure, number>,
     lastLatencyMs: 0,
   };
-  private readonly client: UnitClient;
+  private readonly channel: UnitChannel;
   readonly where: string;
 
   constructor(
@@ -37,48 +40,61 @@ export class ModuleClient {
     readonly timeoutMs: number,
     readonly retries: number,
   ) {
-    this.client = link.client(unitId, timeoutMs);
+    this.channel = link.unit(unitId, timeoutMs);
     this.where = `device ${deviceId} (unit ${unitId}, ${link.description})`;
   }
 
   async writeCoils(first: number, values: readonly boolean[]): Promise<void> {
-    await this.request(`write coils ${first}–${first + values.length - 1}`, () =>
-      this.client.writeMultipleCoils(first, [...values]),
+    await this.request(`write coils ${first}–${first + values.length - 1}`, (c) =>
+      c.writeMultipleCoils(first, [...values]),
     );
   }
 
   async writeCoil(address: number, value: boolean): Promise<void> {
-    await this.request(`write coil ${address}`, () => this.client.writeSingleCoil(address, value));
+    await this.request(`write coil ${address}`, (c) => c.writeSingleCoil(address, value));
   }
 
   async readCoils(first: number, count: number): Promise<boolean[]> {
-    const answer = await this.request(`read coils ${first}–${first + count - 1}`, () =>
-      this.client.readCoils(first, count),
+    const values = await this.request(
+      `read coils ${first}–${first + count - 1}`,
+      (c) => c.readCoils(first, count),
+      count,
     );
-    return bits(answer, count);
+    return bits(values);
   }
 
   async readInputs(first: number, count: number): Promise<boolean[]> {
-    const answer = await this.request(`read inputs ${first}–${first + count - 1}`, () =>
-      this.client.readDiscreteInputs(first, count),
+    const values = await this.request(
+      `read inputs ${first}–${first + count - 1}`,
+      (c) => c.readDiscreteInputs(first, count),
+      count,
     );
-    return bits(answer, count);
+    return bits(values);
   }
 
   async writeRegisters(first: number, values: readonly number[]): Promise<void> {
-    await this.request(`write registers ${first}–${first + values.length - 1}`, () =>
-      this.client.writeMultipleRegisters(first, [...values]),
+    await this.request(`write registers ${first}–${first + values.length - 1}`, (c) =>
+      c.writeMultipleRegisters(first, [...values]),
     );
   }
 
   async readRegisters(first: number, count: number): Promise<number[]> {
-    const answer = await this.request(`read registers ${first}–${first + count - 1}`, () =>
-      this.client.readHoldingRegisters(first, count),
+    return this.request(
+      `read registers ${first}–${first + count - 1}`,
+      (c) => c.readHoldingRegisters(first, count),
+      count,
     );
-    return values(answer).slice(0, count);
   }
 
-  private async request(operation: string, send: () => PromiseLike<unknown>): Promise<unknown> {
+  /**
+   * One request, retried; a read's answer (count > 0) must carry at least `count` values, which are
+   * returned. Writes pass no count and get [].
+   */
+  private async request(
+    operation: string,
+    send: (client: UnitClient) => PromiseLike<unknown>,
+    count = 0,
+  ): Promise<number[]> {
     let last: ModbusError | null = null;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) {
@@ -89,16 +105,7 @@ export class ModuleClient {
       const started = performance.now();
       try {
         const answer = await this.link.queue.run(
-          async () => {
-            if (!this.link.isOpen) throw new ModbusError("link", this.where, operation, "link is down");
-            try {
-              return await send();
-            } catch (error) {
-              // Let the bytes of a late answer drain before the next frame on this bus.
-              if (this.link.recoveryMs > 0) await sleep(this.link.recoveryMs);
-              throw error;
-            }
-          },
+          () => this.exchange(operation, send),
           () =>
             new ModbusError(
               "overload",
@@ -107,9 +114,10 @@ export class ModuleClient {
               `more than ${this.link.queue.limit} requests wait for this bus`,
             ),
         );
+        const values = count > 0 ? this.valuesOf(answer, count, operation) : [];
         this.counters.ok++;
         this.counters.lastLatencyMs = performance.now() - started;
-        return answer;
+        return values;
       } catch (error) {
         last = classify(error, this.where, operation, this.timeoutMs);
         this.counters.failures[last.failure]++;
@@ -119,18 +127,60 @@ export class ModuleClient {
     }
     throw last as ModbusError;
   }
+
+  /** One request on the bus, its answer checked by the link's guard. Runs in the bus's queue. */
+  private async exchange(
+    operation: string,
+    send: (client: UnitClient) => PromiseLike<unknown>,
+  ): Promise<unknown> {
+    if (!this.link.isOpen) throw new ModbusError("link", this.where, operation, "link is down");
+    const exchange = this.link.guard.begin(this.channel.port);
+    try {
+      return await send(this.channel.client);
+    } catch (error) {
+      const failure = this.explain(error, exchange, operation);
+      this.link.guard.end(exchange);
+      // Let the bytes of a late answer drain before the next frame on this bus.
+      if (this.link.recoveryMs > 0) await sleep(this.link.recoveryMs);
+      throw failure;
+    } finally {
+      this.link.guard.end(exchange);
+    }
+  }
+
+  /** The real cause of a failed request: what the guard refused, or jsmodbus's error with what came. */
+  private explain(error: unknown, exchange: Exchange, operation: string): ModbusError {
+    if (exchange.refusal)
+      return new ModbusError(exchange.refusal.failure, this.where, operation, exchange.refusal.detail);
+    const failure = classify(error, this.where, operation, this.timeoutMs);
+    const unanswered = exchange.unanswered;
+    if (failure.failure !== "timeout" || unanswered.length === 0) return failure;
+    return new ModbusError(
+      "timeout",
+      this.where,
+      operation,
+      `no answer within ${this.timeoutMs} ms; ${unanswered.length} bytes came that are no answer to it: ${hex(unanswered)}`,
+    );
+  }
+
+  /** The values of a read answer; the guard has checked its byte count, this is the last line. */
+  private valuesOf(answer: unknown, count: number, operation: string): number[] {
+    const values = Array.from((answer as Answer).response.body.valuesAsArray as ArrayLike<number>, Number);
+    if (values.length < count)
+      throw new ModbusError(
+        "invalid-answer",
+        this.where,
+        operation,
+        `${values.length} values for ${count} asked`,
+      );
+    return values.slice(0, count);
+  }
 }
 
 interface Answer {
   response: { body: { valuesAsArray: ArrayLike<number> | ArrayLike<boolean> } };
 }
 
-function values(answer: unknown): number[] {
-  return Array.from((answer as Answer).response.body.valuesAsArray as ArrayLike<number>, Number);
-}
-
-function bits(answer: unknown, count: number): boolean[] {
-  return values(answer)
-    .slice(0, count)
-    .map((v) => v !== 0);
+function bits(values: readonly number[]): boolean[] {
+  return values.map((v) => v !== 0);
 }

@@ -52,6 +52,17 @@ export function mayPublish(principal: Principal, topic: string): boolean {
   );
 }
 
+/**
+ * May a message to this topic be retained? Never a command or a corridor inbox message: those are
+ * acts of now, and a retained one would be replayed to the gateway on every (re)subscription.
+ */
+export function mayRetain(topic: string): boolean {
+  const parts = levels(topic);
+  if (!underRoot(parts)) return true;
+  const kind = parts[ROOT_LEVELS.length + 2];
+  return kind !== "cmd" && kind !== "inbox";
+}
+
 /** May this principal subscribe to this filter? A gateway within its corridor; an operator anywhere in the tree. */
 export function maySubscribe(principal: Principal, filter: string): boolean {
   if (principal.role === "open") return true;

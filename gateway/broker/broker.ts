@@ -1,7 +1,7 @@
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
-import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, maySubscribe, type Principal } from "./acl.js";
+import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, mayRetain, maySubscribe, type Principal } from "./acl.js";
 import { type BrokerUser, verifyPassword } from "./users.js";
 
 export interface BrokerOptions {
@@ -95,6 +95,18 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         counters.tooLarge++;
         log("warn", "publish refused: payload too large", { clientId: client?.id, topic: packet.topic });
         callback(new Error(`payload larger than ${MAX_BROKER_PAYLOAD_BYTES} bytes`));
+        return;
+      }
+      // Even in open mode: a retained command would be replayed at every subscription.
+      // (An empty retained payload deletes a retained message: that stays allowed, to clean up.)
+      const deletion = !packet.payload || Buffer.byteLength(packet.payload as Buffer) === 0;
+      if (client !== null && packet.retain && !deletion && !mayRetain(packet.topic)) {
+        counters.publishDenied++;
+        log("warn", "publish refused: commands and inbox messages are never retained", {
+          clientId: client.id,
+          topic: packet.topic,
+        });
+        callback(new Error(`${packet.topic} may not be retained`));
         return;
       }
       // The broker's own publications (last wills are re-checked here too) and open mode pass.

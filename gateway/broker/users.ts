@@ -2,6 +2,7 @@ import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { ConfigError } from "../config/errors.js";
 import { identifier } from "../config/schema.js";
+import { validate } from "../config/validate.js";
 import { readYamlFile } from "../config/yaml-file.js";
 import type { Principal } from "./acl.js";
 
@@ -38,18 +39,9 @@ export interface BrokerUser {
 
 export function loadBrokerUsers(file: string): Map<string, BrokerUser> {
   const yaml = readYamlFile(file);
-  const parsed = brokerUsersFileSchema.safeParse(yaml.data);
-  if (!parsed.success)
-    throw new ConfigError(
-      yaml.locate(
-        parsed.error.issues.map((issue) => ({
-          path: issue.path as (string | number)[],
-          message: issue.message,
-        })),
-      ),
-    );
+  const parsed = validate(brokerUsersFileSchema, yaml);
   const users = new Map<string, BrokerUser>();
-  for (const [index, user] of parsed.data.users.entries()) {
+  for (const [index, user] of parsed.users.entries()) {
     if (users.has(user.username))
       throw new ConfigError(
         yaml.locate([{ path: ["users", index, "username"], message: `"${user.username}" is listed twice` }]),

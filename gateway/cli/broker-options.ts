@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { BrokerSettings } from "../node/gateway-node.js";
+import { readRegularFile, UnreadableFileError } from "../config/read-file.js";
 import { OperatorClient } from "../operator/operator-client.js";
 import { UsageError } from "./usage-error.js";
 
@@ -26,13 +26,17 @@ export function addBrokerFlags(command: Command, defaultUrl: string | null): Com
     .option("--ca-file <file>", "CA certificate (PEM) of an mqtts:// broker");
 }
 
-function readSecret(file: string, what: string): string {
+/** A password is a line; a CA bundle a few hundred kB at most. Anything larger is not one. */
+const MAX_PASSWORD_FILE_BYTES = 4096;
+const MAX_CA_FILE_BYTES = 1_000_000;
+
+/** A secret named on the command line: a regular file, size-checked before it is read. */
+function readSecret(file: string, what: string, maxBytes: number): string {
   try {
-    return readFileSync(file, "utf8").trim();
+    return readRegularFile(file, maxBytes).toString("utf8").trim();
   } catch (error) {
-    throw new UsageError(
-      `cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
+    if (!(error instanceof UnreadableFileError)) throw error;
+    throw new UsageError(`cannot read ${what} ${file}: ${error.reason}`);
   }
 }
 
@@ -42,13 +46,13 @@ export function brokerSettings(flags: BrokerFlags): BrokerSettings | null {
   if (!/^mqtts?:\/\/[^/]+$/.test(url))
     throw new UsageError(`--broker must look like mqtt://host:port or mqtts://host:port, got "${url}"`);
   const password = flags.passwordFile
-    ? readSecret(flags.passwordFile, "the password file")
+    ? readSecret(flags.passwordFile, "the password file (--password-file)", MAX_PASSWORD_FILE_BYTES)
     : process.env.GREENWAVE_BROKER_PASSWORD;
   return {
     url,
     ...(flags.username !== undefined ? { username: flags.username } : {}),
     ...(password !== undefined ? { password } : {}),
-    ...(flags.caFile ? { ca: readSecret(flags.caFile, "the CA file") } : {}),
+    ...(flags.caFile ? { ca: readSecret(flags.caFile, "the CA file (--ca-file)", MAX_CA_FILE_BYTES) } : {}),
   };
 }
 

@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { startBroker } from "../broker/broker.js";
 import { hashPassword, loadBrokerUsers } from "../broker/users.js";
 import { createLogger } from "../shell/log.js";
 import { parsePort } from "./broker-options.js";
+import { readRegularFile, UnreadableFileError } from "../config/read-file.js";
 import { UsageError } from "./usage-error.js";
 
 interface BrokerCommandOptions {
@@ -41,13 +41,14 @@ export function registerBrokerCommand(program: Command): void {
     });
 }
 
+/** A certificate or key: a regular file of at most 1 MB, never a FIFO or a device (it would hang or balloon). */
 function readPem(file: string, flag: string): Buffer {
   try {
-    return readFileSync(file);
+    return readRegularFile(file, 1_000_000);
   } catch (error) {
-    throw new UsageError(
-      `${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
+    if (error instanceof UnreadableFileError)
+      throw new UsageError(`${flag}: cannot read ${file}: ${error.reason}`);
+    throw error;
   }
 }
 

@@ -89,15 +89,24 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const stopped = new Promise<void>((done) => {
     stopRequested = done;
   });
-  process.once("SIGINT", () => stopRequested());
-  process.once("SIGTERM", () => stopRequested());
+  const nodes: GatewayNode[] = [];
+  // A first Ctrl-C (or the end of --duration) ends every interval through its clearances; a second
+  // Ctrl-C cuts that short.
+  let signals = 0;
+  const onStopSignal = () => {
+    signals++;
+    if (signals === 1) return stopRequested();
+    print(`${stamp()} cutting the clearances: the modules' safe state takes the lamps now`);
+    for (const node of nodes) void node.stop("cut");
+  };
+  process.on("SIGINT", onStopSignal);
+  process.on("SIGTERM", onStopSignal);
   if (durationS !== null) setTimeout(() => stopRequested(), durationS * 1000).unref();
 
   const ownDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "greenwave-demo-"));
   let broker: RunningBroker | null = null;
   const simulators: RunningSimulator[] = [];
-  const nodes: GatewayNode[] = [];
   const stores: ReturnType<typeof openStore>[] = [];
   try {
     broker = await startBroker({ host: "127.0.0.1", port: brokerPort, users: null }).catch(
@@ -195,8 +204,11 @@ async function runDemo(options: DemoOptions): Promise<void> {
       "legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark",
     );
     await stopped;
+    print(
+      `${stamp()} stopping: every intersection ends its intervals through their clearances (Ctrl-C again to cut)`,
+    );
   } finally {
-    await Promise.all(nodes.map((node) => node.stop()));
+    await Promise.all(nodes.map((node) => node.stop("clean")));
     for (const store of stores) store.close();
     await Promise.all(simulators.map((sim) => sim.stop()));
     await broker?.close();

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { loadIntersectionSetup } from "../config/load.js";
+import { type IntersectionSetup, loadIntersectionSetup } from "../config/load.js";
+import { checkTickMs } from "../config/tick.js";
 import { GatewayNode } from "../node/gateway-node.js";
 import { systemClock } from "../shell/clock.js";
 import { createLogger } from "../shell/log.js";
@@ -32,11 +33,22 @@ export function registerGatewayCommand(program: Command): void {
   addBrokerFlags(command, null).action((options: GatewayOptions) => runGateway(options));
 }
 
+/** The syntax and absolute range of --tick-ms; what an intersection supports is checked against it. */
 export function parseTickMs(value: string): number {
   const tickMs = Number(value);
   if (!Number.isInteger(tickMs) || tickMs < 20 || tickMs > 1000)
     throw new UsageError(`--tick-ms must be a whole number of milliseconds from 20 to 1000, got "${value}"`);
   return tickMs;
+}
+
+/**
+ * Refuses a tick the intersection's monitor windows, flash and module windows cannot work with
+ * (gateway/config/tick.ts): accepted, it would make the monitor slow and raise false lamp faults.
+ */
+export function refuseUnsupportedTick(tickMs: number, setup: IntersectionSetup): void {
+  const { intersection, modules } = setup.intersection;
+  const refusal = checkTickMs(tickMs, intersection, modules, `--tick-ms ${tickMs}`);
+  if (refusal) throw new UsageError(refusal);
 }
 
 export function openStore(dataDir: string, intersection: string): GatewayStore {
@@ -53,19 +65,34 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   const http = options.http ? parseListenAddress(options.http, "--http") : null;
   const broker = brokerSettings(options);
   const setup = loadIntersectionSetup(options.config);
+  // Before anything is opened (store, modules, broker, HTTP): a refused tick leaves no trace.
+  refuseUnsupportedTick(tickMs, setup);
   const intersection = setup.intersection.intersection;
   const log = createLogger(`greenwave-gateway:${intersection.id}`);
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
+  // The first stop signal ends every interval through its clearances (bounded); a second cuts that
+  // short, loudly: the lamps go to the module's safe state at once.
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((done) => {
     stopRequested = done;
   });
-  process.once("SIGINT", () => stopRequested());
-  process.once("SIGTERM", () => stopRequested());
+  let node: GatewayNode | null = null;
+  let signals = 0;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) return stopRequested();
+    log.error(
+      { signal },
+      `second stop signal (${signal}): cutting the clearances in progress; the module's safe state takes the lamps now`,
+    );
+    void node?.stop("cut");
+  };
+  process.on("SIGINT", onStopSignal);
+  process.on("SIGTERM", onStopSignal);
 
   const store = openStore(options.dataDir, intersection.id);
-  const node = await GatewayNode.start({ setup, store, clock: systemClock, log, tickMs, broker, http });
+  node = await GatewayNode.start({ setup, store, clock: systemClock, log, tickMs, broker, http });
   log.info(
     {
       intersection: intersection.id,
@@ -83,8 +110,12 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     "gateway started",
   );
   if (!broker) log.warn("no broker configured (--broker): running the intersection stand-alone");
+  log.info(
+    { cleanStopBoundMs: node.cleanStopBoundMs },
+    "a stop signal ends every interval through its clearances before the lamps go to the safe state",
+  );
   await stopped;
-  await node.stop();
+  const outcome = await node.stop("clean");
   store.close();
-  log.info("gateway stopped");
+  log.info({ outcome }, "gateway stopped");
 }

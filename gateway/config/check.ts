@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Intersection, IntersectionPlan } from "../core/model.js";
 import { correctionCycleBound } from "../core/plan.js";
 import { formatSeconds } from "../core/units.js";
@@ -10,10 +10,12 @@ import {
   type LoadedCorridor,
   listPlanFiles,
   loadCorridor,
+  loadCorridorOf,
   loadDeviceProfile,
   loadIntersection,
   loadIntersectionSetup,
   loadPlan,
+  loadReferenced,
   planFileFor,
 } from "./load.js";
 import { readYamlFile } from "./yaml-file.js";
@@ -75,7 +77,10 @@ function checkCorridor(corridor: LoadedCorridor, report: CheckReport): void {
   const intersections: Intersection[] = [];
   for (const [id, file] of corridor.intersectionFiles) {
     collect(report, () => {
-      const loaded = loadIntersection(file);
+      const entry = corridor.raw.intersections.findIndex((e) => e.id === id);
+      const loaded = loadReferenced(corridor.yaml, ["intersections", entry, "file"], "intersection file", () =>
+        loadIntersection(file),
+      );
       if (loaded.raw.id !== id) {
         throw new ConfigError(
           corridor.yaml.locate([
@@ -115,7 +120,7 @@ export function checkPlanForIntersection(intersectionFile: string, planRef: stri
   const report: CheckReport = { checked: [], issues: [] };
   collect(report, () => {
     const loaded = loadIntersection(intersectionFile);
-    const corridor = loadCorridor(resolve(dirname(loaded.file), loaded.raw.corridor));
+    const corridor = loadCorridorOf(loaded);
     const planFile = existsSync(planRef) ? planRef : planFileFor(corridor, planRef);
     const plan = compileIntersectionPlan(loaded.intersection, loadPlan(planFile), corridor);
     report.checked.push(describePlan(plan));

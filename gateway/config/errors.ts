@@ -21,6 +21,19 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A file that cannot be used at all: missing, not a regular file, too large. Kept apart so that the
+ * file that named it can say which of its fields did.
+ */
+export class UnreadableConfigFileError extends ConfigError {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super([{ file, path: [], message: `cannot read: ${reason}` }]);
+  }
+}
+
 export function formatIssue(issue: LocatedIssue): string {
   const file = displayPath(issue.file);
   const where = issue.line ? `${file}:${issue.line}:${issue.column ?? 1}` : file;

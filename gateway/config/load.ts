@@ -12,7 +12,7 @@ import type { Issue } from "../core/issues.js";
 import { DAY_MS, type Intersection, type IntersectionPlan, type SignalGroup } from "../core/model.js";
 import { checkPlanPart, compilePlan, type PlanHeader, type PlanPartSpec } from "../core/plan.js";
 import { formatSeconds, mod, secondsToMs } from "../core/units.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, displayPath, UnreadableConfigFileError } from "./errors.js";
 import {
   type CorridorFile,
   corridorFileSchema,
@@ -26,6 +26,7 @@ import {
   type PlanPartFile,
   planFileSchema,
 } from "./schema.js";
+import { validate } from "./validate.js";
 import { parseYamlText, readYamlFile, type YamlFile } from "./yaml-file.js";
 
 /** MUTCD 4E.06: pedestrian clearance is sized for a walking speed of 3.5 ft/s. */
@@ -62,7 +63,8 @@ export interface IntersectionSetup {
 export function fileKindOf(yaml: YamlFile): FileKind {
   const data = yaml.data as { kind?: unknown } | null;
   const kind = typeof data === "object" && data !== null ? data.kind : undefined;
-  if (typeof kind === "string" && kind in fileSchemas) return kind as FileKind;
+  // An own key only: `kind: constructor` is not a file kind just because every object has one.
+  if (typeof kind === "string" && Object.hasOwn(fileSchemas, kind)) return kind as FileKind;
   throw new ConfigError(
     yaml.locate([
       {
@@ -73,27 +75,35 @@ export function fileKindOf(yaml: YamlFile): FileKind {
   );
 }
 
-function parseWith<S extends z.ZodType>(schema: S, yaml: YamlFile): z.output<S> {
-  const result = schema.safeParse(yaml.data);
-  if (result.success) return result.data;
-  throw new ConfigError(
-    yaml.locate(
-      result.error.issues.map((i) => ({
-        path: i.path.filter((p): p is string | number => typeof p !== "symbol"),
-        message: i.message,
-      })),
-    ),
-  );
-}
-
 function fail(yaml: YamlFile, issues: readonly Issue[]): never {
   throw new ConfigError(yaml.locate(issues));
+}
+
+/**
+ * Loads a file that another one names (an intersection's corridor, a corridor's intersections, an
+ * initial plan): a file that cannot be read at all (missing, a device, a FIFO, too large) is reported
+ * at the field that named it, so that the user knows which line to fix.
+ */
+export function loadReferenced<T>(
+  referrer: YamlFile,
+  field: readonly (string | number)[],
+  what: string,
+  load: () => T,
+): T {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof UnreadableConfigFileError)) throw error;
+    fail(referrer, [
+      { path: field, message: `cannot read the ${what} ${displayPath(error.file)}: ${error.reason}` },
+    ]);
+  }
 }
 
 export function loadCorridor(file: string): LoadedCorridor {
   const path = resolve(file);
   const yaml = readYamlFile(path);
-  const raw = parseWith(corridorFileSchema, yaml);
+  const raw = validate(corridorFileSchema, yaml);
   const issues: Issue[] = [];
   const seen = new Set<string>();
   raw.intersections.forEach((entry, i) => {
@@ -124,7 +134,7 @@ export function dailySyncUtcMs(hhmmss: string, utcOffset: string): number {
 export function loadIntersection(file: string): LoadedIntersection {
   const path = resolve(file);
   const yaml = readYamlFile(path);
-  const raw = parseWith(intersectionFileSchema, yaml);
+  const raw = validate(intersectionFileSchema, yaml);
   const intersection = buildIntersection(raw, yaml);
   const devices = raw.devices.map((device, d) =>
     deviceSpec(device, resolve(dirname(path), device.profile), yaml, d),
@@ -139,26 +149,12 @@ export function loadDeviceProfile(
 ): Loaded<z.output<typeof deviceProfileFileSchema>> & { profile: ModuleProfile } {
   const path = resolve(file);
   const yaml = readYamlFile(path);
-  const raw = parseWith(deviceProfileFileSchema, yaml);
+  const raw = validate(deviceProfileFileSchema, yaml);
   return { file: path, raw, yaml, profile: raw };
 }
 
 function deviceSpec(device: DeviceFile, profileFile: string, yaml: YamlFile, d: number): DeviceSpec {
-  let profile: ModuleProfile;
-  try {
-    profile = loadDeviceProfile(profileFile).profile;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    throw new ConfigError([
-      ...yaml.locate([
-        {
-          path: ["devices", d, "profile"],
-          message: `device ${device.id}: its profile ${device.profile} is not valid`,
-        },
-      ]),
-      ...error.issues,
-    ]);
-  }
+  const profile = loadProfileOf(device, profileFile, yaml, d);
   let link: Link;
   if ("tcp" in device.link) {
     const at = device.link.tcp.lastIndexOf(":");
@@ -190,6 +186,27 @@ function deviceSpec(device: DeviceFile, profileFile: string, yaml: YamlFile, d: 
     watchdogMs: device.watchdogMs,
     channels: device.channels,
   };
+}
+
+/** A device's profile; its problems are reported at the device's `profile` field too. */
+function loadProfileOf(device: DeviceFile, profileFile: string, yaml: YamlFile, d: number): ModuleProfile {
+  const field = ["devices", d, "profile"];
+  try {
+    return loadDeviceProfile(profileFile).profile;
+  } catch (error) {
+    if (error instanceof UnreadableConfigFileError)
+      fail(yaml, [
+        {
+          path: field,
+          message: `device ${device.id}: cannot read its profile ${displayPath(error.file)}: ${error.reason}`,
+        },
+      ]);
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError([
+      ...yaml.locate([{ path: field, message: `device ${device.id}: its profile ${device.profile} is not valid` }]),
+      ...error.issues,
+    ]);
+  }
 }
 
 function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection {
@@ -293,7 +310,7 @@ function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection 
 export function loadPlan(file: string): LoadedPlan {
   const path = resolve(file);
   const yaml = readYamlFile(path);
-  const raw = parseWith(planFileSchema, yaml);
+  const raw = validate(planFileSchema, yaml);
   const expected = `${raw.id}.yaml`;
   if (basename(path) !== expected && basename(path) !== `${raw.id}.yml`) {
     fail(yaml, [{ path: ["id"], message: `plan ${raw.id} must be in a file named ${expected}, not ${basename(path)}` }]);
@@ -304,7 +321,7 @@ export function loadPlan(file: string): LoadedPlan {
 /** A plan received as text (YAML or JSON): the same checks as a plan file. */
 export function loadPlanText(label: string, text: string): LoadedPlan {
   const yaml = parseYamlText(label, text);
-  return checkedPlan(label, parseWith(planFileSchema, yaml), yaml);
+  return checkedPlan(label, validate(planFileSchema, yaml), yaml);
 }
 
 /**
@@ -318,7 +335,7 @@ export function loadPlanData(label: string, data: unknown, only?: string): Loade
     data,
     locate: (issues) => issues.map((issue) => ({ file: label, path: issue.path, message: issue.message })),
   };
-  return checkedPlan(label, parseWith(planFileSchema, located), located, only);
+  return checkedPlan(label, validate(planFileSchema, located), located, only);
 }
 
 function checkedPlan(path: string, raw: PlanFile, yaml: YamlFile, only?: string): LoadedPlan {
@@ -361,7 +378,10 @@ export function compileIntersectionPlan(
       message: `plan ${plan.raw.id} is for corridor ${plan.raw.corridor}, not ${corridor.raw.id}`,
     });
   }
-  const part = plan.raw.intersections[intersection.id];
+  // An own part only: the id comes from a file or a message, and every object has a `valueOf`.
+  const part = Object.hasOwn(plan.raw.intersections, intersection.id)
+    ? plan.raw.intersections[intersection.id]
+    : undefined;
   if (!part) {
     issues.push({
       path: ["intersections"],
@@ -397,10 +417,17 @@ export function listPlanFiles(corridor: LoadedCorridor): string[] {
   }
 }
 
+/** The corridor an intersection's file names, relative to that file. */
+export function loadCorridorOf(loaded: LoadedIntersection): LoadedCorridor {
+  return loadReferenced(loaded.yaml, ["corridor"], "corridor file", () =>
+    loadCorridor(resolve(dirname(loaded.file), loaded.raw.corridor)),
+  );
+}
+
 /** Loads an intersection with its corridor and compiles its initial plan: what a gateway starts from. */
 export function loadIntersectionSetup(file: string): IntersectionSetup {
   const loaded = loadIntersection(file);
-  const corridor = loadCorridor(resolve(dirname(loaded.file), loaded.raw.corridor));
+  const corridor = loadCorridorOf(loaded);
   const member = corridor.intersectionFiles.get(loaded.raw.id);
   if (!member) {
     fail(loaded.yaml, [
@@ -414,7 +441,9 @@ export function loadIntersectionSetup(file: string): IntersectionSetup {
     ...loaded,
     intersection: { ...loaded.intersection, corridorId: corridor.raw.id },
   };
-  const plan = loadPlan(planFileFor(corridor, loaded.raw.initialPlan));
+  const plan = loadReferenced(loaded.yaml, ["initialPlan"], "initial plan", () =>
+    loadPlan(planFileFor(corridor, loaded.raw.initialPlan)),
+  );
   return {
     intersection,
     corridor,

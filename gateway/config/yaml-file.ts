@@ -1,10 +1,16 @@
-import { readFileSync } from "node:fs";
-import { isNode, LineCounter, parseDocument } from "yaml";
+import { type Document, isNode, LineCounter, parseDocument, visit } from "yaml";
 import type { Issue } from "../core/issues.js";
-import { ConfigError, type LocatedIssue } from "./errors.js";
+import { ConfigError, type LocatedIssue, UnreadableConfigFileError } from "./errors.js";
+import { readRegularFile, UnreadableFileError } from "./read-file.js";
 
 /** Config files are small; anything bigger is a mistake (or an attack) and is refused unread. */
 export const MAX_CONFIG_FILE_BYTES = 1_000_000;
+
+/**
+ * How far aliases may expand (the yaml library's count of nodes resolved through aliases): a few
+ * anchors for repeated stages are fine, an "alias bomb" (aliases of aliases, exponentially) is not.
+ */
+export const MAX_ALIAS_COUNT = 100;
 
 export interface YamlFile {
   readonly file: string;
@@ -13,26 +19,14 @@ export interface YamlFile {
   locate(issues: readonly Issue[]): LocatedIssue[];
 }
 
+/** Reads a config file: a regular file of at most MAX_CONFIG_FILE_BYTES, parsed as YAML. */
 export function readYamlFile(file: string): YamlFile {
   let text: string;
   try {
-    const buffer = readFileSync(file);
-    if (buffer.byteLength > MAX_CONFIG_FILE_BYTES) {
-      throw new ConfigError([
-        {
-          file,
-          path: [],
-          message: `file is ${buffer.byteLength} bytes; config files are limited to ${MAX_CONFIG_FILE_BYTES}`,
-        },
-      ]);
-    }
-    text = buffer.toString("utf8");
+    text = readRegularFile(file, MAX_CONFIG_FILE_BYTES).toString("utf8");
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, not a file" : String(error);
-    throw new ConfigError([{ file, path: [], message: `cannot read: ${why}` }]);
+    if (error instanceof UnreadableFileError) throw new UnreadableConfigFileError(file, error.reason);
+    throw error;
   }
   return parseYamlText(file, text);
 }
@@ -54,7 +48,7 @@ export function parseYamlText(file: string, text: string): YamlFile {
       }),
     );
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const data = toData(file, doc, lineCounter);
   return {
     file,
     data,
@@ -73,4 +67,31 @@ export function parseYamlText(file: string, text: string): YamlFile {
       });
     },
   };
+}
+
+/** The document's data; aliases that expand too far are a located error, not a crash. */
+function toData(file: string, doc: Document, lineCounter: LineCounter): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // The yaml library throws a ReferenceError past maxAliasCount, without saying where.
+    const alias = firstAlias(doc);
+    const pos = alias ? lineCounter.linePos(alias[0]) : { line: 1, col: 1 };
+    const message =
+      error instanceof ReferenceError
+        ? `YAML aliases expand to too many nodes (more than ${MAX_ALIAS_COUNT}; an alias bomb?): write the values out, or use fewer aliases`
+        : `YAML: ${(error as Error).message}`;
+    throw new ConfigError([{ file, path: [], line: pos.line, column: pos.col, message }]);
+  }
+}
+
+function firstAlias(doc: Document): readonly [number, number, number] | undefined {
+  let range: readonly [number, number, number] | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      range = node.range ?? undefined;
+      return visit.BREAK;
+    },
+  });
+  return range;
 }

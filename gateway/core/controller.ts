@@ -13,6 +13,7 @@ import {
 import {
   aspectsOf,
   type GroupInterval,
+  isStopped,
   type Now,
   type ReportedMode,
   reportedMode,
@@ -42,6 +43,8 @@ export type ControllerEvent =
   | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
+  /** The process is stopping: end every interval through its clearances to all-red. */
+  | { readonly type: "stop" }
   | { readonly type: "device-lost"; readonly device: string; readonly detail: string }
   | { readonly type: "operator-reset"; readonly by: string }
   /** Before the first tick: the lamps the field shows (read back without writing). */
@@ -79,6 +82,15 @@ export function controllerMode(state: ControllerState): ControllerMode {
   return state.mon.latch ? "fault" : reportedMode(state.seq);
 }
 
+/**
+ * After a stop was asked for: may the lamps now go to the module's safe state (steady red) without
+ * cutting anything? Yes once all-red has been written, or at once in fault flash (nothing runs).
+ */
+export function readyToStop(state: ControllerState): boolean {
+  if (state.mon.latch) return true;
+  return isStopped(state.seq) && state.written !== null;
+}
+
 /** Malfunction flash: every vehicle group red flashing, pedestrian heads dark. */
 export function faultFlashAspects(intersection: Intersection): Aspect[] {
   return intersection.groups.map((g) => (g.kind === "vehicle" ? "red-flash" : "dark"));
@@ -105,7 +117,7 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
       const verdict = latchFault(state.mon, {
         kind: "device-lost",
         groups: [],
-        message: `device ${event.device} stopped answering: ${event.detail}`,
+        message: `device ${event.device} lost: ${event.detail}`,
         atWallMs: now.wallMs,
       });
       return latched({ ...state, mon: verdict.state }, verdict.fault, now, effects);
@@ -128,7 +140,8 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
       );
     case "schedule-plan":
     case "enter-flash":
-    case "leave-flash": {
+    case "leave-flash":
+    case "stop": {
       const sequencerEvent: SequencerEvent =
         event.type === "schedule-plan"
           ? { type: "schedule-plan", plan: event.plan, activationWallMs: event.activationWallMs }

@@ -25,6 +25,8 @@ export type FaultKind =
   | "feedback-mismatch"
   | "observed-conflict"
   | "device-lost"
+  /** The gateway's store was lost, emptied or replaced although it had run before (gateway/store/durable-latch.ts). */
+  | "store-lost"
   | "internal";
 
 export interface FaultLatch {

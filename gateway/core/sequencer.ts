@@ -27,10 +27,21 @@ export interface GroupTimer {
 }
 
 export type SequencerMode =
-  "startup-clearing" | "startup-flash" | "startup-all-red" | "running" | "clearing-to-flash" | "flash";
+  | "startup-clearing"
+  | "startup-flash"
+  | "startup-all-red"
+  | "running"
+  | "clearing-to-flash"
+  | "flash"
+  /** Leaving scheduled flash that was asked for while its clearances still ran: on to all-red. */
+  | "clearing-to-all-red"
+  /** A clean stop: every interval ends through its clearances... */
+  | "clearing-to-stop"
+  /** ...to all-red, held until the shell hands the lamps to the module's safe state. */
+  | "stopped";
 
 /** The mode reported to operators. */
-export type ReportedMode = "startup" | "coordinated" | "transition" | "flash";
+export type ReportedMode = "startup" | "coordinated" | "transition" | "flash" | "stopping";
 
 export interface PendingPlan {
   readonly plan: IntersectionPlan;
@@ -61,6 +72,8 @@ export interface SequencerState {
   readonly cycles: number;
   /** An operator's flash request, applied at the next tick. */
   readonly flashRequest: "enter" | "leave" | null;
+  /** The process is stopping: applied at the next tick, and final (flash requests no longer count). */
+  readonly stopRequested: boolean;
 }
 
 export type SequencerEvent =
@@ -68,6 +81,8 @@ export type SequencerEvent =
   | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
+  /** End every interval through its clearances to all-red (the process is about to stop). */
+  | { readonly type: "stop" }
   | { readonly type: "restart" }
   /**
    * Before the first tick: what the field shows (a gateway restarted while its module still holds the
@@ -128,6 +143,7 @@ export function startSequencer(intersection: Intersection, plan: IntersectionPla
     inStep: false,
     cycles: 0,
     flashRequest: null,
+    stopRequested: false,
   };
 }
 
@@ -137,12 +153,35 @@ export function reportedMode(state: SequencerState): ReportedMode {
     case "startup-flash":
     case "startup-all-red":
       return "startup";
+    case "clearing-to-all-red":
+      return "startup";
     case "clearing-to-flash":
     case "flash":
       return "flash";
+    case "clearing-to-stop":
+    case "stopped":
+      return "stopping";
     case "running":
       return state.inStep ? "coordinated" : "transition";
   }
+}
+
+/** A clean stop is complete: all-red is shown and may now be handed to the module's safe state. */
+export function isStopped(state: SequencerState): boolean {
+  return state.mode === "stopped";
+}
+
+/**
+ * The longest a clean stop can take from the moment it is asked for: a group that has just begun its
+ * go interval runs its minimum, its clearance and its red clearance; one tick to apply the request, one
+ * to show all-red. A start-up clearing waits for its first tick too.
+ */
+export function stopBoundMs(intersection: Intersection, tickMs: number): number {
+  const longest = Math.max(
+    0,
+    ...intersection.groups.map((g) => g.minGoMs + g.clearanceMs + g.redClearanceMs),
+  );
+  return longest + 3 * tickMs;
 }
 
 export function stepSequencer(state: SequencerState, event: SequencerEvent, now: Now): SequencerStep {
@@ -161,9 +200,12 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
       // Intervals change only on ticks, when the outputs are written and checked: the request waits.
       next = { ...state, flashRequest: event.type === "enter-flash" ? "enter" : "leave" };
       break;
+    case "stop":
+      next = { ...state, stopRequested: true };
+      break;
     case "restart":
       next = startSequencer(state.intersection, state.plan, now);
-      next = { ...next, pending: state.pending };
+      next = { ...next, pending: state.pending, stopRequested: state.stopRequested };
       break;
     case "adopt":
       next = adopt(state, event.intervals, now);
@@ -260,14 +302,26 @@ function adopt(state: SequencerState, intervals: readonly GroupInterval[], now: 
 
 const NOT_YET_SHOWN = Number.POSITIVE_INFINITY;
 
-function applyFlashRequest(s: SequencerState, now: Now): SequencerState {
+/** Applies a stop or an operator's flash request; at a tick, so that the outputs are written and checked. */
+function applyRequests(s: SequencerState, now: Now): SequencerState {
+  if (s.stopRequested) return applyStop({ ...s, flashRequest: null }, now);
   if (s.flashRequest === null) return s;
   const cleared: SequencerState = { ...s, flashRequest: null };
-  if (s.flashRequest === "leave")
-    return s.mode === "flash" ? enterMode(cleared, "startup-all-red", now) : cleared;
+  if (s.flashRequest === "leave") {
+    switch (s.mode) {
+      case "flash":
+        return enterMode(cleared, "startup-all-red", now);
+      case "clearing-to-flash":
+        // Still clearing towards flash: the clearances run on, to all-red instead (never dropped).
+        return { ...cleared, mode: "clearing-to-all-red", modeSinceMs: now.monoMs };
+      default:
+        return cleared;
+    }
+  }
   switch (s.mode) {
     case "running":
     case "startup-clearing":
+    case "clearing-to-all-red":
       return { ...cleared, mode: "clearing-to-flash", modeSinceMs: now.monoMs, next: null };
     case "startup-flash":
     case "startup-all-red":
@@ -277,8 +331,38 @@ function applyFlashRequest(s: SequencerState, now: Now): SequencerState {
   }
 }
 
+function applyStop(s: SequencerState, now: Now): SequencerState {
+  switch (s.mode) {
+    case "running":
+    case "startup-clearing":
+    case "clearing-to-flash":
+    case "clearing-to-all-red":
+      return { ...s, mode: "clearing-to-stop", modeSinceMs: now.monoMs, next: null };
+    case "startup-flash":
+    case "startup-all-red":
+    case "flash":
+      // Nothing is running whose interval could be cut: all-red at once.
+      return enterMode(s, "stopped", now);
+    case "clearing-to-stop":
+    case "stopped":
+      return s;
+  }
+}
+
+/** The modes that end every running interval through its clearances, and where each one leads. */
+const CLEARING_TARGET: Partial<Record<SequencerMode, SequencerMode>> = {
+  "clearing-to-flash": "flash",
+  "startup-clearing": "startup-flash",
+  "clearing-to-all-red": "startup-all-red",
+  "clearing-to-stop": "stopped",
+};
+
+function isClearing(mode: SequencerMode): boolean {
+  return CLEARING_TARGET[mode] !== undefined;
+}
+
 function advance(state: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
-  let s = applyFlashRequest(state, now);
+  let s = applyRequests(state, now);
   for (let i = 0; i < MAX_ADVANCES_PER_TICK; i++) {
     const moved = advanceOnce(s, now, events);
     if (moved === s) return s;
@@ -310,10 +394,13 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
       );
     }
     case "flash":
+    case "stopped":
       return s;
     case "running":
     case "clearing-to-flash":
-    case "startup-clearing": {
+    case "startup-clearing":
+    case "clearing-to-all-red":
+    case "clearing-to-stop": {
       if (s.groups.some((g) => g.sinceMs === NOT_YET_SHOWN))
         return { ...s, modeSinceMs: t, groups: s.groups.map((g) => ({ ...g, sinceMs: t })) };
       const groups = advanceGroups(s, t);
@@ -329,9 +416,9 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
         return g.interval === "rest" && (!servedNext || redShown);
       });
       if (!allClear) return s;
-      if (s.mode === "clearing-to-flash" || s.mode === "startup-clearing") {
-        // Every head shows steady red / DON'T WALK for at least one tick before the flash starts.
-        const target = s.mode === "clearing-to-flash" ? "flash" : "startup-flash";
+      const target = CLEARING_TARGET[s.mode];
+      if (target) {
+        // Every head shows steady red / DON'T WALK for at least one tick before what follows starts.
         return s.groups.every((g) => g.sinceMs < t) ? enterMode(s, target, now) : s;
       }
       if (t < s.stagePlannedEndMs) return s;
@@ -352,10 +439,9 @@ function advanceGroups(s: SequencerState, t: number): readonly GroupTimer[] {
     if (timer.interval === "go") {
       const continues = s.next?.plan.stages[s.next.index]?.member[gi] === true;
       if (!continues && elapsed >= g.minGoMs) {
-        const clearanceFrom =
-          s.mode === "clearing-to-flash" || s.mode === "startup-clearing"
-            ? Number.NEGATIVE_INFINITY
-            : s.stagePlannedEndMs - g.clearanceMs - g.redClearanceMs;
+        const clearanceFrom = isClearing(s.mode)
+          ? Number.NEGATIVE_INFINITY
+          : s.stagePlannedEndMs - g.clearanceMs - g.redClearanceMs;
         if (t >= clearanceFrom) interval = "clearance";
       }
     } else if (timer.interval === "clearance") {
@@ -491,6 +577,7 @@ function aspectOf(s: SequencerState, vehicle: boolean, scheduledFlash: "red" | "
     case "flash":
       return vehicle ? (scheduledFlash === "yellow" ? "yellow-flash" : "red-flash") : "dark";
     case "startup-all-red":
+    case "stopped":
       return vehicle ? "red" : "dont-walk";
     default: {
       const interval = (s.groups[gi] as GroupTimer).interval;

@@ -65,6 +65,14 @@ export function decideCommand(command: Command, context: CommandContext): Comman
         return { outcome: { ok: false, message: context.coordinatorBusy }, controllerEvent: null };
       return { outcome: { ok: true, result: { message: "coordinating" } }, controllerEvent: null };
     case "flash":
+      if (context.mode === "stopping")
+        return {
+          outcome: {
+            ok: false,
+            message: "the gateway is stopping: its intervals end through their clearances to all-red",
+          },
+          controllerEvent: null,
+        };
       if (context.latch)
         return {
           outcome: { ok: false, message: `a fault is latched (${context.latch.kind}): reset it first` },

@@ -49,8 +49,11 @@ export const DEFAULT_CORRIDOR_SETTINGS: CorridorSettings = {
 export interface ParticipantHost {
   send(to: string, body: CorridorBody): void;
   schedulePlan(plan: IntersectionPlan, activationWallMs: number, txnId: string): void;
-  /** Would the controller take one more plan change for this instant (its queue is bounded)? */
-  hasRoomForPlan(activationWallMs: number): boolean;
+  /**
+   * Why the controller could not take a plan change for this instant, or null when it can: its queue
+   * of waiting changes is bounded, and a gateway that is stopping takes none.
+   */
+  planRefusal(activationWallMs: number): string | null;
   audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
   changed(): void;
 }
@@ -74,7 +77,11 @@ export class CorridorParticipant {
     committed: 0,
     aborted: 0,
     invariantBreaches: 0,
+    /** Transactions aborted here without having been prepared (answered inquiries about unknown ones). */
+    refusals: 0,
   };
+  /** The transaction in doubt when the current step began: its outcome is a change; any other is a refusal. */
+  private preparedBeforeStep: string | null = null;
 
   constructor(
     private readonly setup: IntersectionSetup,
@@ -180,11 +187,8 @@ export class CorridorParticipant {
       activationWallMs: body.activationWallMs,
     });
     if (!timing.ok) return timing;
-    if (!this.host.hasRoomForPlan(body.activationWallMs))
-      return {
-        ok: false,
-        reason: `${MAX_PENDING_PLANS} plan changes already wait for their instants here; push again once the first has taken effect`,
-      };
+    const refusal = this.host.planRefusal(body.activationWallMs);
+    if (refusal !== null) return { ok: false, reason: refusal };
     try {
       const plan = loadPlanData(`PREPARE ${body.txnId}: plan ${body.plan.id}`, body.planFile, this.me);
       if (plan.raw.id !== body.plan.id || plan.raw.version !== body.plan.version)
@@ -201,7 +205,13 @@ export class CorridorParticipant {
       return { ok: true };
     } catch (error) {
       if (error instanceof ConfigError) return { ok: false, reason: error.message };
-      throw error;
+      // The plan came over the network: one that trips a bug in the checks is refused (a no vote),
+      // never allowed to take the gateway and its lamps down. The log says what to report.
+      this.log.error(
+        { txnId: body.txnId, error: (error as Error).stack ?? String(error) },
+        "checking a PREPARE's plan failed unexpectedly: voting no (please report)",
+      );
+      return { ok: false, reason: `internal error while checking the plan: ${(error as Error).message}` };
     }
   }
 
@@ -226,6 +236,7 @@ export class CorridorParticipant {
   }
 
   private participantStep(event: ParticipantEvent): void {
+    this.preparedBeforeStep = this.participant.prepared?.txnId ?? null;
     let step;
     try {
       step = stepParticipant(this.participant, event, this.clock.now().monoMs);
@@ -260,6 +271,14 @@ export class CorridorParticipant {
       }
       case "persist-outcome":
         this.store.persistOutcome(effect.txnId, effect.outcome, wall);
+        // A refusal of a transaction never prepared here (an inquiry about one we never heard of) is
+        // not an aborted change of this intersection: not counted or audited as one, so that anyone
+        // asking about made-up transactions cannot fill the audit trail and the metrics with them.
+        if (effect.txnId !== this.preparedBeforeStep) {
+          this.counters.refusals++;
+          this.changed();
+          return;
+        }
         if (effect.outcome === "aborted") {
           this.counters.aborted++;
           this.audit("txn-aborted", null, { txnId: effect.txnId });

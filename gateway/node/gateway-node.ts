@@ -6,7 +6,7 @@ import type { ControllerEvent } from "../core/controller.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
 import type { IntersectionPlan, Lamps } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
-import { hasRoomForPlan, type SignalEvent } from "../core/sequencer.js";
+import { hasRoomForPlan, MAX_PENDING_PLANS, type SignalEvent, stopBoundMs } from "../core/sequencer.js";
 import {
   type CorridorBody,
   decisionFilter,
@@ -16,13 +16,17 @@ import {
   parseCorridorMessage,
 } from "../protocol/corridor-messages.js";
 import { type Command, parsePayload, parseCommand, type Reply, type Status } from "../protocol/messages.js";
+import { classifyInbound } from "../protocol/inbound-routes.js";
 import { intersectionTopics, PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { Clock } from "../shell/clock.js";
 import { type HttpEndpoint, startHttpEndpoint } from "../shell/http-server.js";
-import { IntersectionRunner, type RunnerHooks } from "../shell/intersection-runner.js";
+import { IntersectionRunner, type RunnerHooks, type StopOutcome } from "../shell/intersection-runner.js";
 import type { Logger } from "../shell/log.js";
 import { createGatewayMetrics, type GatewayMetrics } from "../shell/metrics.js";
+import { DropWatch } from "../shell/drop-watch.js";
+import { type DropReason, type InboundClass, InboundQueue } from "../shell/inbound-queue.js";
 import { MqttSession } from "../shell/mqtt-session.js";
+import { describeTickReport, TickWatch } from "../shell/tick-watch.js";
 import { type GatewayStore, StoreError } from "../store/store.js";
 import { CoordinatorHost, coordinatePush } from "./coordinator-host.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
@@ -63,6 +67,9 @@ interface AuditEntry {
   readonly atWallMs: number;
 }
 
+/** Room above the clearances themselves for a clean stop: exchanges with a slow module, a late tick. */
+const STOP_EXCHANGE_ALLOWANCE_MS = 2000;
+
 /** Deferred audit entries written at once past this many (a burst of signals): bounded memory. */
 const MAX_DEFERRED_AUDIT = 256;
 
@@ -90,6 +97,12 @@ export class GatewayNode {
   private readonly position: number;
   private readonly failureSnapshot = new Map<string, Record<string, number>>();
   private stopped = false;
+  private readonly tickWatch: TickWatch;
+  /** What arrives from the broker waits here, bounded and rate-limited, off the lamp loop's path. */
+  private readonly inbound: InboundQueue | null;
+  private readonly dropWatch: DropWatch;
+  /** A clean stop is running its clearances: the gateway votes no and says "stopping". */
+  private stopping = false;
   readonly participant: CorridorParticipant;
   private corridorTimer: NodeJS.Timeout | null = null;
   private lastActivation: { txnId: string; lateByMs: number } | null = null;
@@ -124,9 +137,22 @@ export class GatewayNode {
       outboxDepth: () => this.safely(() => store.outboxDepth(), 0),
       outboxDropped: () => this.safely(() => store.outboxDropped, 0),
       faultLatched: () => this.latch !== null,
+      latchDurable: () => this.runner.latchDurable,
       mode: () => this.runner.mode,
     });
+    this.dropWatch = new DropWatch(
+      (summary) =>
+        log.warn(
+          { dropped: summary },
+          "incoming messages dropped before any work (rate limit, full queue or retained command): see greenwave_inbound_dropped_total",
+        ),
+      () => clock.now().monoMs,
+    );
     const display = options.display ?? {};
+    const tickMs = options.tickMs ?? 100;
+    this.tickWatch = new TickWatch(tickMs, (report) =>
+      log.warn({ ...report, tickMs }, describeTickReport(report, tickMs)),
+    );
     this.runner = new IntersectionRunner(
       intersection,
       planInForce(setup, store, log),
@@ -161,12 +187,14 @@ export class GatewayNode {
           this.audit("fault-reset", by, {});
         },
         onStoreError: (message) => log.error(message),
-        onTickDone: ({ latenessMs, exchangeMs }) => {
-          this.metrics.tickLateness.observe(latenessMs / 1000);
-          if (this.outputs.layouts.length > 0) this.metrics.modbusExchange.observe(exchangeMs / 1000);
+        onTickDone: (tick) => {
+          this.metrics.tickLateness.observe(tick.latenessMs / 1000);
+          if (tick.missedTicks > 0) this.metrics.ticksMissed.inc(tick.missedTicks);
+          if (this.outputs.layouts.length > 0) this.metrics.modbusExchange.observe(tick.exchangeMs / 1000);
+          this.tickWatch.record(clock.now().monoMs, tick);
         },
       },
-      options.tickMs ?? 100,
+      tickMs,
     );
     this.participant = new CorridorParticipant(
       setup,
@@ -179,7 +207,12 @@ export class GatewayNode {
           this.pendingTxnPlans.set(`${plan.planId}@${plan.version}`, txnId);
           this.dispatch({ type: "schedule-plan", plan, activationWallMs });
         },
-        hasRoomForPlan: (activationWallMs) => hasRoomForPlan(this.runner.controller.seq, activationWallMs),
+        planRefusal: (activationWallMs) =>
+          this.stopping
+            ? "this gateway is stopping: it takes no plan change"
+            : hasRoomForPlan(this.runner.controller.seq, activationWallMs)
+              ? null
+              : `${MAX_PENDING_PLANS} plan changes already wait for their instants here; push again once the first has taken effect`,
         audit: (type, actor, detail) => this.auditSoon(type, actor, detail),
         changed: () => this.publishStatusIfChanged(),
       },
@@ -228,14 +261,20 @@ export class GatewayNode {
             this.metrics.mqttConnected.set(0);
             log.warn({ reason }, "broker connection lost; lamps unaffected, events kept in the outbox");
           },
-          onMessage: (topic, payload) => this.onMessage(topic, payload),
+          onMessage: (topic, payload, retained) => this.admit(topic, payload, retained),
           onError: (message) => log.debug({ message }, "broker connection error"),
         },
       );
       this.flusher = new OutboxFlusher(store, this.session, (message) => log.error(message));
+      this.inbound = new InboundQueue(
+        (message) => this.onMessage(message.topic, message.payload),
+        (message, reason) => this.dropped(message.cls, reason, message.sender),
+        () => clock.now().monoMs,
+      );
     } else {
       this.session = null;
       this.flusher = null;
+      this.inbound = null;
     }
   }
 
@@ -259,7 +298,7 @@ export class GatewayNode {
           node.health(),
         );
       } catch (error) {
-        await node.stop();
+        await node.stop("cut");
         throw error;
       }
     }
@@ -282,6 +321,7 @@ export class GatewayNode {
           activationWallMs: null,
         });
     }, undefined);
+    for (const finding of store.latchFindings) log.warn({ record: store.latchRecordFile }, finding);
     if (restored)
       log.error({ latch: restored }, `starting in fault flash: latched before restart: ${restored.message}`);
     this.audit("gateway-started", null, {
@@ -394,8 +434,12 @@ export class GatewayNode {
     const last = this.runner.lastTickMono;
     const tickAgeMs = last === null ? null : now - last;
     const ticking = tickAgeMs !== null && tickAgeMs < 10 * this.runner.tickMs;
+    const latchDurable = this.runner.latchDurable;
     return {
-      healthy: ticking && !this.stopped,
+      // A latch held in memory only is not healthy: a restart now would lose it.
+      healthy: ticking && !this.stopped && latchDurable,
+      latchDurable,
+      latchProblem: this.latch ? (this.options.store.latchDurability.problem ?? null) : null,
       intersection: this.intersectionId,
       mode: this.runner.mode,
       fault: this.latch?.message ?? null,
@@ -411,10 +455,45 @@ export class GatewayNode {
     this.publishStatusIfChanged();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  /**
+   * The longest a clean stop may take before the lamps go to the module's safe state anyway: the
+   * longest minimum + clearance + red clearance of any group, a few ticks, and room for slow exchanges.
+   * A service manager's stop timeout must be longer (the README's unit says how much).
+   */
+  get cleanStopBoundMs(): number {
+    return stopBoundMs(this.runner.intersection, this.runner.tickMs) + STOP_EXCHANGE_ALLOWANCE_MS;
+  }
+
+  /**
+   * Stops the gateway. `clean` (a stop signal, `systemctl stop`): every green, walk and clearance ends
+   * through its clearances to all-red first, and only then do the lamps go to the module's safe state
+   * (steady red). `cut` (tests, a second stop signal): the safe state at once, as a crash leaves it
+   * to the module's watchdog.
+   */
+  async stop(how: "clean" | "cut"): Promise<StopOutcome> {
+    if (this.stopped || this.stopping) {
+      if (how === "cut") this.runner.cutShort();
+      return "cut";
+    }
     const { log } = this.options;
+    let outcome: StopOutcome = "cut";
+    if (how === "clean") {
+      this.stopping = true;
+      const boundMs = this.cleanStopBoundMs;
+      log.info({ boundMs }, "stopping: ending every interval through its clearances to all-red");
+      outcome = await this.runner.stopCleanly(boundMs);
+      if (outcome === "clean") log.info("all-red reached: handing the lamps to the module's safe state");
+      else if (outcome === "cut")
+        log.error("stop cut short by a second request: clearances in progress were cut");
+      else
+        log.error(
+          { boundMs },
+          "all-red not reached within the stop bound: handing the lamps to the module's safe state",
+        );
+      this.metrics.stops.inc({ outcome });
+    }
+    this.stopped = true;
+    this.inbound?.close();
     if (this.corridorTimer) clearInterval(this.corridorTimer);
     if (this.coordinatorTimer) clearInterval(this.coordinatorTimer);
     if (this.auditSyncTimer) clearTimeout(this.auditSyncTimer);
@@ -422,10 +501,11 @@ export class GatewayNode {
     for (const error of await this.outputs.writeSafeState())
       log.error({ error: error.message }, "could not write the safe state");
     await this.outputs.close();
-    this.audit("gateway-stopped", null, {});
+    this.audit("gateway-stopped", null, { how, outcome });
     if (this.session?.connected) {
       // Last words: the audit flushed if it can be, and "offline" said plainly rather than by the will.
       this.flusher?.kick();
+      let bound: NodeJS.Timeout | undefined;
       await Promise.race([
         this.session
           .publish(
@@ -439,12 +519,16 @@ export class GatewayNode {
             { retain: true },
           )
           .catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, 1000)),
+        new Promise((resolve) => {
+          bound = setTimeout(resolve, 1000);
+        }),
       ]);
+      clearTimeout(bound); // a timer left running would keep the process alive a second past its stop
     }
     await this.session?.stop();
     await this.http?.close();
     this.coordinatorLog?.close();
+    return outcome;
   }
 
   // --- MQTT ---
@@ -495,6 +579,27 @@ export class GatewayNode {
     });
   }
 
+  /**
+   * Every message from the broker comes through here, as mqtt.js parses it: classified by topic,
+   * refused if it is a retained command or inbox message (a command is an act of a person now, never
+   * a replay), and queued, bounded and rate-limited per sender. Its work is done later, in slices.
+   */
+  private admit(topic: string, payload: Buffer, retained: boolean): void {
+    const route = classifyInbound(topic, this.corridorId, this.intersectionId);
+    if (!route) {
+      this.metrics.mqttRejected.inc({ reason: "unexpected-topic" });
+      return;
+    }
+    // Decision records are retained by design; nothing else that comes in may be.
+    if (retained && route.cls !== "decision") return this.dropped(route.cls, "retained", route.sender);
+    this.inbound?.offer({ topic, payload, ...route });
+  }
+
+  private dropped(cls: InboundClass, reason: DropReason | "retained", sender: string): void {
+    this.metrics.inboundDropped.inc({ class: cls, reason });
+    this.dropWatch.count(`${cls} from ${sender}: ${reason}`);
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
     if (topic.startsWith(inboxFilter(this.corridorId, this.intersectionId).slice(0, -1))) {
       const parsed = parseCorridorMessage(topic, payload);
@@ -523,7 +628,9 @@ export class GatewayNode {
     if (!parsed.ok) {
       this.metrics.mqttRejected.inc({ reason: parsed.code });
       this.options.log.warn({ topic, code: parsed.code, message: parsed.message }, "command refused");
-      this.audit("command-refused", null, {
+      // Informational (a refused command changes nothing): written with the next batch, not forced,
+      // so that a stream of refusals cannot make the gateway fsync at the sender's rate.
+      this.auditSoon("command-refused", null, {
         command: name,
         id: parsed.id,
         code: parsed.code,
@@ -547,9 +654,11 @@ export class GatewayNode {
       inDoubt: this.participant.inDoubt?.txnId ?? null,
       coordinatorBusy: !this.coordinator
         ? "this gateway runs without a broker: it cannot coordinate"
-        : this.pushing
-          ? `already coordinating ${this.pushing}: one plan push at a time`
-          : null,
+        : this.stopping
+          ? "this gateway is stopping"
+          : this.pushing
+            ? `already coordinating ${this.pushing}: one plan push at a time`
+            : null,
     });
     this.audit("command", command.by, {
       command: command.name,

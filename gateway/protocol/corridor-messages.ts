@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { identifier, RESERVED_IDS } from "../config/schema.js";
 import { PROTOCOL_VERSION, TOPIC_ROOT } from "./topics.js";
 
 /**
@@ -11,7 +12,11 @@ import { PROTOCOL_VERSION, TOPIC_ROOT } from "./topics.js";
 
 export const MAX_CORRIDOR_MESSAGE_BYTES = 128 * 1024;
 
-const party = z.string().regex(/^@?[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be an intersection id or @name");
+/** An intersection id (the config's rules, reserved names included) or `@name`. */
+const party = z
+  .string()
+  .regex(/^@?[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be an intersection id or @name")
+  .refine((name) => !RESERVED_IDS.has(name), "is a reserved name");
 const txnId = z.string().min(1).max(100);
 const token = z.number().int().nonnegative();
 const outcome = z.enum(["committed", "aborted"]);
@@ -43,8 +48,9 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     type: z.literal("prepare"),
     txnId,
     token,
-    participants: z.array(z.string().max(64)).min(1).max(256),
-    plan: z.strictObject({ id: z.string().max(64), version: z.number().int() }),
+    /** Intersection ids: each becomes a topic level and a key, so they follow the config's rules. */
+    participants: z.array(identifier).min(1).max(256),
+    plan: z.strictObject({ id: identifier, version: z.number().int() }),
     /** The plan file's content (as JSON: YAML costs a small gateway 10+ ms to parse); each participant checks its own part. */
     planFile: z.unknown(),
     activationWallMs: z.number().int(),
@@ -95,7 +101,7 @@ export const decisionRecordSchema = z.strictObject({
   txnId,
   coordinator: party,
   outcome,
-  participants: z.array(z.string().max(64)).max(256),
+  participants: z.array(identifier).max(256),
   activationWallMs: z.number().int(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecordSchema>;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { identifier } from "../config/schema.js";
+import { schemaIssues } from "../config/validate.js";
 import { COMMANDS, type CommandName, PROTOCOL_VERSION } from "./topics.js";
 
 /**
@@ -81,10 +82,11 @@ export function parseCommand(name: string, payload: Uint8Array): CommandParse {
   const id = readCorrelationId(value);
   if (!(COMMANDS as readonly string[]).includes(name))
     return reject("unknown-command", `unknown command "${name}" (known: ${COMMANDS.join(", ")})`, id);
-  if (typeof value === "object" && value !== null && "v" in value && value.v !== PROTOCOL_VERSION)
+  const version = ownField(value, "v");
+  if (version !== undefined && version !== PROTOCOL_VERSION)
     return reject(
       "unsupported-version",
-      `payload version ${JSON.stringify(value.v)} is not supported (this gateway speaks v${PROTOCOL_VERSION})`,
+      `payload version ${JSON.stringify(version)} is not supported (this gateway speaks v${PROTOCOL_VERSION})`,
       id,
     );
   const commandName = name as CommandName;
@@ -94,13 +96,19 @@ export function parseCommand(name: string, payload: Uint8Array): CommandParse {
 }
 
 function readCorrelationId(value: unknown): string | null {
-  if (typeof value !== "object" || value === null || !("id" in value)) return null;
-  const parsed = correlationId.safeParse(value.id);
+  const parsed = correlationId.safeParse(ownField(value, "id"));
   return parsed.success ? parsed.data : null;
 }
 
+/** A field of a received JSON object that it has itself, not one every object inherits. */
+function ownField(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null && Object.hasOwn(value, key)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
 export function describeZodIssues(error: z.ZodError): string {
-  return error.issues
+  return schemaIssues(error)
     .slice(0, 5)
     .map((issue) => `${issue.path.length ? issue.path.join(".") : "(payload)"}: ${issue.message}`)
     .join("; ");
@@ -130,7 +138,7 @@ export const statusSchema = z.object({
   name: z.string(),
   /** Position of the intersection along the corridor (0 first). */
   position: z.number().int().min(0),
-  mode: z.enum(["startup", "coordinated", "transition", "flash", "fault"]),
+  mode: z.enum(["startup", "coordinated", "transition", "flash", "stopping", "fault"]),
   plan: z.object({ id: z.string(), version: z.number().int() }),
   fault: faultSchema.nullable(),
   lock: z.object({ holder: z.string(), token: z.number().int() }).nullable(),

@@ -4,12 +4,14 @@ import {
   type ControllerMode,
   type ControllerState,
   controllerMode,
+  readyToStop,
   startController,
   stepController,
 } from "../core/controller.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
 import type { SignalEvent } from "../core/sequencer.js";
+import { invariant } from "../core/invariant.js";
 import type { Clock } from "./clock.js";
 import type { LatchStore } from "./latch-store.js";
 
@@ -29,9 +31,22 @@ export interface RunnerHooks {
   onFault?(latch: FaultLatch): void;
   onReset?(by: string): void;
   onStoreError?(message: string): void;
-  /** After each tick and its exchange: how late the tick started, and how long the exchange took. */
-  onTickDone?(info: { readonly latenessMs: number; readonly exchangeMs: number }): void;
+  /**
+   * After each tick and its exchange: how late the tick started against its grid, how long the
+   * exchange took, and how many grid slots passed with no tick at all (a stalled loop or a slow bus).
+   */
+  onTickDone?(info: {
+    readonly latenessMs: number;
+    readonly exchangeMs: number;
+    readonly missedTicks: number;
+  }): void;
 }
+
+/** How often a latched fault that could not be stored is written again. */
+export const LATCH_RETRY_MS = 5000;
+
+/** How a clean stop ended: all-red reached, the bound ran out, or a second request cut it short. */
+export type StopOutcome = "clean" | "bound-exceeded" | "cut";
 
 /**
  * The imperative shell around one intersection's controller: drives it with ticks from a timer and
@@ -47,6 +62,11 @@ export class IntersectionRunner {
   lastTickMono: number | null = null;
   private written: readonly Lamps[] | null = null;
   private loopDone: Promise<void> = Promise.resolve();
+  /** A latched fault whose store write failed: held in memory (the flash goes on) and retried. */
+  private undurableLatch: FaultLatch | null = null;
+  private lastLatchAttemptMono = 0;
+  /** Set while a clean stop waits for all-red to be written and exchanged. */
+  private stopWaiter: ((outcome: StopOutcome) => void) | null = null;
 
   constructor(
     readonly intersection: Intersection,
@@ -80,7 +100,34 @@ export class IntersectionRunner {
     this.loopDone = this.loop();
   }
 
-  /** Stops ticking; resolves when the tick in progress (and its exchange) has finished. */
+  /**
+   * A clean stop: every interval ends through its clearances to all-red (never cut), then ticking
+   * stops, with all-red written and exchanged. `boundMs` is a safety net (a stuck sequence must not
+   * keep the process forever); `cutShort()` ends the wait at once. Either way the ticking stops, and
+   * the caller hands the lamps to the module's safe state.
+   */
+  async stopCleanly(boundMs: number): Promise<StopOutcome> {
+    let outcome: StopOutcome = "clean";
+    if (this.running) {
+      this.dispatch({ type: "stop" });
+      let boundTimer: NodeJS.Timeout | undefined;
+      outcome = await new Promise<StopOutcome>((resolve) => {
+        this.stopWaiter = resolve;
+        boundTimer = setTimeout(() => resolve("bound-exceeded"), boundMs);
+      });
+      clearTimeout(boundTimer);
+      this.stopWaiter = null;
+    }
+    await this.stop();
+    return outcome;
+  }
+
+  /** Ends a clean stop's wait now: the clearances in progress are cut (a second stop signal). */
+  cutShort(): void {
+    this.stopWaiter?.("cut");
+  }
+
+  /** Stops ticking at once; resolves when the tick in progress (and its exchange) has finished. */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
@@ -96,6 +143,7 @@ export class IntersectionRunner {
       this.written = null;
       const tickStart = this.clock.now().monoMs;
       this.dispatch({ type: "tick" });
+      if (this.undurableLatch && tickStart - this.lastLatchAttemptMono >= LATCH_RETRY_MS) this.persistLatch();
       const lamps = this.written as readonly Lamps[] | null;
       if (this.hooks.exchange && lamps) {
         const outcome = await this.hooks.exchange(lamps);
@@ -103,15 +151,23 @@ export class IntersectionRunner {
           this.dispatch({ type: "device-lost", device: lost.device, detail: lost.detail });
         if (outcome.observed) this.dispatch({ type: "readback", observed: outcome.observed });
       }
-      // Ticks stay on a fixed grid: a late tick does not push the following ones later.
+      if (this.stopWaiter && readyToStop(this.state)) this.stopWaiter("clean");
+      // Ticks stay on a fixed grid: a late tick does not push the following ones later. Grid slots
+      // that passed while this tick was late or its exchange ran are missed, and counted.
       const now = this.clock.now().monoMs;
       this.lastTickMono = now;
+      const latenessMs = Math.max(0, tickStart - this.nextTickMono);
+      let slots = 0;
+      do {
+        this.nextTickMono += this.tickMs;
+        slots++;
+      } while (this.nextTickMono <= now);
+      invariant(slots >= 1, () => `tick grid did not advance at ${now} ms`);
       this.hooks.onTickDone?.({
-        latenessMs: Math.max(0, tickStart - this.nextTickMono),
+        latenessMs,
         exchangeMs: now - tickStart,
+        missedTicks: slots - 1,
       });
-      do this.nextTickMono += this.tickMs;
-      while (this.nextTickMono <= now);
       if (!this.running) break;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
@@ -121,19 +177,39 @@ export class IntersectionRunner {
     }
   }
 
+  /**
+   * False while a latched fault is held in memory only: its store write failed in every copy, and a
+   * restart now would lose it. (A write that reached one copy of two is retried too, but is durable.)
+   */
+  get latchDurable(): boolean {
+    return this.undurableLatch === null || this.latchStore.latchDurability?.durable === true;
+  }
+
+  private persistLatch(): void {
+    const latch = this.undurableLatch;
+    if (!latch) return;
+    this.lastLatchAttemptMono = this.clock.now().monoMs;
+    try {
+      this.latchStore.save(latch);
+      this.undurableLatch = null;
+    } catch (error) {
+      this.hooks.onStoreError?.(
+        `cannot store the latched fault (the intersection stays in flash; a restart now would lose the latch; retrying every ${LATCH_RETRY_MS / 1000} s): ${(error as Error).message}`,
+      );
+    }
+  }
+
   private execute(effect: ControllerEffect): void {
     switch (effect.type) {
       case "persist-latch":
         // A latch that cannot be stored still holds in memory: the flash that follows is written
-        // regardless, and the failure is reported.
-        try {
-          this.latchStore.save(effect.latch);
-        } catch (error) {
-          this.hooks.onStoreError?.(`cannot store the latched fault: ${(error as Error).message}`);
-        }
+        // regardless, the failure is reported, and the write is tried again until it holds.
+        this.undurableLatch = effect.latch;
+        this.persistLatch();
         this.hooks.onFault?.(effect.latch);
         break;
       case "clear-latch":
+        this.undurableLatch = null;
         try {
           this.latchStore.clear(effect.by);
         } catch (error) {

@@ -8,10 +8,12 @@ export interface MetricSources {
   outboxDepth(): number;
   outboxDropped(): number;
   faultLatched(): boolean;
+  /** False while a latched fault is held in memory only. */
+  latchDurable(): boolean;
   mode(): string;
 }
 
-export const MODES = ["startup", "coordinated", "transition", "flash", "fault"] as const;
+export const MODES = ["startup", "coordinated", "transition", "flash", "stopping", "fault"] as const;
 
 export function createGatewayMetrics(intersection: string, sources: MetricSources) {
   const registry = new Registry();
@@ -23,7 +25,24 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
     tickLateness: new Histogram({
       name: "greenwave_tick_lateness_seconds",
       help: "How late a tick started against its fixed grid",
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+      registers,
+    }),
+    ticksMissed: new Counter({
+      name: "greenwave_ticks_missed_total",
+      help: "Tick grid slots that passed with no tick (a stalled event loop, or a bus slower than the tick)",
+      registers,
+    }),
+    stops: new Counter({
+      name: "greenwave_stops_total",
+      help: "Clean stops by outcome (clean: all-red reached; bound-exceeded; cut: a second stop request)",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    inboundDropped: new Counter({
+      name: "greenwave_inbound_dropped_total",
+      help: "Incoming MQTT messages dropped before any work: by class (command, corridor, decision) and reason (queue-full, rate-limited, retained)",
+      labelNames: ["class", "reason"] as const,
       registers,
     }),
     modbusExchange: new Histogram({
@@ -34,7 +53,7 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
     }),
     modbusErrors: new Counter({
       name: "greenwave_modbus_errors_total",
-      help: "Failed Modbus exchanges by device and kind (timeout, crc, exception, link, overload, protocol)",
+      help: "Failed Modbus exchanges by device and kind (timeout, crc, exception, invalid-answer, link, overload, protocol)",
       labelNames: ["device", "kind"] as const,
       registers,
     }),
@@ -88,6 +107,14 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
       registers,
       collect() {
         this.set(sources.faultLatched() ? 1 : 0);
+      },
+    }),
+    latchNotDurable: new Gauge({
+      name: "greenwave_fault_latch_not_durable",
+      help: "1 while a latched fault is held in memory only (its store write failed; retried): a restart now would lose it",
+      registers,
+      collect() {
+        this.set(sources.latchDurable() ? 0 : 1);
       },
     }),
     mode: new Gauge({

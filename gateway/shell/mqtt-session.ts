@@ -24,7 +24,8 @@ export interface MqttSessionOptions {
 export interface MqttSessionHooks {
   onConnect?(): void;
   onDisconnect?(reason: string): void;
-  onMessage?(topic: string, payload: Buffer): void;
+  /** `retained`: delivered from the broker's retained store (on subscribing), not live. */
+  onMessage?(topic: string, payload: Buffer, retained: boolean): void;
   onError?(message: string): void;
 }
 
@@ -162,8 +163,8 @@ export class MqttSession {
         this.hooks.onConnect?.();
       });
     });
-    client.on("message", (topic, payload) => {
-      if (generation === this.generation) this.hooks.onMessage?.(topic, payload);
+    client.on("message", (topic, payload, packet) => {
+      if (generation === this.generation) this.hooks.onMessage?.(topic, payload, packet.retain === true);
     });
     client.on("error", (error) => {
       if (generation === this.generation) this.hooks.onError?.(`${o.url}: ${error.message}`);

@@ -1,13 +1,34 @@
 import type { StoredTxn } from "../core/corridor/resume.js";
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Outcome, PreparedTxn, Tombstone } from "../core/corridor/participant.js";
-import type { FaultKind, FaultLatch } from "../core/monitor.js";
-import type { LatchStore } from "../shell/latch-store.js";
+import { invariant } from "../core/invariant.js";
+import type { FaultLatch } from "../core/monitor.js";
+import type { LatchDurability, LatchStore } from "../shell/latch-store.js";
+import {
+  type DatabaseReading,
+  DurableLatch,
+  inspectLatch,
+  type LatchDatabase,
+  type LatchInspection,
+} from "./durable-latch.js";
+import { StoreError } from "./errors.js";
+import { LATCH_RECORD_FILE, LatchRecordFile, nodeRecordFs, type RecordFs } from "./latch-record.js";
+import { readLatchMarkers, readLatchRow, writeLatchMarkers, writeLatchRow } from "./latch-table.js";
 import { MIGRATIONS } from "./migrations.js";
 
+export { StoreError } from "./errors.js";
+
 export const STORE_FILE = "gateway.db";
+
+/** How a store is opened; the defaults are the real ones. */
+export interface StoreOptions {
+  /** The latch record's file operations: a test injects write failures here (the database is real). */
+  readonly recordFs?: RecordFs;
+  /** Wall clock for the latch's own entries (a synthesized store-lost latch, who cleared and when). */
+  readonly nowWallMs?: () => number;
+}
 
 export interface StoreLimits {
   /** Audit events kept; older ones are pruned (counted). */
@@ -49,10 +70,6 @@ export interface PlanInForce {
   readonly activationWallMs: number | null;
 }
 
-export class StoreError extends Error {
-  override name = "StoreError";
-}
-
 /**
  * One transaction whose commit is not synced to disk (synchronous NORMAL, in WAL mode): atomic, and
  * durable with the next synced commit of the same file. The connection is FULL again afterwards,
@@ -70,7 +87,8 @@ export function unsyncedTransaction<T>(db: Database.Database, writes: () => T): 
 /**
  * One gateway's durable state in one SQLite file (WAL, synchronous FULL: every commit is on disk
  * when it returns): the latched fault, the plans received and in force, the audit trail of events,
- * and the outbox of messages that wait for the broker.
+ * and the outbox of messages that wait for the broker. The latched fault has a second copy in the
+ * latch record beside the file (`latch.rec`): see DurableLatch for how the two are kept and read.
  */
 export class GatewayStore implements LatchStore {
   private readonly db: Database.Database;
@@ -86,10 +104,14 @@ export class GatewayStore implements LatchStore {
    * then be given to another event after the broker has passed the first one on).
    */
   private firstUnsyncedSeq: number | null = null;
+  /** Whether the file had the store's schema before this open migrated it (false: new, 0 bytes or emptied). */
+  private hadSchemaAtOpen = false;
+  private readonly latch: DurableLatch;
 
   private constructor(
     file: string,
     private readonly limits: StoreLimits,
+    options: StoreOptions,
   ) {
     this.file = file;
     try {
@@ -112,16 +134,30 @@ export class GatewayStore implements LatchStore {
         `the store ${file} is unusable: ${(error as Error).message}. The gateway will not start without it (its latched fault may be in it): restore it from a backup, or move it aside after checking the intersection`,
       );
     }
+    try {
+      const record = new LatchRecordFile(
+        join(dirname(file), LATCH_RECORD_FILE),
+        options.recordFs ?? nodeRecordFs,
+      );
+      this.latch = new DurableLatch(record, this.latchDatabase(), options.nowWallMs ?? Date.now);
+    } catch (error) {
+      this.db.close();
+      throw new StoreError(`cannot read the latched fault of ${file}: ${(error as Error).message}`);
+    }
   }
 
   /** Opens (creating if needed) the store of one gateway under its data directory. */
-  static open(dataDir: string, limits: StoreLimits = DEFAULT_STORE_LIMITS): GatewayStore {
+  static open(
+    dataDir: string,
+    limits: StoreLimits = DEFAULT_STORE_LIMITS,
+    options: StoreOptions = {},
+  ): GatewayStore {
     try {
       mkdirSync(dataDir, { recursive: true });
     } catch (error) {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`);
     }
-    return new GatewayStore(join(dataDir, STORE_FILE), limits);
+    return new GatewayStore(join(dataDir, STORE_FILE), limits, options);
   }
 
   private statement(sql: string): Database.Statement {
@@ -188,6 +224,7 @@ export class GatewayStore implements LatchStore {
 
   private migrate(): void {
     const current = this.schemaVersion;
+    this.hadSchemaAtOpen = current > 0;
     if (current > MIGRATIONS.length)
       throw new StoreError(
         `the store ${this.file} has schema version ${current}, newer than this greenwave knows (${MIGRATIONS.length}): upgrade greenwave or restore a matching backup`,
@@ -226,32 +263,59 @@ export class GatewayStore implements LatchStore {
     return this.counter("events_pruned");
   }
 
-  // --- latch (LatchStore) ---
+  // --- latch (LatchStore): two copies, this database and the latch record (DurableLatch) ---
 
+  /** What a restart would load: the union of both copies, or a store-lost latch (see DurableLatch). */
   load(): FaultLatch | null {
-    const row = this.statement("SELECT kind, message, groups, at_wall_ms FROM latch WHERE id = 1").get() as
-      { kind: string; message: string; groups: string; at_wall_ms: number } | undefined;
-    if (!row) return null;
-    let groups: string[] = [];
-    try {
-      const parsed: unknown = JSON.parse(row.groups);
-      if (Array.isArray(parsed)) groups = parsed.map(String);
-    } catch {
-      // the kind and message are what matter; a latch is never dropped for an unreadable detail
-    }
-    return { kind: row.kind as FaultKind, message: row.message, groups, atWallMs: row.at_wall_ms };
+    return this.latch.load();
   }
 
+  /** Record, then database; throws a StoreError naming the copy that failed (see `latchDurability`). */
   save(latch: FaultLatch): void {
-    this.forced(() => {
-      this.statement(
-        "INSERT OR REPLACE INTO latch (id, kind, message, groups, at_wall_ms) VALUES (1, ?, ?, ?, ?)",
-      ).run(latch.kind, latch.message, JSON.stringify(latch.groups), latch.atWallMs);
-    });
+    this.latch.save(latch);
   }
 
-  clear(): void {
-    this.statement("DELETE FROM latch WHERE id = 1").run();
+  clear(by = "an operator"): void {
+    this.latch.clear(by);
+  }
+
+  /** Whether the latch state in force would survive a restart, which copies hold it, and what failed. */
+  get latchDurability(): LatchDurability {
+    return this.latch.durability;
+  }
+
+  /** What this open found about the latch copies (a lost store, a corrupt slot, an upgrade): log them. */
+  get latchFindings(): readonly string[] {
+    return this.latch.findings;
+  }
+
+  get latchRecordFile(): string {
+    return this.latch.files.record;
+  }
+
+  /** The database's side of the latch: its row and the markers that tie it to the latch record. */
+  private latchDatabase(): LatchDatabase {
+    return {
+      file: this.file,
+      read: (): DatabaseReading => {
+        const markers = readLatchMarkers(this.db);
+        // The migrations have just created every table of an emptied file: only the schema this open
+        // found, or markers written by an earlier run, tell a store with a history from an empty one.
+        if (!this.hadSchemaAtOpen && markers.storeId === null)
+          return { status: "empty", detail: "no schema when it was opened: new, 0 bytes or emptied" };
+        return { status: "ok", ...markers, latch: readLatchRow(this.db) };
+      },
+      write: (latch, markers) => {
+        try {
+          this.forced(() => {
+            writeLatchRow(this.db, latch);
+            if (markers) writeLatchMarkers(this.db, markers);
+          });
+        } catch (error) {
+          throw new StoreError(`cannot store the latch in ${this.file}: ${(error as Error).message}`);
+        }
+      },
+    };
   }
 
   // --- plans ---
@@ -425,14 +489,29 @@ export class GatewayStore implements LatchStore {
   }
 
   /** The outcome of a transaction (a refusal to vote is stored as aborted, with what is known of it). */
+  /**
+   * The outcome of a prepared transaction, or a refusal (a row with no coordinator) of one never
+   * prepared here. A finished outcome is never overwritten by another: that would turn a commit into
+   * an abort on disk (a broken invariant, not an I/O error).
+   */
   persistOutcome(txnId: string, outcome: Outcome, atWallMs: number): void {
     this.forced(() => {
-      const updated = this.statement("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?").run(
-        outcome,
-        atWallMs,
-        txnId,
-      );
-      if (updated.changes === 0)
+      const row = this.statement("SELECT phase FROM txns WHERE txn_id = ?").get(txnId) as
+        { phase: string } | undefined;
+      if (row && row.phase !== "prepared") {
+        invariant(
+          row.phase === outcome,
+          () => `transaction ${txnId} is ${row.phase} on disk: not ${outcome}`,
+        );
+        return;
+      }
+      if (row)
+        this.statement("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?").run(
+          outcome,
+          atWallMs,
+          txnId,
+        );
+      else
         this.statement(
           "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
         ).run(txnId, outcome, atWallMs);
@@ -440,14 +519,21 @@ export class GatewayStore implements LatchStore {
     });
   }
 
+  /**
+   * Finished transactions and refusals are bounded apart (each to `maxFinishedTxns`), so that refusals,
+   * which anyone can cause by asking about made-up transactions, never push out a real outcome. A
+   * prepared one is never dropped. In batches of 100, as for events.
+   */
   private boundTxns(): void {
-    // In batches of 100, as for events: one DELETE per hundred transactions.
-    const { n } = this.statement("SELECT count(*) AS n FROM txns").get() as { n: number };
-    if (n <= this.limits.maxFinishedTxns + 100) return;
-    const result = this.statement(
-      "DELETE FROM txns WHERE phase != 'prepared' AND rowid NOT IN (SELECT rowid FROM txns ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?)",
-    ).run(this.limits.maxFinishedTxns);
-    if (result.changes > 0) this.addToCounter("txns_pruned", result.changes);
+    for (const refusals of [false, true]) {
+      const kind = refusals ? "coordinator = ''" : "coordinator != ''";
+      const { n } = this.statement(`SELECT count(*) AS n FROM txns WHERE ${kind}`).get() as { n: number };
+      if (n <= this.limits.maxFinishedTxns + 100) continue;
+      const result = this.statement(
+        `DELETE FROM txns WHERE phase != 'prepared' AND ${kind} AND rowid NOT IN (SELECT rowid FROM txns WHERE ${kind} ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?)`,
+      ).run(this.limits.maxFinishedTxns);
+      if (result.changes > 0) this.addToCounter("txns_pruned", result.changes);
+    }
   }
 
   get txnsPruned(): number {
@@ -459,10 +545,14 @@ export class GatewayStore implements LatchStore {
     highestToken: number;
     prepared: PreparedTxn | null;
     tombstones: Tombstone[];
+    refusals: string[];
   } {
-    const rows = this.statement("SELECT * FROM txns ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?").all(
-      maxTombstones + 1,
-    ) as TxnRow[];
+    const rows = this.statement(
+      "SELECT * FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+    ).all(maxTombstones + 1) as TxnRow[];
+    const refusals = this.statement(
+      "SELECT txn_id FROM txns WHERE coordinator = '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+    ).all(maxTombstones) as { txn_id: string }[];
     const preparedRow = this.statement(
       "SELECT * FROM txns WHERE phase = 'prepared' ORDER BY updated_at_ms DESC LIMIT 1",
     ).get() as TxnRow | undefined;
@@ -474,6 +564,7 @@ export class GatewayStore implements LatchStore {
         .slice(0, maxTombstones)
         .reverse()
         .map((r) => ({ txnId: r.txn_id, outcome: r.phase as Outcome })),
+      refusals: refusals.map((r) => r.txn_id).reverse(),
     };
   }
 
@@ -497,6 +588,14 @@ export class GatewayStore implements LatchStore {
     ).get() as { txn_id: string; phase: string; updated_at_ms: number } | undefined;
     return row ? { txnId: row.txn_id, phase: row.phase, atWallMs: row.updated_at_ms } : null;
   }
+}
+
+/** What each copy of a stopped gateway's latch says, read only (`greenwave fault show`). */
+export function inspectStoredLatch(dataDir: string, nowWallMs = Date.now()): LatchInspection {
+  return inspectLatch(
+    { record: join(dataDir, LATCH_RECORD_FILE), database: join(dataDir, STORE_FILE) },
+    nowWallMs,
+  );
 }
 
 /** A row of the `txns` table, as SQLite returns it (migration 2). */

@@ -24,7 +24,15 @@ export interface CorridorView {
 }
 
 export type InvariantName =
-  "safety" | "atomicity" | "agreement-in-time" | "exclusion" | "durability" | "liveness";
+  | "safety"
+  | "clean-stop"
+  | "atomicity"
+  | "agreement-in-time"
+  | "exclusion"
+  | "durability"
+  | "liveness"
+  /** A check of the product's own machines (`invariant()` in gateway/core) failed. */
+  | "product-invariant";
 
 /** An invariant broken: the run stops here, with its seed and trace. */
 export class SimulationViolation extends Error {
@@ -102,6 +110,36 @@ export class InvariantChecker {
   aspects(id: string, aspects: readonly Aspect[], localMonoMs: number): void {
     const broken = this.oracles.get(id)?.observe(aspects, localMonoMs);
     if (broken) this.fail("safety", `${id}: ${broken}`);
+  }
+
+  /**
+   * A clean stop asked at `askedAtMonoMs` (the gateway's monotonic clock) must reach all-red — every
+   * vehicle head red, every pedestrian head DON'T WALK — within `boundMs` (`stopBoundMs`). Called at
+   * every tick while it runs; `ready`: the controller says the lamps may now go to the module's safe
+   * state, showing `shown`. (That the clearances were not cut on the way is the oracle's watch.)
+   */
+  stopProgress(
+    id: string,
+    askedAtMonoMs: number,
+    boundMs: number,
+    ready: boolean,
+    shown: readonly Aspect[],
+    nowMonoMs: number,
+  ): void {
+    const tookMs = nowMonoMs - askedAtMonoMs;
+    if (ready) {
+      const lit = shown.findIndex((a) => a !== "red" && a !== "dont-walk");
+      if (lit >= 0)
+        this.fail(
+          "clean-stop",
+          `${id} was ready to stop ${tookMs} ms after the stop while group #${lit + 1} still showed ${shown[lit]}`,
+        );
+    }
+    if (tookMs > boundMs)
+      this.fail(
+        "clean-stop",
+        `${id}: a clean stop asked ${tookMs} ms ago ${ready ? "reached all-red only now" : "has not reached all-red"} (bound ${boundMs} ms)`,
+      );
   }
 
   faultLatched(id: string, why: string): void {

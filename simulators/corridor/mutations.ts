@@ -9,6 +9,8 @@ export const MUTATIONS = {
   "skip-forced-commit": "a coordinator sends COMMIT without force-writing its decision first",
   "ignore-field-at-start":
     "a gateway restarted before its module's watchdog fired starts its flash over the lamps still lit",
+  "stop-without-clearances":
+    "a gateway told to stop hands its lamps to the module's safe state at once, cutting what runs",
 } as const;
 
 export type Mutation = keyof typeof MUTATIONS;

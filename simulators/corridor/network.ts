@@ -99,6 +99,12 @@ export class SimNetwork {
     }
   }
 
+  /** Would a message from `from` to `to` pass the broker now (it is up and neither end is cut off)? */
+  passes(from: string, to: string): boolean {
+    const t = this.now();
+    return this.up(t) && this.reachable(from, t) && this.reachable(to, t);
+  }
+
   partition(party: string, untilTrueMs: number): void {
     this.cutUntil.set(party, Math.max(untilTrueMs, this.cutUntil.get(party) ?? -1));
   }

@@ -47,6 +47,16 @@ export class SimDisk {
     return lost;
   }
 
+  /**
+   * A clean shutdown: the store is closed and the process exits while the machine stays up, so every
+   * write it made is kept (SQLite's WAL holds each committed transaction once the process wrote it).
+   */
+  close(): void {
+    for (const w of this.unsynced) w(this.durable);
+    this.unsynced = [];
+    this.live = copy(this.durable);
+  }
+
   nextOrder(): number {
     return ++this.order;
   }

@@ -1,6 +1,7 @@
 import {
   type ControllerState,
   controllerMode,
+  readyToStop,
   startController,
   stepController,
 } from "../../gateway/core/controller.js";
@@ -26,9 +27,11 @@ import {
 import { checkPrepareTiming, type PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
 import { committedToResume } from "../../gateway/core/corridor/resume.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
-import { hasRoomForPlan, MAX_PENDING_PLANS, type Now } from "../../gateway/core/sequencer.js";
+import { hasRoomForPlan, MAX_PENDING_PLANS, type Now, stopBoundMs } from "../../gateway/core/sequencer.js";
+import { type BucketLimits, takeToken, type TokenBucket } from "../../gateway/core/token-bucket.js";
 import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
 import { gatewayInbound } from "../../gateway/protocol/gateway-inbox.js";
+import { DEFAULT_INBOUND_LIMITS } from "../../gateway/shell/inbound-queue.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
 import type { Mutation } from "./mutations.js";
@@ -50,11 +53,24 @@ export interface GatewayContext {
   readonly retained: (txnId: string, reader: string) => { coordinator: string; outcome: Outcome } | null;
   /** Fault injection at the protocol's critical points: true means "crash right here". */
   readonly crashHere: (party: string, point: string) => boolean;
+  /** The longest tick period (with jitter): what a clean stop's bound allows per tick. */
+  readonly maxTickMs: number;
+  /** A clean stop is done and the process has exited (with `tookMs` on its own clock): restart it later. */
+  readonly stopped: (party: string, tookMs: number) => void;
 }
 
 /** The I/O module's host watchdog (`watchdogMs` of the example intersections' devices). */
 const MODULE_WATCHDOG_MS = 1000;
 const SAFE_STATE: Lamps = { red: true, yellow: false, green: false };
+
+/**
+ * What the gateway's inbound queue admits from one sender of corridor messages (its inbox topic's last
+ * level): the production limits, through the same pure token bucket.
+ */
+export const CORRIDOR_SENDER_LIMITS: BucketLimits = {
+  ratePerSecond: DEFAULT_INBOUND_LIMITS.perSenderPerSecond.corridor,
+  burst: DEFAULT_INBOUND_LIMITS.perSenderBurst.corridor,
+};
 
 const NO_TXN = {
   coordinator: "",
@@ -80,6 +96,12 @@ export class SimGateway {
   private crashedAtMonoMs: number | null = null;
   /** When (local monotonic) this gateway voted yes on what it is in doubt about (for a mutation). */
   private preparedAtMonoMs: number | null = null;
+  /** When (local monotonic) a clean stop was asked for; null unless one is running. */
+  private stopAskedAtMonoMs: number | null = null;
+  /** The inbound queue's token buckets, per sender: the process's memory (a restart starts them full). */
+  private buckets = new Map<string, TokenBucket>();
+  /** Messages dropped by the rate limit, over every incarnation. */
+  dropped = 0;
 
   constructor(
     readonly id: string,
@@ -113,15 +135,24 @@ export class SimGateway {
       {
         highestToken: disk.highestToken,
         prepared: this.disk.prepared(),
+        // As the store restores them (GatewayStore.participantRecord): outcomes of prepared
+        // transactions and refusals (rows with no coordinator) apart, each to its own bound.
         tombstones: rows
-          .filter((r) => r.phase !== "prepared")
+          .filter((r) => r.phase !== "prepared" && r.txn.coordinator !== "")
           .slice(0, MAX_TOMBSTONES)
           .reverse()
           .map((r) => ({ txnId: r.txn.txnId, outcome: r.phase as Outcome })),
+        refusals: rows
+          .filter((r) => r.phase !== "prepared" && r.txn.coordinator === "")
+          .slice(0, MAX_TOMBSTONES)
+          .reverse()
+          .map((r) => r.txn.txnId),
       },
       now.monoMs,
     );
     this.preparedAtMonoMs = this.participant.prepared ? now.monoMs : null;
+    this.stopAskedAtMonoMs = null;
+    this.buckets = new Map();
     const inForce = disk.planInForce;
     const plan = (inForce && this.planFor(inForce.planId, inForce.version)) ?? this.initialPlan;
     this.controller = startController(this.intersection, plan, null, now);
@@ -157,8 +188,57 @@ export class SimGateway {
     this.crashedAtMonoMs = this.now().monoMs;
     const lost = this.disk.crash(this.ctx.random);
     this.up = false;
-    this.ctx.trace(`${this.id} CRASH (${lost} unforced writes lost)`);
+    const stopping = this.stopAskedAtMonoMs !== null ? " while stopping" : "";
+    this.stopAskedAtMonoMs = null;
+    this.ctx.trace(`${this.id} CRASH${stopping} (${lost} unforced writes lost)`);
     this.ctx.checker.gatewayCrashed(this.id);
+  }
+
+  /** A clean stop is running: the controller clears to all-red, the participant votes no. */
+  get stopping(): boolean {
+    return this.stopAskedAtMonoMs !== null;
+  }
+
+  /**
+   * A stop signal (SIGTERM, `systemctl stop`), as the production shell handles it
+   * (`GatewayNode.stop("clean")`): the controller is told to stop and keeps ticking, with the corridor
+   * machines running (a PREPARE gets a no vote), until it is ready to stop; then the lamps go to the
+   * module's safe state and the process exits.
+   */
+  stop(): void {
+    if (!this.up || this.stopping) return;
+    const now = this.now();
+    this.stopAskedAtMonoMs = now.monoMs;
+    this.ctx.trace(
+      `${this.id} STOP asked (mode ${controllerMode(this.controller)}, bound ${this.stopBound()} ms)`,
+    );
+    if (this.ctx.mutation === "stop-without-clearances") return this.exitStopped(now);
+    this.stepController({ type: "stop" }, now);
+  }
+
+  private stopBound(): number {
+    return stopBoundMs(this.intersection, this.ctx.maxTickMs);
+  }
+
+  /**
+   * The end of a clean stop: the shell writes the module's safe state (steady red; the oracle watches
+   * that write too), closes the store (every write is durable: the process exits, the machine stays
+   * up), and the process exits. The module holds steady red until the gateway starts again.
+   */
+  private exitStopped(now: Now): void {
+    const tookMs = now.monoMs - (this.stopAskedAtMonoMs ?? now.monoMs);
+    const lamps = this.intersection.groups.map(() => SAFE_STATE);
+    const aspects = this.intersection.groups.map(
+      (g) => (g.kind === "vehicle" ? "red" : "dont-walk") as Aspect,
+    );
+    this.field = { lamps, aspects };
+    this.ctx.checker.aspects(this.id, aspects, now.monoMs);
+    this.disk.close();
+    this.crashedAtMonoMs = now.monoMs;
+    this.stopAskedAtMonoMs = null;
+    this.up = false;
+    this.ctx.trace(`${this.id} stopped cleanly after ${tookMs} ms: module safe state, process exits`);
+    this.ctx.stopped(this.id, tookMs);
   }
 
   restart(): void {
@@ -186,6 +266,18 @@ export class SimGateway {
     this.stepController({ type: "tick" }, now);
     const written = this.controller.written;
     if (written) this.stepController({ type: "readback", observed: written.lamps }, now);
+    if (this.stopAskedAtMonoMs !== null) {
+      const ready = readyToStop(this.controller);
+      this.ctx.checker.stopProgress(
+        this.id,
+        this.stopAskedAtMonoMs,
+        this.stopBound(),
+        ready,
+        this.controller.written?.aspects ?? [],
+        now.monoMs,
+      );
+      if (ready) return this.exitStopped(now);
+    }
     if (
       this.ctx.mutation === "abort-after-yes" &&
       this.participant.prepared &&
@@ -255,7 +347,38 @@ export class SimGateway {
     this.stepController({ type: "schedule-plan", plan, activationWallMs: txn.activationWallMs }, this.now());
   }
 
+  /**
+   * The inbound queue's admission (gateway/shell/inbound-queue.ts): one token from the sender's bucket,
+   * on this gateway's monotonic clock, or the message is dropped before any work is done on it.
+   */
+  admit(from: string): boolean {
+    const { bucket, admitted } = takeToken(this.buckets.get(from), this.now().monoMs, CORRIDOR_SENDER_LIMITS);
+    this.buckets.set(from, bucket);
+    if (!admitted) this.dropped++;
+    return admitted;
+  }
+
+  /**
+   * `count` messages from one sender arriving at this instant: how many the bucket admits (the first
+   * ones). Past the first refusal the rest are refused too (no time passes for the bucket to refill),
+   * so they are counted without a token each.
+   */
+  admitMany(from: string, count: number): number {
+    let admitted = 0;
+    while (admitted < count && this.admit(from)) admitted++;
+    if (admitted < count) this.dropped += count - admitted - 1;
+    return admitted;
+  }
+
   receive(envelope: SimEnvelope): void {
+    if (!this.up) return;
+    if (!this.admit(envelope.from))
+      return this.ctx.trace(`${this.id} drops (rate limit) ${envelope.body.type}`);
+    this.handle(envelope);
+  }
+
+  /** The work on an admitted message. */
+  handle(envelope: SimEnvelope): void {
     if (!this.up) return;
     const inbound = gatewayInbound(envelope, this.participant.prepared?.coordinator ?? null);
     switch (inbound.kind) {
@@ -271,13 +394,19 @@ export class SimGateway {
           activationWallMs: txn.activationWallMs,
         });
         const rejected = this.ctx.planRejected(txn.txnId, this.id);
+        // While stopping, the production shell's planRefusal says no (gateway-node.ts).
         const verdict = !timing.ok
           ? timing
-          : !hasRoomForPlan(this.controller.seq, txn.activationWallMs)
-            ? { ok: false as const, reason: `${MAX_PENDING_PLANS} plan changes already wait` }
-            : rejected !== null || !this.planFor(txn.plan.planId, txn.plan.version)
-              ? { ok: false as const, reason: rejected ?? `no plan ${txn.plan.planId} v${txn.plan.version}` }
-              : { ok: true as const };
+          : this.stopping
+            ? { ok: false as const, reason: "the gateway is stopping" }
+            : !hasRoomForPlan(this.controller.seq, txn.activationWallMs)
+              ? { ok: false as const, reason: `${MAX_PENDING_PLANS} plan changes already wait` }
+              : rejected !== null || !this.planFor(txn.plan.planId, txn.plan.version)
+                ? {
+                    ok: false as const,
+                    reason: rejected ?? `no plan ${txn.plan.planId} v${txn.plan.version}`,
+                  }
+                : { ok: true as const };
         const fenced = this.ctx.mutation === "ignore-fencing-token";
         return this.participantStep(
           { type: "prepare", txn, verdict, lastIssuedToken: fenced ? 0 : fencingFloor(this.authority) },

@@ -82,6 +82,11 @@ const totals = {
   aborted: 0,
   gatewayCrashes: 0,
   brokerRestarts: 0,
+  cleanStops: 0,
+  longestStopMs: 0,
+  floods: 0,
+  floodMessages: 0,
+  messagesDropped: 0,
   simulatedMs: 0,
 };
 let failed: SimulationResult | null = null;
@@ -100,6 +105,11 @@ for (const seed of seeds) {
   totals.aborted += result.stats.aborted;
   totals.gatewayCrashes += result.stats.gatewayCrashes;
   totals.brokerRestarts += result.stats.brokerRestarts;
+  totals.cleanStops += result.stats.cleanStops;
+  totals.longestStopMs = Math.max(totals.longestStopMs, result.stats.longestStopMs);
+  totals.floods += result.stats.floods;
+  totals.floodMessages += result.stats.floodMessages;
+  totals.messagesDropped += result.stats.messagesDropped;
   totals.simulatedMs += result.simulatedMs;
   if (seeds.length === 1)
     console.log(`seed ${seed}: ${JSON.stringify(result.stats)} trace ${result.traceDigest}`);
@@ -119,7 +129,9 @@ const summary = {
 };
 console.log(
   `${totals.runs} seed(s), ${totals.pushes} pushes (${totals.committed} committed, ${totals.aborted} aborted), ` +
-    `${totals.gatewayCrashes} gateway crashes, ${totals.brokerRestarts} broker restarts; ` +
+    `${totals.gatewayCrashes} gateway crashes, ${totals.brokerRestarts} broker restarts, ` +
+    `${totals.cleanStops} clean stops (longest ${(totals.longestStopMs / 1000).toFixed(1)} s), ` +
+    `${totals.floods} floods (${totals.floodMessages} messages, ${totals.messagesDropped} dropped by the rate limit); ` +
     `${(totals.simulatedMs / 3_600_000).toFixed(1)} simulated hours in ${(wallMs / 1000).toFixed(1)} s`,
 );
 if (flags.json) writeFileSync(flags.json, `${JSON.stringify(summary, null, 2)}\n`);

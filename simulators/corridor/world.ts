@@ -1,8 +1,10 @@
 import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
 import { nextCommonBoundary } from "../../gateway/core/corridor/boundary.js";
-import { INQUIRY_MAX_MS } from "../../gateway/core/corridor/participant.js";
+import { INQUIRY_MAX_MS, MAX_TOMBSTONES } from "../../gateway/core/corridor/participant.js";
 import { DEFAULT_PREPARE_TIMING_RULES } from "../../gateway/core/corridor/prepare-check.js";
+import { InvariantViolation } from "../../gateway/core/invariant.js";
 import { DAY_MS } from "../../gateway/core/model.js";
+import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
 import { type CorridorView, InvariantChecker, type InvariantName, SimulationViolation } from "./checker.js";
 import { loadSimCorridor, type SimCorridor } from "./corridor-data.js";
 import { EventQueue } from "./event-queue.js";
@@ -11,7 +13,7 @@ import type { Mutation } from "./mutations.js";
 import { describeEnvelope, type NetworkFaults, SimNetwork, type SimEnvelope } from "./network.js";
 import { SeededRandom } from "./random.js";
 import { SimCoordinator } from "./sim-coordinator.js";
-import { SimGateway } from "./sim-gateway.js";
+import { CORRIDOR_SENDER_LIMITS, SimGateway } from "./sim-gateway.js";
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -24,6 +26,20 @@ export interface SimulationOptions {
   readonly traceLines?: number;
 }
 
+interface Flood {
+  readonly no: number;
+  readonly from: string;
+  readonly to: string;
+  readonly kind: "mixed" | "inquiries" | "bystander";
+  readonly asked: readonly SimEnvelope[];
+}
+
+/**
+ * Made-up transaction ids per "mixed" flood, whose garbage decisions must never contradict each other
+ * (an id said committed is never said aborted); the other floods draw inquiries from a million ids.
+ */
+const FLOOD_GARBAGE_IDS = 16;
+
 export interface SimulationStats {
   pushes: number;
   committed: number;
@@ -35,6 +51,15 @@ export interface SimulationStats {
   pauses: number;
   messages: number;
   messagesLost: number;
+  /** Clean stops that reached all-red and exited (a crash may cut one short: not counted). */
+  cleanStops: number;
+  /** The longest of them, on the gateway's own clock. */
+  longestStopMs: number;
+  floods: number;
+  /** Messages the floods sent (not counted in `messages`). */
+  floodMessages: number;
+  /** Messages the gateways' per-sender rate limit dropped (the floods' and any other). */
+  messagesDropped: number;
 }
 
 export interface SimulationResult {
@@ -53,6 +78,10 @@ const COORDINATOR_TICK_MS = 50;
 const TRACE_RING = 400;
 const SIM_LEASE_TTLS_MS = [1_500, 3_000, 15_000] as const;
 const MAX_SIM_LEASE_TTL_MS = Math.max(...SIM_LEASE_TTLS_MS);
+/** A flood's messages reach the broker in slices this long (one event each, not one per message). */
+const FLOOD_SLICE_MS = 10;
+/** Real messages per (sender, addressee) a flood may replay. */
+const RECENT_SENT = 16;
 
 /**
  * How long after healing every transaction must have ended and every lock be free: a push begun just
@@ -98,7 +127,18 @@ class World {
     pauses: 0,
     messages: 0,
     messagesLost: 0,
+    cleanStops: 0,
+    longestStopMs: 0,
+    floods: 0,
+    floodMessages: 0,
+    messagesDropped: 0,
   };
+  /** Flood messages that never reached their target (broker down, an end cut off, the target down). */
+  private floodLost = 0;
+  /** A flood message is being handled (the buggify crash points stay quiet). */
+  private handlingFlood = false;
+  /** The last real messages each party sent to each other one, which a flood replays. */
+  private readonly recentlySent = new Map<string, SimEnvelope[]>();
   private readonly faultMs: number;
   /** How often a party crashes at a critical point of the protocol (FoundationDB's "buggify"). */
   private readonly crashPointRate: number;
@@ -162,6 +202,8 @@ class World {
           },
           retained: (txnId, reader) => this.network.retainedFor(txnId, reader),
           crashHere: (party, point) => this.crashHere(party, point),
+          maxTickMs: TICK_MS + MAX_TICK_JITTER_MS,
+          stopped: (party, tookMs) => this.stopped(party, tookMs),
         }),
       );
     }
@@ -198,6 +240,11 @@ class World {
 
   private send(e: SimEnvelope): void {
     this.stats.messages++;
+    const key = `${e.from}>${e.to}`;
+    const recent = this.recentlySent.get(key) ?? [];
+    recent.push(e);
+    if (recent.length > RECENT_SENT) recent.shift();
+    this.recentlySent.set(key, recent);
     // A coordinator that stalls as it sends PREPARE (after checking its leases): the classic case for
     // fencing tokens — its PREPAREs reach the gateways after its leases may have expired.
     if (
@@ -215,7 +262,8 @@ class World {
   }
 
   private crashHere(party: string, point: string): boolean {
-    if (this.healed || !this.random.chance(this.crashPointRate)) return false;
+    // Not armed by a flood's own messages: their hundreds of forced writes would end every flood at once.
+    if (this.healed || this.handlingFlood || !this.random.chance(this.crashPointRate)) return false;
     this.trace(`${party} crashes ${point}`);
     this.crash(party, 200, 15_000);
     return true;
@@ -236,6 +284,155 @@ class World {
       if (g && !g.up) g.restart();
       if (c && !c.up) c.restart();
     });
+  }
+
+  /** A gateway's clean stop is done and its process exited: it is started again later. */
+  private stopped(party: string, tookMs: number): void {
+    const g = this.gateways.get(party);
+    if (!g) return;
+    this.stats.cleanStops++;
+    this.stats.longestStopMs = Math.max(this.stats.longestStopMs, tookMs);
+    const r = this.random;
+    // Restarted at once (`systemctl restart`: within the module's watchdog), or after some maintenance.
+    const afterMs = this.healed ? r.int(50, 1_000) : r.chance(0.3) ? r.int(50, 1_000) : r.int(1_000, 25_000);
+    this.queue.at(this.t + afterMs, () => {
+      if (!g.up) g.restart();
+    });
+  }
+
+  /**
+   * One member (a gateway's credentials, or a coordinator's) floods one gateway: thousands of corridor
+   * messages within a short window — its own recent messages to it again (duplicated, stale), inquiries
+   * it made of others asked again, and garbage that parses: inquiries, decisions, answers, votes and
+   * acknowledgements about transactions nobody started, lease requests with made-up tokens or TTLs. The
+   * gateway admits each through its per-sender token bucket; the excess is dropped before any work.
+   */
+  private flood(): void {
+    const r = this.random;
+    const up = [...this.gateways.values()].filter((g) => g.up);
+    if (up.length === 0) return;
+    let target = r.pick(up);
+    let from = r.pick([...this.corridor.ids.filter((id) => id !== target.id), ...this.coordinators.keys()]);
+    const asked: SimEnvelope[] = [];
+    // Issue 12's reproduction was inquiries only (about made-up transactions, sometimes long enough
+    // that the rate limit admits more than a participant's tombstones); "mixed" mixes every message;
+    // "bystander" has a gateway in doubt ask one that takes no part in its transaction (whose honest
+    // "aborted" must not end the doubt). The last two were product gaps the simulator found (fixed).
+    const kind = r.pick(["mixed", "inquiries", "bystander"] as const);
+    if (kind === "bystander") {
+      // The credentials of a gateway in doubt ask a gateway that takes no part in its transaction.
+      const doubting = [...this.gateways.values()].filter((g) => g.up && g.inDoubt());
+      const asker = doubting.length > 0 ? r.pick(doubting) : null;
+      const doubt = asker?.inDoubt();
+      const bystanders = up.filter((g) => doubt && !doubt.participants.includes(g.id));
+      if (asker && doubt && bystanders.length > 0) {
+        from = asker.id;
+        target = r.pick(bystanders);
+        const body = { type: "inquiry" as const, txnId: doubt.txnId };
+        asked.push({ from, to: target.id, sentAtWallMs: asker.clock.read(this.t).wallMs, body });
+      }
+    }
+    let count = r.int(2_000, 20_000);
+    let windowMs = r.int(200, 2_000);
+    if (kind === "inquiries" && r.chance(0.5)) {
+      // Long enough for the rate limit to let twice the participant's tombstones through.
+      const { ratePerSecond, burst } = CORRIDOR_SENDER_LIMITS;
+      windowMs = Math.max(windowMs, Math.ceil(((2 * MAX_TOMBSTONES - burst) / ratePerSecond) * 1000));
+      count = Math.max(count, 4 * MAX_TOMBSTONES);
+    }
+    const latencyMs = r.int(this.network.faults.minLatencyMs, this.network.faults.maxLatencyMs);
+    // What it asked others lately, to ask this one again (stale inquiries) — if this one takes part in
+    // that transaction: a participant's "aborted" means it will never vote yes; a bystander's, only
+    // that it never heard of it (the "bystander" flood).
+    for (const [key, sent] of this.recentlySent)
+      if (key.startsWith(`${from}>`))
+        for (const e of sent)
+          if (
+            e.body.type === "inquiry" &&
+            (kind === "bystander" ||
+              this.checker.txns.get(e.body.txnId)?.participants.includes(target.id) === true)
+          )
+            asked.push(e);
+    const flood: Flood = { no: ++this.stats.floods, from, to: target.id, kind, asked };
+    this.stats.floodMessages += count;
+    this.trace(`FLOOD ${from}->${target.id}: ${count} messages (${kind}) in ${windowMs} ms`);
+    const slices = Math.max(1, Math.ceil(windowMs / FLOOD_SLICE_MS));
+    const tally = { admitted: 0, dropped: 0, lost: 0 };
+    for (let k = 0; k < slices; k++) {
+      const n = Math.floor(((k + 1) * count) / slices) - Math.floor((k * count) / slices);
+      const last = k === slices - 1;
+      this.queue.at(this.t + k * FLOOD_SLICE_MS + latencyMs, () => {
+        this.floodSlice(from, target, n, flood, tally);
+        if (last)
+          this.trace(
+            `FLOOD ${from}->${target.id} over: ${tally.admitted} admitted, ${tally.dropped} dropped, ${tally.lost} lost`,
+          );
+      });
+    }
+  }
+
+  private floodSlice(
+    from: string,
+    target: SimGateway,
+    n: number,
+    flood: Flood,
+    tally: { admitted: number; dropped: number; lost: number },
+  ): void {
+    if (!target.up || !this.network.passes(from, target.id)) {
+      this.floodLost += n;
+      tally.lost += n;
+      return;
+    }
+    // Admission looks at the sender only (the topic's last level), never at the body, as the slice's
+    // messages arrive; the admitted ones are handled after, as the gateway's inbound queue drains.
+    const admitted = target.admitMany(from, n);
+    tally.dropped += n - admitted;
+    for (let i = 0; i < admitted; i++) {
+      if (!target.up) {
+        this.floodLost += admitted - i;
+        tally.lost += admitted - i;
+        return;
+      }
+      tally.admitted++;
+      const e = this.floodMessage(flood);
+      this.trace(`flood ${describeEnvelope(e)}`);
+      this.handlingFlood = true;
+      target.handle(e);
+      this.handlingFlood = false;
+    }
+  }
+
+  private floodMessage(flood: Flood): SimEnvelope {
+    const r = this.random;
+    const { from, to, no } = flood;
+    const sender = this.gateways.get(from) ?? this.coordinators.get(from);
+    const wallMs = sender ? sender.clock.read(this.t).wallMs : 0;
+    const own = this.recentlySent.get(`${from}>${to}`) ?? [];
+    // A duplicate of a real message, sent again as it was (with its old timestamp: stale).
+    if (flood.kind === "mixed" && own.length > 0 && r.chance(0.4)) return r.pick(own);
+    // An inquiry it made of another member, asked of this one too.
+    if (flood.asked.length > 0 && r.chance(0.2)) return { ...r.pick(flood.asked), to, sentAtWallMs: wallMs };
+    const made = r.int(1, flood.kind === "mixed" ? FLOOD_GARBAGE_IDS : 1_000_000);
+    if (flood.kind !== "mixed")
+      return { from, to, sentAtWallMs: wallMs, body: { type: "inquiry", txnId: `flood${no}-a${made}` } };
+    // Garbage, but never self-contradictory: an id made up as committed is never said to be aborted
+    // (and an inquiry makes its id aborted where it was never prepared). Saying both of one transaction
+    // is a forgery (issue 20), which the participant's own invariant refuses.
+    const outcome = r.pick(["committed", "aborted"] as const);
+    const txnId = `flood${no}-${outcome === "committed" ? "c" : "a"}${made}`;
+    const token = r.int(0, 2 ** 31);
+    const body: CorridorBody = r.pick<() => CorridorBody>([
+      () => ({ type: "inquiry", txnId: `flood${no}-a${made}` }),
+      () => ({ type: "decision", txnId, outcome, token }),
+      () => ({ type: "answer", txnId, answer: outcome }),
+      () => ({ type: "answer", txnId, answer: "prepared" }),
+      () => ({ type: "vote", txnId, yes: r.chance(0.5), reason: null }),
+      () => ({ type: "ack", txnId, outcome }),
+      () => ({ type: "renew", token, ttlMs: r.int(1, 3_600_000) }),
+      () => ({ type: "release", token }),
+      () => ({ type: "acquire", requestId: txnId, ttlMs: r.pick([1, 999, 1_000, 3_000, 60_001, 3_600_000]) }),
+    ])();
+    return { from, to, sentAtWallMs: wallMs, body };
   }
 
   /** A party stalls (a GC pause, a suspended laptop): what it sends and what reaches it waits. */
@@ -333,6 +530,11 @@ class World {
       this.network.restartBroker(down);
       this.stats.brokerRestarts++;
     });
+    this.faultEvery(20_000, 150_000, () => {
+      const g = this.gateways.get(r.pick(ids)) as SimGateway;
+      if (g.up && !g.stopping) g.stop();
+    });
+    this.faultEvery(60_000, 240_000, () => this.flood());
     this.faultEvery(10_000, 120_000, () => {
       const party = r.pick([...ids, ...this.coordinators.keys()]);
       const forMs = r.int(1_000, 30_000);
@@ -405,15 +607,20 @@ class World {
       this.t = end;
       this.checker.final(this.view());
     } catch (error) {
-      if (!(error instanceof SimulationViolation)) throw error;
-      violation = { invariant: error.invariant, message: error.message };
-      this.trace(`VIOLATION ${error.message}`);
+      // The machines' own checks (`invariant()` in gateway/core) fail the run as loudly as the checker's.
+      if (error instanceof InvariantViolation)
+        violation = { invariant: "product-invariant", message: `product-invariant: ${error.message}` };
+      else if (error instanceof SimulationViolation)
+        violation = { invariant: error.invariant, message: error.message };
+      else throw error;
+      this.trace(`VIOLATION ${violation.message}`);
     }
     for (const facts of this.checker.txns.values()) {
       if (facts.decision === "committed") this.stats.committed++;
       else this.stats.aborted++;
     }
-    this.stats.messagesLost = this.network.stats.lost + this.network.stats.lostToBroker;
+    this.stats.messagesLost = this.network.stats.lost + this.network.stats.lostToBroker + this.floodLost;
+    for (const g of this.gateways.values()) this.stats.messagesDropped += g.dropped;
     return {
       seed: this.options.seed,
       violation,

@@ -54,7 +54,10 @@ export class Fleet {
 
   async stopAll(): Promise<void> {
     const running = this.all.splice(0).filter(alive);
+    // A second SIGINT cuts a gateway's clean stop short: teardown need not wait for its clearances.
     for (const p of running) p.child.kill("SIGINT");
+    await sleep(300);
+    for (const p of running.filter(alive)) p.child.kill("SIGINT");
     await Promise.all(
       running.map(async (p) => {
         const timer = setTimeout(() => p.child.kill("SIGKILL"), 8000);
@@ -183,9 +186,16 @@ export interface WireMessage {
   readonly from: string;
   readonly to: string;
   readonly type: string;
+  /** The transaction the message is about, when its body names one. */
+  readonly txnId: string | null;
+  /** A decision's (or an acknowledgement's) outcome. */
+  readonly outcome: string | null;
 }
 
-/** Watches every inbox of the corridor (the broker is open: no users file) and reports coordinator traffic. */
+/**
+ * Watches the coordinator's traffic in the corridor's inboxes (the broker is open: no users file): only
+ * the inboxes to and from `coordinator`, so that a flood between gateways does not reach the observer.
+ */
 export async function watchProtocol(
   url: string,
   corridor: string,
@@ -206,14 +216,211 @@ export async function watchProtocol(
     const from = levels[5] ?? "";
     if (to !== coordinator && from !== coordinator) return;
     try {
-      const body = (JSON.parse(payload.toString()) as { body?: { type?: string } }).body;
-      onMessage({ at: Date.now(), from, to, type: body?.type ?? "?" });
+      const body = (
+        JSON.parse(payload.toString()) as { body?: { type?: string; txnId?: unknown; outcome?: unknown } }
+      ).body;
+      onMessage({
+        at: Date.now(),
+        from,
+        to,
+        type: body?.type ?? "?",
+        txnId: typeof body?.txnId === "string" ? body.txnId : null,
+        outcome: typeof body?.outcome === "string" ? body.outcome : null,
+      });
     } catch {
       // not ours to judge here
     }
   });
-  await client.subscribeAsync(`greenwave/v1/${corridor}/+/inbox/+`, { qos: 0 });
+  await client.subscribeAsync(
+    [`greenwave/v1/${corridor}/+/inbox/${coordinator}`, `greenwave/v1/${corridor}/${coordinator}/inbox/+`],
+    { qos: 0 },
+  );
   return client;
+}
+
+// --- a flood of corridor messages from one member, into other gateways' inboxes ---
+
+export interface FloodPlan {
+  readonly url: string;
+  readonly corridor: string;
+  /** The corridor member the flood comes from: the inbox topics' sender level, and each envelope's `from`. */
+  readonly from: string;
+  /** Whose inboxes it fills (round-robin). */
+  readonly targets: readonly string[];
+  readonly messages: number;
+  readonly durationMs: number;
+  /** The coordinator's transaction in progress as the wire shows it (null before its PREPARE). */
+  readonly current: () => { txnId: string; outcome: string | null } | null;
+  /** Names the unknown transactions it asks about: unique per flood. */
+  readonly tag: string;
+  /** Whom some envelopes claim to come from, against their topic (a forged sender: the coordinator, say). */
+  readonly impersonate: string;
+}
+
+export interface FloodReport {
+  readonly sent: number;
+  /** Publishes the client reported failed, or not confirmed (QoS 1 acknowledged, QoS 0 written) 15 s after the last. */
+  readonly errors: number;
+  readonly unconfirmed: number;
+  /** From the first publish to the last one handed to the client. */
+  readonly ms: number;
+  readonly kinds: Readonly<Record<string, number>>;
+  /** Whether any inquiry or duplicate named the coordinator's transaction in progress. */
+  readonly aboutCurrent: number;
+}
+
+/** A connected client for a flood (connected ahead, so that the flood starts at its point). */
+export async function floodClient(url: string, clientId: string): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, {
+    protocolVersion: 4,
+    clientId,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+  });
+  client.on("error", () => {});
+  // mqtt.js waits for 'drain' once per publish while the socket is full: thousands at once, by design here.
+  client.stream.setMaxListeners(0);
+  return client;
+}
+
+/**
+ * Message `i` of a flood from `from` to `to`: seven in ten valid-looking (inquiries about unknown
+ * transactions and about the one in progress, duplicated votes and acknowledgements of it), three in
+ * ten malformed (not JSON, invalid or foreign bodies, forged senders, prototype keys, wrong versions,
+ * deep nesting, now and then one over the inbox's 128 KiB limit). Half QoS 0, half QoS 1.
+ */
+function floodMessage(
+  i: number,
+  from: string,
+  to: string,
+  plan: FloodPlan,
+): { kind: string; payload: string | Buffer; qos: 0 | 1; current: boolean } {
+  const qos = (i % 2) as 0 | 1;
+  const cur = plan.current();
+  const txnId = cur?.txnId ?? `${plan.tag}-none-${i}`;
+  const envelope = (body: unknown, over: Record<string, unknown> = {}) =>
+    JSON.stringify({ v: 1, from, to, sentAtWallMs: Date.now(), body, ...over });
+  const slot = i % 20;
+  if (slot < 6)
+    return {
+      kind: "inquiry-unknown",
+      payload: envelope({ type: "inquiry", txnId: `${plan.tag}-${i}` }),
+      qos,
+      current: false,
+    };
+  if (slot < 10)
+    return {
+      kind: "inquiry-current",
+      payload: envelope({ type: "inquiry", txnId }),
+      qos,
+      current: cur !== null,
+    };
+  if (slot < 12)
+    return {
+      kind: "vote-duplicate",
+      payload: envelope({ type: "vote", txnId, yes: true, reason: null }),
+      qos,
+      current: cur !== null,
+    };
+  if (slot < 14)
+    return {
+      kind: "ack-duplicate",
+      payload: envelope({
+        type: "ack",
+        txnId,
+        outcome: cur?.outcome === "aborted" ? "aborted" : "committed",
+      }),
+      qos,
+      current: cur !== null,
+    };
+  const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+  const malformed: (() => string | Buffer)[] = [
+    () => Buffer.from(Array.from({ length: 16 + (i % 200) }, (_, k) => (i * 31 + k * 17) % 256)),
+    () => "",
+    () => "null",
+    () => `{"v":1,"from":"${from}","to":"${to}","body":`,
+    () => envelope({ type: "inquiry" }),
+    () => envelope({ type: "inquiry", txnId }, { from: plan.impersonate }),
+    () =>
+      `{"v":1,"from":"${from}","to":"${to}","sentAtWallMs":1,"body":{"type":"constructor","__proto__":{"txnId":"p"}}}`,
+    () => envelope({ type: "inquiry", txnId }, { v: 2 }),
+    () => envelope({ type: "vote", txnId, yes: "maybe", reason: null }),
+    () => envelope({ type: "inquiry", txnId }, { to: "valueOf" }),
+    () => deep(5000),
+    () => (i % 500 === 19 ? `"${"x".repeat(140_000)}"` : "[]"),
+  ];
+  const pick = Math.floor(i / 20) % malformed.length;
+  return { kind: "malformed", payload: (malformed[pick] as () => string | Buffer)(), qos, current: false };
+}
+
+/**
+ * Publishes `plan.messages` messages from `plan.from` into the targets' inboxes, spread evenly over
+ * `plan.durationMs` (a slice every 20 ms, yielding in between), then waits (at most 15 s) for the
+ * client to confirm them, and disconnects.
+ */
+export async function flood(client: MqttClient, plan: FloodPlan): Promise<FloodReport> {
+  const started = performance.now();
+  const kinds: Record<string, number> = {};
+  let sent = 0;
+  let confirmed = 0;
+  let errors = 0;
+  let aboutCurrent = 0;
+  let allConfirmed: () => void = () => {};
+  const whenConfirmed = new Promise<void>((resolve) => (allConfirmed = resolve));
+  const one = (error?: Error) => {
+    if (error) errors++;
+    if (++confirmed === plan.messages) allConfirmed();
+  };
+  const slices = Math.max(1, Math.round(plan.durationMs / 20));
+  for (let s = 1; s <= slices; s++) {
+    const upTo = Math.round((plan.messages * s) / slices);
+    for (; sent < upTo; sent++) {
+      const to = plan.targets[sent % plan.targets.length] as string;
+      const m = floodMessage(sent, plan.from, to, plan);
+      kinds[m.kind] = (kinds[m.kind] ?? 0) + 1;
+      if (m.current) aboutCurrent++;
+      client.publish(
+        `greenwave/v1/${plan.corridor}/${to}/inbox/${plan.from}`,
+        m.payload,
+        { qos: m.qos },
+        one,
+      );
+    }
+    await sleep(Math.max(0, started + (s * plan.durationMs) / slices - performance.now()));
+  }
+  const ms = performance.now() - started;
+  await Promise.race([whenConfirmed, sleep(15_000)]);
+  const unconfirmed = plan.messages - confirmed;
+  await client.endAsync(true).catch(() => {});
+  return { sent, errors, unconfirmed, ms, kinds, aboutCurrent };
+}
+
+// --- a gateway's metrics (Prometheus text) ---
+
+/** The sum of a metric's samples whose labels include `labels`; NaN when the scrape failed. */
+export async function metricSum(
+  httpUrl: string | null,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<number> {
+  if (!httpUrl) return NaN;
+  let text: string;
+  try {
+    text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  } catch {
+    return NaN;
+  }
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const has = Object.fromEntries(
+      [...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1] as string, x[2] as string]),
+    );
+    if (Object.entries(labels).every(([k, v]) => has[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
 }
 
 // --- the lamps, from a simulated module's history ---
@@ -241,6 +448,12 @@ export interface LampLayout {
   readonly permissive: readonly (readonly [string, string])[];
   readonly yellowMs: number;
   readonly redClearanceMs: number;
+  /** Minimum green of every vehicle group, walk and pedestrian clearance of every pedestrian group. */
+  readonly minGreenMs: number;
+  readonly walkMs: number;
+  readonly pedestrianClearanceMs: number;
+  /** Half a period of a flashing DON'T WALK: the end of a clearance can hide in a lit half. */
+  readonly flashHalfMs: number;
 }
 
 /** The fixture's lamps (test/support/corridor-fixture.ts: channels and permissive pairs). */
@@ -253,6 +466,11 @@ export const FIXTURE_LAYOUT: LampLayout = {
   ],
   yellowMs: 3000,
   redClearanceMs: 1000,
+  minGreenMs: 5000,
+  walkMs: 7000,
+  pedestrianClearanceMs: 5000,
+  // The fixture's flash rate: the default 55 flashes/min.
+  flashHalfMs: 60_000 / 55 / 2,
 };
 
 /** A span of wall-clock time in which a gateway ran its intersection normally (transition/coordinated). */
@@ -372,6 +590,137 @@ export function lampViolations(
     const since = darkSince[g] ?? null;
     if (since !== null) darkSpan(g, since, Math.max(last, ...normal.map((w) => w.to)));
   }
+  return problems;
+}
+
+/** The successive lamp states of one group ("g", "y", "r", "w", "dw", "dark" or a mix): equal neighbours are one run. */
+function runsOfGroup(
+  layout: LampLayout,
+  history: readonly HistoryEntry[],
+  group: string,
+): { lamp: string; from: number; to: number | null }[] {
+  const runs: { lamp: string; from: number; to: number | null }[] = [];
+  for (const entry of history) {
+    const lamp = shows(layout, entry)[group] ?? "dark";
+    const last = runs.at(-1);
+    if (last?.lamp === lamp) continue;
+    if (last) last.to = entry.t;
+    runs.push({ lamp, from: entry.t, to: null });
+  }
+  return runs;
+}
+
+/** A clean stop of a gateway, as the test saw it and the gateway logged it. */
+export interface CleanStop {
+  /** When the test sent the stop signal. */
+  readonly signalAt: number;
+  /** The gateway's "all-red reached" log line (null when it never said so). */
+  readonly allRedAt: number | null;
+  /** When the gateway had written the safe state: its `gateway-stopped` audit entry, else its exit. */
+  readonly handedOverAt: number;
+}
+
+/**
+ * What a clean stop must show on the lamps, on top of `lampViolations` (which holds for a stop with
+ * no exemption: no green ends without its yellow, no yellow is cut): after the signal nothing new
+ * starts (a green or a WALK, past one tick and the allowance); every green and WALK shown at the signal
+ * serves its minimum and ends before the hand-over; every WALK ends through its pedestrian clearance
+ * (flashing DON'T WALK, then steady DON'T WALK no sooner than the clearance less half a flash, and
+ * all-red no sooner than the full clearance); all-red comes at least the red clearance after the last
+ * yellow; and at the hand-over every vehicle head is red and every pedestrian head DON'T WALK.
+ */
+export function stopViolations(
+  layout: LampLayout,
+  history: readonly HistoryEntry[],
+  stop: CleanStop,
+  toleranceMs: number,
+): string[] {
+  const problems: string[] = [];
+  const at = (t: number) => `${new Date(t).toISOString()} (${t})`;
+  const { signalAt, allRedAt, handedOverAt } = stop;
+  const story = (runs: { lamp: string; from: number; to: number | null }[]) =>
+    runs
+      .filter((r) => (r.to ?? Infinity) > signalAt - 20_000 && r.from <= handedOverAt + 1000)
+      .map((r) => `${r.lamp}@${r.from}`)
+      .join(" ");
+  let lastYellowEnd: number | null = null;
+  for (const g of Object.keys(layout.vehicles)) {
+    const runs = runsOfGroup(layout, history, g);
+    for (const [k, r] of runs.entries()) {
+      const prev = runs[k - 1]?.lamp ?? "dark";
+      if (
+        r.lamp.includes("g") &&
+        !prev.includes("g") &&
+        r.from > signalAt + toleranceMs &&
+        r.from <= handedOverAt
+      )
+        problems.push(`${at(r.from)}: ${g} green started after the stop signal: ${story(runs)}`);
+      if (!r.lamp.includes("g") || r.from > signalAt || (r.to ?? Infinity) <= signalAt) continue;
+      // The green showing at the signal: its minimum served, ended before the hand-over.
+      if (r.to === null || r.to > handedOverAt)
+        problems.push(
+          `${at(handedOverAt)}: ${g} still green at the hand-over to the safe state: ${story(runs)}`,
+        );
+      else if (r.to - r.from < layout.minGreenMs - toleranceMs)
+        problems.push(`${at(r.to)}: ${g} green cut to ${r.to - r.from} ms by the stop: ${story(runs)}`);
+    }
+    for (const r of runs)
+      if (r.lamp.includes("y") && r.to !== null && r.to > signalAt && r.to <= handedOverAt)
+        lastYellowEnd = Math.max(lastYellowEnd ?? 0, r.to);
+  }
+  for (const p of Object.keys(layout.pedestrians)) {
+    const runs = runsOfGroup(layout, history, p);
+    for (const [k, r] of runs.entries()) {
+      const prev = runs[k - 1]?.lamp ?? "dark";
+      if (r.lamp === "w" && prev !== "w" && r.from > signalAt + toleranceMs && r.from <= handedOverAt)
+        problems.push(`${at(r.from)}: ${p} WALK started after the stop signal: ${story(runs)}`);
+      if (r.lamp !== "w") continue;
+      const walkEnd = r.to ?? Infinity;
+      // Every WALK whose clearance the stop could reach: shown at the signal, or clearing at it.
+      if (walkEnd <= signalAt - layout.pedestrianClearanceMs - toleranceMs || r.from > handedOverAt) continue;
+      if (walkEnd > handedOverAt) {
+        problems.push(
+          `${at(handedOverAt)}: ${p} still WALK at the hand-over to the safe state: ${story(runs)}`,
+        );
+        continue;
+      }
+      if (walkEnd > signalAt && walkEnd - r.from < layout.walkMs - toleranceMs)
+        problems.push(`${at(walkEnd)}: ${p} WALK cut to ${walkEnd - r.from} ms by the stop: ${story(runs)}`);
+      // Its clearance: flashing (DON'T WALK and dark in turn), then steady DON'T WALK to the hand-over.
+      const after = runs.slice(k + 1).filter((x) => x.from <= handedOverAt);
+      const steady = after.at(-1);
+      if (!after.every((x) => x.lamp === "dw" || x.lamp === "dark") || steady?.lamp !== "dw")
+        problems.push(`${at(walkEnd)}: ${p} did not end its WALK through DON'T WALK: ${story(runs)}`);
+      else if (!after.some((x) => x.lamp === "dark"))
+        problems.push(
+          `${at(walkEnd)}: ${p} WALK to steady DON'T WALK with no flashing clearance: ${story(runs)}`,
+        );
+      else if (steady.from - walkEnd < layout.pedestrianClearanceMs - layout.flashHalfMs - toleranceMs)
+        problems.push(
+          `${at(steady.from)}: ${p} clearance cut to ${steady.from - walkEnd} ms (flashing seen): ${story(runs)}`,
+        );
+      if (allRedAt !== null && allRedAt - walkEnd < layout.pedestrianClearanceMs - toleranceMs)
+        problems.push(
+          `${at(allRedAt)}: all-red reached ${allRedAt - walkEnd} ms after ${p}'s WALK ended (clearance ${layout.pedestrianClearanceMs} ms)`,
+        );
+    }
+  }
+  if (
+    allRedAt !== null &&
+    lastYellowEnd !== null &&
+    allRedAt - lastYellowEnd < layout.redClearanceMs - toleranceMs
+  )
+    problems.push(
+      `${at(allRedAt)}: all-red reached ${allRedAt - lastYellowEnd} ms after the last yellow ended (red clearance ${layout.redClearanceMs} ms)`,
+    );
+  let last: HistoryEntry | undefined;
+  for (const entry of history) if (entry.t <= handedOverAt) last = entry;
+  const lamps = last ? shows(layout, last) : null;
+  const safe =
+    lamps !== null &&
+    Object.keys(layout.vehicles).every((g) => lamps[g] === "r") &&
+    Object.keys(layout.pedestrians).every((p) => lamps[p] === "dw");
+  if (!safe) problems.push(`${at(handedOverAt)}: not all-red at the hand-over: ${JSON.stringify(lamps)}`);
   return problems;
 }
 

@@ -8,19 +8,26 @@ import { IN_STEP_TOLERANCE_MS } from "../../gateway/core/model.js";
 import { writeCorridorFixture } from "../support/corridor-fixture.js";
 import { until } from "../support/mqtt-corridor.js";
 import { freePort } from "../support/ports.js";
+import { readModuleState } from "../support/lamp-history.js";
 import {
   alive,
+  type CleanStop,
   type DecisionRow,
   FIXTURE_LAYOUT,
   Fleet,
+  flood,
+  floodClient,
+  type FloodReport,
   type HistoryEntry,
   lampViolations,
+  metricSum,
   normalWindows,
   readCoordinatorLog,
   readGatewayStore,
   RECOVERY_SCRIPT,
   sleep,
   type Spawned,
+  stopViolations,
   type StoreView,
   untilAsync,
   watchdogTrips,
@@ -33,20 +40,45 @@ import { cleanupProcesses, cli, dirs } from "./processes.js";
 /**
  * A process-level chaos test: a corridor of four intersections as real processes (one broker, one
  * simulated I/O module and one gateway per intersection), `plan push` run again and again, and at a
- * random point of each push a `kill -9` of one gateway or of the broker, restarted a moment later.
+ * random point of each push one fault:
+ * - `kill`: a `kill -9` of one gateway or of the broker (in turn), restarted a moment later;
+ * - `stop`: a clean stop of one gateway (SIGTERM once, as `systemctl stop` sends): it must end every
+ *   green, walk and clearance through its minimums and clearances to all-red, write the module's safe
+ *   state and exit 0 with outcome "clean" (within its logged bound); it is started again once it has
+ *   exited. Its lamps get no outage exemption for the stop: `lampViolations` and the stop's own rules
+ *   (`stopViolations`: nothing new starts, minimums served, every WALK through its flashing clearance,
+ *   all-red at the hand-over) hold up to the hand-over, and the module's watchdog may trip only after it;
+ * - `flood`: one corridor member's name (the inbox topics' sender level; the broker is open, so any
+ *   client id will do) floods one to three other gateways' inboxes for 1–2 s, concurrently with the
+ *   push, with thousands of messages: inquiries about unknown transactions and about the one in
+ *   progress, duplicated votes and acknowledgements of it, malformed bodies. The push's outcome stays
+ *   atomic, the targets' modules' watchdogs never trip, no fault latches, and the drops are counted in
+ *   `greenwave_inbound_dropped_total`.
  * After each push, once the corridor has settled, the corridor protocol's invariants are checked from
- * the gateways' stores and the coordinator's log; at the end, signal safety from what the lamps did.
+ * the gateways' stores and the coordinator's log (atomicity; durability and the plan in force for a
+ * killed or stopped gateway); at the end, signal safety from what the lamps did.
  *
- * Seeded: GREENWAVE_CHAOS_SEED replays the same choices (victims, kill points, delays; the timing of
- * the processes themselves is not replayed). GREENWAVE_CHAOS_ROUNDS sets the number of pushes.
- * GREENWAVE_CHAOS_MIN_RESTART_MS is the shortest pause before a killed gateway is started again
- * (0 by default; the pause is drawn up to 4 s past it): often shorter than the module's host watchdog
- * (2 s in the fixture), so the new process finds the dead one's lamps still lit and must take them
- * over and clear them (seed 1002 found it cutting a green without yellow before that was fixed);
+ * Seeded: GREENWAVE_CHAOS_SEED replays the same choices (faults, victims, fault points, delays, flood
+ * sizes; the timing of the processes themselves is not replayed). GREENWAVE_CHAOS_ROUNDS sets the number
+ * of pushes. The fault kinds rotate over GREENWAVE_CHAOS_FAULTS (default `kill,stop,flood`), starting
+ * where the seed says: round r gets kind (r + seed) mod 3, so the default three rounds run each kind
+ * once, whatever the seed; the `kill` rounds alternate between a gateway and the broker.
+ * GREENWAVE_CHAOS_MIN_RESTART_MS is the shortest pause before a killed or stopped gateway is started
+ * again (0 by default; the pause is drawn up to 4 s past it): often shorter than the module's host
+ * watchdog (2 s in the fixture), so the new process finds the dead one's lamps still lit and must take
+ * them over and clear them (seed 1002 found it cutting a green without yellow before that was fixed);
  * sometimes longer, so it finds the module in its safe state.
  */
 const SEED = Number(process.env.GREENWAVE_CHAOS_SEED ?? Date.now() % 2_147_483_647);
 const ROUNDS = Number(process.env.GREENWAVE_CHAOS_ROUNDS ?? 3);
+type FaultKind = "kill" | "stop" | "flood";
+const FAULT_KINDS: readonly FaultKind[] = ["kill", "stop", "flood"];
+const FAULTS = (process.env.GREENWAVE_CHAOS_FAULTS ?? FAULT_KINDS.join(","))
+  .split(",")
+  .map((k) => k.trim()) as FaultKind[];
+for (const k of FAULTS)
+  if (!FAULT_KINDS.includes(k))
+    throw new Error(`GREENWAVE_CHAOS_FAULTS: ${k} is not one of ${FAULT_KINDS.join(", ")}`);
 const WATCHDOG_MS = 2000;
 const MIN_RESTART_MS = Number(process.env.GREENWAVE_CHAOS_MIN_RESTART_MS ?? 0);
 const CORRIDOR = "test-corridor";
@@ -58,6 +90,11 @@ const TOLERANCE_MS = 300;
 const PUSH_BOUND_MS = 45_000;
 /** Participants in doubt ask the coordinator and their peers (back-off 1 s to 30 s). */
 const SETTLE_MS = 35_000;
+/** How much later than its logged bound a clean stop may exit: its teardown after the safe state, on a busy machine. */
+const STOP_EXIT_MARGIN_MS = 3000;
+/** A flood: this many messages in all (over its targets), over this long. */
+const FLOOD_MESSAGES = [3000, 8000] as const;
+const FLOOD_MS = [1000, 2000] as const;
 
 const fleet = new Fleet();
 let observer: MqttClient | null = null;
@@ -96,9 +133,22 @@ const cycleStarts = (p: Spawned) =>
     .filter((l) => l.msg === "cycle-start")
     .map((l) => ({ at: Date.parse(String(l.time)), planId: (l.event as { planId?: string }).planId }));
 
-type Victim = { kind: "broker" } | { kind: "gateway"; id: string };
+type Fault =
+  | { kind: "kill-broker" }
+  | { kind: "kill-gateway"; id: string }
+  | { kind: "stop"; id: string }
+  | { kind: "flood"; from: string; targets: string[]; messages: number; durationMs: number };
 
-describe("chaos: kill -9 of a gateway or the broker during plan push, as processes", () => {
+const describeFault = (f: Fault) =>
+  f.kind === "kill-broker"
+    ? "kill -9 the broker"
+    : f.kind === "kill-gateway"
+      ? `kill -9 gateway ${f.id}`
+      : f.kind === "stop"
+        ? `SIGTERM (clean stop) gateway ${f.id}`
+        : `flood from ${f.from} into ${f.targets.join(",")} (${f.messages} messages over ${f.durationMs} ms)`;
+
+describe("chaos: kill -9, clean stop or flood of a gateway, or kill -9 of the broker, during plan push, as processes", () => {
   it(`the corridor switch stays atomic and durable, and the lamps safe (seed ${SEED}; replay with GREENWAVE_CHAOS_SEED=${SEED})`, async () => {
     const rng = new SeededRandom(SEED);
     const chaosLog: string[] = [];
@@ -148,8 +198,15 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
       join(root, id),
       "--broker",
       url,
+      "--http",
+      "127.0.0.1:0",
     ];
     const gateways = new Map(ids.map((id) => [id, fleet.start(`gateway ${id}`, gatewayArgs(id))]));
+    /** A gateway's /healthz and /metrics (the process running now). */
+    const httpOf = (id: string) => {
+      const line = gateways.get(id)?.lines.find((l) => l.msg === "gateway started");
+      return typeof line?.http === "string" ? line.http : null;
+    };
 
     const stores = () => new Map(ids.map((id) => [id, readGatewayStore(storeFile(id))]));
     const status = (): StatusJson | null => {
@@ -181,10 +238,14 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
       onWire?.(m);
     });
 
-    /** Per intersection: when its gateway was killed and started again (the module's watchdog trips in between). */
-    const outages = new Map<string, { killedAt: number; restartedAt: number }[]>(ids.map((id) => [id, []]));
+    /**
+     * Per intersection: from when its module was without a master (a kill; a clean stop's hand-over to
+     * the safe state, not its signal) until its gateway was started again: the module's watchdog may
+     * trip only in between.
+     */
+    const outages = new Map<string, { goneAt: number; restartedAt: number }[]>(ids.map((id) => [id, []]));
     const counts = { committed: 0, aborted: 0, neverPrepared: 0, recoveries: 0, pushesKilled: 0 };
-    const victims = { broker: 0, gateway: 0 };
+    const faults = { "kill-broker": 0, "kill-gateway": 0, stop: 0, flood: 0 };
 
     for (let round = 1; round <= ROUNDS; round++) {
       try {
@@ -203,21 +264,67 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
         ...readCoordinatorLog(coordinatorLog).map((d) => d.txn_id),
       ]);
 
-      // The seeded choices of this round.
-      const victim: Victim =
-        (round + SEED) % 2 === 0
-          ? { kind: "broker" }
-          : { kind: "gateway", id: ids[rng.int(0, ids.length - 1)] as string };
+      // The seeded choices of this round: the fault's kind rotates (see the header), the rest is drawn.
+      const slot = FAULTS[(round + SEED) % FAULTS.length] as FaultKind;
+      const pick = ids[rng.int(0, ids.length - 1)] as string;
       const byMessage = rng.next() < 0.7;
       const messageIndex = rng.int(1, 28);
       const jitterMs = rng.int(0, 40);
       const delayMs = rng.int(0, 1500);
+      let fault: Fault;
+      if (slot === "kill")
+        fault =
+          Math.floor((round + SEED) / FAULTS.length) % 2 === 0
+            ? { kind: "kill-broker" }
+            : { kind: "kill-gateway", id: pick };
+      else if (slot === "stop") fault = { kind: "stop", id: pick };
+      else {
+        const others = ids.filter((id) => id !== pick);
+        const first = rng.int(0, others.length - 1);
+        const targets = Array.from(
+          { length: rng.int(1, others.length) },
+          (_, k) => others[(first + k) % others.length] as string,
+        );
+        fault = {
+          kind: "flood",
+          from: pick,
+          targets,
+          messages: rng.int(...FLOOD_MESSAGES),
+          durationMs: rng.int(...FLOOD_MS),
+        };
+      }
       const restartMs =
-        victim.kind === "broker" ? rng.int(300, 3000) : rng.int(MIN_RESTART_MS, MIN_RESTART_MS + 4000);
-      const victimName = victim.kind === "broker" ? "the broker" : `gateway ${victim.id}`;
-      victims[victim.kind]++;
+        fault.kind === "kill-broker" ? rng.int(300, 3000) : rng.int(MIN_RESTART_MS, MIN_RESTART_MS + 4000);
+      const faultName = describeFault(fault);
+      faults[fault.kind]++;
+      // The fault's point in the push. A flood starts early enough to span the exchange (the whole
+      // two-phase commit takes well under a second here): at most at the first PREPARE, or 0–0.5 s in.
+      const atMessage = fault.kind === "flood" ? 1 + ((messageIndex - 1) % 9) : messageIndex;
+      const atDelayMs = fault.kind === "flood" ? delayMs % 500 : delayMs;
 
-      // --- the push, and the kill at its random point ---
+      // A flood's client connects ahead (so the flood starts at its point); its targets' counters before it.
+      const floodConn =
+        fault.kind === "flood" ? await floodClient(url, `chaos-flood-${process.pid}-${round}`) : null;
+      const floodTargets = fault.kind === "flood" ? fault.targets : [];
+      const counters = async () =>
+        new Map(
+          await Promise.all(
+            floodTargets.map(async (id) => {
+              const http = httpOf(id);
+              return [
+                id,
+                {
+                  dropped: await metricSum(http, "greenwave_inbound_dropped_total", { class: "corridor" }),
+                  missedTicks: await metricSum(http, "greenwave_ticks_missed_total"),
+                  trips: (await readModuleState(control.get(id) as string)).watchdog.trips,
+                },
+              ] as const;
+            }),
+          ),
+        );
+      const beforeFlood = await counters();
+
+      // --- the push, and the fault at its random point ---
       wire = [];
       const push = fleet.start(`plan push ${round}`, [
         "plan",
@@ -238,7 +345,15 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
         "10",
         "--json",
       ]);
-      const killPoint = await new Promise<string>((done) => {
+      /** The coordinator's transaction in progress, as the wire shows it: what the flood asks about. */
+      const current = () => {
+        const prepare = wire.findLast((m) => m.type === "prepare" && m.txnId !== null);
+        if (!prepare?.txnId) return null;
+        const decided = wire.findLast((m) => m.type === "decision" && m.txnId === prepare.txnId);
+        return { txnId: prepare.txnId, outcome: decided?.outcome ?? null };
+      };
+      let flooding: Promise<FloodReport> | null = null;
+      const faultPoint = await new Promise<string>((done) => {
         let fired = false;
         const timers: NodeJS.Timeout[] = [];
         const fire = (what: string) => {
@@ -246,19 +361,33 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
           fired = true;
           onWire = null;
           for (const t of timers) clearTimeout(t);
-          if (victim.kind === "broker") fleet.kill9(broker);
-          else fleet.kill9(gateways.get(victim.id) as Spawned);
+          if (fault.kind === "kill-broker") fleet.kill9(broker);
+          else if (fault.kind === "kill-gateway") fleet.kill9(gateways.get(fault.id) as Spawned);
+          else if (fault.kind === "stop") gateways.get(fault.id)?.child.kill("SIGTERM");
+          else
+            flooding = flood(floodConn as MqttClient, {
+              url,
+              corridor: CORRIDOR,
+              from: fault.from,
+              targets: fault.targets,
+              messages: fault.messages,
+              durationMs: fault.durationMs,
+              current,
+              tag: `flood-${SEED}-${round}`,
+              impersonate: `@${COORDINATOR}`,
+            });
           done(what);
         };
-        if (!byMessage) timers.push(setTimeout(() => fire(`${delayMs} ms after the push started`), delayMs));
+        if (!byMessage)
+          timers.push(setTimeout(() => fire(`${atDelayMs} ms after the push started`), atDelayMs));
         else {
           onWire = (m) => {
-            if (wire.length === messageIndex)
+            if (wire.length === atMessage)
               timers.push(
                 setTimeout(
                   () =>
                     fire(
-                      `${jitterMs} ms after protocol message #${messageIndex} (${m.type} ${m.from}->${m.to})`,
+                      `${jitterMs} ms after protocol message #${atMessage} (${m.type} ${m.from}->${m.to})`,
                     ),
                   jitterMs,
                 ),
@@ -272,19 +401,133 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
           );
         }
       });
-      const killedAt = Date.now();
-      const seenAtKill = wire.map((m) => `${m.type}:${m.from}->${m.to}`).join(" ");
-      note(`round ${round}: push ${planId}; kill -9 ${victimName} ${killPoint}; wire before: ${seenAtKill}`);
-      // What the killed gateway had made durable: its plan in force and its transactions.
-      const atKill = victim.kind === "gateway" ? readGatewayStore(storeFile(victim.id)) : null;
+      const faultAt = Date.now();
+      const seenAtFault = wire.map((m) => `${m.type}:${m.from}->${m.to}`).join(" ");
+      note(`round ${round}: push ${planId}; ${faultName} ${faultPoint}; wire before: ${seenAtFault}`);
+      // What a killed or stopped gateway had made durable (a stopped one: once it has exited).
+      let atFault: StoreView | null =
+        fault.kind === "kill-gateway" ? readGatewayStore(storeFile(fault.id)) : null;
+      /** What the round's fault did, for the round's line. */
+      let faultResult = "";
 
-      await sleep(restartMs);
-      if (victim.kind === "broker") broker = await startBroker(`broker (restarted, round ${round})`);
-      else {
-        gateways.set(victim.id, fleet.start(`gateway ${victim.id} (restarted)`, gatewayArgs(victim.id)));
-        outages.get(victim.id)?.push({ killedAt, restartedAt: Date.now() });
+      if (fault.kind === "kill-broker") {
+        await sleep(restartMs);
+        broker = await startBroker(`broker (restarted, round ${round})`);
+        note(`round ${round}: the broker started again after ${restartMs} ms`);
+      } else if (fault.kind === "kill-gateway") {
+        await sleep(restartMs);
+        gateways.set(fault.id, fleet.start(`gateway ${fault.id} (restarted)`, gatewayArgs(fault.id)));
+        outages.get(fault.id)?.push({ goneAt: faultAt, restartedAt: Date.now() });
+        note(`round ${round}: gateway ${fault.id} started again after ${restartMs} ms`);
+      } else if (fault.kind === "stop") {
+        // --- a clean stop: exit 0, "clean", within its bound, every clearance complete on the lamps ---
+        const stopped = gateways.get(fault.id) as Spawned;
+        const boundMs = Number(
+          stopped.lines.find((l) => typeof l.cleanStopBoundMs === "number")?.cleanStopBoundMs,
+        );
+        expect(boundMs, why(`round ${round}: ${fault.id} logged no clean-stop bound`)).toBeGreaterThan(0);
+        const exit = await Promise.race([stopped.exited, sleep(boundMs + 15_000).then(() => null)]);
+        const exitAt = Date.now();
+        if (exit === null)
+          throw new Error(
+            why(
+              `round ${round}: ${fault.id} had not exited ${boundMs + 15_000} ms after SIGTERM: ${stopped.out.slice(-3000)}`,
+            ),
+          );
+        // Its last lines may come after the exit event: wait for them a moment.
+        const said = await untilAsync(`round ${round}: ${fault.id}'s "gateway stopped"`, 2000, async () =>
+          stopped.lines.find((l) => l.msg === "gateway stopped"),
+        ).catch(() => undefined);
+        const allRed = stopped.lines.find((l) => String(l.msg).startsWith("all-red reached"));
+        atFault = readGatewayStore(storeFile(fault.id));
+        const handedOver = atFault.events.findLast(
+          (e) => e.type === "gateway-stopped" && e.at_wall_ms >= faultAt,
+        );
+        const stop: CleanStop = {
+          signalAt: faultAt,
+          allRedAt: allRed ? Date.parse(String(allRed.time)) : null,
+          handedOverAt: handedOver?.at_wall_ms ?? exitAt,
+        };
+        const saidAt = said ? Date.parse(String(said.time)) - faultAt : null;
+        faultResult = `exit ${exit.code ?? exit.signal} "${String(said?.outcome)}" after ${exitAt - faultAt} ms (bound ${boundMs} ms; all-red after ${stop.allRedAt === null ? "-" : stop.allRedAt - faultAt} ms, safe state after ${stop.handedOverAt - faultAt} ms, "gateway stopped" logged after ${saidAt ?? "-"} ms)`;
+        note(
+          `round ${round}: ${fault.id} ${faultResult}; store: ${JSON.stringify(handedOver?.detail ?? null)}`,
+        );
+        expect(
+          exit.code,
+          why(`round ${round}: ${fault.id}'s exit after a clean stop: ${stopped.out.slice(-3000)}`),
+        ).toBe(0);
+        expect(
+          said?.outcome,
+          why(`round ${round}: ${fault.id}'s stop outcome: ${stopped.out.slice(-3000)}`),
+        ).toBe("clean");
+        expect(
+          exitAt - faultAt,
+          why(`round ${round}: ${fault.id} took longer than its clean-stop bound (${boundMs} ms) to exit`),
+        ).toBeLessThanOrEqual(boundMs + STOP_EXIT_MARGIN_MS);
+        // A stopping gateway votes no: nothing prepared after its mode turned "stopping".
+        const stoppingAt = atFault.events.find(
+          (e) => e.type === "mode" && e.detail.mode === "stopping" && e.at_wall_ms >= faultAt,
+        )?.at_wall_ms;
+        const timeline = atFault.events
+          .filter((e) => e.at_wall_ms >= faultAt - 500 && (e.type === "mode" || e.type.startsWith("txn-")))
+          .map(
+            (e) =>
+              `${e.type}${e.type === "mode" ? `=${String(e.detail.mode)}` : ""}@${e.at_wall_ms - faultAt}`,
+          )
+          .join(" ");
+        note(`round ${round}: ${fault.id}'s audit trail from the signal on (ms after it): ${timeline}`);
+        expect(
+          atFault.events
+            .filter((e) => e.type === "txn-prepared" && stoppingAt !== undefined && e.at_wall_ms > stoppingAt)
+            .map((e) => e.detail),
+          why(`round ${round}: ${fault.id} prepared (voted yes) while stopping`),
+        ).toEqual([]);
+        const response = await fetch(`${control.get(fault.id)}/history`);
+        const { entries } = (await response.json()) as { entries: HistoryEntry[] };
+        expect(
+          stopViolations(FIXTURE_LAYOUT, entries, stop, TOLERANCE_MS),
+          why(`round ${round}: ${fault.id}'s clean stop broke a rule on the lamps`),
+        ).toEqual([]);
+        await sleep(restartMs);
+        gateways.set(fault.id, fleet.start(`gateway ${fault.id} (restarted)`, gatewayArgs(fault.id)));
+        outages.get(fault.id)?.push({ goneAt: stop.handedOverAt, restartedAt: Date.now() });
+        note(`round ${round}: gateway ${fault.id} started again ${restartMs} ms after its exit`);
+      } else {
+        // --- a flood: sent in full, and the targets kept their lamps, counted their drops ---
+        const report = await (flooding as unknown as Promise<FloodReport>);
+        const afterFlood = await counters();
+        const per = fault.targets.map((id) => {
+          const b = beforeFlood.get(id);
+          const a = afterFlood.get(id);
+          return {
+            id,
+            dropped: (a?.dropped ?? NaN) - (b?.dropped ?? NaN),
+            missedTicks: (a?.missedTicks ?? NaN) - (b?.missedTicks ?? NaN),
+            trips: (a?.trips ?? NaN) - (b?.trips ?? NaN),
+          };
+        });
+        faultResult =
+          `sent ${report.sent} in ${report.ms.toFixed(0)} ms (${Object.entries(report.kinds)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", ")}; ${report.aboutCurrent} about ${current()?.txnId ?? "no transaction"}; ` +
+          `errors ${report.errors}, unconfirmed ${report.unconfirmed}); ` +
+          per
+            .map(
+              (p) =>
+                `${p.id}: dropped ${p.dropped}, ticks missed ${p.missedTicks}, watchdog trips ${p.trips}`,
+            )
+            .join("; ");
+        note(`round ${round}: flood ${faultResult}`);
+        expect(report.errors, why(`round ${round}: the flood's publishes failed`)).toBe(0);
+        for (const p of per) {
+          expect(p.trips, why(`round ${round}: ${p.id}'s module watchdog tripped during the flood`)).toBe(0);
+          expect(
+            p.dropped,
+            why(`round ${round}: ${p.id} counted no dropped corridor message`),
+          ).toBeGreaterThan(0);
+        }
       }
-      note(`round ${round}: ${victimName} started again after ${restartMs} ms`);
 
       const exit = await Promise.race([push.exited, sleep(PUSH_BOUND_MS).then(() => null)]);
       if (exit === null) {
@@ -342,12 +585,30 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
       // --- atomicity: every participant committed, or none did; the coordinator's log agrees ---
       const after = stores();
       const decisions = readCoordinatorLog(coordinatorLog);
+      // A flood's inquiries about unknown transactions leave tombstones (a participant that has not
+      // voted aborts, durably, before it answers): aborted, and nothing else; not the round's transaction.
+      const floodTag = `flood-${SEED}-${round}`;
+      const floodRows = [...after.entries()].flatMap(([id, s]) =>
+        s.txns
+          .filter((t) => t.txn_id.startsWith(floodTag))
+          .map((t) => ({ id, txn: t.txn_id, phase: t.phase })),
+      );
+      expect(
+        floodRows.filter((r) => r.phase !== "aborted"),
+        why(`round ${round}: the flood's unknown transactions left records other than aborted tombstones`),
+      ).toEqual([]);
+      if (floodRows.length > 0)
+        note(
+          `round ${round}: the flood's unknown transactions left ${floodRows.length} aborted tombstones (${ids
+            .map((id) => `${id} ${floodRows.filter((r) => r.id === id).length}`)
+            .join(", ")})`,
+        );
       const fresh = [
         ...new Set([
           ...[...after.values()].flatMap((s) => s.txns.map((t) => t.txn_id)),
           ...decisions.map((d) => d.txn_id),
         ]),
-      ].filter((t) => !known.has(t));
+      ].filter((t) => !known.has(t) && !t.startsWith(floodTag));
       const describeTxn = (txnId: string | null) =>
         [...after.entries()]
           .map(([id, s]) => {
@@ -385,29 +646,42 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
           why(`round ${round}: plan push reported ${pushed.outcome}, the stores say ${outcome}`),
         ).toBe(outcome);
 
-      // --- durability: a killed gateway comes back with what it had made durable ---
-      if (victim.kind === "gateway" && atKill) {
-        await until(`round ${round}: ${victim.id} started again`, 20_000, () =>
-          readGatewayStore(storeFile(victim.id)).events.find(
-            (e) => e.type === "gateway-started" && e.at_wall_ms >= killedAt,
+      // --- durability: a killed or stopped gateway comes back with what it had made durable ---
+      if ((fault.kind === "kill-gateway" || fault.kind === "stop") && atFault) {
+        const { id } = fault;
+        const durable = atFault;
+        await until(`round ${round}: ${id} started again`, 20_000, () =>
+          readGatewayStore(storeFile(id)).events.find(
+            (e) => e.type === "gateway-started" && e.at_wall_ms >= faultAt,
           ),
         );
-        const restarted = readGatewayStore(storeFile(victim.id)).events.find(
-          (e) => e.type === "gateway-started" && e.at_wall_ms >= killedAt,
+        const restarted = readGatewayStore(storeFile(id)).events.find(
+          (e) => e.type === "gateway-started" && e.at_wall_ms >= faultAt,
         );
         expect(
           (restarted?.detail.plan as { id?: string } | undefined)?.id,
-          why(`round ${round}: ${victim.id} restarted with another plan than the one in force in its store`),
-        ).toBe(atKill.planInForce?.planId);
-        const phaseAtKill = atKill.txns.find((t) => t.txn_id === txnId)?.phase ?? "none";
-        if (phaseAtKill === "committed")
-          expect(outcome, why(`round ${round}: ${victim.id} had committed ${txnId} before the kill`)).toBe(
+          why(`round ${round}: ${id} restarted with another plan than the one in force in its store`),
+        ).toBe(durable.planInForce?.planId);
+        const phaseAtFault = durable.txns.find((t) => t.txn_id === txnId)?.phase ?? "none";
+        const when = fault.kind === "stop" ? "its exit" : "the kill";
+        if (phaseAtFault === "committed")
+          expect(outcome, why(`round ${round}: ${id} had committed ${txnId} before ${when}`)).toBe(
             "committed",
           );
-        note(
-          `round ${round}: ${victim.id} had ${phaseAtKill} at the kill, in force ${atKill.planInForce?.planId}`,
-        );
+        note(`round ${round}: ${id} had ${phaseAtFault} at ${when}, in force ${durable.planInForce?.planId}`);
       }
+      if (fault.kind === "flood")
+        for (const id of fault.targets) {
+          const latch = readGatewayStore(storeFile(id)).latch;
+          expect(
+            latch,
+            why(`round ${round}: ${id} latched a fault after the flood: ${JSON.stringify(latch)}`),
+          ).toBeNull();
+          expect(
+            gateways.get(id)?.lines.find((l) => String(l.msg).startsWith("FAULT latched")),
+            why(`round ${round}: ${id} logged a latched fault after the flood`),
+          ).toBeUndefined();
+        }
 
       // --- the plan: the committed one everywhere from its instant on, or the old one still everywhere ---
       const activation =
@@ -494,7 +768,7 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
       }
       note(`round ${round}: ${outcome}`);
       console.log(
-        `chaos seed ${SEED} round ${round}: kill -9 ${victimName} ${killPoint} -> ${outcome} (${txnId})`,
+        `chaos seed ${SEED} round ${round}: ${faultName} ${faultPoint}${faultResult ? `: ${faultResult}` : ""} -> ${outcome} (${txnId}; round took ${((Date.now() - roundStart) / 1000).toFixed(0)} s)`,
       );
 
       // The operator's view agrees with the stores, once the gateways' status is back on the broker.
@@ -515,7 +789,7 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
     await sleep(MIN_RESTART_MS);
     for (const id of ids) {
       gateways.set(id, fleet.start(`gateway ${id} (after the corridor crash)`, gatewayArgs(id)));
-      outages.get(id)?.push({ killedAt: crashAt, restartedAt: Date.now() });
+      outages.get(id)?.push({ goneAt: crashAt, restartedAt: Date.now() });
     }
     note(`all gateways killed at once, started again after ${MIN_RESTART_MS} ms`);
     await until("every gateway running again", 30_000, () =>
@@ -546,28 +820,28 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
       const windows = normalWindows(
         s.events,
         end,
-        (outages.get(id) ?? []).map((g) => g.killedAt),
+        (outages.get(id) ?? []).map((g) => g.goneAt),
       );
       expect(windows.length, why(`${id} never ran normally`)).toBeGreaterThan(0);
       const problems = lampViolations(FIXTURE_LAYOUT, entries, windows, TOLERANCE_MS);
       expect(problems, why(`${id}: the lamps broke a safety rule`)).toEqual([]);
-      // The module falls to its safe state when, and only when, its gateway is dead: between a kill
-      // and the new process's start (its first write follows its `gateway-started`).
+      // The module falls to its safe state when, and only when, its gateway is gone: between a kill (or
+      // a clean stop's hand-over) and the new process's start (its first write follows its `gateway-started`).
       const starts = s.events.filter((e) => e.type === "gateway-started").map((e) => e.at_wall_ms);
       const dead = (outages.get(id) ?? []).map((g) => ({
         ...g,
-        until: starts.find((t) => t >= g.killedAt) ?? end,
+        until: starts.find((t) => t >= g.goneAt) ?? end,
       }));
       const trips = watchdogTrips(entries);
       for (const trip of trips)
         expect(
-          dead.some((g) => trip.t >= g.killedAt && trip.t <= g.until + TOLERANCE_MS),
+          dead.some((g) => trip.t >= g.goneAt && trip.t <= g.until + TOLERANCE_MS),
           why(`${id}: the module's watchdog tripped at ${trip.t} while its gateway ran`),
         ).toBe(true);
-      for (const g of dead.filter((g) => g.restartedAt - g.killedAt > WATCHDOG_MS + 200))
+      for (const g of dead.filter((g) => g.restartedAt - g.goneAt > WATCHDOG_MS + 200))
         expect(
-          trips.some((trip) => trip.t >= g.killedAt && trip.t <= g.until + TOLERANCE_MS),
-          why(`${id}: no safe state after its gateway was killed at ${g.killedAt}`),
+          trips.some((trip) => trip.t >= g.goneAt && trip.t <= g.until + TOLERANCE_MS),
+          why(`${id}: no safe state after its gateway was gone at ${g.goneAt}`),
         ).toBe(true);
     }
     for (const p of [broker, ...gateways.values(), ...sims])
@@ -576,7 +850,8 @@ describe("chaos: kill -9 of a gateway or the broker during plan push, as process
     console.log(`chaos seed ${SEED}: the run\n  ${chaosLog.join("\n  ")}`);
     console.log(
       `chaos seed ${SEED}: ${ROUNDS} rounds, ${counts.committed} committed, ${counts.aborted} aborted (${counts.neverPrepared} never prepared), ` +
-        `${counts.recoveries} coordinator recoveries, ${counts.pushesKilled} pushes killed; kills: broker ${victims.broker}, gateway ${victims.gateway}`,
+        `${counts.recoveries} coordinator recoveries, ${counts.pushesKilled} pushes killed; faults: kill -9 broker ${faults["kill-broker"]}, ` +
+        `kill -9 gateway ${faults["kill-gateway"]}, clean stop ${faults.stop}, flood ${faults.flood}`,
     );
   }, 270_000);
 });

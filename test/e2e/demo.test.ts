@@ -20,7 +20,8 @@ describe("npm start (greenwave demo)", () => {
   it("runs the example corridor: start-up flash, all-red, then every intersection sequencing its plan", () => {
     const run = spawnSync("node", [CLI, "demo", "--duration", "12", "--port", "0", "--http-port", "0"], {
       encoding: "utf8",
-      timeout: 30_000,
+      // 12 s of demo, then a clean stop: at most elm's walk, pedestrian clearance and red clearance.
+      timeout: 60_000,
     });
     expect(run.status, run.stderr).toBe(0);
     const out = run.stdout;
@@ -30,8 +31,17 @@ describe("npm start (greenwave demo)", () => {
     }
     // elm enters its first stage (main: Main St green, pedestrians crossing Elm Ave walk) after 10 s.
     expect(out).toMatch(/elm\s+(transition|coordinated)\s+off-peak\s+main\s+M:G\s+S:r\s+PS:W\s+PM:dw/);
+    // The end of --duration is a clean stop: every intersection's last lamps are all-red, reached
+    // through its clearances (a green followed by red with no yellow would be a cut).
+    expect(out).toContain("stopping: every intersection ends its intervals");
+    for (const id of ["elm", "oak", "pine", "cedar"]) {
+      const lamps = out.split("\n").filter((l) => l.includes(` ${id} `) && l.includes(" M:"));
+      const last = lamps.at(-1) ?? "";
+      expect(last).toMatch(/ stopping /);
+      expect(last, last).not.toMatch(/:(G|Y|W)/);
+    }
     expect(out).toContain("demo stopped");
-  }, 40_000);
+  }, 70_000);
 
   it("stops cleanly on Ctrl-C", async () => {
     const child = spawn("node", [CLI, "demo", "--port", "0", "--http-port", "0"], {

@@ -5,6 +5,8 @@ import { FIXTURE, writeFixture } from "../support/fixture-intersection.js";
 import { openPtyPair, type PtyPair } from "../support/pty-pair.js";
 import { hasTool } from "../support/tools.js";
 import { buildOnce, CLI } from "./cli.js";
+import { interruptTwice } from "./processes.js";
+import { decode, type GroupId, GROUPS } from "../support/lamp-history.js";
 
 /**
  * The gateway against the I/O-module simulator, both as processes started the way a user starts them.
@@ -24,10 +26,7 @@ const cleanups: (() => Promise<void> | void)[] = [];
 function registerHooks(): void {
   afterEach(async () => {
     for (const p of procs.splice(0)) {
-      if (p.child.exitCode === null) {
-        p.child.kill("SIGTERM");
-        await new Promise((r) => p.child.once("exit", r));
-      }
+      if (p.child.exitCode === null) await interruptTwice(p.child);
     }
     for (const c of cleanups.splice(0)) await c();
   });
@@ -123,25 +122,6 @@ const logTime = (line: Record<string, unknown>) => Date.parse(line.time as strin
 const cycleStarts = (p: Proc) =>
   p.lines.filter((l) => (l.event as { type?: string } | undefined)?.type === "cycle-start");
 const faultLine = (p: Proc) => p.lines.find((l) => String(l.msg).startsWith("FAULT latched"));
-
-type GroupId = keyof typeof FIXTURE.groups;
-const GROUPS = Object.keys(FIXTURE.groups) as GroupId[];
-/** Lamp states per group from a history entry: vehicle "G" / "Y" / "R" / "-", pedestrian "W" / "D" / "-". */
-function decode(outputs: string): Record<GroupId, string> {
-  const on = (ch: number) => outputs[ch] === "1";
-  const out = {} as Record<GroupId, string>;
-  for (const id of GROUPS) {
-    const g = FIXTURE.groups[id];
-    const ch = g.channels;
-    if (g.kind === "vehicle") {
-      const lit = [on(ch[0]) && "R", on(ch[1]) && "Y", on(ch[2] as number) && "G"].filter(Boolean);
-      out[id] = lit.length === 1 ? (lit[0] as string) : lit.length === 0 ? "-" : lit.join("+");
-    } else {
-      out[id] = on(ch[1]) ? (on(ch[0]) ? "W+D" : "W") : on(ch[0]) ? "D" : "-";
-    }
-  }
-  return out;
-}
 
 const permissive = (a: GroupId, b: GroupId) =>
   FIXTURE.permissive.some(([x, y]) => (x === a && y === b) || (x === b && y === a));

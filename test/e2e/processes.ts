@@ -19,12 +19,21 @@ export const dirs: string[] = [];
 export async function cleanupProcesses(): Promise<void> {
   for (const p of procs.splice(0)) {
     // A child killed by a signal has no exit code but a signal code: it is gone already.
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill("SIGINT");
-      await new Promise((resolve) => p.child.once("exit", resolve));
-    }
+    if (p.child.exitCode === null && p.child.signalCode === null) await interruptTwice(p.child);
   }
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/**
+ * Teardown's stop: a first SIGINT starts a gateway's clean stop (clearances run to all-red, up to
+ * ~30 s), a second one cuts it short. Resolves when the child has exited.
+ */
+export async function interruptTwice(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGINT");
+  const again = setTimeout(() => child.kill("SIGINT"), 300);
+  await exited;
+  clearTimeout(again);
 }
 
 /** Keeps a child's output in `out`, and each complete JSON log line parsed in `lines`. */
@@ -64,8 +73,9 @@ export function cli(args: string[]) {
 }
 
 export async function stop(proc: Proc): Promise<number | null> {
-  proc.child.kill("SIGINT");
-  return await new Promise((resolve) => proc.child.once("exit", (code) => resolve(code)));
+  const code = new Promise<number | null>((resolve) => proc.child.once("exit", (c) => resolve(c)));
+  await interruptTwice(proc.child);
+  return await code;
 }
 
 /**

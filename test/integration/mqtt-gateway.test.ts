@@ -175,6 +175,9 @@ describe("a gateway on MQTT (aedes on loopback)", () => {
     expect(elm?.runner.mode).toBe("startup");
     expect(elm?.latch).toBeNull();
     expect((await elm?.metrics.commands.get())?.values ?? []).toEqual([]);
+    // The payloads are worked off between ticks (in slices): the ticks went on meanwhile.
+    const repliedAt = performance.now();
+    await until("a tick after the replies", 2000, () => (elm?.runner.lastTickMono ?? 0) > repliedAt);
     const ticksAfter = (await elm?.metrics.ticks.get())?.values[0]?.value ?? 0;
     expect(ticksAfter).toBeGreaterThan(ticksBefore);
     expect(

@@ -1,16 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { MUTATIONS, type Mutation } from "../../simulators/corridor/mutations.js";
-import { type SimulationResult, simulate } from "../../simulators/corridor/world.js";
+import { type SimulationOptions, type SimulationResult, simulate } from "../../simulators/corridor/world.js";
 
 /** The seeds every `npm test` runs (docs/simulation.md); a long campaign: `npm run simtest -- --seeds 100000`. */
 const CI_SEEDS = 500;
 
-function firstViolation(mutation: Mutation | null): { result: SimulationResult | null; seeds: number } {
-  for (let seed = 1; seed <= CI_SEEDS; seed++) {
-    const result = simulate({ seed, mutation });
+function firstViolation(
+  options: Omit<SimulationOptions, "seed">,
+  seeds = CI_SEEDS,
+): { result: SimulationResult | null; seeds: number } {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const result = simulate({ seed, ...options });
     if (result.violation) return { result, seeds: seed };
   }
-  return { result: null, seeds: CI_SEEDS };
+  return { result: null, seeds };
 }
 
 function explain(result: SimulationResult): string {
@@ -26,18 +29,33 @@ describe("deterministic simulation of the corridor under faults", () => {
     let pushes = 0;
     let committed = 0;
     let crashes = 0;
+    let stops = 0;
+    let floods = 0;
+    let floodMessages = 0;
+    let dropped = 0;
     for (let seed = 1; seed <= CI_SEEDS; seed++) {
       const result = simulate({ seed });
       if (result.violation) expect.fail(explain(result));
       pushes += result.stats.pushes;
       committed += result.stats.committed;
       crashes += result.stats.gatewayCrashes + result.stats.coordinatorCrashes;
+      stops += result.stats.cleanStops;
+      floods += result.stats.floods;
+      floodMessages += result.stats.floodMessages;
+      dropped += result.stats.messagesDropped;
     }
-    // The runs really exercised the protocol: many changes, both outcomes, many crashes.
+    // The runs really exercised the protocol: many changes, both outcomes, many crashes, clean stops,
+    // and floods whose excess the rate limit dropped.
     expect(committed).toBeGreaterThan(CI_SEEDS);
     expect(pushes - committed).toBeGreaterThan(CI_SEEDS);
     expect(crashes).toBeGreaterThan(CI_SEEDS);
-    console.log(`${CI_SEEDS} seeds: ${pushes} plan pushes, ${committed} committed, ${crashes} crashes`);
+    expect(stops).toBeGreaterThan(CI_SEEDS);
+    expect(floods).toBeGreaterThan(CI_SEEDS);
+    expect(dropped).toBeGreaterThan(floodMessages / 2);
+    console.log(
+      `${CI_SEEDS} seeds: ${pushes} plan pushes, ${committed} committed, ${crashes} crashes, ` +
+        `${stops} clean stops, ${floods} floods of ${floodMessages} messages (${dropped} dropped)`,
+    );
   });
 
   it("is a pure function of its seed: the same seed replays the same run", () => {
@@ -53,7 +71,7 @@ describe("deterministic simulation of the corridor under faults", () => {
   describe("catches each protocol mutation within the CI seeds", () => {
     for (const mutation of Object.keys(MUTATIONS) as Mutation[]) {
       it(`${mutation}: ${MUTATIONS[mutation]}`, { timeout: 600_000 }, () => {
-        const { result, seeds } = firstViolation(mutation);
+        const { result, seeds } = firstViolation({ mutation });
         expect(result, `not caught in ${seeds} seeds`).not.toBeNull();
         console.log(`${mutation}: caught at seed ${result?.seed} — ${result?.violation?.message}`);
       });

@@ -66,7 +66,7 @@ export async function startCorridorNodes(
     return node;
   };
   const kill = async (id: string) => {
-    await nodes.get(id)?.stop();
+    await nodes.get(id)?.stop("cut");
     stores.get(id)?.close();
     nodes.delete(id);
     stores.delete(id);
@@ -82,7 +82,7 @@ export async function startCorridorNodes(
       return await start(id);
     },
     async stop() {
-      await Promise.all([...nodes.values()].map((node) => node.stop()));
+      await Promise.all([...nodes.values()].map((node) => node.stop("cut")));
       for (const store of stores.values()) store.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -41,7 +41,7 @@ describe("controller", () => {
     const x = new VirtualIntersection(intersection, plan, start);
     x.dispatch({ type: "device-lost", device: "io-1", detail: "no answer for 1 s" });
     expect(x.mode).toBe("fault");
-    expect(x.state.mon.latch?.message).toContain("device io-1 stopped answering");
+    expect(x.state.mon.latch?.message).toContain("device io-1 lost");
     const reset = stepController(x.state, { type: "operator-reset", by: "operator alice" }, x.now);
     expect(reset.effects[0]).toEqual({ type: "clear-latch", by: "operator alice" });
     x.state = reset.state;

@@ -89,6 +89,7 @@ function run(s: Scenario, untilMs: number): Outcome {
   const x = new VirtualIntersection(intersection, planA, { monoMs: s.mono0, wallMs: s.wall0 });
   const oracle = new SafetyOracle(intersection);
   let scheduled = false;
+  let flashLeft = false;
   let activationWallMs = Number.NaN;
   const changes = [...s.moreChanges];
   let nextChangeAtMs = Number.POSITIVE_INFINITY;
@@ -118,8 +119,12 @@ function run(s: Scenario, untilMs: number): Outcome {
     if (s.flash && elapsed >= s.flash.atMs && elapsed - BASE_TICK_MS - MAX_JITTER_MS < s.flash.atMs) {
       x.dispatch({ type: "enter-flash" });
     }
+    // Left once, whatever the mode: a leave while the clearances into flash still run must not be lost.
     const leaveAt = s.flash ? s.flash.atMs + s.flash.forMs : Number.POSITIVE_INFINITY;
-    if (elapsed >= leaveAt && x.state.seq.mode === "flash") x.dispatch({ type: "leave-flash" });
+    if (elapsed >= leaveAt && !flashLeft) {
+      flashLeft = true;
+      x.dispatch({ type: "leave-flash" });
+    }
     if (x.mode === "fault") {
       const latch = x.state.mon.latch;
       return {

@@ -163,7 +163,7 @@ export function resumeCommitted(
  * the leases of a large corridor cost one round trip instead of one per intersection.
  */
 function acquireAll(state: CoordinatorState, now: number, effects: CoordinatorEffect[]): CoordinatorState {
-  const missing = state.participants.filter((id) => !(id in state.leases));
+  const missing = state.participants.filter((id) => !Object.hasOwn(state.leases, id));
   if (missing.length === 0) return prepareAll(state, now, effects);
   const pending = { ...state.pending };
   for (const id of missing) {

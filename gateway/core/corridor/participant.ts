@@ -8,7 +8,12 @@ import { invariant } from "../invariant.js";
  * is idempotent by transaction id; finished transactions leave tombstones.
  */
 
-/** Finished transactions remembered, at most (oldest forgotten first). */
+/**
+ * Finished transactions remembered, at most (oldest forgotten first), in each of two kinds: outcomes of
+ * transactions this intersection prepared, and refusals of ones it never prepared. Kept apart so that
+ * refusals — which anyone can cause by asking about made-up transactions — never push out a real
+ * outcome (found by the corridor simulator's flood).
+ */
 export const MAX_TOMBSTONES = 256;
 /** An in-doubt participant asks for the decision this often, backing off to the cap. */
 export const INQUIRY_FIRST_MS = 1000;
@@ -43,7 +48,10 @@ export interface ParticipantState {
   readonly prepared: PreparedTxn | null;
   readonly nextInquiryMonoMs: number | null;
   readonly inquiryBackoffMs: number;
+  /** Outcomes of transactions this intersection prepared (voted yes on). */
   readonly tombstones: readonly Tombstone[];
+  /** Transactions aborted here without having been prepared: a no vote, an answered inquiry, an abort heard of. */
+  readonly refusals: readonly string[];
 }
 
 /** What the shell found when it checked a PREPARE against its intersection, before the machine sees it. */
@@ -106,7 +114,12 @@ export interface ParticipantStep {
 
 export function startParticipant(
   intersection: string,
-  restored: { highestToken: number; prepared: PreparedTxn | null; tombstones: readonly Tombstone[] },
+  restored: {
+    highestToken: number;
+    prepared: PreparedTxn | null;
+    tombstones: readonly Tombstone[];
+    refusals?: readonly string[];
+  },
   nowMonoMs: number,
 ): ParticipantState {
   return {
@@ -117,19 +130,32 @@ export function startParticipant(
     nextInquiryMonoMs: restored.prepared ? nowMonoMs : null,
     inquiryBackoffMs: INQUIRY_FIRST_MS,
     tombstones: restored.tombstones.slice(-MAX_TOMBSTONES),
+    refusals: (restored.refusals ?? []).slice(-MAX_TOMBSTONES),
   };
 }
 
 export function outcomeOf(state: ParticipantState, txnId: string): InquiryAnswer | null {
   if (state.prepared?.txnId === txnId) return "prepared";
-  return state.tombstones.find((t) => t.txnId === txnId)?.outcome ?? null;
+  const outcome = state.tombstones.find((t) => t.txnId === txnId)?.outcome;
+  if (outcome) return outcome;
+  return state.refusals.includes(txnId) ? "aborted" : null;
 }
 
+/** The outcome of the transaction this intersection prepared: a real one, never pushed out by refusals. */
 function bury(state: ParticipantState, txnId: string, outcome: Outcome): ParticipantState {
   const tombstones = [...state.tombstones.filter((t) => t.txnId !== txnId), { txnId, outcome }].slice(
     -MAX_TOMBSTONES,
   );
-  return { ...state, tombstones };
+  const next = { ...state, tombstones };
+  invariant(next.tombstones.length <= MAX_TOMBSTONES, "tombstones past their bound");
+  return next;
+}
+
+/** A transaction aborted here without having been prepared. */
+function refuse(state: ParticipantState, txnId: string): ParticipantState {
+  invariant(state.prepared?.txnId !== txnId, () => `refusing ${txnId}, which is prepared here`);
+  const refusals = [...state.refusals.filter((t) => t !== txnId), txnId].slice(-MAX_TOMBSTONES);
+  return { ...state, refusals };
 }
 
 export function stepParticipant(
@@ -187,7 +213,7 @@ function prepare(
             : event.verdict.reason;
   if (refusal !== null) {
     // A no vote needs no forced write: with no PREPARED record, the transaction is aborted here.
-    return { state: bury(state, txn.txnId, "aborted"), effects: [vote(false, refusal)] };
+    return { state: refuse(state, txn.txnId), effects: [vote(false, refusal)] };
   }
   invariant(txn.token >= state.highestToken, "a prepare below the fencing floor was about to be accepted");
   return {
@@ -234,12 +260,24 @@ function decide(
         ],
       };
     return {
-      state: bury(state, event.txnId, "aborted"),
+      state: refuse(state, event.txnId),
       effects:
         event.source === "coordinator" ? [{ type: "ack", to, txnId: event.txnId, outcome: "aborted" }] : [],
     };
   }
   const txn = state.prepared as PreparedTxn;
+  // Only the transaction's own parties know its outcome: a bystander's honest "aborted" (it never heard
+  // of the transaction) must not end this doubt (found by the corridor simulator's flood).
+  if (event.source === "peer" && event.by !== txn.coordinator && !txn.participants.includes(event.by))
+    return {
+      state,
+      effects: [
+        {
+          type: "report",
+          message: `${event.by} is not a party to transaction ${txn.txnId}: its answer "${event.outcome}" is ignored`,
+        },
+      ],
+    };
   const next: ParticipantState = {
     ...bury(state, txn.txnId, event.outcome),
     prepared: null,
@@ -277,7 +315,7 @@ function inquiry(
   // Not voted yet: this intersection may abort on its own, and from now on refuses to vote yes. That
   // refusal is durable before the answer, or a restart could let a late PREPARE through.
   return {
-    state: bury(state, event.txnId, "aborted"),
+    state: refuse(state, event.txnId),
     effects: [
       { type: "persist-outcome", txnId: event.txnId, outcome: "aborted", forced: true },
       { type: "answer-inquiry", to: event.from, txnId: event.txnId, answer: "aborted" },
