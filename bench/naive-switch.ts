@@ -12,7 +12,7 @@ import {
   loadPlan,
   loadPlanData,
 } from "../gateway/config/load.js";
-import { freePort } from "../test/support/ports.js";
+import { freePort } from "../simulators/fixtures/ports.js";
 import { elapsedMs } from "./stats.js";
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadCorridor } from "../gateway/config/load.js";
 import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
-import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
+import { writeCorridorFixture } from "../simulators/fixtures/corridor-fixture.js";
 import { startGatewayProcesses, stopChild, untilOnline } from "./gateway-processes.js";
 import { pushRepeatedly } from "./push-samples.js";
 import type { BenchResult } from "./stats.js";

@@ -5,7 +5,7 @@ import { startBroker } from "../gateway/broker/broker.js";
 import { loadCorridor, loadPlan } from "../gateway/config/load.js";
 import { pushPlan } from "../gateway/operator/plan-push.js";
 import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
-import { writeCorridorFixture } from "../test/support/corridor-fixture.js";
+import { writeCorridorFixture } from "../simulators/fixtures/corridor-fixture.js";
 import { startGatewayProcesses, stopChild, untilOnline } from "./gateway-processes.js";
 
 /**

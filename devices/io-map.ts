@@ -104,49 +104,7 @@ export function layoutModules(
     if (ids.has(device.id))
       issues.push({ path: [...at, d, "id"], message: `device id ${device.id} is used twice` });
     ids.add(device.id);
-    const channels: (ChannelUse | null)[] = Array.from({ length: device.profile.outputs }, () => null);
-    for (const [groupId, lamps] of Object.entries(device.channels)) {
-      const gi = groupIndex.get(groupId);
-      const group = gi === undefined ? undefined : intersection.groups[gi];
-      if (gi === undefined || !group) {
-        issues.push({
-          path: [...at, d, "channels", groupId],
-          message: `device ${device.id} wires unknown group ${groupId}`,
-        });
-        continue;
-      }
-      const names = LAMP_NAMES[group.kind];
-      for (const [lampName, channel] of Object.entries(lamps)) {
-        const lamp = names.get(lampName);
-        const where = [...at, d, "channels", groupId, lampName];
-        if (!lamp) {
-          issues.push({
-            path: where,
-            message: `group ${groupId} is a ${group.kind} head: its lamps are ${[...names.keys()].join(", ")}, not ${lampName}`,
-          });
-        } else if (channel >= device.profile.outputs) {
-          issues.push({
-            path: where,
-            message: `channel ${channel} does not exist on ${device.id} (profile ${device.profile.id} has channels 0–${device.profile.outputs - 1})`,
-          });
-        } else if (channels[channel]) {
-          const other = channels[channel];
-          issues.push({
-            path: where,
-            message: `channel ${channel} of ${device.id} already drives ${intersection.groups[other?.group ?? 0]?.id} ${other?.lamp}`,
-          });
-        } else {
-          channels[channel] = { group: gi, lamp };
-          const key = `${groupId}.${lamp}`;
-          if (wired.has(key))
-            issues.push({
-              path: where,
-              message: `${groupId} ${lampName} is wired twice (also on ${wired.get(key)})`,
-            });
-          wired.set(key, device.id);
-        }
-      }
-    }
+    const channels = wireChannels(intersection, device, groupIndex, wired, [...at, d], issues);
     const fb = device.profile.feedback;
     if (fb.source === "discrete-inputs") {
       const highest = channels.reduce((max, use, n) => (use ? n : max), -1);
@@ -181,6 +139,64 @@ export function layoutModules(
     });
   }
   return { layouts, issues };
+}
+
+/**
+ * One device's channels: which group's lamp each drives. Every lamp of a known group on a channel the
+ * module has, each channel used once, each lamp wired once across the devices (`wired`).
+ */
+function wireChannels(
+  intersection: Intersection,
+  device: DeviceSpec,
+  groupIndex: ReadonlyMap<string, number>,
+  wired: Map<string, string>,
+  where0: readonly (string | number)[],
+  issues: Issue[],
+): (ChannelUse | null)[] {
+  const channels: (ChannelUse | null)[] = Array.from({ length: device.profile.outputs }, () => null);
+  for (const [groupId, lamps] of Object.entries(device.channels)) {
+    const gi = groupIndex.get(groupId);
+    const group = gi === undefined ? undefined : intersection.groups[gi];
+    if (gi === undefined || !group) {
+      issues.push({
+        path: [...where0, "channels", groupId],
+        message: `device ${device.id} wires unknown group ${groupId}`,
+      });
+      continue;
+    }
+    const names = LAMP_NAMES[group.kind];
+    for (const [lampName, channel] of Object.entries(lamps)) {
+      const lamp = names.get(lampName);
+      const where = [...where0, "channels", groupId, lampName];
+      if (!lamp) {
+        issues.push({
+          path: where,
+          message: `group ${groupId} is a ${group.kind} head: its lamps are ${[...names.keys()].join(", ")}, not ${lampName}`,
+        });
+      } else if (channel >= device.profile.outputs) {
+        issues.push({
+          path: where,
+          message: `channel ${channel} does not exist on ${device.id} (profile ${device.profile.id} has channels 0–${device.profile.outputs - 1})`,
+        });
+      } else if (channels[channel]) {
+        const other = channels[channel];
+        issues.push({
+          path: where,
+          message: `channel ${channel} of ${device.id} already drives ${intersection.groups[other?.group ?? 0]?.id} ${other?.lamp}`,
+        });
+      } else {
+        channels[channel] = { group: gi, lamp };
+        const key = `${groupId}.${lamp}`;
+        if (wired.has(key))
+          issues.push({
+            path: where,
+            message: `${groupId} ${lampName} is wired twice (also on ${wired.get(key)})`,
+          });
+        wired.set(key, device.id);
+      }
+    }
+  }
+  return channels;
 }
 
 /** The coil image of one module for these lamps (one FC15 writes it all). */

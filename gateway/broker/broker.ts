@@ -1,6 +1,6 @@
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
-import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "aedes";
 import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, mayRetain, maySubscribe, type Principal } from "./acl.js";
 import { type BrokerUser, verifyPassword } from "./users.js";
 
@@ -42,6 +42,8 @@ function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
+type BrokerLog = NonNullable<BrokerOptions["onLog"]>;
+
 /**
  * The embedded MQTT 3.1.1 broker (aedes), with password authentication and the topic ACL of
  * docs/protocol.md. Retained messages and QoS 1 queues live in memory: a restart loses them, and the
@@ -56,73 +58,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     tooLarge: 0,
   };
   const log = options.onLog ?? (() => {});
-  const users = options.users;
-  const principalOf = (client: Client | null): Principal =>
-    client === null ? { role: "open" } : (principals.get(client) ?? { role: "open" });
   const aedes = await Aedes.createBroker({
-    authenticate(client, username, password, done) {
-      if (users === null) {
-        principals.set(client, { role: "open" });
-        done(null, true);
-        return;
-      }
-      const user = username === undefined ? undefined : users.get(username);
-      if (!user || !password) {
-        counters.authFailures++;
-        log("warn", "connection refused: unknown user or no password", { clientId: client.id, username });
-        done(authError("bad username or password", 4), false);
-        return;
-      }
-      verifyPassword(password, user.passwordHash).then(
-        (ok) => {
-          if (!ok) {
-            counters.authFailures++;
-            log("warn", "connection refused: wrong password", { clientId: client.id, username });
-            done(authError("bad username or password", 4), false);
-            return;
-          }
-          principals.set(client, user.principal);
-          done(null, true);
-        },
-        () => {
-          counters.authFailures++;
-          done(authError("bad username or password", 4), false);
-        },
-      );
-    },
-    authorizePublish(client, packet, callback) {
-      if (packet.payload && Buffer.byteLength(packet.payload as Buffer) > MAX_BROKER_PAYLOAD_BYTES) {
-        counters.tooLarge++;
-        log("warn", "publish refused: payload too large", { clientId: client?.id, topic: packet.topic });
-        callback(new Error(`payload larger than ${MAX_BROKER_PAYLOAD_BYTES} bytes`));
-        return;
-      }
-      // Even in open mode: a retained command would be replayed at every subscription.
-      // (An empty retained payload deletes a retained message: that stays allowed, to clean up.)
-      const deletion = !packet.payload || Buffer.byteLength(packet.payload as Buffer) === 0;
-      if (client !== null && packet.retain && !deletion && !mayRetain(packet.topic)) {
-        counters.publishDenied++;
-        log("warn", "publish refused: commands and inbox messages are never retained", {
-          clientId: client.id,
-          topic: packet.topic,
-        });
-        callback(new Error(`${packet.topic} may not be retained`));
-        return;
-      }
-      // The broker's own publications (last wills are re-checked here too) and open mode pass.
-      const principal = principalOf(client);
-      if (client !== null && !mayPublish(principal, packet.topic)) {
-        counters.publishDenied++;
-        log("warn", "publish refused by the ACL", {
-          clientId: client.id,
-          topic: packet.topic,
-          role: principal.role,
-        });
-        callback(new Error(`not authorised to publish to ${packet.topic}`));
-        return;
-      }
-      callback(null);
-    },
+    authenticate: authenticator(options.users, counters, log),
+    authorizePublish: publishAuthorizer(counters, log),
     authorizeSubscribe(client, subscription, callback) {
       if (!maySubscribe(principalOf(client), subscription.topic)) {
         counters.subscribeDenied++;
@@ -134,6 +72,94 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       callback(null, subscription);
     },
   });
+  return listen(aedes, options, counters);
+}
+
+function principalOf(client: Client | null): Principal {
+  return client === null ? { role: "open" } : (principals.get(client) ?? { role: "open" });
+}
+
+/** Users by name and scrypt hash; without users (the loopback demo) everyone is an open principal. */
+function authenticator(
+  users: ReadonlyMap<string, BrokerUser> | null,
+  counters: BrokerCounters,
+  log: BrokerLog,
+): AedesOptions["authenticate"] {
+  return (client, username, password, done) => {
+    if (users === null) {
+      principals.set(client, { role: "open" });
+      done(null, true);
+      return;
+    }
+    const user = username === undefined ? undefined : users.get(username);
+    if (!user || !password) {
+      counters.authFailures++;
+      log("warn", "connection refused: unknown user or no password", { clientId: client.id, username });
+      done(authError("bad username or password", 4), false);
+      return;
+    }
+    verifyPassword(password, user.passwordHash).then(
+      (ok) => {
+        if (!ok) {
+          counters.authFailures++;
+          log("warn", "connection refused: wrong password", { clientId: client.id, username });
+          done(authError("bad username or password", 4), false);
+          return;
+        }
+        principals.set(client, user.principal);
+        done(null, true);
+      },
+      () => {
+        counters.authFailures++;
+        done(authError("bad username or password", 4), false);
+      },
+    );
+  };
+}
+
+/** Size, retain and the ACL, in that order; a refusal closes the client's connection (MQTT 3.1.1). */
+function publishAuthorizer(counters: BrokerCounters, log: BrokerLog): AedesOptions["authorizePublish"] {
+  return (client, packet, callback) => {
+    const bytes = packet.payload ? Buffer.byteLength(packet.payload as Buffer) : 0;
+    if (bytes > MAX_BROKER_PAYLOAD_BYTES) {
+      counters.tooLarge++;
+      log("warn", "publish refused: payload too large", { clientId: client?.id, topic: packet.topic });
+      callback(new Error(`payload larger than ${MAX_BROKER_PAYLOAD_BYTES} bytes`));
+      return;
+    }
+    // Even in open mode: a retained command would be replayed at every subscription.
+    // (An empty retained payload deletes a retained message: that stays allowed, to clean up.)
+    if (client !== null && packet.retain && bytes > 0 && !mayRetain(packet.topic)) {
+      counters.publishDenied++;
+      log("warn", "publish refused: commands and inbox messages are never retained", {
+        clientId: client.id,
+        topic: packet.topic,
+      });
+      callback(new Error(`${packet.topic} may not be retained`));
+      return;
+    }
+    // The broker's own publications (last wills are re-checked here too) and open mode pass.
+    const principal = principalOf(client);
+    if (client !== null && !mayPublish(principal, packet.topic)) {
+      counters.publishDenied++;
+      log("warn", "publish refused by the ACL", {
+        clientId: client.id,
+        topic: packet.topic,
+        role: principal.role,
+      });
+      callback(new Error(`not authorised to publish to ${packet.topic}`));
+      return;
+    }
+    callback(null);
+  };
+}
+
+/** Accepts connections (TCP or TLS) for the broker, bounded in number; closes everything on close(). */
+async function listen(
+  aedes: Aedes,
+  options: BrokerOptions,
+  counters: BrokerCounters,
+): Promise<RunningBroker> {
   await options.beforeListen?.(aedes);
   const onConnection = (socket: Socket) => {
     counters.connections++;

@@ -7,6 +7,7 @@ import { type RunningSimulator, startSimulator } from "../../simulators/io-modul
 import { type RunningBroker, startBroker } from "../broker/broker.js";
 import {
   compileIntersectionPlan,
+  type IntersectionSetup,
   loadCorridor,
   loadIntersectionSetup,
   loadPlan,
@@ -15,10 +16,12 @@ import {
 import { ASPECT_LABEL } from "../core/lamps.js";
 import type { SignalEvent } from "../core/sequencer.js";
 import { GatewayNode } from "../node/gateway-node.js";
+import type { Display } from "../node/runner-hooks.js";
 import { systemClock } from "../shell/clock.js";
-import { createLogger } from "../shell/log.js";
+import { createLogger, type Logger } from "../shell/log.js";
 import { parsePort } from "./broker-options.js";
 import { openStore } from "./gateway.js";
+import { exitOnBug } from "./fatal.js";
 import { UsageError } from "./usage-error.js";
 
 /** The example corridor shipped in config/, found relative to the installed package. */
@@ -83,25 +86,12 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const stamp = () => `${((clock.now().monoMs - started.monoMs) / 1000).toFixed(1).padStart(7)}s`;
   const print = (line: string) => process.stdout.write(`${line}\n`);
   const log = createLogger("greenwave-demo", process.env.GREENWAVE_LOG_LEVEL ?? "warn");
+  exitOnBug(log, "the demo");
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
-  let stopRequested: () => void = () => {};
-  const stopped = new Promise<void>((done) => {
-    stopRequested = done;
-  });
   const nodes: GatewayNode[] = [];
-  // A first Ctrl-C (or the end of --duration) ends every interval through its clearances; a second
-  // Ctrl-C cuts that short.
-  let signals = 0;
-  const onStopSignal = () => {
-    signals++;
-    if (signals === 1) return stopRequested();
-    print(`${stamp()} cutting the clearances: the modules' safe state takes the lamps now`);
-    for (const node of nodes) void node.stop("cut");
-  };
-  process.on("SIGINT", onStopSignal);
-  process.on("SIGTERM", onStopSignal);
-  if (durationS !== null) setTimeout(() => stopRequested(), durationS * 1000).unref();
+  const { stopped, requestStop } = stopSignals(nodes, (line) => print(`${stamp()} ${line}`));
+  if (durationS !== null) setTimeout(requestStop, durationS * 1000).unref();
 
   const ownDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "greenwave-demo-"));
@@ -116,35 +106,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
         throw error;
       },
     );
-    const controls: string[] = [];
-    for (const setup of setups) {
-      for (const module of setup.intersection.modules) {
-        if (module.link.kind !== "tcp") {
-          log.warn(
-            { device: module.deviceId },
-            "the demo simulates Modbus TCP modules only; this one stays unsimulated",
-          );
-          continue;
-        }
-        const sim = await startSimulator({
-          profile: module.profile,
-          unitId: module.unitId,
-          host: module.link.host,
-          tcpPort: module.link.port,
-          controlPort: 0,
-        }).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === "EADDRINUSE")
-            throw new UsageError(
-              `the simulated module ${module.deviceId} cannot listen on ${module.link.kind === "tcp" ? module.link.port : ""}: port in use (is a demo already running?)`,
-            );
-          throw error;
-        });
-        simulators.push(sim);
-        controls.push(
-          `${setup.intersection.intersection.id}/${module.deviceId} http://127.0.0.1:${sim.controlPort}/state`,
-        );
-      }
-    }
+    const controls = await simulateModules(setups, simulators, log);
+    const display = (setup: IntersectionSetup, name: string, node: () => GatewayNode | null): Display =>
+      options.quiet ? {} : demoDisplay(setup, name, node, print, stamp);
     print(
       `greenwave demo: corridor ${corridor.raw.id}, ${setups.length} intersections, ${durationS ? `${durationS} s` : "Ctrl-C to stop"}\n` +
         `  broker      ${broker.url} (embedded aedes, open: loopback only)\n` +
@@ -152,50 +116,17 @@ async function runDemo(options: DemoOptions): Promise<void> {
         `  data        ${dataDir}${ownDataDir ? " (temporary)" : ""}`,
     );
     for (const [index, setup] of setups.entries()) {
-      const intersection = setup.intersection.intersection;
-      const name = intersection.id.padEnd(width);
-      const store = openStore(dataDir, intersection.id);
-      stores.push(store);
-      let lastLine = "";
-      let node: GatewayNode | null = null;
-      node = await GatewayNode.start({
+      const node = await startDemoGateway(
         setup,
-        store,
-        clock,
-        log: log.child({ intersection: intersection.id }),
-        broker: { url: broker.url },
-        http: { host: "127.0.0.1", port: httpPort === 0 ? 0 : httpPort + index },
-        display: {
-          writeOutputs(aspects) {
-            if (options.quiet) return;
-            const seq = node?.runner.controller.seq;
-            const stage = seq?.mode === "running" ? (seq.plan.stages[seq.stage]?.id ?? "") : "";
-            const line = `${(node?.runner.mode ?? "startup").padEnd(11)} ${(seq?.plan.planId ?? setup.initialPlan.planId).padEnd(9)} ${stage.padEnd(6)} ${aspects
-              .map((a, i) => `${intersection.groups[i]?.id}:${ASPECT_LABEL[a]}`.padEnd(6))
-              .join(" ")}`;
-            const key = line.replaceAll("*", "");
-            if (key !== lastLine) {
-              lastLine = key;
-              print(`${stamp()} ${name} ${line}`);
-            }
-          },
-          onSignal(event: SignalEvent) {
-            const text = describeSignal(event);
-            if (text) print(`${stamp()} ${name} ${text}`);
-          },
-          onFault(latch) {
-            print(`${stamp()} ${name} FAULT ${latch.kind}: ${latch.message}`);
-          },
-        },
-      }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "EADDRINUSE")
-          throw new UsageError(`HTTP port ${httpPort + index} is in use: use --http-port (0: any free port)`);
-        throw error;
-      });
+        index,
+        { dataDir, brokerUrl: broker.url, httpPort, width },
+        stores,
+        log,
+        display,
+      );
       nodes.push(node);
-      print(`  ${name} metrics ${node.httpUrl}/metrics  health ${node.httpUrl}/healthz`);
       if (switchPlan) {
-        const plan = compileIntersectionPlan(intersection, switchPlan, corridor);
+        const plan = compileIntersectionPlan(setup.intersection.intersection, switchPlan, corridor);
         node.dispatch({ type: "schedule-plan", plan, activationWallMs: started.wallMs + afterS * 1000 });
       }
     }
@@ -215,6 +146,131 @@ async function runDemo(options: DemoOptions): Promise<void> {
     if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
   }
   print(`${stamp()} demo stopped`);
+}
+
+/**
+ * A first Ctrl-C (or the end of --duration) ends every interval through its clearances; a second
+ * Ctrl-C cuts that short.
+ */
+function stopSignals(nodes: readonly GatewayNode[], say: (line: string) => void) {
+  let requestStop: () => void = () => {};
+  const stopped = new Promise<void>((done) => {
+    requestStop = done;
+  });
+  let signals = 0;
+  const onStopSignal = () => {
+    signals++;
+    if (signals === 1) return requestStop();
+    say("cutting the clearances: the modules' safe state takes the lamps now");
+    for (const node of nodes) void node.stop("cut");
+  };
+  process.on("SIGINT", onStopSignal);
+  process.on("SIGTERM", onStopSignal);
+  return { stopped, requestStop };
+}
+
+/** One gateway of the demo, on the embedded broker, its store under the demo's data directory. */
+async function startDemoGateway(
+  setup: IntersectionSetup,
+  index: number,
+  where: { dataDir: string; brokerUrl: string; httpPort: number; width: number },
+  stores: ReturnType<typeof openStore>[],
+  log: Logger,
+  display: (setup: IntersectionSetup, name: string, node: () => GatewayNode | null) => Display,
+): Promise<GatewayNode> {
+  const intersection = setup.intersection.intersection;
+  const name = intersection.id.padEnd(where.width);
+  const store = openStore(where.dataDir, intersection.id);
+  stores.push(store);
+  let node: GatewayNode | null = null;
+  node = await GatewayNode.start({
+    setup,
+    store,
+    clock: systemClock,
+    log: log.child({ intersection: intersection.id }),
+    broker: { url: where.brokerUrl },
+    http: { host: "127.0.0.1", port: where.httpPort === 0 ? 0 : where.httpPort + index },
+    display: display(setup, name, () => node),
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EADDRINUSE")
+      throw new UsageError(
+        `HTTP port ${where.httpPort + index} is in use: use --http-port (0: any free port)`,
+      );
+    throw error;
+  });
+  process.stdout.write(`  ${name} metrics ${node.httpUrl}/metrics  health ${node.httpUrl}/healthz\n`);
+  return node;
+}
+
+/** One simulated Modbus TCP module per module of the corridor; returns where each one's state is seen. */
+async function simulateModules(
+  setups: readonly IntersectionSetup[],
+  simulators: RunningSimulator[],
+  log: Logger,
+): Promise<string[]> {
+  const controls: string[] = [];
+  for (const setup of setups) {
+    for (const module of setup.intersection.modules) {
+      if (module.link.kind !== "tcp") {
+        log.warn(
+          { device: module.deviceId },
+          "the demo simulates Modbus TCP modules only; this one stays unsimulated",
+        );
+        continue;
+      }
+      const sim = await startSimulator({
+        profile: module.profile,
+        unitId: module.unitId,
+        host: module.link.host,
+        tcpPort: module.link.port,
+        controlPort: 0,
+      }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "EADDRINUSE")
+          throw new UsageError(
+            `the simulated module ${module.deviceId} cannot listen on ${module.link.kind === "tcp" ? module.link.port : ""}: port in use (is a demo already running?)`,
+          );
+        throw error;
+      });
+      simulators.push(sim);
+      controls.push(
+        `${setup.intersection.intersection.id}/${module.deviceId} http://127.0.0.1:${sim.controlPort}/state`,
+      );
+    }
+  }
+  return controls;
+}
+
+/** The demo's picture of one intersection: a line per lamp change, signal events, faults. */
+function demoDisplay(
+  setup: IntersectionSetup,
+  name: string,
+  node: () => GatewayNode | null,
+  print: (line: string) => void,
+  stamp: () => string,
+): Display {
+  const intersection = setup.intersection.intersection;
+  let lastLine = "";
+  return {
+    writeOutputs(aspects) {
+      const seq = node()?.runner.controller.seq;
+      const stage = seq?.mode === "running" ? (seq.plan.stages[seq.stage]?.id ?? "") : "";
+      const line = `${(node()?.runner.mode ?? "startup").padEnd(11)} ${(seq?.plan.planId ?? setup.initialPlan.planId).padEnd(9)} ${stage.padEnd(6)} ${aspects
+        .map((a, i) => `${intersection.groups[i]?.id}:${ASPECT_LABEL[a]}`.padEnd(6))
+        .join(" ")}`;
+      const key = line.replaceAll("*", "");
+      if (key !== lastLine) {
+        lastLine = key;
+        print(`${stamp()} ${name} ${line}`);
+      }
+    },
+    onSignal(event: SignalEvent) {
+      const text = describeSignal(event);
+      if (text) print(`${stamp()} ${name} ${text}`);
+    },
+    onFault(latch) {
+      print(`${stamp()} ${name} FAULT ${latch.kind}: ${latch.message}`);
+    },
+  };
 }
 
 function describeSignal(event: SignalEvent): string | null {

@@ -7,6 +7,7 @@ import { systemClock } from "../shell/clock.js";
 import { createLogger } from "../shell/log.js";
 import { GatewayStore, StoreError } from "../store/store.js";
 import { addBrokerFlags, type BrokerFlags, brokerSettings, parseListenAddress } from "./broker-options.js";
+import { exitOnBug } from "./fatal.js";
 import { UsageError } from "./usage-error.js";
 
 interface GatewayOptions extends BrokerFlags {
@@ -69,6 +70,7 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   refuseUnsupportedTick(tickMs, setup);
   const intersection = setup.intersection.intersection;
   const log = createLogger(`greenwave-gateway:${intersection.id}`);
+  exitOnBug(log, `the gateway of ${intersection.id}`);
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
   // The first stop signal ends every interval through its clearances (bounded); a second cuts that

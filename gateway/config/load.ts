@@ -211,69 +211,9 @@ function loadProfileOf(device: DeviceFile, profileFile: string, yaml: YamlFile, 
 
 function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection {
   const issues: Issue[] = [];
-  const index = new Map<string, number>();
-  raw.groups.forEach((g, i) => {
-    if (index.has(g.id))
-      issues.push({ path: ["groups", i, "id"], message: `group ${g.id} is defined twice` });
-    index.set(g.id, i);
-    if (g.kind === "pedestrian" && g.crossingMeters !== undefined) {
-      const needS = g.crossingMeters / PEDESTRIAN_SPEED_M_PER_S;
-      if (g.pedestrianClearanceSeconds < needS - 1e-9) {
-        issues.push({
-          path: ["groups", i, "pedestrianClearanceSeconds"],
-          message: `pedestrian clearance ${g.pedestrianClearanceSeconds} s is too short for a ${g.crossingMeters} m crossing at ${PEDESTRIAN_SPEED_M_PER_S} m/s (3.5 ft/s): it needs at least ${Math.ceil(needS * 10) / 10} s`,
-        });
-      }
-    }
-  });
-  const n = raw.groups.length;
-  const permissive = Array.from({ length: n }, () => Array<boolean>(n).fill(false));
-  for (const [groupId, others] of Object.entries(raw.permissive)) {
-    const a = index.get(groupId);
-    if (a === undefined) {
-      issues.push({
-        path: ["permissive", groupId],
-        message: `permissive matrix names unknown group ${groupId}`,
-      });
-      continue;
-    }
-    others.forEach((otherId, k) => {
-      const b = index.get(otherId);
-      if (b === undefined) {
-        issues.push({
-          path: ["permissive", groupId, k],
-          message: `permissive matrix names unknown group ${otherId}`,
-        });
-      } else if (a === b) {
-        issues.push({
-          path: ["permissive", groupId, k],
-          message: `group ${groupId} cannot be permissive with itself`,
-        });
-      } else {
-        (permissive[a] as boolean[])[b] = true;
-        (permissive[b] as boolean[])[a] = true;
-      }
-    });
-  }
-  const groups: SignalGroup[] = raw.groups.map((g) =>
-    g.kind === "vehicle"
-      ? {
-          id: g.id,
-          kind: "vehicle",
-          minGoMs: secondsToMs(g.minGreenSeconds),
-          clearanceMs: secondsToMs(g.yellowSeconds),
-          redClearanceMs: secondsToMs(g.redClearanceSeconds),
-          scheduledFlash: g.flash,
-        }
-      : {
-          id: g.id,
-          kind: "pedestrian",
-          minGoMs: secondsToMs(g.walkSeconds),
-          clearanceMs: secondsToMs(g.pedestrianClearanceSeconds),
-          redClearanceMs: secondsToMs(g.redClearanceSeconds),
-          scheduledFlash: "red",
-        },
-  );
+  const index = indexGroups(raw, issues);
+  const permissive = permissiveMatrix(raw, index, issues);
+  const groups = raw.groups.map(signalGroup);
   const yellowFlash = groups.map((g, i) => (g.scheduledFlash === "yellow" ? i : -1)).filter((i) => i >= 0);
   for (const a of yellowFlash) {
     for (const b of yellowFlash) {
@@ -305,6 +245,70 @@ function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection 
     flashPeriodMs: Math.round(60_000 / raw.flash.flashesPerMinute),
     monitor: raw.monitor,
   };
+}
+
+/** Each group's index by id; a group defined twice, or a pedestrian clearance too short for its crossing, is an issue. */
+function indexGroups(raw: IntersectionFile, issues: Issue[]): Map<string, number> {
+  const index = new Map<string, number>();
+  raw.groups.forEach((g, i) => {
+    if (index.has(g.id)) issues.push({ path: ["groups", i, "id"], message: `group ${g.id} is defined twice` });
+    index.set(g.id, i);
+    if (g.kind === "pedestrian" && g.crossingMeters !== undefined) {
+      const needS = g.crossingMeters / PEDESTRIAN_SPEED_M_PER_S;
+      if (g.pedestrianClearanceSeconds < needS - 1e-9) {
+        issues.push({
+          path: ["groups", i, "pedestrianClearanceSeconds"],
+          message: `pedestrian clearance ${g.pedestrianClearanceSeconds} s is too short for a ${g.crossingMeters} m crossing at ${PEDESTRIAN_SPEED_M_PER_S} m/s (3.5 ft/s): it needs at least ${Math.ceil(needS * 10) / 10} s`,
+        });
+      }
+    }
+  });
+  return index;
+}
+
+/** Which pairs of groups may show green/yellow/walk together: symmetric, never a group with itself. */
+function permissiveMatrix(raw: IntersectionFile, index: ReadonlyMap<string, number>, issues: Issue[]): boolean[][] {
+  const n = raw.groups.length;
+  const permissive = Array.from({ length: n }, () => Array<boolean>(n).fill(false));
+  for (const [groupId, others] of Object.entries(raw.permissive)) {
+    const a = index.get(groupId);
+    if (a === undefined) {
+      issues.push({ path: ["permissive", groupId], message: `permissive matrix names unknown group ${groupId}` });
+      continue;
+    }
+    others.forEach((otherId, k) => {
+      const b = index.get(otherId);
+      if (b === undefined)
+        issues.push({ path: ["permissive", groupId, k], message: `permissive matrix names unknown group ${otherId}` });
+      else if (a === b)
+        issues.push({ path: ["permissive", groupId, k], message: `group ${groupId} cannot be permissive with itself` });
+      else {
+        (permissive[a] as boolean[])[b] = true;
+        (permissive[b] as boolean[])[a] = true;
+      }
+    });
+  }
+  return permissive;
+}
+
+function signalGroup(g: IntersectionFile["groups"][number]): SignalGroup {
+  return g.kind === "vehicle"
+    ? {
+        id: g.id,
+        kind: "vehicle",
+        minGoMs: secondsToMs(g.minGreenSeconds),
+        clearanceMs: secondsToMs(g.yellowSeconds),
+        redClearanceMs: secondsToMs(g.redClearanceSeconds),
+        scheduledFlash: g.flash,
+      }
+    : {
+        id: g.id,
+        kind: "pedestrian",
+        minGoMs: secondsToMs(g.walkSeconds),
+        clearanceMs: secondsToMs(g.pedestrianClearanceSeconds),
+        redClearanceMs: secondsToMs(g.redClearanceSeconds),
+        scheduledFlash: "red",
+      };
 }
 
 export function loadPlan(file: string): LoadedPlan {

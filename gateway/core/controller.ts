@@ -14,7 +14,6 @@ import {
   aspectsOf,
   type GroupInterval,
   isStopped,
-  type Now,
   type ReportedMode,
   reportedMode,
   type SequencerEvent,
@@ -23,6 +22,7 @@ import {
   startSequencer,
   stepSequencer,
 } from "./sequencer.js";
+import type { Now } from "./time.js";
 
 /**
  * One intersection's signal controller: the sequencer behind the conflict monitor. A pure state
@@ -40,7 +40,13 @@ export interface ControllerState {
 export type ControllerEvent =
   | { readonly type: "tick" }
   | { readonly type: "readback"; readonly observed: readonly Lamps[] }
-  | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
+  | {
+      readonly type: "schedule-plan";
+      readonly plan: IntersectionPlan;
+      readonly activationWallMs: number;
+      /** The corridor transaction that committed it: it travels with the plan to plan-activated. */
+      readonly txnId?: string | null;
+    }
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
   /** The process is stopping: end every interval through its clearances to all-red. */
@@ -144,7 +150,12 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
     case "stop": {
       const sequencerEvent: SequencerEvent =
         event.type === "schedule-plan"
-          ? { type: "schedule-plan", plan: event.plan, activationWallMs: event.activationWallMs }
+          ? {
+              type: "schedule-plan",
+              plan: event.plan,
+              activationWallMs: event.activationWallMs,
+              txnId: event.txnId ?? null,
+            }
           : event;
       return runSequencer(state, sequencerEvent, now, effects, intersection);
     }

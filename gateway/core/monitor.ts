@@ -7,6 +7,7 @@ import {
   lampsAreDark,
   sameLamps,
 } from "./model.js";
+import type { Now } from "./time.js";
 import { formatSeconds } from "./units.js";
 
 /**
@@ -59,11 +60,6 @@ export interface MonitorVerdict {
   readonly fault: FaultLatch | null;
 }
 
-export interface MonitorNow {
-  readonly monoMs: number;
-  readonly wallMs: number;
-}
-
 export function startMonitor(intersection: Intersection, restoredLatch: FaultLatch | null): MonitorState {
   const none = intersection.groups.map(() => null);
   return {
@@ -89,11 +85,7 @@ export function latchFault(state: MonitorState, fault: FaultLatch): MonitorVerdi
 }
 
 /** Checks the aspects the sequencer commands, before they are written to the lamps. */
-export function checkCommanded(
-  state: MonitorState,
-  aspects: readonly Aspect[],
-  now: MonitorNow,
-): MonitorVerdict {
+export function checkCommanded(state: MonitorState, aspects: readonly Aspect[], now: Now): MonitorVerdict {
   if (state.latch) return { state, fault: null };
   const t = now.monoMs;
   const { groups, permissive } = state.intersection;
@@ -220,7 +212,7 @@ export function checkObserved(
   observed: readonly Lamps[],
   commanded: readonly Lamps[],
   commandedAspects: readonly Aspect[],
-  now: MonitorNow,
+  now: Now,
 ): MonitorVerdict {
   if (state.latch) return { state, fault: null };
   const t = now.monoMs;

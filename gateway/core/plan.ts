@@ -45,27 +45,21 @@ export interface PlanHeader {
   readonly dailySyncMs: number;
 }
 
-/**
- * Checks one intersection's part of a plan against that intersection and compiles it into the form the
- * sequencer runs. `at` is the field path of the part inside its plan file, so that every issue points at
- * the field to fix.
- */
-export function compilePlan(
-  intersection: Intersection,
-  header: PlanHeader,
-  part: PlanPartSpec,
-  at: readonly (string | number)[] = [],
-): Checked<IntersectionPlan> {
-  const shape = checkPlanPart(header, part, intersection.id, at);
-  if (shape.length > 0) return { ok: false, issues: shape };
-  const issues: Issue[] = [];
-  const where = `plan ${header.planId}, intersection ${intersection.id}`;
-  const report = (path: readonly (string | number)[], message: string) =>
-    issues.push({ path: [...at, ...path], message: `${where}: ${message}` });
-  const cycleMs = header.cycleMs;
+interface ResolvedStage {
+  readonly id: string;
+  readonly groups: number[];
+  readonly member: boolean[];
+  readonly splitMs: number;
+}
 
+/** Each stage's groups by index, reporting unknown and repeated groups and non-permissive pairs. */
+function resolveStages(
+  intersection: Intersection,
+  part: PlanPartSpec,
+  report: (path: readonly (string | number)[], message: string) => void,
+): ResolvedStage[] {
   const groupIndex = new Map(intersection.groups.map((g, i) => [g.id, i]));
-  const stages: { id: string; groups: number[]; member: boolean[]; splitMs: number }[] = [];
+  const stages: ResolvedStage[] = [];
   part.stages.forEach((spec, s) => {
     const member = intersection.groups.map(() => false);
     const groups: number[] = [];
@@ -99,6 +93,29 @@ export function compilePlan(
     stages.push({ id: spec.id, groups, member, splitMs: spec.splitMs });
   });
 
+  return stages;
+}
+
+/**
+ * Checks one intersection's part of a plan against that intersection and compiles it into the form the
+ * sequencer runs. `at` is the field path of the part inside its plan file, so that every issue points at
+ * the field to fix.
+ */
+export function compilePlan(
+  intersection: Intersection,
+  header: PlanHeader,
+  part: PlanPartSpec,
+  at: readonly (string | number)[] = [],
+): Checked<IntersectionPlan> {
+  const shape = checkPlanPart(header, part, intersection.id, at);
+  if (shape.length > 0) return { ok: false, issues: shape };
+  const issues: Issue[] = [];
+  const where = `plan ${header.planId}, intersection ${intersection.id}`;
+  const report = (path: readonly (string | number)[], message: string) =>
+    issues.push({ path: [...at, ...path], message: `${where}: ${message}` });
+  const cycleMs = header.cycleMs;
+
+  const stages = resolveStages(intersection, part, report);
   intersection.groups.forEach((group, gi) => {
     if (!stages.some((st) => st.member[gi])) {
       report(["stages"], `group ${group.id} is never served by any stage`);

@@ -1,6 +1,8 @@
 import { planCycle } from "./correction.js";
 import { invariant } from "./invariant.js";
 import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection, type IntersectionPlan } from "./model.js";
+import type { Now } from "./time.js";
+import { applyRequests, CLEARING_TARGET, enterMode, isClearing } from "./sequencer-modes.js";
 
 /**
  * The fixed-time sequencer: a pure state machine. Given the intersection, the plan in force and the
@@ -13,109 +15,28 @@ import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection, type Intersection
  * plan's correction mode removes over a few cycles, never as a shortened interval.
  */
 
-export interface Now {
-  readonly monoMs: number;
-  readonly wallMs: number;
-}
-
-/** The interval a signal group is in while the sequence runs. */
-export type GroupInterval = "go" | "clearance" | "red-clearance" | "rest";
-
-export interface GroupTimer {
-  readonly interval: GroupInterval;
-  readonly sinceMs: number;
-}
-
-export type SequencerMode =
-  | "startup-clearing"
-  | "startup-flash"
-  | "startup-all-red"
-  | "running"
-  | "clearing-to-flash"
-  | "flash"
-  /** Leaving scheduled flash that was asked for while its clearances still ran: on to all-red. */
-  | "clearing-to-all-red"
-  /** A clean stop: every interval ends through its clearances... */
-  | "clearing-to-stop"
-  /** ...to all-red, held until the shell hands the lamps to the module's safe state. */
-  | "stopped";
-
-/** The mode reported to operators. */
-export type ReportedMode = "startup" | "coordinated" | "transition" | "flash" | "stopping";
-
-export interface PendingPlan {
-  readonly plan: IntersectionPlan;
-  readonly activationWallMs: number;
-}
-
-export interface NextStage {
-  readonly plan: IntersectionPlan;
-  readonly index: number;
-  /** Set when this next stage starts a newly activated plan. */
-  readonly activation: PendingPlan | null;
-}
-
-export interface SequencerState {
-  readonly intersection: Intersection;
-  readonly mode: SequencerMode;
-  readonly modeSinceMs: number;
-  readonly plan: IntersectionPlan;
-  readonly pending: readonly PendingPlan[];
-  readonly groups: readonly GroupTimer[];
-  readonly stage: number;
-  readonly stagePlannedEndMs: number;
-  /** Decided when the current stage starts, so that the right groups start their clearances in time. */
-  readonly next: NextStage | null;
-  readonly cycleDurationsMs: readonly number[];
-  readonly offsetErrorMs: number;
-  readonly inStep: boolean;
-  readonly cycles: number;
-  /** An operator's flash request, applied at the next tick. */
-  readonly flashRequest: "enter" | "leave" | null;
-  /** The process is stopping: applied at the next tick, and final (flash requests no longer count). */
-  readonly stopRequested: boolean;
-}
-
-export type SequencerEvent =
-  | { readonly type: "tick" }
-  | { readonly type: "schedule-plan"; readonly plan: IntersectionPlan; readonly activationWallMs: number }
-  | { readonly type: "enter-flash" }
-  | { readonly type: "leave-flash" }
-  /** End every interval through its clearances to all-red (the process is about to stop). */
-  | { readonly type: "stop" }
-  | { readonly type: "restart" }
-  /**
-   * Before the first tick: what the field shows (a gateway restarted while its module still holds the
-   * dead process's lamps). Groups showing go or clearance are taken over and cleared properly before
-   * the start-up flash, never cut.
-   */
-  | { readonly type: "adopt"; readonly intervals: readonly GroupInterval[] };
-
-export type SignalEvent =
-  | { readonly type: "mode"; readonly mode: ReportedMode; readonly previous: ReportedMode }
-  | {
-      readonly type: "cycle-start";
-      readonly planId: string;
-      readonly offsetErrorMs: number;
-      readonly correctionMs: number;
-    }
-  | { readonly type: "stage-start"; readonly planId: string; readonly stage: string }
-  | {
-      readonly type: "plan-activated";
-      readonly planId: string;
-      readonly version: number;
-      readonly activationWallMs: number;
-      /** How long after the activation instant the switching cycle boundary fell. */
-      readonly lateByMs: number;
-    }
-  | { readonly type: "plan-scheduled"; readonly planId: string; readonly activationWallMs: number }
-  | { readonly type: "plan-superseded"; readonly planId: string; readonly by: string }
-  | { readonly type: "plan-rejected"; readonly planId: string; readonly reason: string };
-
-export interface SequencerStep {
-  readonly state: SequencerState;
-  readonly events: readonly SignalEvent[];
-}
+export type {
+  GroupInterval,
+  GroupTimer,
+  SequencerMode,
+  ReportedMode,
+  PendingPlan,
+  NextStage,
+  SequencerState,
+  SequencerEvent,
+  SignalEvent,
+  SequencerStep,
+} from "./sequencer-types.js";
+import type {
+  GroupInterval,
+  GroupTimer,
+  ReportedMode,
+  PendingPlan,
+  SequencerState,
+  SequencerEvent,
+  SignalEvent,
+  SequencerStep,
+} from "./sequencer-types.js";
 
 /** At most this many plans may wait for their activation instant; one more is rejected (and reported). */
 export const MAX_PENDING_PLANS = 4;
@@ -193,7 +114,12 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
       next = advance(state, now, events);
       break;
     case "schedule-plan":
-      next = schedule(state, event.plan, event.activationWallMs, now, events);
+      next = schedule(
+        state,
+        { plan: event.plan, activationWallMs: event.activationWallMs, txnId: event.txnId ?? null },
+        now,
+        events,
+      );
       break;
     case "enter-flash":
     case "leave-flash":
@@ -216,23 +142,13 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
   return { state: next, events };
 }
 
-function enterMode(state: SequencerState, mode: SequencerMode, now: Now): SequencerState {
-  return {
-    ...state,
-    mode,
-    modeSinceMs: now.monoMs,
-    groups: state.groups.map(() => ({ interval: "rest", sinceMs: now.monoMs })),
-    next: null,
-  };
-}
-
 function schedule(
   state: SequencerState,
-  plan: IntersectionPlan,
-  activationWallMs: number,
+  change: PendingPlan,
   now: Now,
   events: SignalEvent[],
 ): SequencerState {
+  const { plan, activationWallMs } = change;
   if (plan.intersectionId !== state.intersection.id) {
     events.push({
       type: "plan-rejected",
@@ -253,9 +169,7 @@ function schedule(
   for (const old of replaced)
     events.push({ type: "plan-superseded", planId: old.plan.planId, by: plan.planId });
   events.push({ type: "plan-scheduled", planId: plan.planId, activationWallMs });
-  const pending = [...kept, { plan, activationWallMs }].sort(
-    (a, b) => a.activationWallMs - b.activationWallMs,
-  );
+  const pending = [...kept, change].sort((a, b) => a.activationWallMs - b.activationWallMs);
   // The next stage of a running sequence is decided when the current one starts. Deciding again is
   // always safe (every interval is guarded when it ends), and lets a plan committed during the last
   // stage still take the coming boundary.
@@ -280,6 +194,22 @@ export function hasRoomForPlan(state: SequencerState, activationWallMs: number):
   return waitingPlans(state, activationWallMs).kept.length < MAX_PENDING_PLANS;
 }
 
+/**
+ * Why a corridor plan change for this instant must be voted down here, or null: a gateway that is
+ * stopping takes none, and the controller's queue of waiting changes is bounded. One rule for the
+ * gateway and the simulator alike.
+ */
+export function planChangeRefusal(
+  state: SequencerState,
+  activationWallMs: number,
+  stopping: boolean,
+): string | null {
+  if (stopping) return "this gateway is stopping: it takes no plan change";
+  if (!hasRoomForPlan(state, activationWallMs))
+    return `${MAX_PENDING_PLANS} plan changes already wait for their instants here; push again once the first has taken effect`;
+  return null;
+}
+
 function adopt(state: SequencerState, intervals: readonly GroupInterval[], now: Now): SequencerState {
   invariant(
     intervals.length === state.groups.length,
@@ -301,65 +231,6 @@ function adopt(state: SequencerState, intervals: readonly GroupInterval[], now: 
 }
 
 const NOT_YET_SHOWN = Number.POSITIVE_INFINITY;
-
-/** Applies a stop or an operator's flash request; at a tick, so that the outputs are written and checked. */
-function applyRequests(s: SequencerState, now: Now): SequencerState {
-  if (s.stopRequested) return applyStop({ ...s, flashRequest: null }, now);
-  if (s.flashRequest === null) return s;
-  const cleared: SequencerState = { ...s, flashRequest: null };
-  if (s.flashRequest === "leave") {
-    switch (s.mode) {
-      case "flash":
-        return enterMode(cleared, "startup-all-red", now);
-      case "clearing-to-flash":
-        // Still clearing towards flash: the clearances run on, to all-red instead (never dropped).
-        return { ...cleared, mode: "clearing-to-all-red", modeSinceMs: now.monoMs };
-      default:
-        return cleared;
-    }
-  }
-  switch (s.mode) {
-    case "running":
-    case "startup-clearing":
-    case "clearing-to-all-red":
-      return { ...cleared, mode: "clearing-to-flash", modeSinceMs: now.monoMs, next: null };
-    case "startup-flash":
-    case "startup-all-red":
-      return enterMode(cleared, "flash", now);
-    default:
-      return cleared;
-  }
-}
-
-function applyStop(s: SequencerState, now: Now): SequencerState {
-  switch (s.mode) {
-    case "running":
-    case "startup-clearing":
-    case "clearing-to-flash":
-    case "clearing-to-all-red":
-      return { ...s, mode: "clearing-to-stop", modeSinceMs: now.monoMs, next: null };
-    case "startup-flash":
-    case "startup-all-red":
-    case "flash":
-      // Nothing is running whose interval could be cut: all-red at once.
-      return enterMode(s, "stopped", now);
-    case "clearing-to-stop":
-    case "stopped":
-      return s;
-  }
-}
-
-/** The modes that end every running interval through its clearances, and where each one leads. */
-const CLEARING_TARGET: Partial<Record<SequencerMode, SequencerMode>> = {
-  "clearing-to-flash": "flash",
-  "startup-clearing": "startup-flash",
-  "clearing-to-all-red": "startup-all-red",
-  "clearing-to-stop": "stopped",
-};
-
-function isClearing(mode: SequencerMode): boolean {
-  return CLEARING_TARGET[mode] !== undefined;
-}
 
 function advance(state: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
   let s = applyRequests(state, now);
@@ -486,6 +357,7 @@ function beginCycle(
       type: "plan-activated",
       planId: plan.planId,
       version: plan.version,
+      txnId: activation.txnId,
       activationWallMs: activation.activationWallMs,
       lateByMs: now.wallMs - activation.activationWallMs,
     });

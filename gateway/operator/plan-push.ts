@@ -8,12 +8,12 @@ import {
   coordinatePush,
   type HaltAfter,
   type PushResult,
-} from "../node/coordinator-host.js";
+} from "../shell/corridor/coordinator-host.js";
 import { inboxFilter, parseCorridorMessage } from "../protocol/corridor-messages.js";
 import type { CoordinatorStore } from "../store/coordinator-store.js";
 import { OperatorError } from "./operator-client.js";
 
-export type { PushResult } from "../node/coordinator-host.js";
+export type { PushResult } from "../shell/corridor/coordinator-host.js";
 
 interface BrokerConnection {
   readonly url: string;

@@ -1,4 +1,4 @@
-import type { Now } from "../core/sequencer.js";
+import type { Now } from "../core/time.js";
 
 /** Where the shell reads time. The core never does: it is handed `Now` with every event. */
 export interface Clock {

@@ -13,7 +13,7 @@ import type { FaultLatch } from "../core/monitor.js";
 import type { SignalEvent } from "../core/sequencer.js";
 import { invariant } from "../core/invariant.js";
 import type { Clock } from "./clock.js";
-import type { LatchStore } from "./latch-store.js";
+import type { LatchStore } from "../core/latch-store.js";
 
 export interface ExchangeOutcome {
   /** What the field reports back, or null when there is no complete readback this tick. */

@@ -21,6 +21,18 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
   const registers = [registry];
   return {
     registry,
+    ...signalMetrics(registers),
+    ...modbusMetrics(registers),
+    ...networkMetrics(registers),
+    ...stateMetrics(registers, sources),
+  };
+}
+
+type Registers = Registry[];
+
+/** The lamp loop: ticks, their lateness, missed ticks, clean stops. */
+function signalMetrics(registers: Registers) {
+  return {
     ticks: new Counter({ name: "greenwave_ticks_total", help: "Output ticks run", registers }),
     tickLateness: new Histogram({
       name: "greenwave_tick_lateness_seconds",
@@ -39,12 +51,12 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
       labelNames: ["outcome"] as const,
       registers,
     }),
-    inboundDropped: new Counter({
-      name: "greenwave_inbound_dropped_total",
-      help: "Incoming MQTT messages dropped before any work: by class (command, corridor, decision) and reason (queue-full, rate-limited, retained)",
-      labelNames: ["class", "reason"] as const,
-      registers,
-    }),
+  };
+}
+
+/** The I/O modules: exchange time and failures by device and kind. */
+function modbusMetrics(registers: Registers) {
+  return {
     modbusExchange: new Histogram({
       name: "greenwave_modbus_exchange_seconds",
       help: "Tick's write and readback of every module, end to end",
@@ -55,6 +67,18 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
       name: "greenwave_modbus_errors_total",
       help: "Failed Modbus exchanges by device and kind (timeout, crc, exception, invalid-answer, link, overload, protocol)",
       labelNames: ["device", "kind"] as const,
+      registers,
+    }),
+  };
+}
+
+/** The broker: connection, what came in and was refused or dropped, commands carried out. */
+function networkMetrics(registers: Registers) {
+  return {
+    inboundDropped: new Counter({
+      name: "greenwave_inbound_dropped_total",
+      help: "Incoming MQTT messages dropped before any work: by class (command, corridor, decision) and reason (queue-full, rate-limited, retained)",
+      labelNames: ["class", "reason"] as const,
       registers,
     }),
     mqttConnected: new Gauge({
@@ -79,6 +103,12 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
       labelNames: ["command"] as const,
       registers,
     }),
+  };
+}
+
+/** The gateway's state, read when scraped: outbox, transactions, fault, mode. */
+function stateMetrics(registers: Registers, sources: MetricSources) {
+  return {
     outboxDepth: new Gauge({
       name: "greenwave_outbox_depth",
       help: "Messages waiting for the broker",

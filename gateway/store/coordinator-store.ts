@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Outcome } from "../core/corridor/participant.js";
+import { invariant } from "../core/invariant.js";
 import { StoreError, unsyncedTransaction } from "./store.js";
 
 export const COORDINATOR_STORE_FILE = "coordinator.db";
@@ -96,11 +97,16 @@ export class CoordinatorStore {
       n: number;
     };
     if (n <= this.maxEnded + 100) return;
-    this.db
+    const result = this.db
       .prepare(
         "DELETE FROM decisions WHERE ended = 1 AND rowid NOT IN (SELECT rowid FROM decisions WHERE ended = 1 ORDER BY at_ms DESC, rowid DESC LIMIT ?)",
       )
       .run(this.maxEnded);
+    // Postcondition: exactly the newest maxEnded ended transactions are kept (open ones are never pruned).
+    invariant(
+      n - result.changes === this.maxEnded,
+      () => `decision log: ${n - result.changes} ended transactions kept, bound ${this.maxEnded}`,
+    );
   }
 
   /** Ended transactions in the log (at most MAX_ENDED_DECISIONS + 100). */

@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { FaultLatch } from "../core/monitor.js";
-import type { LatchCopy, LatchDurability } from "../shell/latch-store.js";
+import type { LatchCopy, LatchDurability } from "../core/latch-store.js";
 import { StoreError } from "./errors.js";
 import { LatchRecordFile, type RecordReading, type RecordState } from "./latch-record.js";
 import { readLatchMarkers, readLatchRow } from "./latch-table.js";

@@ -1,5 +1,7 @@
 import type Database from "better-sqlite3";
 import type { FaultKind, FaultLatch } from "../core/monitor.js";
+import type { DatabaseReading, LatchDatabase } from "./durable-latch.js";
+import { StoreError } from "./errors.js";
 
 /**
  * The database's copy of the latch: the `latch` row (migration 1) and two `meta` rows that tie the
@@ -57,4 +59,37 @@ export function writeLatchRow(db: Database.Database, latch: FaultLatch | null): 
   db.prepare(
     "INSERT OR REPLACE INTO latch (id, kind, message, groups, at_wall_ms) VALUES (1, ?, ?, ?, ?)",
   ).run(latch.kind, latch.message, JSON.stringify(latch.groups), latch.atWallMs);
+}
+
+/**
+ * The database's side of the latch for DurableLatch: its row and the markers that tie it to the latch
+ * record, read and written (forced) through the store.
+ */
+export function latchDatabaseOf(
+  db: Database.Database,
+  file: string,
+  hadSchemaAtOpen: boolean,
+  forced: (writes: () => void) => void,
+): LatchDatabase {
+  return {
+    file: file,
+    read: (): DatabaseReading => {
+      const markers = readLatchMarkers(db);
+      // The migrations have just created every table of an emptied file: only the schema this open
+      // found, or markers written by an earlier run, tell a store with a history from an empty one.
+      if (!hadSchemaAtOpen && markers.storeId === null)
+        return { status: "empty", detail: "no schema when it was opened: new, 0 bytes or emptied" };
+      return { status: "ok", ...markers, latch: readLatchRow(db) };
+    },
+    write: (latch, markers) => {
+      try {
+        forced(() => {
+          writeLatchRow(db, latch);
+          if (markers) writeLatchMarkers(db, markers);
+        });
+      } catch (error) {
+        throw new StoreError(`cannot store the latch in ${file}: ${(error as Error).message}`);
+      }
+    },
+  };
 }

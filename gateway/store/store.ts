@@ -2,21 +2,32 @@ import type { StoredTxn } from "../core/corridor/resume.js";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
-import type { Outcome, PreparedTxn, Tombstone } from "../core/corridor/participant.js";
+import type { Outcome, PreparedTxn } from "../core/corridor/participant.js";
 import { invariant } from "../core/invariant.js";
 import type { FaultLatch } from "../core/monitor.js";
-import type { LatchDurability, LatchStore } from "../shell/latch-store.js";
-import {
-  type DatabaseReading,
-  DurableLatch,
-  inspectLatch,
-  type LatchDatabase,
-  type LatchInspection,
-} from "./durable-latch.js";
+import type { LatchDurability, LatchStore } from "../core/latch-store.js";
+import { DurableLatch, inspectLatch, type LatchDatabase, type LatchInspection } from "./durable-latch.js";
 import { StoreError } from "./errors.js";
 import { LATCH_RECORD_FILE, LatchRecordFile, nodeRecordFs, type RecordFs } from "./latch-record.js";
-import { readLatchMarkers, readLatchRow, writeLatchMarkers, writeLatchRow } from "./latch-table.js";
+import { latchDatabaseOf } from "./latch-table.js";
+import { boundEvents, boundOutbox, readEvents } from "./event-records.js";
 import { MIGRATIONS } from "./migrations.js";
+import {
+  boundTxns,
+  type ParticipantRecord,
+  readCommitted,
+  readHighestToken,
+  readLeaseEpoch,
+  readLastTransaction,
+  readParticipantRecord,
+  readTransaction,
+  type SqlAccess,
+  writeLeaseEpoch,
+  writeOutcome,
+  writePrepared,
+} from "./txn-records.js";
+
+export type { TxnRow } from "./txn-records.js";
 
 export { StoreError } from "./errors.js";
 
@@ -249,10 +260,17 @@ export class GatewayStore implements LatchStore {
     return row ? Number(row.value) : 0;
   }
 
+  /** Counters only grow, by whole amounts, and stay exact (below 2^53). */
   private addToCounter(key: string, by: number): void {
-    this.statement(
-      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-    ).run(key, String(by));
+    invariant(Number.isSafeInteger(by) && by > 0, () => `counter ${key} increased by ${by}`);
+    const row = this.statement(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value RETURNING value",
+    ).get(key, String(by)) as { value: string };
+    const value = Number(row.value);
+    invariant(
+      Number.isSafeInteger(value) && value >= by,
+      () => `counter ${key} is ${row.value} after adding ${by}`,
+    );
   }
 
   get outboxDropped(): number {
@@ -295,27 +313,7 @@ export class GatewayStore implements LatchStore {
 
   /** The database's side of the latch: its row and the markers that tie it to the latch record. */
   private latchDatabase(): LatchDatabase {
-    return {
-      file: this.file,
-      read: (): DatabaseReading => {
-        const markers = readLatchMarkers(this.db);
-        // The migrations have just created every table of an emptied file: only the schema this open
-        // found, or markers written by an earlier run, tell a store with a history from an empty one.
-        if (!this.hadSchemaAtOpen && markers.storeId === null)
-          return { status: "empty", detail: "no schema when it was opened: new, 0 bytes or emptied" };
-        return { status: "ok", ...markers, latch: readLatchRow(this.db) };
-      },
-      write: (latch, markers) => {
-        try {
-          this.forced(() => {
-            writeLatchRow(this.db, latch);
-            if (markers) writeLatchMarkers(this.db, markers);
-          });
-        } catch (error) {
-          throw new StoreError(`cannot store the latch in ${this.file}: ${(error as Error).message}`);
-        }
-      },
-    };
+    return latchDatabaseOf(this.db, this.file, this.hadSchemaAtOpen, (writes) => this.forced(writes));
   }
 
   // --- plans ---
@@ -380,47 +378,15 @@ export class GatewayStore implements LatchStore {
         const { topic, payload } = message(seq);
         this.statement("INSERT INTO outbox (seq, topic, payload) VALUES (?, ?, ?)").run(seq, topic, payload);
         if (this.lazyDepth > 0 && this.firstUnsyncedSeq === null) this.firstUnsyncedSeq = seq;
-        this.boundOutbox();
+        boundOutbox(this.sql, this.limits.maxOutbox);
       }
-      this.boundEvents(seq);
+      boundEvents(this.sql, this.limits.maxEvents, seq);
       return { ...event, seq };
     });
   }
 
-  private boundOutbox(): void {
-    const { n } = this.statement("SELECT count(*) AS n FROM outbox").get() as { n: number };
-    const excess = n - this.limits.maxOutbox;
-    if (excess <= 0) return;
-    this.statement("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)").run(
-      excess,
-    );
-    this.addToCounter("outbox_dropped", excess);
-  }
-
-  private boundEvents(lastSeq: number): void {
-    // Pruning in batches keeps the check cheap: count only when the newest seq says it may be needed.
-    if (lastSeq <= this.limits.maxEvents || lastSeq % 100 !== 0) return;
-    const result = this.statement("DELETE FROM events WHERE seq <= ?").run(lastSeq - this.limits.maxEvents);
-    if (result.changes > 0) this.addToCounter("events_pruned", result.changes);
-  }
-
   events(afterSeq = 0, limit = 1000): StoredEvent[] {
-    const rows = this.statement(
-      "SELECT seq, at_wall_ms, type, actor, detail FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-    ).all(afterSeq, limit) as {
-      seq: number;
-      at_wall_ms: number;
-      type: string;
-      actor: string | null;
-      detail: string;
-    }[];
-    return rows.map((row) => ({
-      seq: row.seq,
-      atWallMs: row.at_wall_ms,
-      type: row.type,
-      actor: row.actor,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
-    }));
+    return readEvents(this.sql, afterSeq, limit);
   }
 
   /** The oldest messages waiting for the broker, in order: only those on disk (see `lazily`). */
@@ -450,90 +416,35 @@ export class GatewayStore implements LatchStore {
   // --- corridor protocol ---
 
   leaseEpoch(): number {
-    const row = this.statement("SELECT epoch FROM lease_epoch WHERE id = 1").get() as
-      { epoch: number } | undefined;
-    return row?.epoch ?? 0;
+    return readLeaseEpoch(this.sql);
   }
 
   /** Forced: no token of this epoch may be handed out before it is on disk. */
   persistLeaseEpoch(epoch: number): void {
-    this.forced(() =>
-      this.statement("INSERT OR REPLACE INTO lease_epoch (id, epoch) VALUES (1, ?)").run(epoch),
-    );
+    this.forced(() => writeLeaseEpoch(this.sql, epoch));
   }
 
   highestToken(): number {
-    const row = this.statement("SELECT highest_token FROM fencing WHERE id = 1").get() as
-      { highest_token: number } | undefined;
-    return row?.highest_token ?? 0;
+    return readHighestToken(this.sql);
   }
 
   /** PREPARED, the plan it would take, and the new fencing floor: one forced transaction. */
   persistPrepared(txn: PreparedTxn, plan: { body: unknown }, highestToken: number, atWallMs: number): void {
     this.forced(() => {
-      this.statement(
-        "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?)",
-      ).run(
-        txn.txnId,
-        txn.coordinator,
-        txn.token,
-        JSON.stringify(txn.participants),
-        txn.plan.planId,
-        txn.plan.version,
-        txn.activationWallMs,
-        atWallMs,
-      );
+      writePrepared(this.sql, txn, highestToken, atWallMs);
       this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, `txn ${txn.txnId}`, atWallMs);
-      this.statement("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
     });
   }
 
-  /** The outcome of a transaction (a refusal to vote is stored as aborted, with what is known of it). */
   /**
    * The outcome of a prepared transaction, or a refusal (a row with no coordinator) of one never
-   * prepared here. A finished outcome is never overwritten by another: that would turn a commit into
-   * an abort on disk (a broken invariant, not an I/O error).
+   * prepared here; lazy when the protocol allows it (presumed abort: an abort needs no forced write).
    */
-  persistOutcome(txnId: string, outcome: Outcome, atWallMs: number): void {
-    this.forced(() => {
-      const row = this.statement("SELECT phase FROM txns WHERE txn_id = ?").get(txnId) as
-        { phase: string } | undefined;
-      if (row && row.phase !== "prepared") {
-        invariant(
-          row.phase === outcome,
-          () => `transaction ${txnId} is ${row.phase} on disk: not ${outcome}`,
-        );
-        return;
-      }
-      if (row)
-        this.statement("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?").run(
-          outcome,
-          atWallMs,
-          txnId,
-        );
-      else
-        this.statement(
-          "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
-        ).run(txnId, outcome, atWallMs);
-      this.boundTxns();
+  persistOutcome(txnId: string, outcome: Outcome, atWallMs: number, forced = true): void {
+    (forced ? this.forced.bind(this) : this.lazily.bind(this))(() => {
+      writeOutcome(this.sql, txnId, outcome, atWallMs);
+      boundTxns(this.sql, this.limits.maxFinishedTxns);
     });
-  }
-
-  /**
-   * Finished transactions and refusals are bounded apart (each to `maxFinishedTxns`), so that refusals,
-   * which anyone can cause by asking about made-up transactions, never push out a real outcome. A
-   * prepared one is never dropped. In batches of 100, as for events.
-   */
-  private boundTxns(): void {
-    for (const refusals of [false, true]) {
-      const kind = refusals ? "coordinator = ''" : "coordinator != ''";
-      const { n } = this.statement(`SELECT count(*) AS n FROM txns WHERE ${kind}`).get() as { n: number };
-      if (n <= this.limits.maxFinishedTxns + 100) continue;
-      const result = this.statement(
-        `DELETE FROM txns WHERE phase != 'prepared' AND ${kind} AND rowid NOT IN (SELECT rowid FROM txns WHERE ${kind} ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?)`,
-      ).run(this.limits.maxFinishedTxns);
-      if (result.changes > 0) this.addToCounter("txns_pruned", result.changes);
-    }
   }
 
   get txnsPruned(): number {
@@ -541,52 +452,30 @@ export class GatewayStore implements LatchStore {
   }
 
   /** What the participant restarts from: its fencing floor, the transaction it is in doubt about, its tombstones. */
-  participantRecord(maxTombstones: number): {
-    highestToken: number;
-    prepared: PreparedTxn | null;
-    tombstones: Tombstone[];
-    refusals: string[];
-  } {
-    const rows = this.statement(
-      "SELECT * FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
-    ).all(maxTombstones + 1) as TxnRow[];
-    const refusals = this.statement(
-      "SELECT txn_id FROM txns WHERE coordinator = '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
-    ).all(maxTombstones) as { txn_id: string }[];
-    const preparedRow = this.statement(
-      "SELECT * FROM txns WHERE phase = 'prepared' ORDER BY updated_at_ms DESC LIMIT 1",
-    ).get() as TxnRow | undefined;
-    return {
-      highestToken: this.highestToken(),
-      prepared: preparedRow ? txnFromRow(preparedRow) : null,
-      tombstones: rows
-        .filter((r) => r.phase !== "prepared")
-        .slice(0, maxTombstones)
-        .reverse()
-        .map((r) => ({ txnId: r.txn_id, outcome: r.phase as Outcome })),
-      refusals: refusals.map((r) => r.txn_id).reverse(),
-    };
+  participantRecord(maxTombstones: number): ParticipantRecord {
+    return readParticipantRecord(this.sql, this.highestToken(), maxTombstones);
   }
 
   transaction(txnId: string): (PreparedTxn & { phase: string }) | null {
-    const row = this.statement("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
-    return row ? { ...txnFromRow(row), phase: row.phase } : null;
+    return readTransaction(this.sql, txnId);
   }
 
   /** The newest committed transactions (at most `limit`), most recently written first: what a restart resumes. */
   committedTransactions(limit: number): StoredTxn[] {
-    const rows = this.statement(
-      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
-    ).all(limit) as TxnRow[];
-    return rows.map((row) => ({ txn: txnFromRow(row), phase: "committed" }));
+    return readCommitted(this.sql, limit);
   }
 
   /** The newest finished or pending transaction, for the status. */
   lastTransaction(): { txnId: string; phase: string; atWallMs: number } | null {
-    const row = this.statement(
-      "SELECT txn_id, phase, updated_at_ms FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT 1",
-    ).get() as { txn_id: string; phase: string; updated_at_ms: number } | undefined;
-    return row ? { txnId: row.txn_id, phase: row.phase, atWallMs: row.updated_at_ms } : null;
+    return readLastTransaction(this.sql);
+  }
+
+  /** The table access the record modules use (txn-records.ts). */
+  private get sql(): SqlAccess {
+    return {
+      statement: (sql) => this.statement(sql),
+      addToCounter: (key, by) => this.addToCounter(key, by),
+    };
   }
 }
 
@@ -596,28 +485,4 @@ export function inspectStoredLatch(dataDir: string, nowWallMs = Date.now()): Lat
     { record: join(dataDir, LATCH_RECORD_FILE), database: join(dataDir, STORE_FILE) },
     nowWallMs,
   );
-}
-
-/** A row of the `txns` table, as SQLite returns it (migration 2). */
-export interface TxnRow {
-  txn_id: string;
-  coordinator: string;
-  token: number;
-  participants: string;
-  plan_id: string;
-  plan_version: number;
-  activation_wall_ms: number;
-  phase: "prepared" | "committed" | "aborted";
-  updated_at_ms: number;
-}
-
-function txnFromRow(row: TxnRow): PreparedTxn {
-  return {
-    txnId: row.txn_id,
-    coordinator: row.coordinator,
-    token: row.token,
-    participants: JSON.parse(row.participants) as string[],
-    plan: { planId: row.plan_id, version: row.plan_version },
-    activationWallMs: row.activation_wall_ms,
-  };
 }

@@ -2,7 +2,8 @@ import type { CoordinatorState } from "../../gateway/core/corridor/coordinator.j
 import { TOKENS_PER_EPOCH } from "../../gateway/core/corridor/lease.js";
 import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection } from "../../gateway/core/model.js";
-import type { Now, SignalEvent } from "../../gateway/core/sequencer.js";
+import type { SignalEvent } from "../../gateway/core/sequencer.js";
+import type { Now } from "../../gateway/core/time.js";
 import { SafetyOracle } from "../signal-oracle.js";
 
 /** The committed change a gateway runs (its plan in force and that change's instant). */

@@ -1,4 +1,4 @@
-import type { Now } from "../../gateway/core/sequencer.js";
+import type { Now } from "../../gateway/core/time.js";
 
 /**
  * One machine's clocks as functions of the simulation's true time: a monotonic clock that runs fast or

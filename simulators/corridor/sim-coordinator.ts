@@ -1,19 +1,16 @@
 import {
   type CoordinatorConfig,
-  type CoordinatorEffect,
-  type CoordinatorEvent,
   type CoordinatorState,
-  resumeCommitted,
   startCoordinator,
-  stepCoordinator,
 } from "../../gateway/core/corridor/coordinator.js";
-import type { Outcome } from "../../gateway/core/corridor/participant.js";
-import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
+import { CoordinatorShell } from "../../gateway/shell/corridor/coordinator-shell.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
 import type { Mutation } from "./mutations.js";
 import type { RetainedDecision, SimEnvelope } from "./network.js";
 import type { SeededRandom } from "./random.js";
+import { SimCoordinatorLog } from "./sim-coordinator-log.js";
+import { SimulatedCrash } from "./sim-participant-ports.js";
 
 export interface CoordinatorContext {
   readonly trueNow: () => number;
@@ -28,15 +25,6 @@ export interface CoordinatorContext {
   readonly crashHere: (party: string, point: string) => boolean;
 }
 
-/** A commit record in the coordinator's log (forced), with the tokens it prepared with. */
-interface CommitRecord {
-  readonly txnId: string;
-  readonly participants: readonly string[];
-  readonly plan: { readonly planId: string; readonly version: number };
-  readonly activationWallMs: number;
-  readonly tokens: Readonly<Record<string, number>>;
-}
-
 export interface PushRequest {
   readonly txnId: string;
   readonly participants: readonly string[];
@@ -45,27 +33,59 @@ export interface PushRequest {
 }
 
 /**
- * A coordinator in the simulation (an operator's `plan push`, or a gateway acting as one): the real
- * coordinator machine, wired the way gateway/operator/plan-push.ts wires it, with a log whose commit
- * records are forced and whose end records are lazy (a crash may lose them).
+ * A coordinator in the simulation (an operator's `plan push`, or a gateway acting as one): production's
+ * coordinator shell (gateway/shell/corridor/coordinator-shell.ts, as `plan push` and a gateway run it)
+ * over a simulated log whose commit records are forced and whose end records are lazy (a crash may
+ * lose them), the simulated network and a local clock. The checker's hooks, the crash points and the
+ * `skip-forced-commit` mutation live in these ports.
  */
 export class SimCoordinator {
   up = true;
-  private runs: CoordinatorState[] = [];
-  private readonly commits = new Map<string, CommitRecord>();
-  private readonly ends = new Map<string, Outcome>();
-  private toRetain: RetainedDecision | null = null;
-  /** End records written since the last forced write: a crash may lose them. */
-  private unsyncedEnds: string[] = [];
+  private readonly log = new SimCoordinatorLog();
+  /** The production interpreter: a new one at every (re)start, as a new process. */
+  private shell: CoordinatorShell;
 
   constructor(
     readonly id: string,
     readonly clock: LocalClock,
     private readonly ctx: CoordinatorContext,
-  ) {}
+  ) {
+    this.shell = this.start();
+  }
 
-  private mono(): number {
-    return this.clock.read(this.ctx.trueNow()).monoMs;
+  private start(): CoordinatorShell {
+    const { ctx, id } = this;
+    const crashHere = (point: string) => {
+      if (ctx.crashHere(id, point)) throw new SimulatedCrash();
+    };
+    return new CoordinatorShell({
+      me: id,
+      config: ctx.config,
+      log: {
+        persistCommit: (record) => {
+          if (ctx.mutation !== "skip-forced-commit") this.log.persistCommit(record);
+          ctx.checker.decided(record.txnId, "committed");
+          crashHere("after forcing the commit");
+        },
+        persistEnd: (record) => {
+          this.log.persistEnd(record);
+          if (record.outcome === "aborted") ctx.checker.decided(record.txnId, "aborted");
+        },
+        outcomeOf: (txnId) => this.log.outcomeOf(txnId),
+        unfinished: () => this.log.unfinished(),
+      },
+      network: {
+        send: (to, body) => {
+          ctx.send({ from: id, to, sentAtWallMs: this.wallNow(), body });
+          if (body.type === "decision" && body.outcome === "committed") crashHere(`after COMMIT to ${to}`);
+        },
+      },
+      retain: (record) => ctx.retain({ txnId: record.txnId, coordinator: id, outcome: record.outcome }),
+      clock: { now: () => this.clock.read(ctx.trueNow()) },
+      random01: () => ctx.random.next(),
+      finished: (txnId, outcome, reason) =>
+        ctx.trace(`${id} ${txnId} ${outcome}${reason ? `: ${reason}` : ""}`),
+    });
   }
 
   wallNow(): number {
@@ -74,11 +94,11 @@ export class SimCoordinator {
 
   /** True while a push of its own is under way (resumed logs do not count). */
   busy(): boolean {
-    return this.runs.some((r) => r.phase !== "done" && r.phase !== "committing");
+    return this.shell.runs.some((r) => r.state.phase !== "committing");
   }
 
   active(): readonly CoordinatorState[] {
-    return this.runs.filter((r) => r.phase !== "done");
+    return this.shell.runs.map((r) => r.state);
   }
 
   push(request: PushRequest): void {
@@ -87,17 +107,13 @@ export class SimCoordinator {
     this.ctx.trace(
       `${this.id} pushes ${request.txnId}: ${request.plan.planId} to ${state.participants.join(",")} at ${request.activationWallMs}`,
     );
-    this.runs.push(state);
-    this.step(state.txnId, { type: "start" });
+    this.untilCrash(() => this.shell.begin(state, null));
   }
 
   crash(): void {
     this.up = false;
-    this.toRetain = null;
-    this.runs = [];
-    const kept = this.ctx.random.int(0, this.unsyncedEnds.length);
-    for (const txnId of this.unsyncedEnds.slice(kept)) this.ends.delete(txnId);
-    this.unsyncedEnds = [];
+    this.shell = this.start(); // the process is gone, with its runs; its log is what is left
+    this.log.crash(this.ctx.random);
     this.ctx.trace(`${this.id} CRASH`);
   }
 
@@ -105,130 +121,24 @@ export class SimCoordinator {
   restart(): void {
     this.up = true;
     this.ctx.trace(`${this.id} restart`);
-    for (const record of this.commits.values()) {
-      if (this.ends.has(record.txnId)) continue;
-      this.runs.push(resumeCommitted(this.ctx.config, { ...record, coordinator: this.id }));
-      this.step(record.txnId, { type: "start" });
-    }
+    this.untilCrash(() => this.shell.resumeLog());
   }
 
   tick(): void {
-    if (!this.up) return;
-    for (const run of [...this.runs])
-      this.step(run.txnId, { type: "tick", random01: this.ctx.random.next() });
-    this.runs = this.runs.filter((r) => r.phase !== "done");
+    if (this.up) this.untilCrash(() => this.shell.tick());
   }
 
+  /** Every message is the coordinator's here; what its log does not hold was aborted (presumed abort). */
   receive(envelope: SimEnvelope): void {
-    if (!this.up) return;
-    const { from, body } = envelope;
-    const txnOf = "txnId" in body ? body.txnId : null;
-    const target = this.runs.find((r) =>
-      txnOf ? r.txnId === txnOf : r.phase !== "done" && r.participants.includes(from),
-    );
-    if (!target) {
-      // Presumed abort: an inquiry about a transaction this log does not hold (or holds as aborted).
-      if (body.type === "inquiry") {
-        const committed = this.commits.has(body.txnId) && this.ends.get(body.txnId) !== "aborted";
-        this.send(from, { type: "answer", txnId: body.txnId, answer: committed ? "committed" : "aborted" });
-      }
-      return;
-    }
-    switch (body.type) {
-      case "lease":
-        return this.step(target.txnId, { type: "lease-reply", from, reply: body.reply });
-      case "vote":
-        return this.step(target.txnId, {
-          type: "vote",
-          from,
-          txnId: body.txnId,
-          vote: body.yes ? { yes: true } : { yes: false, reason: body.reason ?? "no reason given" },
-        });
-      case "ack":
-        return this.step(target.txnId, { type: "ack", from, txnId: body.txnId, outcome: body.outcome });
-      case "inquiry":
-        return this.step(target.txnId, { type: "inquiry", from, txnId: body.txnId });
-      default:
-        return;
-    }
+    if (this.up) this.untilCrash(() => this.shell.receive(envelope, true));
   }
 
-  private send(to: string, body: CorridorBody): void {
-    this.ctx.send({ from: this.id, to, sentAtWallMs: this.wallNow(), body });
-  }
-
-  private step(txnId: string, event: CoordinatorEvent): void {
-    const index = this.runs.findIndex((r) => r.txnId === txnId);
-    const before = this.runs[index];
-    if (!before) return;
-    const step = stepCoordinator(before, event, this.mono());
-    this.runs[index] = step.state;
-    for (const effect of step.effects) {
-      this.run(effect, before, step.state);
-      const critical =
-        effect.type === "persist-commit" ||
-        (effect.type === "send" &&
-          effect.message.type === "decision" &&
-          effect.message.outcome === "committed");
-      if (
-        critical &&
-        this.ctx.crashHere(
-          this.id,
-          `after ${effect.type === "send" ? `COMMIT to ${effect.to}` : "forcing the commit"}`,
-        )
-      )
-        return;
-    }
-  }
-
-  private run(effect: CoordinatorEffect, before: CoordinatorState, after: CoordinatorState): void {
-    switch (effect.type) {
-      case "send": {
-        const m = effect.message;
-        if (m.type === "prepare")
-          return this.send(effect.to, {
-            type: "prepare",
-            txnId: m.txn.txnId,
-            token: m.txn.token,
-            participants: [...m.txn.participants],
-            plan: { id: m.txn.plan.planId, version: m.txn.plan.version },
-            planFile: null,
-            activationWallMs: m.txn.activationWallMs,
-          });
-        return this.send(effect.to, m);
-      }
-      case "persist-commit": {
-        const tokens = Object.fromEntries(Object.entries(before.leases).map(([id, l]) => [id, l.token]));
-        if (this.ctx.mutation !== "skip-forced-commit")
-          this.commits.set(effect.txnId, {
-            txnId: effect.txnId,
-            participants: effect.participants,
-            plan: effect.plan,
-            activationWallMs: effect.activationWallMs,
-            tokens,
-          });
-        // A forced write: earlier lazy end records are durable too.
-        this.unsyncedEnds = [];
-        this.ctx.checker.decided(effect.txnId, "committed");
-        // Published once the COMMITs of this step have left (as plan-push.ts does).
-        this.toRetain = { txnId: effect.txnId, coordinator: this.id, outcome: "committed" };
-        return;
-      }
-      case "persist-end":
-        this.ends.set(effect.txnId, effect.outcome);
-        this.unsyncedEnds.push(effect.txnId);
-        if (effect.outcome === "aborted") {
-          this.ctx.checker.decided(effect.txnId, "aborted");
-          this.ctx.retain({ txnId: effect.txnId, coordinator: this.id, outcome: "aborted" });
-        }
-        return;
-      case "answer":
-        return this.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.outcome });
-      case "finished":
-        this.ctx.trace(
-          `${this.id} ${after.txnId} ${effect.outcome}${effect.reason ? `: ${effect.reason}` : ""}`,
-        );
-        return;
+  /** Runs the shell until a crash point stops this process (a port threw `SimulatedCrash`). */
+  private untilCrash(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      if (!(error instanceof SimulatedCrash)) throw error;
     }
   }
 }

@@ -1,5 +1,8 @@
-import type { PreparedTxn } from "../../gateway/core/corridor/participant.js";
+import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import type { PlanInForceRef, StoredTxn } from "../../gateway/core/corridor/resume.js";
+import { invariant } from "../../gateway/core/invariant.js";
+import type { IntersectionPlan } from "../../gateway/core/model.js";
+import type { ParticipantDisk, ParticipantRecord } from "../../gateway/shell/corridor/participant-ports.js";
 import type { SeededRandom } from "./random.js";
 
 /** What a gateway's store holds, as far as the corridor protocol and the plan in force go. */
@@ -8,22 +11,43 @@ export interface DiskState {
   highestToken: number;
   /** By transaction id; `order` is the store's (updated time, row) order. */
   txns: Map<string, StoredTxn & { order: number }>;
+  /** Plan bodies by `planId@version`, written with PREPARED (the store's plans table). */
+  plans: Map<string, IntersectionPlan>;
   planInForce: PlanInForceRef | null;
 }
 
 type Write = (disk: DiskState) => void;
 
 function copy(d: DiskState): DiskState {
-  return { ...d, txns: new Map(d.txns) };
+  return { ...d, txns: new Map(d.txns), plans: new Map(d.plans) };
 }
+
+/** What the store writes for a refusal of a transaction never prepared here: a row with no coordinator. */
+const NO_TXN = {
+  coordinator: "",
+  token: 0,
+  participants: [],
+  plan: { planId: "", version: 0 },
+  activationWallMs: 0,
+};
 
 /**
  * A store that survives a crash the way SQLite in WAL mode does: writes are applied in order; a forced
  * write makes itself and every write before it durable; a crash keeps the durable state plus some
  * prefix of the writes since the last forced one (the seeded random picks how much).
+ *
+ * It is the participant's disk port (`ParticipantDisk`) with the semantics of `GatewayStore`'s corridor
+ * tables; test/unit/participant-shell-divergence.test.ts runs both under the same interpreter and
+ * compares what they hold.
  */
-export class SimDisk {
-  private durable: DiskState = { epoch: 0, highestToken: 0, txns: new Map(), planInForce: null };
+export class SimDisk implements ParticipantDisk {
+  private durable: DiskState = {
+    epoch: 0,
+    highestToken: 0,
+    txns: new Map(),
+    plans: new Map(),
+    planInForce: null,
+  };
   private unsynced: Write[] = [];
   /** What the running gateway reads. */
   live: DiskState = copy(this.durable);
@@ -57,16 +81,80 @@ export class SimDisk {
     this.live = copy(this.durable);
   }
 
-  nextOrder(): number {
-    return ++this.order;
-  }
-
   /** The store's transactions, newest first. */
   newestFirst(): StoredTxn[] {
-    return [...this.live.txns.values()].sort((a, b) => b.order - a.order);
+    return [...this.live.txns.values()]
+      .sort((a, b) => b.order - a.order)
+      .map(({ txn, phase }) => ({ txn, phase }));
   }
 
-  prepared(): PreparedTxn | null {
-    return this.newestFirst().find((t) => t.phase === "prepared")?.txn ?? null;
+  // --- the participant's disk port ---
+
+  leaseEpoch(): number {
+    return this.live.epoch;
+  }
+
+  persistLeaseEpoch(epoch: number): void {
+    this.write(true, (d) => {
+      d.epoch = epoch;
+    });
+  }
+
+  /** As `GatewayStore.participantRecord`: outcomes and refusals apart, each to its own bound. */
+  participantRecord(maxTombstones: number): ParticipantRecord {
+    const rows = this.newestFirst();
+    const outcomes = rows.filter((r) => r.txn.coordinator !== "").slice(0, maxTombstones + 1);
+    return {
+      highestToken: this.live.highestToken,
+      prepared: rows.find((r) => r.phase === "prepared")?.txn ?? null,
+      tombstones: outcomes
+        .filter((r) => r.phase !== "prepared")
+        .slice(0, maxTombstones)
+        .reverse()
+        .map((r) => ({ txnId: r.txn.txnId, outcome: r.phase as Outcome })),
+      refusals: rows
+        .filter((r) => r.txn.coordinator === "")
+        .slice(0, maxTombstones)
+        .map((r) => r.txn.txnId)
+        .reverse(),
+    };
+  }
+
+  persistPrepared(txn: PreparedTxn, planBody: IntersectionPlan | null, highestToken: number): void {
+    const order = ++this.order;
+    this.write(true, (d) => {
+      d.txns.set(txn.txnId, { txn, phase: "prepared", order });
+      if (planBody) d.plans.set(`${txn.plan.planId}@${txn.plan.version}`, planBody);
+      d.highestToken = highestToken;
+    });
+  }
+
+  /** As `GatewayStore.persistOutcome`: a finished outcome is never overwritten (nor moved in the order). */
+  persistOutcome(txnId: string, outcome: Outcome, forced: boolean): void {
+    const row = this.live.txns.get(txnId);
+    if (row && row.phase !== "prepared") {
+      invariant(row.phase === outcome, () => `transaction ${txnId} is ${row.phase} on disk: not ${outcome}`);
+      return;
+    }
+    const order = ++this.order;
+    this.write(forced, (d) => {
+      const stored = d.txns.get(txnId);
+      if (stored && stored.phase !== "prepared") return;
+      d.txns.set(txnId, { txn: stored?.txn ?? { txnId, ...NO_TXN }, phase: outcome, order });
+    });
+  }
+
+  planBody(planId: string, version: number): IntersectionPlan | null {
+    return this.live.plans.get(`${planId}@${version}`) ?? null;
+  }
+
+  committedTransactions(limit: number): StoredTxn[] {
+    return this.newestFirst()
+      .filter((r) => r.phase === "committed" && r.txn.coordinator !== "")
+      .slice(0, limit);
+  }
+
+  planInForce(): PlanInForceRef | null {
+    return this.live.planInForce;
   }
 }

@@ -5,32 +5,14 @@ import {
   startController,
   stepController,
 } from "../../gateway/core/controller.js";
-import {
-  currentLease,
-  fencingFloor,
-  type LeaseAuthorityEffect,
-  type LeaseAuthorityEvent,
-  type LeaseAuthorityState,
-  startLeaseAuthority,
-  stepLeaseAuthority,
-} from "../../gateway/core/corridor/lease.js";
-import {
-  MAX_TOMBSTONES,
-  type Outcome,
-  type ParticipantEffect,
-  type ParticipantEvent,
-  type ParticipantState,
-  type PreparedTxn,
-  startParticipant,
-  stepParticipant,
-} from "../../gateway/core/corridor/participant.js";
-import { checkPrepareTiming, type PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
-import { committedToResume } from "../../gateway/core/corridor/resume.js";
+import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
+import type { PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
-import { hasRoomForPlan, MAX_PENDING_PLANS, type Now, stopBoundMs } from "../../gateway/core/sequencer.js";
+import { planChangeRefusal, stopBoundMs } from "../../gateway/core/sequencer.js";
+import type { Now } from "../../gateway/core/time.js";
 import { type BucketLimits, takeToken, type TokenBucket } from "../../gateway/core/token-bucket.js";
-import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
-import { gatewayInbound } from "../../gateway/protocol/gateway-inbox.js";
+import type { ParticipantShellHost, PlanCheck } from "../../gateway/shell/corridor/participant-ports.js";
+import { ParticipantShell } from "../../gateway/shell/corridor/participant-shell.js";
 import { DEFAULT_INBOUND_LIMITS } from "../../gateway/shell/inbound-queue.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
@@ -38,6 +20,7 @@ import type { Mutation } from "./mutations.js";
 import type { SimEnvelope } from "./network.js";
 import type { SeededRandom } from "./random.js";
 import { SimDisk } from "./sim-disk.js";
+import { SimulatedCrash, simParticipantPorts } from "./sim-participant-ports.js";
 
 export interface GatewayContext {
   readonly trueNow: () => number;
@@ -72,23 +55,16 @@ export const CORRIDOR_SENDER_LIMITS: BucketLimits = {
   burst: DEFAULT_INBOUND_LIMITS.perSenderBurst.corridor,
 };
 
-const NO_TXN = {
-  coordinator: "",
-  token: 0,
-  participants: [],
-  plan: { planId: "", version: 0 },
-  activationWallMs: 0,
-};
-
 /**
- * One intersection's gateway in the simulation: the real lease authority, 2PC participant and signal
- * controller, wired the way the gateway's shell wires them (gateway/node/corridor-participant.ts),
- * with a simulated store, a local clock and a perfect field (readback = what was written).
+ * One intersection's gateway in the simulation: production's participant shell
+ * (gateway/shell/corridor/participant-shell.ts, the lease authority and 2PC participant as the gateway
+ * runs them) over simulated ports (sim-participant-ports.ts), and the real signal controller, with a
+ * simulated store, a local clock and a perfect field (readback = what was written).
  */
 export class SimGateway {
   up = true;
-  private authority!: LeaseAuthorityState;
-  private participant!: ParticipantState;
+  /** The production interpreter of the corridor machines: a new one at every (re)start, as a new process. */
+  private shell!: ParticipantShell;
   controller!: ControllerState;
   readonly disk = new SimDisk();
   /** What its I/O module shows: the last outputs written, held until the module's watchdog fires. */
@@ -125,35 +101,28 @@ export class SimGateway {
 
   private boot(): void {
     const now = this.now();
-    const disk = this.disk.live;
-    const started = startLeaseAuthority(disk.epoch);
-    this.authority = started.state;
-    this.runAuthority(started.effects);
-    const rows = this.disk.newestFirst();
-    this.participant = startParticipant(
-      this.id,
-      {
-        highestToken: disk.highestToken,
-        prepared: this.disk.prepared(),
-        // As the store restores them (GatewayStore.participantRecord): outcomes of prepared
-        // transactions and refusals (rows with no coordinator) apart, each to its own bound.
-        tombstones: rows
-          .filter((r) => r.phase !== "prepared" && r.txn.coordinator !== "")
-          .slice(0, MAX_TOMBSTONES)
-          .reverse()
-          .map((r) => ({ txnId: r.txn.txnId, outcome: r.phase as Outcome })),
-        refusals: rows
-          .filter((r) => r.phase !== "prepared" && r.txn.coordinator === "")
-          .slice(0, MAX_TOMBSTONES)
-          .reverse()
-          .map((r) => r.txn.txnId),
-      },
-      now.monoMs,
+    this.shell = new ParticipantShell(
+      simParticipantPorts({
+        id: this.id,
+        disk: this.disk,
+        checker: this.ctx.checker,
+        mutation: this.ctx.mutation,
+        rules: this.ctx.rules,
+        now: () => this.now(),
+        send: (to, body) => this.ctx.send({ from: this.id, to, sentAtWallMs: this.now().wallMs, body }),
+        crashHere: (point) => this.up && this.ctx.crashHere(this.id, point),
+        prepared: (atMonoMs) => {
+          this.preparedAtMonoMs = atMonoMs;
+        },
+        planCheck: this.planCheck(),
+        host: this.participantHost(),
+        trace: (line) => this.ctx.trace(line),
+      }),
     );
-    this.preparedAtMonoMs = this.participant.prepared ? now.monoMs : null;
+    this.preparedAtMonoMs = this.shell.inDoubt ? now.monoMs : null;
     this.stopAskedAtMonoMs = null;
     this.buckets = new Map();
-    const inForce = disk.planInForce;
+    const inForce = this.disk.planInForce();
     const plan = (inForce && this.planFor(inForce.planId, inForce.version)) ?? this.initialPlan;
     this.controller = startController(this.intersection, plan, null, now);
     this.up = true;
@@ -172,15 +141,59 @@ export class SimGateway {
     const field = held?.lamps ?? this.intersection.groups.map(() => SAFE_STATE);
     if (this.crashedAtMonoMs !== null && this.ctx.mutation !== "ignore-field-at-start")
       this.stepController({ type: "field-at-start", observed: field }, now);
+    const committed = this.disk
+      .newestFirst()
+      .filter((r) => r.phase === "committed" && r.txn.coordinator !== "");
     this.ctx.checker.committedOnDisk(
       this.id,
-      rows.filter((r) => r.phase === "committed" && r.txn.coordinator !== "").map((r) => r.txn),
+      committed.map((r) => r.txn),
       now,
       inForce,
     );
-    for (const txn of committedToResume(rows, inForce, now.wallMs, MAX_PENDING_PLANS)) {
-      this.ctx.trace(`${this.id} resumes ${txn.txnId} (${txn.plan.planId})`);
-      this.schedule(txn);
+    this.shell.resume();
+  }
+
+  /** The plan-check port: the simulated signal core's verdict, and the corridor's plan for this intersection. */
+  private planCheck(): PlanCheck {
+    return {
+      check: (body) => {
+        const rejected = this.ctx.planRejected(body.txnId, this.id);
+        const plan = this.planFor(body.plan.id, body.plan.version);
+        if (rejected !== null || !plan)
+          return { ok: false, reason: rejected ?? `no plan ${body.plan.id} v${body.plan.version}` };
+        return { ok: true, plan };
+      },
+    };
+  }
+
+  /** What the gateway node does for its participant (gateway-node.ts), as the simulator models it. */
+  private participantHost(): ParticipantShellHost {
+    return {
+      schedulePlan: (plan, txn, resumed) => {
+        if (resumed) this.ctx.trace(`${this.id} resumes ${txn.txnId} (${txn.plan.planId})`);
+        else {
+          this.ctx.checker.applied(this.id, txn, this.now(), this.disk.planInForce());
+          this.ctx.trace(`${this.id} applies ${txn.txnId} (${txn.plan.planId} at ${txn.activationWallMs})`);
+        }
+        this.stepController(
+          { type: "schedule-plan", plan, activationWallMs: txn.activationWallMs, txnId: txn.txnId },
+          this.now(),
+        );
+      },
+      // The production node's rule (corridor-feature.ts): no while stopping, or with the queue full.
+      planRefusal: (activationWallMs) =>
+        planChangeRefusal(this.controller.seq, activationWallMs, this.stopping),
+      audit: () => {},
+      changed: () => {},
+    };
+  }
+
+  /** Runs the shell until a simulated crash point stops this process (the port threw `SimulatedCrash`). */
+  private untilCrash(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      if (!(error instanceof SimulatedCrash)) throw error;
     }
   }
 
@@ -247,16 +260,11 @@ export class SimGateway {
   }
 
   leaseHeld(): { holder: string; token: number } | null {
-    const lease = currentLease(this.authority, this.now().monoMs);
-    return lease ? { holder: lease.holder, token: lease.token } : null;
+    return this.shell.lock;
   }
 
   inDoubt(): PreparedTxn | null {
-    return this.participant.prepared;
-  }
-
-  private send(to: string, body: CorridorBody): void {
-    this.ctx.send({ from: this.id, to, sentAtWallMs: this.now().wallMs, body });
+    return this.shell.inDoubt;
   }
 
   /** One gateway tick: the controller (outputs written and read back), then the participant. */
@@ -278,34 +286,25 @@ export class SimGateway {
       );
       if (ready) return this.exitStopped(now);
     }
+    this.untilCrash(() => this.participantTick(now));
+  }
+
+  /** The participant's share of a tick: its timers, and the retained decision record when in doubt. */
+  private participantTick(now: Now): void {
+    const inDoubt = this.shell.inDoubt;
     if (
       this.ctx.mutation === "abort-after-yes" &&
-      this.participant.prepared &&
+      inDoubt &&
       this.preparedAtMonoMs !== null &&
       now.monoMs - this.preparedAtMonoMs > 3000
-    ) {
-      this.participantStep({
-        type: "decision",
-        txnId: this.participant.prepared.txnId,
-        outcome: "aborted",
-        source: "operator",
-        by: "mutation",
-      });
-    }
-    this.participantStep({ type: "tick" });
+    )
+      this.shell.resolve(inDoubt.txnId, "aborted", "mutation");
+    this.shell.tick();
     // A gateway in doubt also reads the coordinator's retained decision record.
-    const doubt = this.participant.prepared;
-    if (doubt) {
-      const record = this.ctx.retained(doubt.txnId, this.id);
-      if (record)
-        this.participantStep({
-          type: "decision",
-          txnId: doubt.txnId,
-          outcome: record.outcome,
-          source: "peer",
-          by: record.coordinator,
-        });
-    }
+    const doubt = this.shell.inDoubt;
+    if (!doubt) return;
+    const record = this.ctx.retained(doubt.txnId, this.id);
+    if (record) this.shell.onDecisionRecord({ txnId: doubt.txnId, ...record });
   }
 
   private stepController(event: Parameters<typeof stepController>[1], now: Now): void {
@@ -341,12 +340,6 @@ export class SimGateway {
       this.ctx.checker.faultLatched(this.id, this.controller.mon.latch?.message ?? "fault");
   }
 
-  private schedule(txn: PreparedTxn): void {
-    const plan = this.planFor(txn.plan.planId, txn.plan.version);
-    if (!plan) return;
-    this.stepController({ type: "schedule-plan", plan, activationWallMs: txn.activationWallMs }, this.now());
-  }
-
   /**
    * The inbound queue's admission (gateway/shell/inbound-queue.ts): one token from the sender's bucket,
    * on this gateway's monotonic clock, or the message is dropped before any work is done on it.
@@ -380,143 +373,6 @@ export class SimGateway {
   /** The work on an admitted message. */
   handle(envelope: SimEnvelope): void {
     if (!this.up) return;
-    const inbound = gatewayInbound(envelope, this.participant.prepared?.coordinator ?? null);
-    switch (inbound.kind) {
-      case "authority":
-        return this.authorityStep(inbound.event);
-      case "prepare": {
-        const { txn } = inbound;
-        const now = this.now();
-        const timing = checkPrepareTiming(this.ctx.rules, {
-          ownClockErrorMs: null,
-          sentAtWallMs: envelope.sentAtWallMs,
-          nowWallMs: now.wallMs,
-          activationWallMs: txn.activationWallMs,
-        });
-        const rejected = this.ctx.planRejected(txn.txnId, this.id);
-        // While stopping, the production shell's planRefusal says no (gateway-node.ts).
-        const verdict = !timing.ok
-          ? timing
-          : this.stopping
-            ? { ok: false as const, reason: "the gateway is stopping" }
-            : !hasRoomForPlan(this.controller.seq, txn.activationWallMs)
-              ? { ok: false as const, reason: `${MAX_PENDING_PLANS} plan changes already wait` }
-              : rejected !== null || !this.planFor(txn.plan.planId, txn.plan.version)
-                ? {
-                    ok: false as const,
-                    reason: rejected ?? `no plan ${txn.plan.planId} v${txn.plan.version}`,
-                  }
-                : { ok: true as const };
-        const fenced = this.ctx.mutation === "ignore-fencing-token";
-        return this.participantStep(
-          { type: "prepare", txn, verdict, lastIssuedToken: fenced ? 0 : fencingFloor(this.authority) },
-          fenced,
-        );
-      }
-      case "participant":
-        return this.participantStep(inbound.event);
-      case "none":
-        return;
-    }
-  }
-
-  private authorityStep(event: LeaseAuthorityEvent): void {
-    const step = stepLeaseAuthority(this.authority, event, this.now().monoMs);
-    this.authority = step.state;
-    this.runAuthority(step.effects);
-  }
-
-  private runAuthority(effects: readonly LeaseAuthorityEffect[]): void {
-    for (const effect of effects) {
-      if (effect.type === "persist-epoch") {
-        this.disk.write(true, (d) => {
-          d.epoch = effect.epoch;
-        });
-        this.ctx.checker.epochStarted(this.id, effect.epoch);
-        this.authority = stepLeaseAuthority(
-          this.authority,
-          { type: "epoch-durable" },
-          this.now().monoMs,
-        ).state;
-      } else {
-        this.send(effect.to, { type: "lease", reply: effect.reply });
-        if (effect.reply.type !== "granted") continue;
-        this.ctx.checker.tokenIssued(this.id, effect.reply.token, effect.reply.requestId);
-        // The lease lives only in the authority's memory: a restart voids it under its holder.
-        if (this.up && this.ctx.crashHere(this.id, "after granting a lease")) return;
-      }
-    }
-  }
-
-  /** `unfenced`: the fencing-token mutation, which lets the machine see no floor at all. */
-  private participantStep(event: ParticipantEvent, unfenced = false): void {
-    const before = this.participant;
-    const step = stepParticipant(
-      unfenced ? { ...before, highestToken: 0 } : before,
-      event,
-      this.now().monoMs,
-    );
-    this.participant = unfenced
-      ? { ...step.state, highestToken: Math.max(step.state.highestToken, before.highestToken) }
-      : step.state;
-    for (const effect of step.effects) {
-      this.run(effect);
-      if (!this.up) return;
-      const critical =
-        effect.type === "persist-prepared" || (effect.type === "persist-outcome" && effect.forced);
-      if (critical && this.ctx.crashHere(this.id, `after ${effect.type}`)) return;
-    }
-  }
-
-  private run(effect: ParticipantEffect): void {
-    switch (effect.type) {
-      case "persist-prepared": {
-        this.preparedAtMonoMs = this.now().monoMs;
-        this.ctx.checker.prepared(this.id, effect.txn);
-        if (this.ctx.mutation === "skip-forced-prepare") return;
-        const order = this.disk.nextOrder();
-        this.disk.write(true, (d) => {
-          d.txns.set(effect.txn.txnId, { txn: effect.txn, phase: "prepared", order });
-          d.highestToken = effect.highestToken;
-        });
-        return;
-      }
-      case "persist-outcome": {
-        const order = this.disk.nextOrder();
-        this.disk.write(effect.forced, (d) => {
-          const row = d.txns.get(effect.txnId);
-          const txn = row?.txn ?? { txnId: effect.txnId, ...NO_TXN };
-          d.txns.set(effect.txnId, { txn, phase: effect.outcome, order });
-        });
-        if (effect.outcome === "aborted") this.ctx.checker.aborted(this.id, effect.txnId);
-        return;
-      }
-      case "vote":
-        return this.send(effect.to, {
-          type: "vote",
-          txnId: effect.txnId,
-          yes: effect.yes,
-          reason: effect.reason,
-        });
-      case "ack":
-        return this.send(effect.to, { type: "ack", txnId: effect.txnId, outcome: effect.outcome });
-      case "apply-plan":
-        this.ctx.checker.applied(this.id, effect.txn, this.now(), this.disk.live.planInForce);
-        this.ctx.trace(
-          `${this.id} applies ${effect.txn.txnId} (${effect.txn.plan.planId} at ${effect.txn.activationWallMs})`,
-        );
-        this.schedule(effect.txn);
-        return;
-      case "ask-decision":
-        this.send(effect.txn.coordinator, { type: "inquiry", txnId: effect.txn.txnId });
-        for (const peer of effect.txn.participants)
-          if (peer !== this.id) this.send(peer, { type: "inquiry", txnId: effect.txn.txnId });
-        return;
-      case "answer-inquiry":
-        return this.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.answer });
-      case "report":
-        this.ctx.trace(`${this.id} report: ${effect.message}`);
-        return;
-    }
+    this.untilCrash(() => this.shell.onMessage(envelope));
   }
 }

@@ -14,6 +14,7 @@ import { describeEnvelope, type NetworkFaults, SimNetwork, type SimEnvelope } fr
 import { SeededRandom } from "./random.js";
 import { SimCoordinator } from "./sim-coordinator.js";
 import { CORRIDOR_SENDER_LIMITS, SimGateway } from "./sim-gateway.js";
+import { MachineInvariantBroken } from "./sim-participant-ports.js";
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -608,7 +609,8 @@ class World {
       this.checker.final(this.view());
     } catch (error) {
       // The machines' own checks (`invariant()` in gateway/core) fail the run as loudly as the checker's.
-      if (error instanceof InvariantViolation)
+      // (The participant shell refuses a message whose step broke one; the simulator's step escalates it.)
+      if (error instanceof InvariantViolation || error instanceof MachineInvariantBroken)
         violation = { invariant: "product-invariant", message: `product-invariant: ${error.message}` };
       else if (error instanceof SimulationViolation)
         violation = { invariant: error.invariant, message: error.message };

@@ -456,7 +456,7 @@ export interface LampLayout {
   readonly flashHalfMs: number;
 }
 
-/** The fixture's lamps (test/support/corridor-fixture.ts: channels and permissive pairs). */
+/** The fixture's lamps (simulators/fixtures/corridor-fixture.ts: channels and permissive pairs). */
 export const FIXTURE_LAYOUT: LampLayout = {
   vehicles: { M: { red: 0, yellow: 1, green: 2 }, S: { red: 3, yellow: 4, green: 5 } },
   pedestrians: { PS: { dontWalk: 6, walk: 7 }, PM: { dontWalk: 8, walk: 9 } },

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { IN_STEP_TOLERANCE_MS } from "../../gateway/core/model.js";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
-import { until } from "../support/mqtt-corridor.js";
-import { freePort } from "../support/ports.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { freePort } from "../../simulators/fixtures/ports.js";
 import { readModuleState } from "../support/lamp-history.js";
 import {
   alive,

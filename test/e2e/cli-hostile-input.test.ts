@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
 import { buildOnce, CLI } from "./cli.js";
 
 /**

@@ -7,10 +7,10 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../gateway/broker/users.js";
 import { loadIntersectionSetup } from "../../gateway/config/load.js";
 import { planCycle } from "../../gateway/core/correction.js";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
 import { FIXTURE } from "../support/fixture-intersection.js";
 import { type GroupId, readHistory, readModuleState, type Run, runsOf } from "../support/lamp-history.js";
-import { until } from "../support/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce } from "./cli.js";
 import { cleanupProcesses, dirs, start } from "./processes.js";
 

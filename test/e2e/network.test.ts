@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { writeFixture } from "../support/fixture-intersection.js";
-import { until } from "../support/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce, CLI } from "./cli.js";
 import { cleanupProcesses, cli, dirs, start, stop } from "./processes.js";
 

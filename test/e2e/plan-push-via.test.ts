@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { until } from "../support/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce } from "./cli.js";
 import { cleanupProcesses, cli, startDemoCorridor, stop } from "./processes.js";
 

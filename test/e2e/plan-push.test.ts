@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { compileIntersectionPlan, loadIntersectionSetup, loadPlan } from "../../gateway/config/load.js";
 import { IN_STEP_TOLERANCE_MS } from "../../gateway/core/model.js";
-import { until } from "../support/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce } from "./cli.js";
 import { cleanupProcesses, cli, dirs, startDemoCorridor, stop } from "./processes.js";
 

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
-import { until } from "../support/mqtt-corridor.js";
-import { freePort } from "../support/ports.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { freePort } from "../../simulators/fixtures/ports.js";
 import { CLI } from "./cli.js";
 
 /** greenwave processes started the way a user starts them, with their output kept (JSON log lines parsed). */

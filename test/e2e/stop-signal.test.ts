@@ -11,7 +11,7 @@ import {
   runsOf,
   SAFE_STATE_COILS,
 } from "../support/lamp-history.js";
-import { until } from "../support/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce } from "./cli.js";
 import { cleanupProcesses, dirs, type Proc, start } from "./processes.js";
 

@@ -14,8 +14,8 @@ import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
 import { GatewayStore } from "../../gateway/store/store.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
-import { type CorridorNodes, startCorridorNodes, until } from "../support/mqtt-corridor.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
+import { type CorridorNodes, startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -16,7 +16,7 @@ import { GatewayStore, inspectStoredLatch, STORE_FILE, StoreError } from "../../
 import { buildOnce, CLI } from "../e2e/cli.js";
 import { cleanupProcesses, dirs, start, stop } from "../e2e/processes.js";
 import { writeFixture } from "../support/fixture-intersection.js";
-import { until } from "../support/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 
 /**
  * A latched fault must survive a lost, emptied or full store (issue 12, defect 3). Everything here is

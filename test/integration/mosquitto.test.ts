@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import type { Reply } from "../../gateway/protocol/messages.js";
 import { intersectionTopics } from "../../gateway/protocol/topics.js";
-import { type CorridorNodes, startCorridorNodes, until } from "../support/mqtt-corridor.js";
-import { freePort } from "../support/ports.js";
+import { type CorridorNodes, startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { freePort } from "../../simulators/fixtures/ports.js";
 import { hasTool } from "../support/tools.js";
 
 const haveMosquitto = hasTool("mosquitto", "the gateway against Debian's Mosquitto broker");

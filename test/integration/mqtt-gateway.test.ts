@@ -9,7 +9,7 @@ import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
 import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import type { Reply } from "../../gateway/protocol/messages.js";
 import { COMMANDS, intersectionTopics } from "../../gateway/protocol/topics.js";
-import { type CorridorNodes, startCorridorNodes, until } from "../support/mqtt-corridor.js";
+import { type CorridorNodes, startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { hasTool } from "../support/tools.js";
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -7,31 +7,25 @@ import {
   startCoordinator,
   stepCoordinator,
 } from "../../gateway/core/corridor/coordinator.js";
-import {
-  fencingFloor,
-  type LeaseAuthorityEffect,
-  type LeaseAuthorityState,
-  type LeaseReply,
-  startLeaseAuthority,
-  stepLeaseAuthority,
-} from "../../gateway/core/corridor/lease.js";
-import {
-  type InquiryAnswer,
-  type Outcome,
-  type ParticipantEffect,
-  type ParticipantEvent,
-  type ParticipantState,
-  type PrepareVerdict,
-  type PreparedTxn,
-  startParticipant,
-  stepParticipant,
-  type Tombstone,
+import type { LeaseAuthorityState, LeaseReply } from "../../gateway/core/corridor/lease.js";
+import type {
+  InquiryAnswer,
+  Outcome,
+  ParticipantState,
+  PrepareVerdict,
+  PreparedTxn,
 } from "../../gateway/core/corridor/participant.js";
+import type { IntersectionPlan } from "../../gateway/core/model.js";
+import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
+import { ParticipantShell } from "../../gateway/shell/corridor/participant-shell.js";
+import { SimDisk } from "../../simulators/corridor/sim-disk.js";
 
 /**
- * The corridor protocol's pure machines wired together in memory: a virtual clock, a queue of
- * messages in flight that the test delivers, drops, duplicates or reorders, and "disks" that keep
- * only what the machines asked to force-write. A small deterministic world for the unit tests.
+ * The corridor protocol's machines wired together in memory: a virtual clock, a queue of messages in
+ * flight that the test delivers, drops, duplicates or reorders. Each intersection runs the production
+ * participant shell (gateway/shell/corridor/participant-shell.ts) over in-memory ports: the
+ * simulator's disk, closed (every write kept) at a crash, and this queue as its network. A small
+ * deterministic world for the unit tests.
  */
 
 export type Message =
@@ -66,21 +60,25 @@ export type Message =
       readonly answer: InquiryAnswer;
     };
 
-interface NodeDisk {
-  epoch: number;
-  highestToken: number;
-  prepared: PreparedTxn | null;
-  tombstones: Tombstone[];
-}
+/** The harness checks no plan: the verdict is the test's (`CorridorHarness.verdict`). */
+const UNCHECKED_PLAN = {} as IntersectionPlan;
 
-export interface Node {
-  readonly id: string;
-  authority: LeaseAuthorityState;
-  participant: ParticipantState;
-  disk: NodeDisk;
+export class Node {
+  shell!: ParticipantShell;
+  readonly disk = new SimDisk();
   /** Plans this intersection took, in order. */
-  applied: PreparedTxn[];
-  up: boolean;
+  readonly applied: PreparedTxn[] = [];
+  up = true;
+
+  constructor(readonly id: string) {}
+
+  get participant(): ParticipantState {
+    return this.shell.participantState;
+  }
+
+  get authority(): LeaseAuthorityState {
+    return this.shell.authorityState;
+  }
 }
 
 export interface Coordinator {
@@ -103,40 +101,60 @@ export class CorridorHarness {
 
   constructor(ids: readonly string[]) {
     for (const id of ids) {
-      const disk: NodeDisk = { epoch: 0, highestToken: 0, prepared: null, tombstones: [] };
-      const node: Node = {
-        id,
-        authority: null as unknown as LeaseAuthorityState,
-        participant: null as unknown as ParticipantState,
-        disk,
-        applied: [],
-        up: true,
-      };
+      const node = new Node(id);
       this.nodes.set(id, node);
       this.bootNode(node);
     }
   }
 
+  /** A new process: the shell starts a new lease epoch and restores the participant from the disk. */
   private bootNode(node: Node): void {
-    const started = startLeaseAuthority(node.disk.epoch);
-    node.authority = started.state;
-    this.runAuthorityEffects(node, started.effects);
-    node.participant = startParticipant(
-      node.id,
-      {
-        highestToken: node.disk.highestToken,
-        prepared: node.disk.prepared,
-        tombstones: node.disk.tombstones,
+    let sender = "";
+    node.shell = new ParticipantShell({
+      me: node.id,
+      disk: node.disk,
+      network: { send: (to, body) => this.send(fromNode(node.id, to, body)) },
+      clock: { now: () => ({ monoMs: this.now, wallMs: this.now }) },
+      planCheck: {
+        check: (body) => {
+          const txn = {
+            txnId: body.txnId,
+            coordinator: sender,
+            token: body.token,
+            participants: body.participants,
+            plan: { planId: body.plan.id, version: body.plan.version },
+            activationWallMs: body.activationWallMs,
+          };
+          const verdict = this.verdict(node.id, txn);
+          return verdict.ok ? { ok: true, plan: UNCHECKED_PLAN } : verdict;
+        },
       },
-      this.now,
-    );
+      host: {
+        schedulePlan: (_plan, txn, resumed) => {
+          if (!resumed) node.applied.push(txn);
+        },
+        planRefusal: () => null,
+        audit: () => {},
+        changed: () => {},
+      },
+      log: { warn: (message) => this.trace.push(`${this.now} ${node.id}: ${message}`), error: () => {} },
+      // The harness is about the protocol: no clock or lead-time refusals (the simulator covers those).
+      settings: { maxClockErrorMs: Infinity, minLeadMs: -Infinity, clockErrorMs: () => null },
+    });
+    this.deliverTo = (n, from, body) => {
+      sender = from;
+      n.shell.onMessage({ from, to: n.id, sentAtWallMs: this.now, body });
+    };
     node.up = true;
   }
 
-  /** A crash loses everything but the disk; the restart begins a new lease epoch. */
+  private deliverTo: (node: Node, from: string, body: CorridorBody) => void = () => {};
+
+  /** A crash loses everything but the disk (every write kept); the restart begins a new lease epoch. */
   crashNode(id: string): void {
     const node = this.nodes.get(id) as Node;
     node.up = false;
+    node.disk.close();
     this.queue = this.queue.filter((m) => m.to !== id);
     this.trace.push(`${this.now} crash ${id}`);
   }
@@ -204,75 +222,6 @@ export class CorridorHarness {
     }
   }
 
-  private runAuthorityEffects(node: Node, effects: readonly LeaseAuthorityEffect[]): void {
-    for (const effect of effects) {
-      if (effect.type === "persist-epoch") {
-        node.disk.epoch = effect.epoch;
-        node.authority = stepLeaseAuthority(node.authority, { type: "epoch-durable" }, this.now).state;
-      } else this.send({ kind: "lease-reply", from: node.id, to: effect.to, reply: effect.reply });
-    }
-  }
-
-  private stepParticipant(node: Node, event: ParticipantEvent): void {
-    const step = stepParticipant(node.participant, event, this.now);
-    node.participant = step.state;
-    for (const effect of step.effects) this.runParticipantEffect(node, effect);
-  }
-
-  private runParticipantEffect(node: Node, effect: ParticipantEffect): void {
-    switch (effect.type) {
-      case "persist-prepared":
-        node.disk.prepared = effect.txn;
-        node.disk.highestToken = effect.highestToken;
-        break;
-      case "persist-outcome":
-        if (node.disk.prepared?.txnId === effect.txnId) node.disk.prepared = null;
-        // Only forced writes are sure to survive; the harness keeps all (SQLite commits are durable).
-        node.disk.tombstones = [...node.disk.tombstones, { txnId: effect.txnId, outcome: effect.outcome }];
-        break;
-      case "vote":
-        this.send({
-          kind: "vote",
-          from: node.id,
-          to: effect.to,
-          txnId: effect.txnId,
-          yes: effect.yes,
-          reason: effect.reason,
-        });
-        break;
-      case "ack":
-        this.send({
-          kind: "ack",
-          from: node.id,
-          to: effect.to,
-          txnId: effect.txnId,
-          outcome: effect.outcome,
-        });
-        break;
-      case "apply-plan":
-        node.applied.push(effect.txn);
-        break;
-      case "ask-decision":
-        this.send({ kind: "inquiry", from: node.id, to: effect.txn.coordinator, txnId: effect.txn.txnId });
-        for (const peer of effect.txn.participants)
-          if (peer !== node.id)
-            this.send({ kind: "inquiry", from: node.id, to: peer, txnId: effect.txn.txnId });
-        break;
-      case "answer-inquiry":
-        this.send({
-          kind: "answer",
-          from: node.id,
-          to: effect.to,
-          txnId: effect.txnId,
-          answer: effect.answer,
-        });
-        break;
-      case "report":
-        this.trace.push(`${this.now} ${node.id}: ${effect.message}`);
-        break;
-    }
-  }
-
   /** Delivers the message at `index` of the queue (0: the oldest). */
   deliver(index = 0): void {
     const [message] = this.queue.splice(index, 1);
@@ -282,37 +231,9 @@ export class CorridorHarness {
     const node = this.nodes.get(message.to);
     if (node && !node.up) return;
     switch (message.kind) {
-      case "to-node": {
-        if (!node) return;
-        const m = message.message;
-        if (m.type === "acquire" || m.type === "renew" || m.type === "release") {
-          const request =
-            m.type === "acquire"
-              ? { type: m.type, holder: message.from, requestId: m.requestId, ttlMs: m.ttlMs }
-              : m.type === "renew"
-                ? { type: m.type, holder: message.from, token: m.token, ttlMs: m.ttlMs }
-                : { type: m.type, holder: message.from, token: m.token };
-          const step = stepLeaseAuthority(node.authority, request, this.now);
-          node.authority = step.state;
-          this.runAuthorityEffects(node, step.effects);
-        } else if (m.type === "prepare") {
-          this.stepParticipant(node, {
-            type: "prepare",
-            txn: m.txn,
-            verdict: this.verdict(node.id, m.txn),
-            lastIssuedToken: fencingFloor(node.authority),
-          });
-        } else {
-          this.stepParticipant(node, {
-            type: "decision",
-            txnId: m.txnId,
-            outcome: m.outcome,
-            source: "coordinator",
-            by: message.from,
-          });
-        }
+      case "to-node":
+        if (node) this.deliverTo(node, message.from, coordinatorBody(message.message));
         return;
-      }
       case "lease-reply":
         if (coordinator)
           this.stepCoordinator(coordinator, {
@@ -342,17 +263,14 @@ export class CorridorHarness {
       case "inquiry":
         if (coordinator)
           this.stepCoordinator(coordinator, { type: "inquiry", from: message.from, txnId: message.txnId });
-        else if (node)
-          this.stepParticipant(node, { type: "inquiry", txnId: message.txnId, from: message.from });
+        else if (node) this.deliverTo(node, message.from, { type: "inquiry", txnId: message.txnId });
         return;
       case "answer":
-        if (node && message.answer !== "prepared")
-          this.stepParticipant(node, {
-            type: "decision",
+        if (node)
+          this.deliverTo(node, message.from, {
+            type: "answer",
             txnId: message.txnId,
-            outcome: message.answer,
-            source: this.coordinators.has(message.from) ? "presumed-abort" : "peer",
-            by: message.from,
+            answer: message.answer,
           });
         return;
     }
@@ -362,7 +280,7 @@ export class CorridorHarness {
   advance(ms: number, random01 = 0.5): void {
     this.now += ms;
     for (const c of this.coordinators.values()) this.stepCoordinator(c, { type: "tick", random01 });
-    for (const node of this.nodes.values()) if (node.up) this.stepParticipant(node, { type: "tick" });
+    for (const node of this.nodes.values()) if (node.up) node.shell.tick();
   }
 
   /** Delivers everything in flight (and what that produces), ticking as it goes, until quiet or `maxMs`. */
@@ -394,5 +312,38 @@ function describe(m: Message): string {
       return `${m.from}->${m.to} inquiry ${m.txnId}`;
     case "answer":
       return `${m.from}->${m.to} answer ${m.txnId} ${m.answer}`;
+  }
+}
+
+/** A coordinator's message as it travels on the wire (the PREPARE's plan text is the harness's verdict). */
+function coordinatorBody(m: CoordinatorMessage): CorridorBody {
+  if (m.type !== "prepare") return m;
+  const { txn } = m;
+  return {
+    type: "prepare",
+    txnId: txn.txnId,
+    token: txn.token,
+    participants: [...txn.participants],
+    plan: { id: txn.plan.planId, version: txn.plan.version },
+    planFile: null,
+    activationWallMs: txn.activationWallMs,
+  };
+}
+
+/** What a node's shell sends, as the harness's message. */
+function fromNode(from: string, to: string, body: CorridorBody): Message {
+  switch (body.type) {
+    case "lease":
+      return { kind: "lease-reply", from, to, reply: body.reply };
+    case "vote":
+      return { kind: "vote", from, to, txnId: body.txnId, yes: body.yes, reason: body.reason ?? null };
+    case "ack":
+      return { kind: "ack", from, to, txnId: body.txnId, outcome: body.outcome };
+    case "inquiry":
+      return { kind: "inquiry", from, to, txnId: body.txnId };
+    case "answer":
+      return { kind: "answer", from, to, txnId: body.txnId, answer: body.answer };
+    default:
+      throw new Error(`a participant does not send ${body.type}`);
   }
 }

@@ -6,7 +6,8 @@ import {
   stepController,
 } from "../../gateway/core/controller.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
-import type { Now, SignalEvent } from "../../gateway/core/sequencer.js";
+import type { SignalEvent } from "../../gateway/core/sequencer.js";
+import type { Now } from "../../gateway/core/time.js";
 
 export interface TimedSignal {
   readonly now: Now;

@@ -22,7 +22,7 @@ import type { CorridorBody, CorridorEnvelope } from "../../gateway/protocol/corr
 import { parseCommand } from "../../gateway/protocol/messages.js";
 import { createLogger } from "../../gateway/shell/log.js";
 import { GatewayStore } from "../../gateway/store/store.js";
-import { writeCorridorFixture } from "../support/corridor-fixture.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
 
 /**
  * Issue 12, defect 5: a key that comes from input — an id in a config file, a plan's part, an id in

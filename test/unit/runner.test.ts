@@ -3,8 +3,8 @@ import { loadIntersectionSetup } from "../../gateway/config/load.js";
 import type { FaultLatch } from "../../gateway/core/monitor.js";
 import { systemClock } from "../../gateway/shell/clock.js";
 import { IntersectionRunner, LATCH_RETRY_MS } from "../../gateway/shell/intersection-runner.js";
-import type { LatchStore } from "../../gateway/shell/latch-store.js";
-import { until } from "../support/mqtt-corridor.js";
+import type { LatchStore } from "../../gateway/core/latch-store.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 
 const elm = loadIntersectionSetup("config/intersections/elm.yaml");
 

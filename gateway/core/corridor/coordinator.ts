@@ -1,5 +1,6 @@
 import { backoffDelayMs } from "../backoff.js";
 import { invariant } from "../invariant.js";
+import { assertCoordinatorStep } from "./coordinator-assertions.js";
 import type { LeaseReply } from "./lease.js";
 import type { Outcome, PlanRef, PreparedTxn } from "./participant.js";
 
@@ -254,6 +255,12 @@ export function stepCoordinator(
   event: CoordinatorEvent,
   now: number,
 ): CoordinatorStep {
+  const step = handle(state, event, now);
+  assertCoordinatorStep(state, event, step);
+  return step;
+}
+
+function handle(state: CoordinatorState, event: CoordinatorEvent, now: number): CoordinatorStep {
   const effects: CoordinatorEffect[] = [];
   if (event.type === "inquiry") {
     if (event.txnId !== state.txnId) return { state, effects };

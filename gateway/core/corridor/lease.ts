@@ -89,6 +89,41 @@ export function stepLeaseAuthority(
   event: LeaseAuthorityEvent,
   nowMonoMs: number,
 ): LeaseAuthorityStep {
+  const step = handle(state, event, nowMonoMs);
+  assertLeaseStep(state, step);
+  return step;
+}
+
+/**
+ * What every step guarantees. Fencing tokens only grow, and never past what the epoch's counter
+ * issued (so the next grant is above every earlier one, also across an epoch change); a grant is only
+ * made with the epoch durable, and names the lease then in force.
+ */
+function assertLeaseStep(before: LeaseAuthorityState, step: LeaseAuthorityStep): void {
+  const { state, effects } = step;
+  invariant(
+    state.epoch >= before.epoch && state.lastToken >= before.lastToken,
+    () =>
+      `epoch or token went down: ${before.epoch}/${before.lastToken} to ${state.epoch}/${state.lastToken}`,
+  );
+  invariant(
+    state.lastToken <= state.epoch * TOKENS_PER_EPOCH + state.issued && state.issued < TOKENS_PER_EPOCH,
+    () => `token ${state.lastToken} beyond epoch ${state.epoch}'s ${state.issued} issued`,
+  );
+  for (const effect of effects)
+    if (effect.type === "reply" && effect.reply.type === "granted")
+      invariant(
+        state.epochDurable && state.lease?.token === effect.reply.token && state.lease.holder === effect.to,
+        () =>
+          `token ${effect.reply.type === "granted" ? effect.reply.token : ""} granted to ${effect.to} with the epoch not durable or another lease in force`,
+      );
+}
+
+function handle(
+  state: LeaseAuthorityState,
+  event: LeaseAuthorityEvent,
+  nowMonoMs: number,
+): LeaseAuthorityStep {
   if (event.type === "epoch-durable") return { state: { ...state, epochDurable: true }, effects: [] };
   const reply = (r: LeaseReply, next = state): LeaseAuthorityStep => ({
     state: next,

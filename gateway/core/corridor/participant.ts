@@ -163,6 +163,51 @@ export function stepParticipant(
   event: ParticipantEvent,
   nowMonoMs: number,
 ): ParticipantStep {
+  const step = handle(state, event, nowMonoMs);
+  assertParticipantStep(state, step);
+  return step;
+}
+
+/**
+ * What every step guarantees (cheap: a step has a handful of effects; the tombstone search runs only
+ * for a yes vote). The fencing floor never goes down; a newly prepared transaction is force-written
+ * first, before its vote; a yes vote is only ever given for a transaction prepared or committed here;
+ * a plan is applied only after its commit is force-written; both memories stay within their bound.
+ */
+function assertParticipantStep(before: ParticipantState, step: ParticipantStep): void {
+  const { state, effects } = step;
+  invariant(
+    state.highestToken >= before.highestToken,
+    () => `fencing floor went down from ${before.highestToken} to ${state.highestToken}`,
+  );
+  if (state.prepared !== null && state.prepared !== before.prepared) {
+    const first = effects[0];
+    invariant(
+      first?.type === "persist-prepared" && first.txn === state.prepared,
+      () => `transaction ${state.prepared?.txnId} prepared without being force-written first`,
+    );
+  }
+  let committedDurably = false;
+  for (const effect of effects) {
+    if (effect.type === "vote" && effect.yes) {
+      const known = outcomeOf(state, effect.txnId);
+      invariant(
+        known === "prepared" || known === "committed",
+        () => `yes vote on ${effect.txnId}, which is ${known ?? "unknown"} here`,
+      );
+    }
+    if (effect.type === "persist-outcome" && effect.outcome === "committed" && effect.forced)
+      committedDurably = true;
+    if (effect.type === "apply-plan")
+      invariant(committedDurably, () => `plan of ${effect.txn.txnId} applied before its commit was forced`);
+  }
+  invariant(
+    state.tombstones.length <= MAX_TOMBSTONES && state.refusals.length <= MAX_TOMBSTONES,
+    "tombstones or refusals past their bound",
+  );
+}
+
+function handle(state: ParticipantState, event: ParticipantEvent, nowMonoMs: number): ParticipantStep {
   switch (event.type) {
     case "prepare":
       return prepare(state, event, nowMonoMs);

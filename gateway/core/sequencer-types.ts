@@ -1,0 +1,111 @@
+import type { Intersection, IntersectionPlan } from "./model.js";
+
+/** The sequencer's state, events and what it reports (sequencer.ts is the machine). */
+
+/** The interval a signal group is in while the sequence runs. */
+export type GroupInterval = "go" | "clearance" | "red-clearance" | "rest";
+
+export interface GroupTimer {
+  readonly interval: GroupInterval;
+  readonly sinceMs: number;
+}
+
+export type SequencerMode =
+  | "startup-clearing"
+  | "startup-flash"
+  | "startup-all-red"
+  | "running"
+  | "clearing-to-flash"
+  | "flash"
+  /** Leaving scheduled flash that was asked for while its clearances still ran: on to all-red. */
+  | "clearing-to-all-red"
+  /** A clean stop: every interval ends through its clearances... */
+  | "clearing-to-stop"
+  /** ...to all-red, held until the shell hands the lamps to the module's safe state. */
+  | "stopped";
+
+/** The mode reported to operators. */
+export type ReportedMode = "startup" | "coordinated" | "transition" | "flash" | "stopping";
+
+export interface PendingPlan {
+  readonly plan: IntersectionPlan;
+  readonly activationWallMs: number;
+  /** The corridor transaction that committed it; null for a local change (the demo's, a restart's). */
+  readonly txnId: string | null;
+}
+
+export interface NextStage {
+  readonly plan: IntersectionPlan;
+  readonly index: number;
+  /** Set when this next stage starts a newly activated plan. */
+  readonly activation: PendingPlan | null;
+}
+
+export interface SequencerState {
+  readonly intersection: Intersection;
+  readonly mode: SequencerMode;
+  readonly modeSinceMs: number;
+  readonly plan: IntersectionPlan;
+  readonly pending: readonly PendingPlan[];
+  readonly groups: readonly GroupTimer[];
+  readonly stage: number;
+  readonly stagePlannedEndMs: number;
+  /** Decided when the current stage starts, so that the right groups start their clearances in time. */
+  readonly next: NextStage | null;
+  readonly cycleDurationsMs: readonly number[];
+  readonly offsetErrorMs: number;
+  readonly inStep: boolean;
+  readonly cycles: number;
+  /** An operator's flash request, applied at the next tick. */
+  readonly flashRequest: "enter" | "leave" | null;
+  /** The process is stopping: applied at the next tick, and final (flash requests no longer count). */
+  readonly stopRequested: boolean;
+}
+
+export type SequencerEvent =
+  | { readonly type: "tick" }
+  | {
+      readonly type: "schedule-plan";
+      readonly plan: IntersectionPlan;
+      readonly activationWallMs: number;
+      readonly txnId?: string | null;
+    }
+  | { readonly type: "enter-flash" }
+  | { readonly type: "leave-flash" }
+  /** End every interval through its clearances to all-red (the process is about to stop). */
+  | { readonly type: "stop" }
+  | { readonly type: "restart" }
+  /**
+   * Before the first tick: what the field shows (a gateway restarted while its module still holds the
+   * dead process's lamps). Groups showing go or clearance are taken over and cleared properly before
+   * the start-up flash, never cut.
+   */
+  | { readonly type: "adopt"; readonly intervals: readonly GroupInterval[] };
+
+export type SignalEvent =
+  | { readonly type: "mode"; readonly mode: ReportedMode; readonly previous: ReportedMode }
+  | {
+      readonly type: "cycle-start";
+      readonly planId: string;
+      readonly offsetErrorMs: number;
+      readonly correctionMs: number;
+    }
+  | { readonly type: "stage-start"; readonly planId: string; readonly stage: string }
+  | {
+      readonly type: "plan-activated";
+      readonly planId: string;
+      readonly version: number;
+      /** The corridor transaction that committed it (it travels with the plan), or null. */
+      readonly txnId: string | null;
+      readonly activationWallMs: number;
+      /** How long after the activation instant the switching cycle boundary fell. */
+      readonly lateByMs: number;
+    }
+  | { readonly type: "plan-scheduled"; readonly planId: string; readonly activationWallMs: number }
+  | { readonly type: "plan-superseded"; readonly planId: string; readonly by: string }
+  | { readonly type: "plan-rejected"; readonly planId: string; readonly reason: string };
+
+export interface SequencerStep {
+  readonly state: SequencerState;
+  readonly events: readonly SignalEvent[];
+}

@@ -1,0 +1,57 @@
+import { planChangeRefusal } from "../core/sequencer.js";
+import { type CorridorBody, inboxTopic } from "../protocol/corridor-messages.js";
+import { PROTOCOL_VERSION } from "../protocol/topics.js";
+import type { GatewayParts } from "./gateway-parts.js";
+import {
+  type CorridorSettings,
+  CorridorParticipant,
+  DEFAULT_CORRIDOR_SETTINGS,
+} from "./corridor-participant.js";
+
+/** How often the participant's timers (inquiries while in doubt) are looked at. */
+const PARTICIPANT_TICK_MS = 200;
+
+/**
+ * This intersection in the corridor protocol: its lease authority and 2PC participant
+ * (corridor-participant.ts), fed from the inbox and the decision records, sending through the broker,
+ * and handing committed plans — with their transaction id — to the controller.
+ */
+export function createCorridorParticipant(
+  parts: GatewayParts,
+  settings: CorridorSettings | undefined,
+  isStopping: () => boolean,
+): CorridorParticipant {
+  const { setup, store, runner, link, bus, audit, clock, log } = parts;
+  const me = setup.intersection.intersection.id;
+  const corridor = setup.corridor.raw.id;
+  const send = (to: string, body: CorridorBody) => {
+    // Nothing is queued while offline: the protocol resends and asks again.
+    const envelope = { v: PROTOCOL_VERSION, from: me, to, sentAtWallMs: clock.now().wallMs, body };
+    void link?.publish(inboxTopic(corridor, to, me), JSON.stringify(envelope)).catch(() => {});
+  };
+  return new CorridorParticipant(
+    setup,
+    store,
+    clock,
+    log,
+    {
+      send,
+      schedulePlan: (plan, activationWallMs, txnId) => {
+        runner.dispatch({ type: "schedule-plan", plan, activationWallMs, txnId });
+        bus.emit("changed");
+      },
+      planRefusal: (activationWallMs) =>
+        planChangeRefusal(runner.controller.seq, activationWallMs, isStopping()),
+      audit: (type, actor, detail) => audit.soon(type, actor, detail),
+      changed: () => bus.emit("changed"),
+    },
+    settings ?? DEFAULT_CORRIDOR_SETTINGS,
+  );
+}
+
+/** The participant's timers, while the gateway runs. */
+export function tickParticipant(participant: CorridorParticipant): NodeJS.Timeout {
+  const timer = setInterval(() => participant.tick(), PARTICIPANT_TICK_MS);
+  timer.unref();
+  return timer;
+}

@@ -1,0 +1,114 @@
+import type { ControllerEvent, ControllerMode } from "../core/controller.js";
+import type { FaultLatch } from "../core/monitor.js";
+import { type Command, parseCommand, type Reply, type Status } from "../protocol/messages.js";
+import { PROTOCOL_VERSION } from "../protocol/topics.js";
+import type { BrokerLink } from "./broker-link.js";
+import { decideCommand } from "./commands.js";
+import type { GatewayParts } from "./gateway-parts.js";
+
+/** What the commands need to know of the gateway, and what they may make it do. */
+export interface CommandPorts {
+  mode(): ControllerMode;
+  latch(): FaultLatch | null;
+  inDoubt(): string | null;
+  /** Why this gateway cannot coordinate a plan push now, or null. */
+  coordinatorBusy(): string | null;
+  status(): Status;
+  dispatch(event: ControllerEvent): void;
+  resolveTxn(txnId: string, outcome: "committed" | "aborted", by: string): void;
+  pushPlan(
+    command: Extract<Command, { name: "plan-push" }>,
+    reply: (reply: Omit<Reply, "v" | "at">) => void,
+    counted: () => void,
+  ): void;
+}
+
+/**
+ * Operator commands (`…/cmd/<name>`): parsed and refused with a reply that says why, or decided
+ * (commands.ts, pure), audited before they act, carried out, and answered with correlated replies.
+ */
+export class OperatorCommands {
+  constructor(
+    private readonly ports: CommandPorts,
+    private readonly parts: GatewayParts,
+    private readonly link: BrokerLink,
+  ) {}
+
+  take(name: string, payload: Buffer): boolean {
+    const parsed = parseCommand(name, payload);
+    if (!parsed.ok) {
+      this.parts.metrics.mqttRejected.inc({ reason: parsed.code });
+      this.parts.log.warn({ name, code: parsed.code, message: parsed.message }, "command refused");
+      // Informational (a refused command changes nothing): written with the next batch, not forced,
+      // so that a stream of refusals cannot make the gateway fsync at the sender's rate.
+      this.parts.audit.soon("command-refused", null, {
+        command: name,
+        id: parsed.id,
+        code: parsed.code,
+        message: parsed.message,
+      });
+      this.reply({
+        id: parsed.id,
+        command: name,
+        ok: false,
+        error: { code: parsed.code, message: parsed.message },
+      });
+      return true;
+    }
+    this.execute(parsed.command);
+    return true;
+  }
+
+  private execute(command: Command): void {
+    const { ports } = this;
+    const decision = decideCommand(command, {
+      mode: ports.mode(),
+      latch: ports.latch(),
+      inDoubt: ports.inDoubt(),
+      coordinatorBusy: ports.coordinatorBusy(),
+    });
+    this.parts.audit.now("command", command.by, {
+      command: command.name,
+      id: command.id,
+      ok: decision.outcome.ok,
+      ...(command.name === "flash" ? { on: command.on } : {}),
+      ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),
+      ...(command.name === "txn-resolve" ? { txnId: command.txnId, outcome: command.outcome } : {}),
+      ...(decision.outcome.ok ? {} : { refused: decision.outcome.message }),
+    });
+    if (decision.controllerEvent) ports.dispatch(decision.controllerEvent);
+    if (command.name === "txn-resolve" && decision.outcome.ok)
+      ports.resolveTxn(command.txnId, command.outcome, command.by);
+    const counted = () => this.parts.metrics.commands.inc({ command: command.name });
+    if (command.name === "plan-push" && decision.outcome.ok)
+      return ports.pushPlan(command, (reply) => this.reply(reply), counted);
+    if (decision.outcome.ok) {
+      counted();
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: true,
+        result: { ...decision.outcome.result, status: ports.status() },
+      });
+    } else {
+      this.parts.metrics.mqttRejected.inc({ reason: "refused" });
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: false,
+        error: { code: "refused", message: decision.outcome.message },
+      });
+    }
+  }
+
+  private reply(reply: Omit<Reply, "v" | "at">): void {
+    const full: Reply = {
+      v: PROTOCOL_VERSION,
+      at: new Date(this.parts.clock.now().wallMs).toISOString(),
+      ...reply,
+    };
+    this.link.publish(this.parts.topics.reply, JSON.stringify(full)).catch((error: Error) => {
+      this.parts.log.warn({ error: error.message, id: reply.id }, "could not send a reply");
+    });
+  }
+}

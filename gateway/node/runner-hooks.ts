@@ -1,0 +1,67 @@
+import type { OutputStage } from "../../devices/output-stage.js";
+import type { RunnerHooks } from "../shell/intersection-runner.js";
+import type { Clock } from "../shell/clock.js";
+import type { Logger } from "../shell/log.js";
+import type { GatewayMetrics } from "../shell/metrics.js";
+import { describeTickReport, TickWatch } from "../shell/tick-watch.js";
+import type { GatewayBus } from "./gateway-bus.js";
+
+export type Display = Pick<RunnerHooks, "writeOutputs" | "onSignal" | "onFault">;
+
+/**
+ * The runner's hooks: what the signal side tells the rest of the gateway. Outputs, signals, faults and
+ * resets go to the bus (and the demo's display); each tick's timing and the Modbus exchange to the
+ * metrics and the tick watch.
+ */
+export function runnerHooks(
+  outputs: OutputStage,
+  bus: GatewayBus,
+  metrics: GatewayMetrics,
+  clock: Clock,
+  log: Logger,
+  tickMs: number,
+  display: Display,
+): RunnerHooks {
+  const tickWatch = new TickWatch(tickMs, (report) =>
+    log.warn({ ...report, tickMs }, describeTickReport(report, tickMs)),
+  );
+  const failureSnapshot = new Map<string, Record<string, number>>();
+  const countModbusErrors = () => {
+    for (const { client } of outputs.modules) {
+      const previous = failureSnapshot.get(client.deviceId) ?? {};
+      for (const [kind, count] of Object.entries(client.counters.failures)) {
+        const delta = count - (previous[kind] ?? 0);
+        if (delta > 0) metrics.modbusErrors.inc({ device: client.deviceId, kind }, delta);
+      }
+      failureSnapshot.set(client.deviceId, { ...client.counters.failures });
+    }
+  };
+  return {
+    writeOutputs: (aspects, lamps) => {
+      metrics.ticks.inc();
+      display.writeOutputs?.(aspects, lamps);
+      bus.emit("changed");
+    },
+    exchange: async (lamps) => {
+      const result = await outputs.exchange(lamps);
+      countModbusErrors();
+      return result;
+    },
+    onSignal: (event) => {
+      display.onSignal?.(event);
+      bus.emit("signal", event);
+    },
+    onFault: (latch) => {
+      display.onFault?.(latch);
+      bus.emit("fault", latch);
+    },
+    onReset: (by) => bus.emit("reset", { by }),
+    onStoreError: (message) => log.error(message),
+    onTickDone: (tick) => {
+      metrics.tickLateness.observe(tick.latenessMs / 1000);
+      if (tick.missedTicks > 0) metrics.ticksMissed.inc(tick.missedTicks);
+      if (outputs.layouts.length > 0) metrics.modbusExchange.observe(tick.exchangeMs / 1000);
+      tickWatch.record(clock.now().monoMs, tick);
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import type { Status } from "../protocol/messages.js";
+import { PROTOCOL_VERSION } from "../protocol/topics.js";
+import type { BrokerLink } from "./broker-link.js";
+import type { CorridorParticipant } from "./corridor-participant.js";
+import type { GatewayParts } from "./gateway-parts.js";
+import { degradeOnStoreFailure } from "./store-guard.js";
+
+/**
+ * The gateway's status: built from the controller, the participant and the store; published retained
+ * whenever it changes (and on every connect); and its health for `/healthz`.
+ */
+export class StatusReporter {
+  private lastPublishedKey = "";
+  /** When the newest transaction's plan took effect after its instant, by how much (from plan-activated). */
+  private lastActivation: { txnId: string; lateByMs: number } | null = null;
+
+  private readonly position: number;
+  private readonly link: BrokerLink | null;
+
+  constructor(
+    private readonly parts: GatewayParts,
+    private readonly participant: CorridorParticipant,
+  ) {
+    const { setup, ids, bus } = parts;
+    this.link = parts.link;
+    this.position = Math.max(
+      0,
+      setup.corridor.raw.intersections.findIndex((member) => member.id === ids.intersection),
+    );
+    bus.on("changed", () => this.publishIfChanged());
+    bus.on("connected", () => {
+      this.lastPublishedKey = "";
+      this.publishIfChanged();
+    });
+    bus.on("signal", (event) => {
+      if (event.type === "plan-activated" && event.txnId)
+        this.lastActivation = { txnId: event.txnId, lateByMs: event.lateByMs };
+    });
+  }
+
+  status(): Status {
+    const { runner, clock, ids, setup } = this.parts;
+    const { participant } = this;
+    const seq = runner.controller.seq;
+    const latch = runner.controller.mon.latch;
+    return {
+      v: PROTOCOL_VERSION,
+      corridor: ids.corridor,
+      intersection: ids.intersection,
+      name: setup.intersection.raw.name,
+      position: this.position,
+      mode: runner.mode,
+      plan: { id: seq.plan.planId, version: seq.plan.version },
+      fault: latch
+        ? {
+            kind: latch.kind,
+            message: latch.message,
+            groups: [...latch.groups],
+            at: new Date(latch.atWallMs).toISOString(),
+          }
+        : null,
+      lock: participant.lock,
+      lastTxn: this.lastTxn(),
+      at: new Date(clock.now().wallMs).toISOString(),
+    };
+  }
+
+  health(stopped: boolean) {
+    const { runner, store, clock, log } = this.parts;
+    const last = runner.lastTickMono;
+    const tickAgeMs = last === null ? null : clock.now().monoMs - last;
+    const ticking = tickAgeMs !== null && tickAgeMs < 10 * runner.tickMs;
+    const latch = runner.controller.mon.latch;
+    const latchDurable = runner.latchDurable;
+    return {
+      // A latch held in memory only is not healthy: a restart now would lose it.
+      healthy: ticking && !stopped && latchDurable,
+      latchDurable,
+      latchProblem: latch ? (store.latchDurability.problem ?? null) : null,
+      intersection: this.parts.ids.intersection,
+      mode: runner.mode,
+      fault: latch?.message ?? null,
+      lastTickAgeMs: tickAgeMs,
+      mqtt: this.link ? (this.link.connected ? "connected" : "disconnected") : "not configured",
+      outboxDepth: degradeOnStoreFailure(log, "outbox depth unknown", () => store.outboxDepth(), null),
+    };
+  }
+
+  publishIfChanged(): void {
+    if (!this.link?.connected) return;
+    const status = this.status();
+    const key = JSON.stringify({ ...status, at: "" });
+    if (key === this.lastPublishedKey) return;
+    this.lastPublishedKey = key;
+    this.link.publish(this.parts.topics.status, JSON.stringify(status), { retain: true }).catch(() => {
+      this.lastPublishedKey = ""; // published again on the next change or connect
+    });
+  }
+
+  private lastTxn(): Status["lastTxn"] {
+    const { store, clock, log } = this.parts;
+    const { participant } = this;
+    const doubt = participant.inDoubt;
+    if (doubt)
+      return { id: doubt.txnId, outcome: "in-doubt", at: new Date(clock.now().wallMs).toISOString() };
+    const last = degradeOnStoreFailure(log, "last transaction unknown", () => store.lastTransaction(), null);
+    if (!last) return null;
+    const late = this.lastActivation?.txnId === last.txnId ? this.lastActivation.lateByMs : null;
+    return {
+      id: last.txnId,
+      outcome: last.phase,
+      at: new Date(last.atWallMs).toISOString(),
+      ...(late !== null ? { lateByMs: late } : {}),
+    };
+  }
+}

@@ -1,0 +1,205 @@
+import { randomBytes } from "node:crypto";
+import { nextCommonBoundary } from "../../core/corridor/boundary.js";
+import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
+import type { Outcome } from "../../core/corridor/participant.js";
+import { decisionTopic, inboxTopic } from "../../protocol/corridor-messages.js";
+import { PROTOCOL_VERSION } from "../../protocol/topics.js";
+import { systemClock } from "../clock.js";
+import type { CommitRecord, CoordinatorLog } from "./coordinator-ports.js";
+import { CoordinatorShell, type HaltAfter } from "./coordinator-shell.js";
+
+export type { HaltAfter } from "./coordinator-shell.js";
+
+/**
+ * The coordinator host over MQTT, for `greenwave plan push` (gateway/operator) and a gateway acting as
+ * coordinator (gateway/node) alike: the shared coordinator shell over the coordinator's SQLite log
+ * (`CoordinatorStore`, seen here through the shape below, so that the shell does not depend on the
+ * store) and a publish function.
+ */
+
+/** A row of the coordinator's decision log (gateway/store/coordinator-store.ts). */
+export interface DecisionLogEntry {
+  readonly txnId: string;
+  readonly corridor: string;
+  readonly coordinator: string;
+  readonly participants: readonly string[];
+  readonly planId: string;
+  readonly planVersion: number;
+  readonly activationWallMs: number;
+  readonly tokens: Readonly<Record<string, number>>;
+  readonly outcome: Outcome;
+  readonly ended: boolean;
+}
+
+/** What the host needs of the coordinator store. */
+export interface DecisionLogStore {
+  persistCommit(entry: Omit<DecisionLogEntry, "outcome" | "ended">, atMs: number): void;
+  persistEnd(entry: Omit<DecisionLogEntry, "ended">, atMs: number): void;
+  outcomeOf(txnId: string): Outcome | null;
+  unfinished(): DecisionLogEntry[];
+}
+
+/** What a push needs of the plan file (`PlanFile` of the config schema). */
+export interface PushedPlan {
+  readonly id: string;
+  readonly version: number;
+  readonly cycleSeconds: number;
+  readonly intersections: Readonly<Record<string, unknown>>;
+}
+
+export interface PushResult {
+  readonly txnId: string;
+  readonly corridor: string;
+  readonly plan: { readonly id: string; readonly version: number };
+  readonly outcome: "committed" | "aborted" | "halted";
+  readonly reason: string | null;
+  readonly activationAt: string;
+  readonly votes: readonly {
+    readonly intersection: string;
+    readonly vote: "yes" | "no" | "none";
+    readonly reason: string | null;
+  }[];
+  /** Participants that had not acknowledged the commit when the command gave up waiting (they will ask). */
+  readonly unacknowledged: readonly string[];
+  readonly durationMs: number;
+}
+
+function newTxnId(name: string, wallMs: number): string {
+  return `${name}-${wallMs.toString(36)}-${randomBytes(4).toString("hex")}`;
+}
+
+/** How a coordinator's messages leave: a plan-push command's own client, or a gateway's session. */
+export type Publish = (topic: string, payload: string, options: { retain?: boolean }) => void;
+
+/** The coordinator's SQLite decision log as the shell's log port (this corridor's, this coordinator's entries). */
+export function storeCoordinatorLog(store: DecisionLogStore, me: string, corridor: string): CoordinatorLog {
+  const entry = (record: CommitRecord) => ({
+    txnId: record.txnId,
+    corridor,
+    coordinator: me,
+    participants: record.participants,
+    planId: record.plan.planId,
+    planVersion: record.plan.version,
+    activationWallMs: record.activationWallMs,
+    tokens: record.tokens,
+  });
+  return {
+    persistCommit: (record, atWallMs) => store.persistCommit(entry(record), atWallMs),
+    persistEnd: (record, atWallMs) =>
+      store.persistEnd({ ...entry(record), outcome: record.outcome }, atWallMs),
+    outcomeOf: (txnId) => store.outcomeOf(txnId),
+    unfinished: () =>
+      store
+        .unfinished()
+        .filter((e) => e.corridor === corridor && e.coordinator === me)
+        .map((e) => ({
+          txnId: e.txnId,
+          participants: e.participants,
+          plan: { planId: e.planId, version: e.planVersion },
+          activationWallMs: e.activationWallMs,
+          tokens: e.tokens,
+        })),
+  };
+}
+
+/**
+ * A coordinator on the broker, whatever carries its messages: the shared coordinator shell
+ * (gateway/shell/corridor/coordinator-shell.ts) over the coordinator's SQLite log and a publish
+ * function. Used by `greenwave plan push` (party `@name`) and by a gateway acting as coordinator
+ * (party = its id); the simulator runs the same shell over its own ports.
+ */
+export class CoordinatorHost extends CoordinatorShell {
+  constructor(
+    readonly me: string,
+    readonly corridorId: string,
+    readonly config: CoordinatorConfig,
+    store: DecisionLogStore,
+    publish: Publish,
+    readonly now: () => { monoMs: number; wallMs: number } = () => systemClock.now(),
+  ) {
+    super({
+      me,
+      config,
+      log: storeCoordinatorLog(store, me, corridorId),
+      network: {
+        send: (to, body) => {
+          const envelope = { v: PROTOCOL_VERSION, from: me, to, sentAtWallMs: now().wallMs, body };
+          publish(inboxTopic(corridorId, to, me), JSON.stringify(envelope), {});
+        },
+      },
+      retain: (record) =>
+        publish(
+          decisionTopic(corridorId, me, record.txnId),
+          JSON.stringify({ v: PROTOCOL_VERSION, coordinator: me, ...record }),
+          { retain: true },
+        ),
+      clock: { now },
+      random01: Math.random,
+    });
+  }
+}
+
+/** A plan change to coordinate: the plan file's content, its earliest activation, how far ahead at least. */
+export interface PushRequest {
+  readonly name: string;
+  readonly dailySyncMs: number;
+  readonly planFile: PushedPlan;
+  readonly atWallMs: number | null;
+  readonly leadMs: number;
+  readonly ackTimeoutMs: number;
+  readonly haltAfter?: HaltAfter;
+}
+
+/** Coordinates one plan change to its end (or the ack timeout once committed) and says how it went. */
+export async function coordinatePush(host: CoordinatorHost, request: PushRequest): Promise<PushResult> {
+  const started = host.now();
+  const plan = request.planFile;
+  const cycleMs = Math.round(plan.cycleSeconds * 1000);
+  const earliest = Math.max(request.atWallMs ?? 0, started.wallMs + request.leadMs);
+  const activationWallMs = nextCommonBoundary(earliest, request.dailySyncMs, cycleMs);
+  const txnId = newTxnId(request.name, started.wallMs);
+  const run = host.begin(
+    startCoordinator(host.config, {
+      txnId,
+      coordinator: host.me,
+      participants: Object.keys(plan.intersections),
+      plan: { planId: plan.id, version: plan.version },
+      activationWallMs,
+    }),
+    plan,
+    request.haltAfter,
+  );
+  // Decided, then acknowledged by all or given up on after the ack timeout (the record is retained).
+  let giveUp: NodeJS.Timeout | null = null;
+  await new Promise<void>((resolve) => {
+    void run.ended.then(resolve);
+    const poll = setInterval(() => {
+      if (run.state.outcome !== "committed" || giveUp) return;
+      clearInterval(poll);
+      giveUp = setTimeout(resolve, request.ackTimeoutMs);
+    }, 20);
+    void run.ended.then(() => clearInterval(poll));
+  });
+  if (giveUp) clearTimeout(giveUp);
+  const state = run.state;
+  const outcome = run.halted ? "halted" : (run.finished?.outcome ?? state.outcome ?? "aborted");
+  return {
+    txnId,
+    corridor: host.corridorId,
+    plan: { id: plan.id, version: plan.version },
+    outcome,
+    reason: run.finished?.reason ?? null,
+    activationAt: new Date(activationWallMs).toISOString(),
+    votes: state.participants.map((id) => {
+      const vote = state.votes[id];
+      return {
+        intersection: id,
+        vote: vote ? (vote.yes ? "yes" : "no") : "none",
+        reason: vote && !vote.yes ? vote.reason : null,
+      };
+    }),
+    unacknowledged:
+      outcome === "committed" ? state.participants.filter((id) => !state.acked.includes(id)) : [],
+    durationMs: Math.round(host.now().monoMs - started.monoMs),
+  };
+}

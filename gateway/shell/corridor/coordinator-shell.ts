@@ -1,0 +1,209 @@
+import {
+  type CoordinatorEffect,
+  type CoordinatorEvent,
+  type CoordinatorState,
+  resumeCommitted,
+  stepCoordinator,
+} from "../../core/corridor/coordinator.js";
+import type { Outcome } from "../../core/corridor/participant.js";
+import { invariant } from "../../core/invariant.js";
+import type { CorridorBody } from "../../protocol/corridor-messages.js";
+import type { CommitRecord, CoordinatorPorts } from "./coordinator-ports.js";
+
+/** Fault injection for tests and drills: the coordinator "dies" right after sending every PREPARE, or right after forcing its commit. */
+export type HaltAfter = "prepare-sent" | "commit-forced";
+
+/** At most this many transactions run at once under one coordinator (its own push and resumed ones). */
+const MAX_COORDINATOR_RUNS = 16;
+
+/**
+ * One coordinator machine run until it finishes (or, once committed, until its host stops waiting):
+ * carries out its effects in order — the forced commit before any COMMIT leaves, and the retained
+ * committed record once the step's COMMITs have left.
+ */
+export class CoordinatorRun {
+  finished: { outcome: Outcome; reason: string | null } | null = null;
+  halted = false;
+  private done: () => void = () => {};
+  readonly ended = new Promise<void>((resolve) => {
+    this.done = resolve;
+  });
+
+  constructor(
+    private readonly ports: CoordinatorPorts,
+    public state: CoordinatorState,
+    /** The plan file's content, sent with every PREPARE (null for a run resumed from the log). */
+    private readonly planFile: unknown,
+    private readonly haltAfter: HaltAfter | null,
+  ) {}
+
+  step(event: CoordinatorEvent): void {
+    if (this.halted) return;
+    const now = this.ports.clock.now();
+    const before = this.state;
+    const step = (this.ports.step ?? stepCoordinator)(this.state, event, now.monoMs);
+    this.state = step.state;
+    let retainCommit = false;
+    for (const effect of step.effects) {
+      this.run(effect, before, now.wallMs);
+      if (effect.type !== "persist-commit") continue;
+      if (this.haltAfter === "commit-forced") return this.halt();
+      retainCommit = true;
+    }
+    if (
+      this.haltAfter === "prepare-sent" &&
+      step.effects.some((e) => e.type === "send" && e.message.type === "prepare")
+    )
+      return this.halt();
+    // After the COMMITs of this step have left: participants normally hear the coordinator first.
+    if (retainCommit) this.retain("committed");
+  }
+
+  private halt(): void {
+    this.halted = true;
+    this.done();
+  }
+
+  private record(): CommitRecord {
+    const s = this.state;
+    return {
+      txnId: s.txnId,
+      participants: s.participants,
+      plan: s.plan,
+      activationWallMs: s.activationWallMs,
+      tokens: {},
+    };
+  }
+
+  private run(effect: CoordinatorEffect, before: CoordinatorState, wallMs: number): void {
+    const { network, log } = this.ports;
+    switch (effect.type) {
+      case "send":
+        return network.send(effect.to, this.body(effect.message));
+      case "persist-commit": {
+        const tokens = Object.fromEntries(
+          Object.entries(before.leases).map(([id, lease]) => [id, lease.token]),
+        );
+        const { txnId, participants, plan, activationWallMs } = effect;
+        return log.persistCommit({ txnId, participants, plan, activationWallMs, tokens }, wallMs);
+      }
+      case "persist-end":
+        log.persistEnd({ ...this.record(), outcome: effect.outcome }, wallMs);
+        if (effect.outcome === "aborted") this.retain("aborted");
+        return;
+      case "answer":
+        return network.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.outcome });
+      case "finished":
+        this.finished = { outcome: effect.outcome, reason: effect.reason };
+        this.ports.finished?.(this.state.txnId, effect.outcome, effect.reason);
+        this.done();
+        return;
+    }
+  }
+
+  /** A machine's message as it travels on the wire: a PREPARE carries the plan file. */
+  private body(m: Extract<CoordinatorEffect, { type: "send" }>["message"]): CorridorBody {
+    if (m.type !== "prepare") return m;
+    return {
+      type: "prepare",
+      txnId: m.txn.txnId,
+      token: m.txn.token,
+      participants: [...m.txn.participants],
+      plan: { id: m.txn.plan.planId, version: m.txn.plan.version },
+      planFile: this.planFile,
+      activationWallMs: m.txn.activationWallMs,
+    };
+  }
+
+  /** The decision, retained, for participants that ask after this coordinator is gone. */
+  private retain(outcome: Outcome): void {
+    const { txnId, participants, activationWallMs } = this.state;
+    this.ports.retain({ txnId, outcome, participants, activationWallMs });
+  }
+}
+
+/**
+ * The one interpreter of the coordinator machine, for `greenwave plan push`, a gateway acting as
+ * coordinator and the deterministic simulator: its runs, ticking, fed from its inbox, and the committed
+ * transactions of its log resumed (a restarted coordinator finishes them).
+ */
+export class CoordinatorShell {
+  private current: CoordinatorRun[] = [];
+
+  constructor(readonly ports: CoordinatorPorts) {}
+
+  /** The runs not yet done. */
+  get runs(): readonly CoordinatorRun[] {
+    return this.current.filter((r) => r.state.phase !== "done" && !r.halted);
+  }
+
+  begin(state: CoordinatorState, planFile: unknown, haltAfter?: HaltAfter | null): CoordinatorRun {
+    this.current = [...this.runs];
+    invariant(
+      this.current.length < MAX_COORDINATOR_RUNS,
+      () => `coordinator ${this.ports.me} already runs ${MAX_COORDINATOR_RUNS} transactions`,
+    );
+    const run = new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null);
+    this.current.push(run);
+    run.step({ type: "start" });
+    return run;
+  }
+
+  /** Resumes every committed transaction of its log that is not yet acknowledged by all. */
+  resumeLog(): CoordinatorRun[] {
+    return this.ports.log
+      .unfinished()
+      .filter((record) => !this.current.some((r) => r.state.txnId === record.txnId))
+      .map((record) =>
+        this.begin(resumeCommitted(this.ports.config, { ...record, coordinator: this.ports.me }), null),
+      );
+  }
+
+  tick(): void {
+    for (const run of [...this.current]) run.step({ type: "tick", random01: this.ports.random01() });
+    // A finished run's questions are the log's to answer from now on (presumed abort for the rest); a
+    // halted one, "dead", keeps swallowing its messages until the next run begins.
+    this.current = this.current.filter((r) => r.halted || r.state.phase !== "done");
+  }
+
+  /**
+   * Takes a corridor message if it is the coordinator's: lease replies, votes, acknowledgements, and
+   * inquiries about its own transactions (about others too when `presumeAbort`: what its log does not
+   * hold was aborted). False: not the coordinator's (a gateway's participant takes it).
+   */
+  receive(envelope: { readonly from: string; readonly body: CorridorBody }, presumeAbort: boolean): boolean {
+    const { from, body } = envelope;
+    if (body.type !== "lease" && body.type !== "vote" && body.type !== "ack" && body.type !== "inquiry")
+      return false;
+    const txnOf = "txnId" in body ? body.txnId : null;
+    const target = this.current.find((r) =>
+      txnOf ? r.state.txnId === txnOf : r.state.phase !== "done" && r.state.participants.includes(from),
+    );
+    if (!target) {
+      if (body.type !== "inquiry") return true;
+      const logged = this.ports.log.outcomeOf(body.txnId);
+      if (logged === null && !presumeAbort) return false;
+      this.ports.network.send(from, { type: "answer", txnId: body.txnId, answer: logged ?? "aborted" });
+      return true;
+    }
+    switch (body.type) {
+      case "lease":
+        target.step({ type: "lease-reply", from, reply: body.reply });
+        break;
+      case "vote": {
+        const vote = body.yes
+          ? { yes: true as const }
+          : { yes: false as const, reason: body.reason ?? "no reason given" };
+        target.step({ type: "vote", from, txnId: body.txnId, vote });
+        break;
+      }
+      case "ack":
+        target.step({ type: "ack", from, txnId: body.txnId, outcome: body.outcome });
+        break;
+      case "inquiry":
+        target.step({ type: "inquiry", from, txnId: body.txnId });
+        break;
+    }
+    return true;
+  }
+}

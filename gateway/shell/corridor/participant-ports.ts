@@ -1,0 +1,90 @@
+import type { Outcome, PreparedTxn, Tombstone } from "../../core/corridor/participant.js";
+import type { PrepareTimingRules } from "../../core/corridor/prepare-check.js";
+import { DEFAULT_PREPARE_TIMING_RULES } from "../../core/corridor/prepare-check.js";
+import type { PlanInForceRef, StoredTxn } from "../../core/corridor/resume.js";
+import type { IntersectionPlan } from "../../core/model.js";
+import type { CorridorBody } from "../../protocol/corridor-messages.js";
+
+/**
+ * The ports of the participant shell (`participant-shell.ts`): everything it touches outside the pure
+ * lease authority and 2PC participant. Production plugs in SQLite, MQTT and the system clock
+ * (gateway/node/corridor-participant.ts); the deterministic simulator its simulated disk, network and
+ * clock (simulators/corridor/sim-participant-ports.ts); the unit tests' harness in-memory ones. So the
+ * simulator runs the very code that runs on the pole.
+ */
+
+/** What a participant restarts from. */
+export interface ParticipantRecord {
+  readonly highestToken: number;
+  readonly prepared: PreparedTxn | null;
+  readonly tombstones: readonly Tombstone[];
+  readonly refusals: readonly string[];
+}
+
+/**
+ * The participant's durable records. A forced write is on disk, with every write before it, when it
+ * returns; a lazy one is atomic but a crash may take it back (with the lazy writes after it).
+ */
+export interface ParticipantDisk {
+  leaseEpoch(): number;
+  /** Forced: no token of this epoch may be handed out before it is on disk. */
+  persistLeaseEpoch(epoch: number): void;
+  /** Newest first, each kind to its own bound (`maxTombstones`). */
+  participantRecord(maxTombstones: number): ParticipantRecord;
+  /** Forced: PREPARED, the compiled plan it would take and the new fencing floor, in one write. */
+  persistPrepared(
+    txn: PreparedTxn,
+    planBody: IntersectionPlan | null,
+    highestToken: number,
+    atWallMs: number,
+  ): void;
+  /** Forced or lazy as the machine says (presumed abort: an abort needs no forced write). */
+  persistOutcome(txnId: string, outcome: Outcome, forced: boolean, atWallMs: number): void;
+  planBody(planId: string, version: number): IntersectionPlan | null;
+  /** The newest committed transactions (at most `limit`), most recently written first. */
+  committedTransactions(limit: number): StoredTxn[];
+  planInForce(): PlanInForceRef | null;
+}
+
+export interface CorridorNetwork {
+  /** Best effort: the protocol resends and asks again, so nothing here waits or retries. */
+  send(to: string, body: CorridorBody): void;
+}
+
+export type PrepareBody = Extract<CorridorBody, { type: "prepare" }>;
+
+/** The signal core's verdict on a PREPARE's plan for this intersection, with the plan it would run. */
+export type PlanVerdict =
+  { readonly ok: true; readonly plan: IntersectionPlan } | { readonly ok: false; readonly reason: string };
+
+export interface PlanCheck {
+  check(body: PrepareBody): PlanVerdict;
+}
+
+export interface ParticipantLog {
+  warn(message: string): void;
+  error(detail: object, message: string): void;
+}
+
+/** What the gateway around the participant does for it. */
+export interface ParticipantShellHost {
+  /** `resumed`: handed again after a restart, rather than just committed. */
+  schedulePlan(plan: IntersectionPlan, txn: PreparedTxn, resumed: boolean): void;
+  /**
+   * Why the controller could not take a plan change for this instant, or null when it can: its queue
+   * of waiting changes is bounded, and a gateway that is stopping takes none.
+   */
+  planRefusal(activationWallMs: number): string | null;
+  audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
+  changed(): void;
+}
+
+export interface CorridorSettings extends PrepareTimingRules {
+  /** Our own knowledge of our clock's error (NTP/GPS), when the platform gives it; null: unknown. */
+  readonly clockErrorMs: () => number | null;
+}
+
+export const DEFAULT_CORRIDOR_SETTINGS: CorridorSettings = {
+  ...DEFAULT_PREPARE_TIMING_RULES,
+  clockErrorMs: () => null,
+};

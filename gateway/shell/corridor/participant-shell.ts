@@ -1,0 +1,320 @@
+import {
+  currentLease,
+  fencingFloor,
+  type LeaseAuthorityEffect,
+  type LeaseAuthorityEvent,
+  type LeaseAuthorityState,
+  startLeaseAuthority,
+  stepLeaseAuthority,
+} from "../../core/corridor/lease.js";
+import {
+  MAX_TOMBSTONES,
+  type Outcome,
+  type ParticipantEffect,
+  type ParticipantEvent,
+  type ParticipantState,
+  type PrepareVerdict,
+  type PreparedTxn,
+  startParticipant,
+  stepParticipant,
+} from "../../core/corridor/participant.js";
+import { checkPrepareTiming } from "../../core/corridor/prepare-check.js";
+import { committedToResume } from "../../core/corridor/resume.js";
+import { InvariantViolation } from "../../core/invariant.js";
+import type { IntersectionPlan } from "../../core/model.js";
+import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
+import type { CorridorEnvelope } from "../../protocol/corridor-messages.js";
+import { gatewayInbound } from "../../protocol/gateway-inbox.js";
+import type { Clock } from "../clock.js";
+import type {
+  CorridorNetwork,
+  CorridorSettings,
+  ParticipantDisk,
+  ParticipantLog,
+  ParticipantShellHost,
+  PlanCheck,
+  PrepareBody,
+} from "./participant-ports.js";
+
+/** How many of the newest committed transactions a restart looks through for changes not yet entered. */
+const MAX_RESUME_SCAN = 64;
+
+export interface ParticipantPorts {
+  readonly me: string;
+  readonly disk: ParticipantDisk;
+  readonly network: CorridorNetwork;
+  readonly clock: Clock;
+  readonly planCheck: PlanCheck;
+  readonly host: ParticipantShellHost;
+  readonly log: ParticipantLog;
+  readonly settings: CorridorSettings;
+  /**
+   * The participant machine's step: `stepParticipant`. Injectable so that the simulator can wrap it
+   * with a deliberate bug (its mutations) without a switch for them in this file.
+   */
+  readonly step?: typeof stepParticipant;
+}
+
+/**
+ * The one interpreter of this intersection's lease authority and 2PC participant, for the gateway, the
+ * deterministic simulator and the tests alike. It checks each PREPARE (timing, the controller's room,
+ * the plan), carries out the machines' effects in order — a forced write before anything that follows
+ * it in the same step — and hands a committed plan to the controller. Starting it is a process start:
+ * the authority begins a new epoch and the participant restores its record.
+ */
+export class ParticipantShell {
+  private authority: LeaseAuthorityState;
+  private participant: ParticipantState;
+  /** Compiled plans of prepared transactions, by transaction id. */
+  private readonly plans = new Map<string, IntersectionPlan>();
+  /** Audit entries, status updates and plan hand-overs of the current step, done once its messages are sent. */
+  private readonly afterStep: (() => void)[] = [];
+  private readonly step: typeof stepParticipant;
+  readonly counters = {
+    prepares: 0,
+    votesYes: 0,
+    votesNo: 0,
+    committed: 0,
+    aborted: 0,
+    invariantBreaches: 0,
+    /** Transactions aborted here without having been prepared (answered inquiries about unknown ones). */
+    refusals: 0,
+  };
+  /** The transaction in doubt when the current step began: its outcome is a change; any other is a refusal. */
+  private preparedBeforeStep: string | null = null;
+
+  constructor(private readonly ports: ParticipantPorts) {
+    this.step = ports.step ?? stepParticipant;
+    const started = startLeaseAuthority(ports.disk.leaseEpoch());
+    this.authority = started.state;
+    this.runAuthority(started.effects);
+    this.participant = startParticipant(
+      ports.me,
+      ports.disk.participantRecord(MAX_TOMBSTONES),
+      ports.clock.now().monoMs,
+    );
+  }
+
+  /**
+   * After a restart: the committed changes not yet entered are handed to the controller again (one
+   * whose instant has passed takes effect at the next cycle boundary, and reports its lateness).
+   */
+  resume(): void {
+    const { disk, clock, host, log } = this.ports;
+    const committed = disk.committedTransactions(MAX_RESUME_SCAN);
+    const due = committedToResume(committed, disk.planInForce(), clock.now().wallMs, MAX_PENDING_PLANS);
+    for (const txn of due) {
+      const plan = disk.planBody(txn.plan.planId, txn.plan.version);
+      if (plan) host.schedulePlan(plan, txn, true);
+      else log.error({ txn }, "committed plan missing from the store: resolve by pushing it again");
+    }
+  }
+
+  get lock(): { holder: string; token: number } | null {
+    const lease = currentLease(this.authority, this.ports.clock.now().monoMs);
+    return lease ? { holder: lease.holder, token: lease.token } : null;
+  }
+
+  get inDoubt(): PreparedTxn | null {
+    return this.participant.prepared;
+  }
+
+  /** The machines' states, read only: for status pages, the checker and the tests. */
+  get participantState(): ParticipantState {
+    return this.participant;
+  }
+
+  get authorityState(): LeaseAuthorityState {
+    return this.authority;
+  }
+
+  onMessage(envelope: Pick<CorridorEnvelope, "from" | "to" | "sentAtWallMs" | "body">): void {
+    const inbound = gatewayInbound(envelope, this.participant.prepared?.coordinator ?? null);
+    switch (inbound.kind) {
+      case "authority":
+        return this.authorityStep(inbound.event);
+      case "prepare": {
+        this.counters.prepares++;
+        const body = envelope.body as PrepareBody;
+        return this.participantStep({
+          type: "prepare",
+          txn: inbound.txn,
+          verdict: this.check(body, envelope.sentAtWallMs),
+          lastIssuedToken: fencingFloor(this.authority),
+        });
+      }
+      case "participant":
+        return this.participantStep(inbound.event);
+      case "none":
+        return; // a coordinator's message (this gateway's coordinator took its own)
+    }
+  }
+
+  /** A coordinator's retained decision record (it may be gone for good). */
+  onDecisionRecord(record: { txnId: string; outcome: Outcome; coordinator: string }): void {
+    if (this.participant.prepared?.txnId !== record.txnId) return;
+    this.participantStep({
+      type: "decision",
+      txnId: record.txnId,
+      outcome: record.outcome,
+      source: "peer",
+      by: record.coordinator,
+    });
+  }
+
+  /** An operator's resolution of a transaction whose coordinator is gone forever. */
+  resolve(txnId: string, outcome: Outcome, by: string): boolean {
+    if (this.participant.prepared?.txnId !== txnId) return false;
+    this.participantStep({ type: "decision", txnId, outcome, source: "operator", by });
+    return true;
+  }
+
+  tick(): void {
+    this.participantStep({ type: "tick" });
+  }
+
+  /** Timing first (cheapest, and what a stale PREPARE fails), then the controller's room, then the plan. */
+  private check(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
+    const { settings, host, planCheck, clock } = this.ports;
+    const timing = checkPrepareTiming(settings, {
+      ownClockErrorMs: settings.clockErrorMs(),
+      sentAtWallMs,
+      nowWallMs: clock.now().wallMs,
+      activationWallMs: body.activationWallMs,
+    });
+    if (!timing.ok) return timing;
+    const refusal = host.planRefusal(body.activationWallMs);
+    if (refusal !== null) return { ok: false, reason: refusal };
+    const verdict = planCheck.check(body);
+    if (!verdict.ok) return verdict;
+    this.plans.set(body.txnId, verdict.plan);
+    return { ok: true };
+  }
+
+  private authorityStep(event: LeaseAuthorityEvent): void {
+    const step = stepLeaseAuthority(this.authority, event, this.ports.clock.now().monoMs);
+    this.authority = step.state;
+    this.runAuthority(step.effects);
+    this.ports.host.changed();
+  }
+
+  private runAuthority(effects: readonly LeaseAuthorityEffect[]): void {
+    for (const effect of effects) {
+      if (effect.type === "persist-epoch") {
+        this.ports.disk.persistLeaseEpoch(effect.epoch);
+        this.authority = stepLeaseAuthority(
+          this.authority,
+          { type: "epoch-durable" },
+          this.ports.clock.now().monoMs,
+        ).state;
+      } else this.ports.network.send(effect.to, { type: "lease", reply: effect.reply });
+    }
+  }
+
+  private participantStep(event: ParticipantEvent): void {
+    this.preparedBeforeStep = this.participant.prepared?.txnId ?? null;
+    let step;
+    try {
+      step = this.step(this.participant, event, this.ports.clock.now().monoMs);
+    } catch (error) {
+      if (!(error instanceof InvariantViolation)) throw error;
+      // The protocol's own invariants: refuse the message, say why loudly; the lamps are not at stake.
+      this.counters.invariantBreaches++;
+      this.ports.log.error(
+        { event, error: error.message },
+        "corridor protocol invariant broken; message refused",
+      );
+      this.ports.host.audit("protocol-invariant", null, { message: error.message });
+      return;
+    }
+    this.participant = step.state;
+    for (const effect of step.effects) this.run(effect);
+    // The audit trail, the status and the controller follow the protocol's messages rather than delay
+    // them: only the forced writes the machine asked for stand between a message and its answer.
+    for (const action of this.afterStep.splice(0)) action();
+    // Only the plan of the transaction in doubt can still be needed (a refused or finished one never):
+    // the map stays bounded whatever is sent here.
+    for (const txnId of this.plans.keys())
+      if (txnId !== this.participant.prepared?.txnId) this.plans.delete(txnId);
+  }
+
+  private run(effect: ParticipantEffect): void {
+    const { network, disk } = this.ports;
+    switch (effect.type) {
+      case "persist-prepared":
+        return this.persistPrepared(effect);
+      case "persist-outcome":
+        disk.persistOutcome(effect.txnId, effect.outcome, effect.forced, this.ports.clock.now().wallMs);
+        return this.countOutcome(effect.txnId, effect.outcome);
+      case "vote":
+        if (effect.yes) this.counters.votesYes++;
+        else this.counters.votesNo++;
+        if (!effect.yes) this.audit("txn-vote-no", effect.to, { txnId: effect.txnId, reason: effect.reason });
+        return network.send(effect.to, {
+          type: "vote",
+          txnId: effect.txnId,
+          yes: effect.yes,
+          reason: effect.reason,
+        });
+      case "ack":
+        return network.send(effect.to, { type: "ack", txnId: effect.txnId, outcome: effect.outcome });
+      case "apply-plan":
+        return this.applyPlan(effect.txn);
+      case "ask-decision":
+        network.send(effect.txn.coordinator, { type: "inquiry", txnId: effect.txn.txnId });
+        for (const peer of effect.txn.participants)
+          if (peer !== this.ports.me) network.send(peer, { type: "inquiry", txnId: effect.txn.txnId });
+        return;
+      case "answer-inquiry":
+        return network.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.answer });
+      case "report":
+        this.ports.log.warn(effect.message);
+        this.audit("txn-report", null, { message: effect.message });
+        return;
+    }
+  }
+
+  private persistPrepared(effect: Extract<ParticipantEffect, { type: "persist-prepared" }>): void {
+    const { txn } = effect;
+    const plan = this.plans.get(txn.txnId) ?? null;
+    this.ports.disk.persistPrepared(txn, plan, effect.highestToken, this.ports.clock.now().wallMs);
+    this.audit("txn-prepared", txn.coordinator, { txnId: txn.txnId, token: txn.token, plan: txn.plan });
+    this.changed();
+  }
+
+  private countOutcome(txnId: string, outcome: Outcome): void {
+    // A refusal of a transaction never prepared here (an inquiry about one we never heard of) is not an
+    // aborted change of this intersection: not counted or audited as one, so that anyone asking about
+    // made-up transactions cannot fill the audit trail and the metrics with them.
+    if (txnId !== this.preparedBeforeStep) this.counters.refusals++;
+    else if (outcome === "aborted") {
+      this.counters.aborted++;
+      this.audit("txn-aborted", null, { txnId });
+    }
+    this.changed();
+  }
+
+  private applyPlan(txn: PreparedTxn): void {
+    this.counters.committed++;
+    const plan = this.plans.get(txn.txnId) ?? this.ports.disk.planBody(txn.plan.planId, txn.plan.version);
+    this.plans.delete(txn.txnId);
+    this.audit("txn-committed", txn.coordinator, {
+      txnId: txn.txnId,
+      plan: txn.plan,
+      activationWallMs: txn.activationWallMs,
+    });
+    if (!plan) {
+      this.ports.log.error({ txn }, "committed plan missing from the store: resolve by pushing it again");
+      return;
+    }
+    this.afterStep.push(() => this.ports.host.schedulePlan(plan, txn, false));
+  }
+
+  private audit(type: string, actor: string | null, detail: Record<string, unknown>): void {
+    this.afterStep.push(() => this.ports.host.audit(type, actor, detail));
+  }
+
+  private changed(): void {
+    this.afterStep.push(() => this.ports.host.changed());
+  }
+}

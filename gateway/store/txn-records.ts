@@ -1,0 +1,187 @@
+import type { Outcome, PreparedTxn, Tombstone } from "../core/corridor/participant.js";
+import type { StoredTxn } from "../core/corridor/resume.js";
+import { invariant } from "../core/invariant.js";
+import type Database from "better-sqlite3";
+
+/**
+ * The participant's records of transactions in the store's `txns` table: outcomes of transactions it
+ * prepared, and refusals (rows with no coordinator) of ones it never prepared, each bounded on its own.
+ * Functions over the store's compiled statements; the store decides when a write is forced.
+ */
+
+/** What these functions need of the store: its compiled statements and its counters. */
+export interface SqlAccess {
+  statement(sql: string): Database.Statement;
+  addToCounter(key: string, by: number): void;
+}
+
+export interface ParticipantRecord {
+  highestToken: number;
+  prepared: PreparedTxn | null;
+  tombstones: Tombstone[];
+  refusals: string[];
+}
+
+export function readLeaseEpoch(q: SqlAccess): number {
+  const row = q.statement("SELECT epoch FROM lease_epoch WHERE id = 1").get() as
+    { epoch: number } | undefined;
+  return row?.epoch ?? 0;
+}
+
+export function writeLeaseEpoch(q: SqlAccess, epoch: number): void {
+  q.statement("INSERT OR REPLACE INTO lease_epoch (id, epoch) VALUES (1, ?)").run(epoch);
+}
+
+export function readHighestToken(q: SqlAccess): number {
+  const row = q.statement("SELECT highest_token FROM fencing WHERE id = 1").get() as
+    { highest_token: number } | undefined;
+  return row?.highest_token ?? 0;
+}
+
+/** PREPARED and the new fencing floor (the store writes the plan beside them, in the same transaction). */
+export function writePrepared(q: SqlAccess, txn: PreparedTxn, highestToken: number, atWallMs: number): void {
+  q.statement(
+    "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?)",
+  ).run(
+    txn.txnId,
+    txn.coordinator,
+    txn.token,
+    JSON.stringify(txn.participants),
+    txn.plan.planId,
+    txn.plan.version,
+    txn.activationWallMs,
+    atWallMs,
+  );
+  q.statement("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
+}
+
+/** A finished outcome is never overwritten by another: that would turn a commit into an abort on disk. */
+export function writeOutcome(q: SqlAccess, txnId: string, outcome: Outcome, atWallMs: number): void {
+  const row = q.statement("SELECT phase FROM txns WHERE txn_id = ?").get(txnId) as
+    { phase: string } | undefined;
+  if (row && row.phase !== "prepared") {
+    invariant(row.phase === outcome, () => `transaction ${txnId} is ${row.phase} on disk: not ${outcome}`);
+    return;
+  }
+  if (row)
+    q.statement("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?").run(
+      outcome,
+      atWallMs,
+      txnId,
+    );
+  else
+    q.statement(
+      "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
+    ).run(txnId, outcome, atWallMs);
+}
+
+/**
+ * Finished transactions and refusals are bounded apart (each to `maxFinishedTxns`), so that refusals,
+ * which anyone can cause by asking about made-up transactions, never push out a real outcome. A
+ * prepared one is never dropped. In batches of 100, as for events.
+ */
+export function boundTxns(q: SqlAccess, maxFinishedTxns: number): void {
+  for (const refusals of [false, true]) {
+    const kind = refusals ? "coordinator = ''" : "coordinator != ''";
+    const { n } = q.statement(`SELECT count(*) AS n FROM txns WHERE ${kind}`).get() as { n: number };
+    if (n <= maxFinishedTxns + 100) continue;
+    const result = q
+      .statement(
+        `DELETE FROM txns WHERE phase != 'prepared' AND ${kind} AND rowid NOT IN (SELECT rowid FROM txns WHERE ${kind} ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?)`,
+      )
+      .run(maxFinishedTxns);
+    if (result.changes > 0) q.addToCounter("txns_pruned", result.changes);
+    // Postcondition: the newest maxFinishedTxns are kept, and beyond them only prepared ones (refusals
+    // are never prepared).
+    const prepared = refusals
+      ? 0
+      : (
+          q.statement(`SELECT count(*) AS n FROM txns WHERE phase = 'prepared' AND ${kind}`).get() as {
+            n: number;
+          }
+        ).n;
+    const kept = n - result.changes;
+    invariant(
+      kept >= maxFinishedTxns && kept <= maxFinishedTxns + prepared,
+      () => `txns (${kind}): ${kept} kept of ${n}, bound ${maxFinishedTxns} + ${prepared} prepared`,
+    );
+  }
+}
+
+/** What the participant restarts from: its fencing floor, the transaction it is in doubt about, its tombstones. */
+export function readParticipantRecord(
+  q: SqlAccess,
+  highestToken: number,
+  maxTombstones: number,
+): ParticipantRecord {
+  const rows = q
+    .statement("SELECT * FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?")
+    .all(maxTombstones + 1) as TxnRow[];
+  const refusals = q
+    .statement(
+      "SELECT txn_id FROM txns WHERE coordinator = '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+    )
+    .all(maxTombstones) as { txn_id: string }[];
+  const preparedRow = q
+    .statement("SELECT * FROM txns WHERE phase = 'prepared' ORDER BY updated_at_ms DESC LIMIT 1")
+    .get() as TxnRow | undefined;
+  return {
+    highestToken,
+    prepared: preparedRow ? txnFromRow(preparedRow) : null,
+    tombstones: rows
+      .filter((r) => r.phase !== "prepared")
+      .slice(0, maxTombstones)
+      .reverse()
+      .map((r) => ({ txnId: r.txn_id, outcome: r.phase as Outcome })),
+    refusals: refusals.map((r) => r.txn_id).reverse(),
+  };
+}
+
+export function readTransaction(q: SqlAccess, txnId: string): (PreparedTxn & { phase: string }) | null {
+  const row = q.statement("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
+  return row ? { ...txnFromRow(row), phase: row.phase } : null;
+}
+
+/** The newest committed transactions (at most `limit`), most recently written first: what a restart resumes. */
+export function readCommitted(q: SqlAccess, limit: number): StoredTxn[] {
+  const rows = q
+    .statement(
+      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+    )
+    .all(limit) as TxnRow[];
+  return rows.map((row) => ({ txn: txnFromRow(row), phase: "committed" }));
+}
+
+/** The newest finished or pending transaction, for the status. */
+export function readLastTransaction(q: SqlAccess): { txnId: string; phase: string; atWallMs: number } | null {
+  const row = q
+    .statement(
+      "SELECT txn_id, phase, updated_at_ms FROM txns WHERE coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT 1",
+    )
+    .get() as { txn_id: string; phase: string; updated_at_ms: number } | undefined;
+  return row ? { txnId: row.txn_id, phase: row.phase, atWallMs: row.updated_at_ms } : null;
+}
+
+/** A row of the `txns` table, as SQLite returns it (migration 2). */
+export interface TxnRow {
+  txn_id: string;
+  coordinator: string;
+  token: number;
+  participants: string;
+  plan_id: string;
+  plan_version: number;
+  activation_wall_ms: number;
+  phase: "prepared" | "committed" | "aborted";
+  updated_at_ms: number;
+}
+
+export function txnFromRow(row: TxnRow): PreparedTxn {
+  return {
+    txnId: row.txn_id,
+    coordinator: row.coordinator,
+    token: row.token,
+    participants: JSON.parse(row.participants) as string[],
+    plan: { planId: row.plan_id, version: row.plan_version },
+    activationWallMs: row.activation_wall_ms,
+  };
+}
