@@ -1,9 +1,8 @@
 import {
+  type ControllerEvent,
   type ControllerState,
   controllerMode,
   readyToStop,
-  startController,
-  stepController,
 } from "../../gateway/core/controller.js";
 import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import type { PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
@@ -13,6 +12,8 @@ import type { Now } from "../../gateway/core/time.js";
 import { type BucketLimits, takeToken, type TokenBucket } from "../../gateway/core/token-bucket.js";
 import type { ParticipantShellHost, PlanCheck } from "../../gateway/shell/corridor/participant-ports.js";
 import { ParticipantShell } from "../../gateway/shell/corridor/participant-shell.js";
+import { type ControllerHooks, ControllerShell } from "../../gateway/shell/controller-shell.js";
+import { MemoryLatchStore } from "../../gateway/shell/latch-store.js";
 import { DEFAULT_INBOUND_LIMITS } from "../../gateway/shell/inbound-queue.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
@@ -65,7 +66,14 @@ export class SimGateway {
   up = true;
   /** The production interpreter of the corridor machines: a new one at every (re)start, as a new process. */
   private shell!: ParticipantShell;
-  controller!: ControllerState;
+  /** The controller, run by production's own interpreter of its effects (gateway/shell/controller-shell.ts). */
+  private signal!: ControllerShell;
+  /** The time of the controller step in progress: its hooks report what happened at it. */
+  private stepNow: Now = { monoMs: 0, wallMs: 0 };
+
+  get controller(): ControllerState {
+    return this.signal.controller;
+  }
   readonly disk = new SimDisk();
   /** What its I/O module shows: the last outputs written, held until the module's watchdog fires. */
   private field: { readonly lamps: readonly Lamps[]; readonly aspects: readonly Aspect[] } | null = null;
@@ -124,7 +132,14 @@ export class SimGateway {
     this.buckets = new Map();
     const inForce = this.disk.planInForce();
     const plan = (inForce && this.planFor(inForce.planId, inForce.version)) ?? this.initialPlan;
-    this.controller = startController(this.intersection, plan, null, now);
+    // The simulated module's field holds no latch of its own: a latched fault fails the run (checker).
+    this.signal = new ControllerShell(
+      this.intersection,
+      plan,
+      new MemoryLatchStore(),
+      this.controllerHooks(),
+      now,
+    );
     this.up = true;
     // A restart before the module's watchdog fired finds the dead process's lamps still lit: the new
     // controller must take them over (the safety oracle keeps watching the same lamps). After it, the
@@ -307,37 +322,33 @@ export class SimGateway {
     if (record) this.shell.onDecisionRecord({ txnId: doubt.txnId, ...record });
   }
 
-  private stepController(event: Parameters<typeof stepController>[1], now: Now): void {
-    const step = stepController(this.controller, event, now);
-    this.controller = step.state;
-    for (const effect of step.effects) {
-      switch (effect.type) {
-        case "write-outputs":
-          this.field = { lamps: effect.lamps, aspects: effect.aspects };
-          this.ctx.checker.aspects(this.id, effect.aspects, now.monoMs);
-          break;
-        case "persist-latch":
-          this.ctx.checker.faultLatched(this.id, `${effect.latch.kind}: ${effect.latch.message}`);
-          break;
-        case "clear-latch":
-          break;
-        case "signal": {
-          const e = effect.event;
-          if (e.type === "plan-activated")
-            this.disk.write(true, (d) => {
-              d.planInForce = { planId: e.planId, version: e.version, activationWallMs: e.activationWallMs };
-            });
-          if (e.type === "plan-activated" || e.type === "plan-superseded" || e.type === "cycle-start")
-            this.ctx.trace(
-              `${this.id} ${e.type} ${e.planId}${e.type === "plan-activated" ? ` late ${e.lateByMs}` : ""}`,
-            );
-          this.ctx.checker.signal(this.id, e, now);
-          break;
-        }
-      }
-    }
+  private stepController(event: ControllerEvent, now: Now): void {
+    this.stepNow = now;
+    this.signal.dispatch(event, now);
     if (controllerMode(this.controller) === "fault")
       this.ctx.checker.faultLatched(this.id, this.controller.mon.latch?.message ?? "fault");
+  }
+
+  /** What the controller's effects do here: the field shows the outputs, the checker sees everything. */
+  private controllerHooks(): ControllerHooks {
+    return {
+      writeOutputs: (aspects, lamps) => {
+        this.field = { lamps, aspects };
+        this.ctx.checker.aspects(this.id, aspects, this.stepNow.monoMs);
+      },
+      onFault: (latch) => this.ctx.checker.faultLatched(this.id, `${latch.kind}: ${latch.message}`),
+      onSignal: (e) => {
+        if (e.type === "plan-activated")
+          this.disk.write(true, (d) => {
+            d.planInForce = { planId: e.planId, version: e.version, activationWallMs: e.activationWallMs };
+          });
+        if (e.type === "plan-activated" || e.type === "plan-superseded" || e.type === "cycle-start")
+          this.ctx.trace(
+            `${this.id} ${e.type} ${e.planId}${e.type === "plan-activated" ? ` late ${e.lateByMs}` : ""}`,
+          );
+        this.ctx.checker.signal(this.id, e, this.stepNow);
+      },
+    };
   }
 
   /**
