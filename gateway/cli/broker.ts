@@ -4,6 +4,7 @@ import { hashPassword, loadBrokerUsers } from "../broker/users.js";
 import { createLogger } from "../shell/log.js";
 import { parsePort } from "./broker-options.js";
 import { readRegularFile, UnreadableFileError } from "../config/read-file.js";
+import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
 
 interface BrokerCommandOptions {
@@ -72,11 +73,7 @@ async function runBroker(options: BrokerCommandOptions): Promise<void> {
       ? { tls: { cert: readPem(options.tlsCert, "--tls-cert"), key: readPem(options.tlsKey, "--tls-key") } }
       : {}),
     onLog: (level, message, detail) => log[level](detail ?? {}, message),
-  }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "EADDRINUSE")
-      throw new UsageError(`port ${port} on ${options.host} is in use (another broker? use --port)`);
-    throw error;
-  });
+  }).catch((error: unknown) => explainPortInUse(error, "the broker", "--port"));
   if (!users)
     log.warn(
       "no --users file: the broker is OPEN (no passwords, no ACL); fine on loopback, never in the field",

@@ -22,6 +22,7 @@ import { createLogger, type Logger } from "../shell/log.js";
 import { parsePort } from "./broker-options.js";
 import { openStore } from "./gateway.js";
 import { exitOnBug } from "./fatal.js";
+import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
 
 /** The example corridor shipped in config/, found relative to the installed package. */
@@ -99,12 +100,8 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const simulators: RunningSimulator[] = [];
   const stores: ReturnType<typeof openStore>[] = [];
   try {
-    broker = await startBroker({ host: "127.0.0.1", port: brokerPort, users: null }).catch(
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === "EADDRINUSE")
-          throw new UsageError(`port ${brokerPort} is in use (another broker or demo?): use --port`);
-        throw error;
-      },
+    broker = await startBroker({ host: "127.0.0.1", port: brokerPort, users: null }).catch((error: unknown) =>
+      explainPortInUse(error, "the demo's broker", "--port"),
     );
     const controls = await simulateModules(setups, simulators, log);
     const display = (setup: IntersectionSetup, name: string, node: () => GatewayNode | null): Display =>
@@ -191,13 +188,9 @@ async function startDemoGateway(
     broker: { url: where.brokerUrl },
     http: { host: "127.0.0.1", port: where.httpPort === 0 ? 0 : where.httpPort + index },
     display: display(setup, name, () => node),
-  }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "EADDRINUSE")
-      throw new UsageError(
-        `HTTP port ${where.httpPort + index} is in use: use --http-port (0: any free port)`,
-      );
-    throw error;
-  });
+  }).catch((error: unknown) =>
+    explainPortInUse(error, `${intersection.id}'s HTTP endpoint`, "--http-port (0: any free port)"),
+  );
   process.stdout.write(`  ${name} metrics ${node.httpUrl}/metrics  health ${node.httpUrl}/healthz\n`);
   return node;
 }
@@ -224,13 +217,13 @@ async function simulateModules(
         host: module.link.host,
         tcpPort: module.link.port,
         controlPort: 0,
-      }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "EADDRINUSE")
-          throw new UsageError(
-            `the simulated module ${module.deviceId} cannot listen on ${module.link.kind === "tcp" ? module.link.port : ""}: port in use (is a demo already running?)`,
-          );
-        throw error;
-      });
+      }).catch((error: unknown) =>
+        explainPortInUse(
+          error,
+          `the simulated module ${module.deviceId}`,
+          "the device's link in its intersection file (is a demo already running?)",
+        ),
+      );
       simulators.push(sim);
       controls.push(
         `${setup.intersection.intersection.id}/${module.deviceId} http://127.0.0.1:${sim.controlPort}/state`,

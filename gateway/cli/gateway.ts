@@ -8,6 +8,7 @@ import { createLogger } from "../shell/log.js";
 import { GatewayStore, StoreError } from "../store/store.js";
 import { addBrokerFlags, type BrokerFlags, brokerSettings, parseListenAddress } from "./broker-options.js";
 import { exitOnBug } from "./fatal.js";
+import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
 
 interface GatewayOptions extends BrokerFlags {
@@ -94,7 +95,9 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   process.on("SIGTERM", onStopSignal);
 
   const store = openStore(options.dataDir, intersection.id);
-  node = await GatewayNode.start({ setup, store, clock: systemClock, log, tickMs, broker, http });
+  node = await GatewayNode.start({ setup, store, clock: systemClock, log, tickMs, broker, http }).catch(
+    (error: unknown) => explainPortInUse(error, "the gateway's HTTP endpoint", "--http HOST:PORT"),
+  );
   log.info(
     {
       intersection: intersection.id,

@@ -12,6 +12,7 @@ import { registerGatewayCommand } from "./gateway.js";
 import { registerSimCommands } from "./sim.js";
 import { registerStatusCommand } from "./status.js";
 import { registerTxnCommands } from "./txn-commands.js";
+import { PortInUseError } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
 
 const program = new Command()
@@ -53,7 +54,11 @@ try {
   } else if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
     process.exitCode = 1;
-  } else if (error instanceof OperatorError || error instanceof StoreError) {
+  } else if (
+    error instanceof OperatorError ||
+    error instanceof StoreError ||
+    error instanceof PortInUseError
+  ) {
     process.stderr.write(`greenwave: ${error.message}\n`);
     process.exitCode = 1;
   } else if (error instanceof UsageError) {

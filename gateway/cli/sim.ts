@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { startSimulator } from "../../simulators/io-module/simulator.js";
 import { loadDeviceProfile } from "../config/load.js";
+import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
 
 /** The default simulated module: the generic 32-channel DO/DI profile shipped in config/devices. */
@@ -51,14 +52,19 @@ export function registerSimCommands(program: Command): void {
         process.once("SIGTERM", done);
       });
       const { profile } = loadDeviceProfile(options.profile);
+      const tcpPort = options.tcp === undefined ? undefined : integer(options.tcp, "--tcp", 0, 65_535);
       const running = await startSimulator({
         profile,
         unitId: options.unit === undefined ? profile.unitId : integer(options.unit, "--unit", 1, 247),
         host: options.host,
-        ...(options.tcp === undefined ? {} : { tcpPort: integer(options.tcp, "--tcp", 0, 65_535) }),
+        ...(tcpPort === undefined ? {} : { tcpPort }),
         ...(options.serial === undefined ? {} : { serialPath: options.serial }),
         controlPort: options.control === undefined ? null : integer(options.control, "--control", 0, 65_535),
-      });
+      }).catch((error: NodeJS.ErrnoException & { port?: number }) =>
+        error.port !== undefined && error.port === tcpPort
+          ? explainPortInUse(error, "the simulated module's Modbus TCP server", "--tcp")
+          : explainPortInUse(error, "the simulated module's control API", "--control"),
+      );
       // One line a script can parse: where the module listens and where it is controlled.
       process.stdout.write(
         `${JSON.stringify({ event: "listening", profile: profile.id, modbus: running.description, modbusPort: running.modbusPort, control: running.controlPort === null ? null : `http://${options.host}:${running.controlPort}` })}\n`,

@@ -139,8 +139,12 @@ export class GatewayNode {
     node.begin(field);
     if (options.http) {
       try {
-        node.http = await startHttpEndpoint(options.http.host, options.http.port, node.metrics.registry, () =>
-          node.health(),
+        node.http = await startHttpEndpoint(
+          options.http.host,
+          options.http.port,
+          node.metrics.registry,
+          () => node.health(),
+          () => node.readiness(),
         );
       } catch (error) {
         await node.stop("cut");
@@ -220,6 +224,10 @@ export class GatewayNode {
 
   health() {
     return this.reporter.health(this.stopped);
+  }
+
+  readiness() {
+    return this.reporter.readiness(this.stopped);
   }
 
   /** Sends a controller event (what an MQTT command does), for the caller that holds the node. */

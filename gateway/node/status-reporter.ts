@@ -86,6 +86,26 @@ export class StatusReporter {
     };
   }
 
+  /**
+   * Is the intersection in service? Not in a latched fault (all-red flash until an operator resets
+   * it), not starting up, not stopping, and the process healthy. Scheduled flash is an operator's
+   * choice: in service.
+   */
+  readiness(stopped: boolean) {
+    const health = this.health(stopped);
+    const mode = this.parts.runner.mode;
+    const why = !health.healthy
+      ? "the gateway is not healthy (see /healthz)"
+      : mode === "fault"
+        ? `fault latched: ${health.fault ?? ""} (all-red flash until an operator resets it)`
+        : mode === "startup"
+          ? "starting up (flash, then all-red)"
+          : mode === "stopping"
+            ? "stopping"
+            : null;
+    return { ready: why === null, why, intersection: health.intersection, mode, fault: health.fault };
+  }
+
   publishIfChanged(): void {
     if (!this.link?.connected) return;
     const status = this.status();

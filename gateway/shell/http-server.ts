@@ -14,12 +14,23 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
-/** `/healthz` (200 or 503, JSON) and `/metrics` (Prometheus text) on one small HTTP server. */
+export interface ReadinessReport {
+  /** False unless the intersection serves traffic as intended: no latched fault, started, not stopping. */
+  readonly ready: boolean;
+  readonly [detail: string]: unknown;
+}
+
+/**
+ * `/healthz` (is the process alive and doing its job: 200 or 503, JSON), `/readyz` (is the
+ * intersection in service: 503 in a latched fault, during start-up and while stopping) and `/metrics`
+ * (Prometheus text) on one small HTTP server.
+ */
 export async function startHttpEndpoint(
   host: string,
   port: number,
   registry: Registry,
   health: () => HealthReport,
+  readiness: () => ReadinessReport = () => ({ ready: health().healthy }),
 ): Promise<HttpEndpoint> {
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? "/").split("?")[0];
@@ -34,6 +45,13 @@ export async function startHttpEndpoint(
         .end(`${JSON.stringify(report)}\n`);
       return;
     }
+    if (path === "/readyz") {
+      const report = readiness();
+      response
+        .writeHead(report.ready ? 200 : 503, { "content-type": "application/json" })
+        .end(`${JSON.stringify(report)}\n`);
+      return;
+    }
     if (path === "/metrics") {
       registry.metrics().then(
         (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
@@ -41,7 +59,9 @@ export async function startHttpEndpoint(
       );
       return;
     }
-    response.writeHead(404, { "content-type": "text/plain" }).end("not found: try /healthz or /metrics\n");
+    response
+      .writeHead(404, { "content-type": "text/plain" })
+      .end("not found: try /healthz, /readyz or /metrics\n");
   });
   server.keepAliveTimeout = 5000;
   server.maxConnections = 64;

@@ -46,8 +46,8 @@ export interface InboundLimits {
  */
 export const DEFAULT_INBOUND_LIMITS: InboundLimits = {
   queueCapacity: { command: 64, corridor: 2048, decision: 512 },
-  perSenderPerSecond: { command: 10, corridor: 50, decision: 50 },
-  perSenderBurst: { command: 64, corridor: 200, decision: 200 },
+  perSenderPerSecond: { command: 10, corridor: 20, decision: 50 },
+  perSenderBurst: { command: 64, corridor: 100, decision: 200 },
   maxSenders: 512,
   sliceBudgetMs: 5,
 };

@@ -41,10 +41,16 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         )
       : await startTcpSlave(model, options.unitId, options.host, options.tcpPort ?? 502, clock);
   const watchdog = setInterval(() => model.tick(clock.monoMs(), clock.wallMs()), WATCHDOG_POLL_MS);
-  const control =
-    options.controlPort === null
-      ? null
-      : await startControl(model, options.unitId, options.host, options.controlPort);
+  let control: Awaited<ReturnType<typeof startControl>> | null = null;
+  try {
+    if (options.controlPort !== null)
+      control = await startControl(model, options.unitId, options.host, options.controlPort);
+  } catch (error) {
+    // A simulator that could not start whole leaves nothing open (it would keep its process alive).
+    clearInterval(watchdog);
+    await slave.close();
+    throw error;
+  }
   return {
     model,
     description: slave.description,

@@ -116,8 +116,9 @@ describe("npm start: the demo corridor on the embedded broker", () => {
     await until("the first demo", 20_000, () => first.out.includes("legend:"));
     const port = /127\.0\.0\.1:(\d+) \(embedded/.exec(first.out)?.[1] as string;
     const second = cli(["demo", "--port", port, "--duration", "2"]);
-    expect(second.status).toBe(2);
-    expect(second.stderr).toContain(`port ${port} is in use`);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toContain(`127.0.0.1:${port}: the port is in use`);
+    expect(second.stderr).toContain("--port");
     expect(second.stderr).not.toContain("    at ");
   }, 40_000);
 });

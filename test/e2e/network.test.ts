@@ -69,6 +69,13 @@ users:
       gateway.lines.find((l) => String(l.msg).startsWith("FAULT latched")),
     );
     await fetch(`${simUp.control}/faults`, { method: "PUT", body: "{}" });
+    // Liveness and service apart: the process is alive (/healthz 200) but the intersection is in its
+    // fault flash, which a monitoring system sees on /readyz (503, with why).
+    const http = String(gateway.lines.find((l) => l.msg === "gateway started")?.http);
+    expect((await fetch(`${http}/healthz`)).status).toBe(200);
+    const readyz = await fetch(`${http}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { why: string }).why).toMatch(/^fault latched: device io1/);
     const operatorFlags = [
       "--broker",
       url,

@@ -69,7 +69,8 @@ export function start(args: string[]): Proc {
 }
 
 export function cli(args: string[]) {
-  return spawnSync("node", [CLI, ...args], { encoding: "utf8", timeout: 20_000 });
+  // SIGKILL: a hung command must not hang the test (a first SIGTERM only starts a clean stop).
+  return spawnSync("node", [CLI, ...args], { encoding: "utf8", timeout: 20_000, killSignal: "SIGKILL" });
 }
 
 export async function stop(proc: Proc): Promise<number | null> {

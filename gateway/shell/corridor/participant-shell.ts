@@ -10,6 +10,7 @@ import {
 import {
   MAX_TOMBSTONES,
   type Outcome,
+  outcomeOf,
   type ParticipantEffect,
   type ParticipantEvent,
   type ParticipantState,
@@ -21,6 +22,7 @@ import {
 import { checkPrepareTiming } from "../../core/corridor/prepare-check.js";
 import { committedToResume } from "../../core/corridor/resume.js";
 import { InvariantViolation } from "../../core/invariant.js";
+import { takeToken, type TokenBucket } from "../../core/token-bucket.js";
 import type { IntersectionPlan } from "../../core/model.js";
 import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
 import type { CorridorEnvelope } from "../../protocol/corridor-messages.js";
@@ -62,6 +64,11 @@ export interface ParticipantPorts {
  * it in the same step — and hands a committed plan to the controller. Starting it is a process start:
  * the authority begins a new epoch and the participant restores its record.
  */
+/** Forced refusals per sender: 5 per second, 10 at once (see `ParticipantShell.mayRefuse`). */
+const REFUSAL_BUDGET = { ratePerSecond: 5, burst: 10 } as const;
+/** Senders whose refusal budget is remembered at once; past it the least recently seen is forgotten. */
+const MAX_REFUSAL_SENDERS = 256;
+
 export class ParticipantShell {
   private authority: LeaseAuthorityState;
   private participant: ParticipantState;
@@ -79,7 +86,11 @@ export class ParticipantShell {
     invariantBreaches: 0,
     /** Transactions aborted here without having been prepared (answered inquiries about unknown ones). */
     refusals: 0,
+    /** Inquiries about unknown transactions left unanswered: past their sender's refusal budget. */
+    refusalsDeferred: 0,
   };
+  /** Per sender: the budget of forced refusal writes (see `mayRefuse`). */
+  private readonly refusalBudgets = new Map<string, TokenBucket>();
   /** The transaction in doubt when the current step began: its outcome is a change; any other is a refusal. */
   private preparedBeforeStep: string | null = null;
 
@@ -144,10 +155,34 @@ export class ParticipantShell {
         });
       }
       case "participant":
+        if (inbound.event.type === "inquiry" && !this.mayRefuse(inbound.event.txnId, envelope.from)) {
+          this.counters.refusalsDeferred++;
+          return;
+        }
         return this.participantStep(inbound.event);
       case "none":
         return; // a coordinator's message (this gateway's coordinator took its own)
     }
+  }
+
+  /**
+   * An inquiry about a transaction this intersection never heard of costs a forced write (the refusal
+   * must be durable before it is answered). Each sender gets a small budget of them; past it the
+   * inquiry is left unanswered (its sender asks again after its back-off, or asks the coordinator),
+   * so that nobody can make the gateway fsync — and its lamp loop wait — at a message rate. A peer in
+   * doubt asks once per back-off (1–30 s) per transaction: far within the budget.
+   */
+  private mayRefuse(txnId: string, from: string): boolean {
+    if (outcomeOf(this.participant, txnId) !== null) return true;
+    const known = this.refusalBudgets.get(from);
+    if (!known && this.refusalBudgets.size >= MAX_REFUSAL_SENDERS) {
+      const oldest = this.refusalBudgets.keys().next().value as string;
+      this.refusalBudgets.delete(oldest);
+    }
+    const { bucket, admitted } = takeToken(known, this.ports.clock.now().monoMs, REFUSAL_BUDGET);
+    this.refusalBudgets.delete(from);
+    this.refusalBudgets.set(from, bucket);
+    return admitted;
   }
 
   /** A coordinator's retained decision record (it may be gone for good). */
