@@ -1,3 +1,4 @@
+import type { DecisionLogEntry } from "../core/corridor/decision-log.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -7,18 +8,7 @@ import { StoreError, unsyncedTransaction } from "./store.js";
 
 export const COORDINATOR_STORE_FILE = "coordinator.db";
 
-export interface DecisionLogEntry {
-  readonly txnId: string;
-  readonly corridor: string;
-  readonly coordinator: string;
-  readonly participants: readonly string[];
-  readonly planId: string;
-  readonly planVersion: number;
-  readonly activationWallMs: number;
-  readonly tokens: Readonly<Record<string, number>>;
-  readonly outcome: Outcome;
-  readonly ended: boolean;
-}
+export type { DecisionLogEntry } from "../core/corridor/decision-log.js";
 
 /**
  * Ended transactions kept in the log (the newest). An ended one was acknowledged by every participant,

@@ -1,3 +1,4 @@
+import type { DecisionLogEntry } from "../../core/corridor/decision-log.js";
 import { randomBytes } from "node:crypto";
 import { nextCommonBoundary } from "../../core/corridor/boundary.js";
 import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
@@ -17,19 +18,7 @@ export type { HaltAfter } from "./coordinator-shell.js";
  * store) and a publish function.
  */
 
-/** A row of the coordinator's decision log (gateway/store/coordinator-store.ts). */
-export interface DecisionLogEntry {
-  readonly txnId: string;
-  readonly corridor: string;
-  readonly coordinator: string;
-  readonly participants: readonly string[];
-  readonly planId: string;
-  readonly planVersion: number;
-  readonly activationWallMs: number;
-  readonly tokens: Readonly<Record<string, number>>;
-  readonly outcome: Outcome;
-  readonly ended: boolean;
-}
+export type { DecisionLogEntry } from "../../core/corridor/decision-log.js";
 
 /** What the host needs of the coordinator store. */
 export interface DecisionLogStore {
