@@ -40,13 +40,8 @@ export interface ControllerState {
 export type ControllerEvent =
   | { readonly type: "tick" }
   | { readonly type: "readback"; readonly observed: readonly Lamps[] }
-  | {
-      readonly type: "schedule-plan";
-      readonly plan: IntersectionPlan;
-      readonly activationWallMs: number;
-      /** The corridor transaction that committed it: it travels with the plan to plan-activated. */
-      readonly txnId?: string | null;
-    }
+  /** A plan change, with the corridor transaction that committed it: the sequencer's own event. */
+  | Extract<SequencerEvent, { type: "schedule-plan" }>
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
   /** The process is stopping: end every interval through its clearances to all-red. */
@@ -147,18 +142,9 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
     case "schedule-plan":
     case "enter-flash":
     case "leave-flash":
-    case "stop": {
-      const sequencerEvent: SequencerEvent =
-        event.type === "schedule-plan"
-          ? {
-              type: "schedule-plan",
-              plan: event.plan,
-              activationWallMs: event.activationWallMs,
-              txnId: event.txnId ?? null,
-            }
-          : event;
-      return runSequencer(state, sequencerEvent, now, effects, intersection);
-    }
+    case "stop":
+      // The same events in the sequencer's vocabulary: passed on as they are.
+      return runSequencer(state, event, now, effects, intersection);
   }
 }
 
