@@ -1,6 +1,7 @@
 import { planChangeRefusal } from "../core/sequencer.js";
 import { type CorridorBody, inboxTopic } from "../protocol/corridor-messages.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
+import type { ClockWatch } from "./clock-watch.js";
 import type { GatewayParts } from "./gateway-parts.js";
 import {
   type CorridorSettings,
@@ -20,6 +21,7 @@ export function createCorridorParticipant(
   parts: GatewayParts,
   settings: CorridorSettings | undefined,
   isStopping: () => boolean,
+  clockWatch: ClockWatch | null,
 ): CorridorParticipant {
   const { setup, store, runner, link, bus, audit, clock, log } = parts;
   const me = setup.intersection.intersection.id;
@@ -41,12 +43,20 @@ export function createCorridorParticipant(
         bus.emit("changed");
       },
       planRefusal: (activationWallMs) =>
-        planChangeRefusal(runner.controller.seq, activationWallMs, isStopping()),
+        planChangeRefusal(runner.controller.seq, activationWallMs, isStopping()) ??
+        clockWatch?.refusal() ??
+        null,
       audit: (type, actor, detail) => audit.soon(type, actor, detail),
       changed: () => bus.emit("changed"),
     },
-    settings ?? DEFAULT_CORRIDOR_SETTINGS,
+    withClockError(settings ?? DEFAULT_CORRIDOR_SETTINGS, clockWatch),
   );
+}
+
+/** The time service's offset estimate is this gateway's own knowledge of its clock error (the vote checks it). */
+function withClockError(settings: CorridorSettings, clockWatch: ClockWatch | null): CorridorSettings {
+  if (!clockWatch) return settings;
+  return { ...settings, clockErrorMs: () => clockWatch.reading?.offsetMs ?? settings.clockErrorMs() };
 }
 
 /** The participant's timers, while the gateway runs. */

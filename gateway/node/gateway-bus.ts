@@ -14,6 +14,8 @@ export interface GatewayEvents {
   changed: undefined;
   connected: undefined;
   stopping: undefined;
+  /** A finished tick; answered: every module acknowledged its exchange (null: no modules). */
+  tick: { readonly answered: boolean | null };
 }
 
 type Listener<T> = (payload: T) => void;

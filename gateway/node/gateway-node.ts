@@ -10,6 +10,7 @@ import { IntersectionRunner, type StopOutcome } from "../shell/intersection-runn
 import { createGatewayMetrics, type GatewayMetrics } from "../shell/metrics.js";
 import { AuditTrail } from "./audit-trail.js";
 import { BrokerLink } from "./broker-link.js";
+import { ClockWatch } from "./clock-watch.js";
 import { CoordinatorFeature } from "./coordinator-feature.js";
 import { createCorridorParticipant, tickParticipant } from "./corridor-feature.js";
 import type { CorridorParticipant } from "./corridor-participant.js";
@@ -19,6 +20,7 @@ import { type CommandPorts, OperatorCommands } from "./operator-commands.js";
 import type { GatewayNodeOptions, GatewayParts } from "./gateway-parts.js";
 import { planAtStart, recordPlanAtStart } from "./plan-at-start.js";
 import { runnerHooks } from "./runner-hooks.js";
+import { registerServiceFeature } from "./service-feature.js";
 import { registerSignalAudit } from "./signal-audit.js";
 import { StatusReporter } from "./status-reporter.js";
 import { degradeOnStoreFailure } from "./store-guard.js";
@@ -50,6 +52,8 @@ export class GatewayNode {
   private readonly coordinator: CoordinatorFeature | null;
   private http: HttpEndpoint | null = null;
   private participantTimer: NodeJS.Timeout | null = null;
+  private readonly endService: (() => void) | null;
+  private readonly clockWatch: ClockWatch | null;
   /** A clean stop is running its clearances: the gateway votes no and says "stopping". */
   private stopping = false;
   private stopped = false;
@@ -100,11 +104,18 @@ export class GatewayNode {
       ...{ audit: this.audit, metrics: this.metrics, link: this.link, router: this.router },
     };
     registerSignalAudit(parts);
-    this.participant = createCorridorParticipant(parts, options.corridor, () => this.stopping);
-    this.reporter = new StatusReporter(parts, this.participant);
+    this.clockWatch = options.readClockSync ? new ClockWatch(parts, options.readClockSync) : null;
+    this.participant = createCorridorParticipant(
+      parts,
+      options.corridor,
+      () => this.stopping,
+      this.clockWatch,
+    );
+    this.reporter = new StatusReporter(parts, this.participant, () => this.clockWatch?.reading ?? null);
     this.coordinator = this.link ? new CoordinatorFeature(parts, this.link) : null;
     if (this.router && this.link) registerRoutes(this.router, this.routed(parts, this.link));
     for (const feature of options.features ?? []) feature(parts);
+    this.endService = options.service ? registerServiceFeature(parts, options.service) : null;
   }
 
   /** The features that take what comes in from the broker, and what operator commands may do. */
@@ -180,6 +191,7 @@ export class GatewayNode {
     }
     this.runner.start();
     this.participantTimer = tickParticipant(this.participant);
+    this.clockWatch?.start();
     this.coordinator?.start();
     this.link?.start();
   }
@@ -256,10 +268,12 @@ export class GatewayNode {
       if (how === "cut") this.runner.cutShort();
       return "cut";
     }
+    if (how === "cut") this.bus.emit("stopping");
     const outcome = how === "clean" ? await this.runClearances() : "cut";
     this.stopped = true;
     this.router?.close();
     if (this.participantTimer) clearInterval(this.participantTimer);
+    this.clockWatch?.stop();
     this.coordinator?.stop();
     this.audit.close();
     await this.runner.stop();
@@ -270,6 +284,7 @@ export class GatewayNode {
     await this.link?.stop();
     await this.http?.close();
     this.coordinator?.close();
+    this.endService?.();
     return outcome;
   }
 

@@ -13,6 +13,8 @@ import type { InboundRouter } from "./inbound-router.js";
 import type { CorridorSettings } from "./corridor-participant.js";
 import type { BrokerSettings } from "./broker-link.js";
 import type { Display } from "./runner-hooks.js";
+import type { ServiceManagerLink } from "./service-feature.js";
+import type { ReadClockSync } from "./clock-watch.js";
 
 export interface GatewayNodeOptions {
   readonly setup: IntersectionSetup;
@@ -27,6 +29,10 @@ export interface GatewayNodeOptions {
   readonly corridor?: CorridorSettings;
   /** Extra observers of the signal side (the demo's display). */
   readonly display?: Display;
+  /** Asks the time service whether the clock is synchronised (absent: not watched, e.g. the demo). */
+  readonly readClockSync?: ReadClockSync;
+  /** Run as a systemd service: READY, STATUS, watchdog pings, STOPPING. */
+  readonly service?: ServiceManagerLink;
   /** More features, registered after the built-in ones (each gets the gateway's parts). */
   readonly features?: readonly ((parts: GatewayParts) => void)[];
 }

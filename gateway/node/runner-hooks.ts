@@ -25,6 +25,8 @@ export function runnerHooks(
   const tickWatch = new TickWatch(tickMs, (report) =>
     log.warn({ ...report, tickMs }, describeTickReport(report, tickMs)),
   );
+  // Whether the last exchange reached every module: the service watchdog's proof that the bus lives.
+  let answered: boolean | null = null;
   const failureSnapshot = new Map<string, Record<string, number>>();
   const countModbusErrors = () => {
     for (const { client } of outputs.modules) {
@@ -44,6 +46,7 @@ export function runnerHooks(
     },
     exchange: async (lamps) => {
       const result = await outputs.exchange(lamps);
+      answered = outputs.layouts.length === 0 ? null : result.errors.length === 0;
       countModbusErrors();
       return result;
     },
@@ -62,6 +65,7 @@ export function runnerHooks(
       if (tick.missedTicks > 0) metrics.ticksMissed.inc(tick.missedTicks);
       if (outputs.layouts.length > 0) metrics.modbusExchange.observe(tick.exchangeMs / 1000);
       tickWatch.record(clock.now().monoMs, tick);
+      bus.emit("tick", { answered });
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Status } from "../protocol/messages.js";
+import type { ClockSyncReading } from "../shell/clock-sync.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { BrokerLink } from "./broker-link.js";
 import type { CorridorParticipant } from "./corridor-participant.js";
@@ -20,6 +21,7 @@ export class StatusReporter {
   constructor(
     private readonly parts: GatewayParts,
     private readonly participant: CorridorParticipant,
+    private readonly clockReading: () => ClockSyncReading | null = () => null,
   ) {
     const { setup, ids, bus } = parts;
     this.link = parts.link;
@@ -43,6 +45,7 @@ export class StatusReporter {
     const { participant } = this;
     const seq = runner.controller.seq;
     const latch = runner.controller.mon.latch;
+    const clockSync = this.clockReading();
     return {
       v: PROTOCOL_VERSION,
       corridor: ids.corridor,
@@ -61,6 +64,9 @@ export class StatusReporter {
         : null,
       lock: participant.lock,
       lastTxn: this.lastTxn(),
+      ...(clockSync
+        ? { clock: { state: clockSync.state, source: clockSync.source, offsetMs: clockSync.offsetMs } }
+        : {}),
       at: new Date(clock.now().wallMs).toISOString(),
     };
   }

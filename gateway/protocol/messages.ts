@@ -146,6 +146,14 @@ export const statusSchema = z.object({
   lastTxn: z
     .object({ id: z.string(), outcome: z.string(), at: z.string(), lateByMs: z.number().optional() })
     .nullable(),
+  /** The cabinet clock's sync state, as its time service reports it (absent: not watched). */
+  clock: z
+    .object({
+      state: z.enum(["synchronised", "unsynchronised", "unknown"]),
+      source: z.string(),
+      offsetMs: z.number().nullable(),
+    })
+    .optional(),
   at: z.string(),
 });
 export type Status = z.infer<typeof statusSchema>;

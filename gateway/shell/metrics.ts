@@ -25,6 +25,23 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
     ...modbusMetrics(registers),
     ...networkMetrics(registers),
     ...stateMetrics(registers, sources),
+    ...clockMetrics(registers),
+  };
+}
+
+/** The cabinet's clock, on which the green wave's offsets stand (set by the clock feature). */
+function clockMetrics(registers: Registers) {
+  return {
+    clockSynchronised: new Gauge({
+      name: "greenwave_clock_synchronised",
+      help: "1 while the system clock is synchronised (NTP or chrony), 0 when it is known not to be, -1 when unknown",
+      registers,
+    }),
+    clockOffset: new Gauge({
+      name: "greenwave_clock_offset_seconds",
+      help: "The time service's estimate of the system clock's offset (absent when it gives none)",
+      registers,
+    }),
   };
 }
 

@@ -147,6 +147,34 @@ describe("atomic corridor plan switch over the embedded broker, 8 gateways on di
     }
   }, 30_000);
 
+  it("aborts when one gateway's time service says its clock is not synchronised; its status and metrics say so", async () => {
+    const { corridor, push } = await world(4, {
+      readClockSync: (id) => async () =>
+        id === "x3"
+          ? { state: "unsynchronised", source: "timedatectl", offsetMs: null, detail: "NTPSynchronized=no" }
+          : { state: "synchronised", source: "chronyc", offsetMs: 3, detail: "Normal" },
+    });
+    await until(
+      "x3's clock reading",
+      5000,
+      () => corridor.nodes.get("x3")?.status().clock?.state === "unsynchronised",
+    );
+    const result = await push("next");
+    expect(result.outcome).toBe("aborted");
+    expect(result.votes.find((v) => v.intersection === "x3")?.reason).toContain("clock is not synchronised");
+    expect(result.votes.find((v) => v.intersection === "x2")?.vote).toBe("yes");
+    const x3 = corridor.nodes.get("x3");
+    expect(x3?.status().clock).toEqual({ state: "unsynchronised", source: "timedatectl", offsetMs: null });
+    const metrics = await x3?.metrics.registry.metrics();
+    expect(metrics).toMatch(/greenwave_clock_synchronised\{intersection="x3"\} 0/);
+    expect(
+      corridor.stores
+        .get("x3")
+        ?.events()
+        .some((e) => e.type === "clock-unsynchronised"),
+    ).toBe(true);
+  }, 30_000);
+
   it("aborts on a participant that never answers; the others are not left in doubt", async () => {
     const { broker, corridor, push } = await world();
     const mute = corridor.nodes.get("x3");
