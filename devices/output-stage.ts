@@ -69,9 +69,20 @@ export class OutputStage {
     return this.slots;
   }
 
-  /** Opens every link. A link that cannot open now keeps retrying in the background. */
-  async open(): Promise<void> {
-    await Promise.all([...this.links.values()].map((link) => link.open().catch(() => undefined)));
+  /**
+   * Opens every link. A link that cannot open now keeps retrying in the background; what is returned
+   * says, per link that failed, why (a missing device, a denied one, nothing listening).
+   */
+  async open(): Promise<string[]> {
+    const failures = await Promise.all(
+      [...this.links.values()].map((link) =>
+        link.open().then(
+          () => null,
+          () => link.downReason,
+        ),
+      ),
+    );
+    return failures.filter((reason): reason is string => reason !== null);
   }
 
   /**

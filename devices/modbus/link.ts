@@ -3,6 +3,7 @@ import Modbus from "jsmodbus";
 import { SerialPort } from "serialport";
 import type { Link } from "../io-map.js";
 import { AnswerGuard, type GuardedPort } from "./answer-guard.js";
+import { explainOpenError } from "./link-errors.js";
 import { RequestQueue } from "./request-queue.js";
 
 /** Requests that may wait for one bus; more means the bus cannot keep up, and is refused and counted. */
@@ -34,6 +35,8 @@ export interface BusLink {
   readonly recoveryMs: number;
   readonly isOpen: boolean;
   readonly reopens: number;
+  /** Why the link is down, for "link is down" errors: the last open's failure, said so one can act on it. */
+  readonly downReason: string;
   unit(unitId: number, timeoutMs: number): UnitChannel;
   /** Opens the link; when that fails it keeps trying in the background, and the error is returned. */
   open(): Promise<void>;
@@ -56,18 +59,34 @@ abstract class ReopeningLink {
   private timer: NodeJS.Timeout | null = null;
   reopens = 0;
   readonly queue = new RequestQueue(MAX_QUEUED_REQUESTS);
+  abstract readonly description: string;
+  private lastOpenError: unknown = null;
 
   protected abstract connect(): Promise<void>;
+
+  get downReason(): string {
+    return this.lastOpenError === null
+      ? `${this.description}: link is down (closed by the other end; reopening)`
+      : explainOpenError(this.lastOpenError, this.description);
+  }
 
   /** Opens the link; when that fails it keeps trying in the background, and the error is returned. */
   open(): Promise<void> {
     this.closing = false;
+    return this.attempt().catch((error: unknown) => {
+      this.scheduleReopen();
+      throw error;
+    });
+  }
+
+  private attempt(): Promise<void> {
     return this.connect().then(
       () => {
         this.backoffMs = REOPEN_FIRST_MS;
+        this.lastOpenError = null;
       },
       (error: unknown) => {
-        this.scheduleReopen();
+        this.lastOpenError = error;
         throw error;
       },
     );
@@ -78,10 +97,8 @@ abstract class ReopeningLink {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.reopens++;
-      this.connect().then(
-        () => {
-          this.backoffMs = REOPEN_FIRST_MS;
-        },
+      this.attempt().then(
+        () => {},
         () => {
           this.backoffMs = Math.min(this.backoffMs * 2, REOPEN_CAP_MS);
           this.scheduleReopen();

@@ -133,7 +133,7 @@ export class ModuleClient {
     operation: string,
     send: (client: UnitClient) => PromiseLike<unknown>,
   ): Promise<unknown> {
-    if (!this.link.isOpen) throw new ModbusError("link", this.where, operation, "link is down");
+    if (!this.link.isOpen) throw new ModbusError("link", this.where, operation, this.link.downReason);
     const exchange = this.link.guard.begin(this.channel.port);
     try {
       return await send(this.channel.client);

@@ -142,7 +142,8 @@ export class GatewayNode {
       options.setup.intersection.modules,
       () => options.clock.now().monoMs,
     );
-    await outputs.open();
+    for (const reason of await outputs.open())
+      options.log.warn(`cannot open a module link: ${reason}; retrying in the background`);
     // A restart may find the module still showing what the dead process left: a green is taken over
     // and cleared through yellow, never cut (found by the process-level chaos test).
     const field = await outputs.observe();

@@ -60,8 +60,11 @@ export function captureOutput(
   child.stderr?.on("data", take);
 }
 
-export function start(args: string[]): Proc {
-  const child = spawn("node", [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export function start(args: string[], env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn("node", [CLI, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   const proc: Proc = { child, out: "", lines: [] };
   captureOutput(child, proc);
   procs.push(proc);

@@ -14,3 +14,13 @@ export function hasTool(name: string, why: string): boolean {
   process.stderr.write(`\n*** ${message} ***\n\n`);
   return false;
 }
+
+/** Root, for tests that need it (another user's permissions, mounts); loud when skipping, fatal in CI. */
+export function isRootFor(why: string): boolean {
+  if (process.getuid?.() === 0) return true;
+  const message = `not root: SKIPPING ${why}`;
+  if (process.env.GREENWAVE_REQUIRE_ALL_TESTS === "1")
+    throw new Error(`${message} — but GREENWAVE_REQUIRE_ALL_TESTS=1`);
+  process.stderr.write(`\n*** ${message} ***\n\n`);
+  return false;
+}
