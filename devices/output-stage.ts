@@ -201,9 +201,14 @@ export class OutputStage {
   private async configureWatchdog(slot: ModuleSlot): Promise<void> {
     const w = slot.layout.profile.watchdog;
     if (w) {
-      await slot.client.writeRegisters(w.safeStateRegister, safeStateRegisters(slot.layout));
+      await writeWatchdogRegister(
+        slot,
+        w.safeStateRegister,
+        "safeStateRegister",
+        safeStateRegisters(slot.layout),
+      );
       const units = Math.max(1, Math.round(slot.layout.watchdogMs / w.timeoutUnitMs));
-      await slot.client.writeRegisters(w.timeoutRegister, [units]);
+      await writeWatchdogRegister(slot, w.timeoutRegister, "timeoutRegister", [units]);
     }
     slot.watchdogConfigured = true;
   }
@@ -216,6 +221,31 @@ export class OutputStage {
 export const INVALID_ANSWERS_NOT_A_DEVICE = 2;
 
 /** Why a module counts as lost, blaming the device and its link, never the lamps. */
+/**
+ * A module that refuses the profile's watchdog registers with an exception is not the module the
+ * profile describes: said with the register and the profile, not as a module that stopped answering.
+ */
+async function writeWatchdogRegister(
+  slot: ModuleSlot,
+  register: number,
+  name: string,
+  values: number[],
+): Promise<void> {
+  try {
+    await slot.client.writeRegisters(register, values);
+  } catch (error) {
+    if (!(error instanceof ModbusError) || error.failure !== "exception") throw error;
+    const profile = slot.layout.profile.id;
+    throw new ModbusError(
+      "exception",
+      error.where,
+      error.operation,
+      `rejects the watchdog register ${register} (watchdog.${name} of profile ${profile}) with exception ${error.exceptionCode ?? "?"}: this module is not a ${profile}; pick the profile that matches it in the intersection file (greenwave doctor checks it)`,
+      error.exceptionCode,
+    );
+  }
+}
+
 function lostDetail(slot: ModuleSlot, silentMs: number): string {
   const window = `no good exchange for ${Math.round(silentMs)} ms (fault window ${slot.layout.faultWindowMs} ms)`;
   const invalid = slot.lastInvalid;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
+import { handBackToOwner } from "./ownership.js";
 import Database from "better-sqlite3";
 import type { FaultLatch } from "../core/monitor.js";
 import type { LatchCopy, LatchDurability } from "../core/latch-store.js";
@@ -378,5 +379,6 @@ export function readDatabaseCopy(file: string): DatabaseReading {
     return { status: "unreadable", problem: (error as Error).message };
   } finally {
     db.close();
+    handBackToOwner(dirname(file));
   }
 }

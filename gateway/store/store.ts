@@ -12,6 +12,7 @@ import { LATCH_RECORD_FILE, LatchRecordFile, nodeRecordFs, type RecordFs } from 
 import { latchDatabaseOf } from "./latch-table.js";
 import { boundEvents, boundOutbox, readEvents } from "./event-records.js";
 import { MIGRATIONS } from "./migrations.js";
+import { handBackToOwner } from "./ownership.js";
 import {
   boundTxns,
   type ParticipantRecord,
@@ -155,6 +156,7 @@ export class GatewayStore implements LatchStore {
       this.db.close();
       throw new StoreError(`cannot read the latched fault of ${file}: ${(error as Error).message}`);
     }
+    handBackToOwner(dirname(file));
   }
 
   /** Opens (creating if needed) the store of one gateway under its data directory. */
@@ -250,6 +252,7 @@ export class GatewayStore implements LatchStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+    handBackToOwner(dirname(this.file));
   }
 
   // --- meta counters ---

@@ -35,7 +35,7 @@ afterEach(async () => {
 
 type Transport = "tcp" | "rtu";
 
-async function rig(transport: Transport): Promise<Rig> {
+async function rig(transport: Transport, rejectRegisters: number[] = []): Promise<Rig> {
   let sim: RunningSimulator;
   let link: Link;
   let pty: PtyPair | undefined;
@@ -46,6 +46,7 @@ async function rig(transport: Transport): Promise<Rig> {
       host: "127.0.0.1",
       tcpPort: 0,
       controlPort: null,
+      rejectRegisters,
     });
     link = { kind: "tcp", host: "127.0.0.1", port: sim.modbusPort as number };
   } else {
@@ -94,6 +95,19 @@ describe.each(transports)("output stage against the simulated module over %s", (
     expect(client?.counters.failures.timeout).toBe(0);
     expect(client?.counters.ok).toBeGreaterThanOrEqual(4);
   });
+
+  // The same path on both links: checked once, over TCP.
+  it.runIf(transport === "tcp")(
+    "a module that rejects the profile's watchdog register is named as the wrong module, register and profile",
+    async () => {
+      const timeoutRegister = baseLayout.profile.watchdog?.timeoutRegister as number;
+      const { stage } = await rig("tcp", [timeoutRegister]);
+      const result = await stage.exchange(lamps(MAIN));
+      const message = result.errors[0]?.message ?? "";
+      expect(message).toContain(`rejects the watchdog register ${timeoutRegister}`);
+      expect(message).toContain(`this module is not a ${baseLayout.profile.id}`);
+    },
+  );
 
   it("reports a dark lamp and a stuck relay through the feedback", async () => {
     const { sim, stage } = await rig(transport);
