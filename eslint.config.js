@@ -20,6 +20,9 @@ const LAYERS = {
   "gateway/store/": ["gateway/core/"],
   // Runs the core's machines with real timers and carries out their effects, in the wire's terms.
   "gateway/shell/": ["gateway/core/", "gateway/protocol/"],
+  // Installed releases: health-gated activation, rollback, backups of the stores (docs/upgrades.md).
+  // Reads the store's files and latch with the store's own rules, never through a running gateway.
+  "gateway/release/": ["gateway/core/", "gateway/store/"],
   "gateway/broker/": ["gateway/config/", "gateway/protocol/"],
   "gateway/node/": [
     "gateway/core/",
@@ -37,6 +40,15 @@ const LAYERS = {
     "gateway/shell/",
     "gateway/store/",
   ],
+  // `greenwave doctor`'s checks: shell-level, they read config, devices, store and the shell's tools.
+  "gateway/doctor/": [
+    "gateway/core/",
+    "gateway/config/",
+    "gateway/protocol/",
+    "gateway/shell/",
+    "gateway/store/",
+    "devices/",
+  ],
   "gateway/cli/": ["gateway/", "devices/", "simulators/"],
   // Simulators and fixtures run the gateway's own code, never the command line's.
   "simulators/": [
@@ -49,6 +61,9 @@ const LAYERS = {
     "devices/",
   ],
   "bench/": ["gateway/", "devices/", "simulators/"],
+  // The package build: a shell of its own at the top. It runs tools (npm, node-gyp, tar, dpkg-deb), not the
+  // gateway; of the gateway it needs only the store's schema version, for release.json.
+  "packaging/": ["gateway/store/migrations"],
 };
 
 /**
@@ -105,7 +120,7 @@ const layersRule = {
 };
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "bench/results/"] },
+  { ignores: ["dist/", "node_modules/", "bench/results/", "dist-package/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

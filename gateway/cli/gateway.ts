@@ -1,13 +1,20 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { type IntersectionSetup, loadIntersectionSetup } from "../config/load.js";
 import { checkTickMs } from "../config/tick.js";
 import { GatewayNode } from "../node/gateway-node.js";
+import type { ServiceManagerLink } from "../node/service-feature.js";
 import { systemClock } from "../shell/clock.js";
-import { createLogger } from "../shell/log.js";
+import { createLogger, type Logger } from "../shell/log.js";
+import type { Status } from "../protocol/messages.js";
+import { readReleaseStateFile } from "../release/release-state.js";
+import { RELEASE_STATE_FILE } from "../release/paths.js";
+import { readClockSync } from "../shell/clock-sync.js";
+import { openSystemdNotifier, systemdEnvironment } from "../shell/systemd-notify.js";
 import { GatewayStore, StoreError } from "../store/store.js";
 import { addBrokerFlags, type BrokerFlags, brokerSettings, parseListenAddress } from "./broker-options.js";
 import { exitOnBug } from "./fatal.js";
+import { packageVersion } from "./package-version.js";
 import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
 
@@ -95,9 +102,12 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   process.on("SIGTERM", onStopSignal);
 
   const store = openStore(options.dataDir, intersection.id);
-  node = await GatewayNode.start({ setup, store, clock: systemClock, log, tickMs, broker, http }).catch(
-    (error: unknown) => explainPortInUse(error, "the gateway's HTTP endpoint", "--http HOST:PORT"),
-  );
+  const service = serviceManagerLink(log);
+  node = await GatewayNode.start({
+    ...{ setup, store, clock: systemClock, log, tickMs, broker, http, service },
+    readClockSync: () => readClockSync(),
+    ...installedRelease(options.dataDir, log),
+  }).catch((error: unknown) => explainPortInUse(error, "the gateway's HTTP endpoint", "--http HOST:PORT"));
   log.info(
     {
       intersection: intersection.id,
@@ -123,4 +133,39 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   const outcome = await node.stop("clean");
   store.close();
   log.info({ outcome }, "gateway stopped");
+}
+
+/** Under systemd (Type=notify) the gateway reports READY, STATUS, watchdog pings and STOPPING. */
+function serviceManagerLink(log: Logger): ServiceManagerLink | undefined {
+  const env = systemdEnvironment(process.env, process.pid);
+  if (!env.socketPath) return undefined;
+  const notifier = openSystemdNotifier(env.socketPath, log);
+  return notifier ? { notifier, watchdogMs: env.watchdogMs } : undefined;
+}
+
+/** On an installed gateway: the release running and its last upgrade (a rollback is worth a warning). */
+function installedRelease(dataDir: string, log: Logger): { release?: NonNullable<Status["release"]> } {
+  // The data directory is /var/lib/greenwave on an installed gateway, where activation keeps its state.
+  const reading = readReleaseStateFile(join(dataDir, RELEASE_STATE_FILE));
+  if (reading.status !== "ok") return {};
+  const last = reading.state.history.at(-1) ?? null;
+  if (last?.outcome === "rolled-back")
+    log.warn(
+      { from: last.from, to: last.to, why: last.why },
+      `running ${last.from ?? "?"} after release ${last.to} was rolled back`,
+    );
+  return {
+    release: {
+      version: packageVersion(),
+      lastChange: last
+        ? {
+            from: last.from,
+            to: last.to,
+            outcome: last.outcome,
+            why: last.why,
+            at: new Date(last.atWallMs).toISOString(),
+          }
+        : null,
+    },
+  };
 }

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { OperatorError } from "../operator/operator-client.js";
@@ -7,8 +6,11 @@ import { StoreError } from "../store/store.js";
 import { registerBrokerCommand } from "./broker.js";
 import { registerConfigCommands } from "./config-commands.js";
 import { registerDemoCommand } from "./demo.js";
+import { registerDoctorCommand } from "./doctor.js";
 import { registerFaultCommands } from "./fault-commands.js";
 import { registerGatewayCommand } from "./gateway.js";
+import { packageVersion } from "./package-version.js";
+import { registerReleaseCommands } from "./release-commands.js";
 import { registerSimCommands } from "./sim.js";
 import { registerStatusCommand } from "./status.js";
 import { registerTxnCommands } from "./txn-commands.js";
@@ -32,11 +34,6 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-function packageVersion(): string {
-  const text = readFileSync(new URL("../../../package.json", import.meta.url), "utf8");
-  return (JSON.parse(text) as { version: string }).version;
-}
-
 registerConfigCommands(program);
 registerDemoCommand(program);
 registerGatewayCommand(program);
@@ -45,6 +42,8 @@ registerStatusCommand(program);
 registerTxnCommands(program);
 registerFaultCommands(program);
 registerSimCommands(program);
+registerReleaseCommands(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -17,6 +17,7 @@ interface SimOptions {
   host: string;
   unit?: string;
   control?: string;
+  rejectRegister?: string;
 }
 
 function integer(value: string, flag: string, min: number, max: number): number {
@@ -42,6 +43,10 @@ export function registerSimCommands(program: Command): void {
       "--control <port>",
       "serve the control API (GET /state, GET /history, PUT /faults) on this port (0: any)",
     )
+    .option(
+      "--reject-register <addresses>",
+      "holding registers this module does not have (comma-separated, e.g. 256,258): answered with exception 02 ILLEGAL DATA ADDRESS, like a module of another make",
+    )
     .action(async (options: SimOptions) => {
       if ((options.tcp === undefined) === (options.serial === undefined)) {
         throw new UsageError("give exactly one of --tcp PORT or --serial PATH");
@@ -60,6 +65,9 @@ export function registerSimCommands(program: Command): void {
         ...(tcpPort === undefined ? {} : { tcpPort }),
         ...(options.serial === undefined ? {} : { serialPath: options.serial }),
         controlPort: options.control === undefined ? null : integer(options.control, "--control", 0, 65_535),
+        rejectRegisters: (options.rejectRegister?.split(",") ?? []).map((a) =>
+          integer(a.trim(), "--reject-register", 0, 65_535),
+        ),
       }).catch((error: NodeJS.ErrnoException & { port?: number }) =>
         error.port !== undefined && error.port === tcpPort
           ? explainPortInUse(error, "the simulated module's Modbus TCP server", "--tcp")

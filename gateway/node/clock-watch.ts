@@ -26,10 +26,14 @@ export class ClockWatch {
     return this.current;
   }
 
-  /** Why this gateway cannot take part in a timed corridor change now, or null. */
+  /**
+   * Why this gateway cannot take part in a timed corridor change now, or null. Only a time service's
+   * own word counts: the kernel's flag alone (adjtimex) is set on many hosts whose clock is kept by
+   * other means (a VM's host, chrony without rtcsync), so it is reported and warned about, not voted on.
+   */
   refusal(): string | null {
     const r = this.current;
-    if (r?.state !== "unsynchronised") return null;
+    if (r?.state !== "unsynchronised" || !knownByTimeService(r)) return null;
     return `this gateway's clock is not synchronised (${r.source}: ${r.detail}): it could not keep the change's instant; fix its time service (run greenwave doctor)`;
   }
 
@@ -69,7 +73,12 @@ export class ClockWatch {
     if (before === reading.state) return;
     const detail = { source: reading.source, offsetMs: reading.offsetMs, detail: reading.detail };
     if (reading.state === "unsynchronised") {
-      log.warn(detail, "clock NOT synchronised: this gateway votes no on corridor plan changes until it is");
+      log.warn(
+        detail,
+        knownByTimeService(reading)
+          ? "clock NOT synchronised: this gateway votes no on corridor plan changes until it is"
+          : "clock not known to be synchronised (only the kernel's flag says so; no time service answered): run greenwave doctor",
+      );
       audit.now("clock-unsynchronised", null, detail);
     } else if (reading.state === "synchronised" && before !== null) {
       log.info(detail, "clock synchronised again");
@@ -79,4 +88,8 @@ export class ClockWatch {
     }
     bus.emit("changed");
   }
+}
+
+function knownByTimeService(reading: ClockSyncReading): boolean {
+  return reading.source === "timedatectl" || reading.source === "chronyc";
 }

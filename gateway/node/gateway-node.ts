@@ -111,7 +111,8 @@ export class GatewayNode {
       () => this.stopping,
       this.clockWatch,
     );
-    this.reporter = new StatusReporter(parts, this.participant, () => this.clockWatch?.reading ?? null);
+    const clockReading = () => this.clockWatch?.reading ?? null;
+    this.reporter = new StatusReporter(parts, this.participant, clockReading, options.release);
     this.coordinator = this.link ? new CoordinatorFeature(parts, this.link) : null;
     if (this.router && this.link) registerRoutes(this.router, this.routed(parts, this.link));
     for (const feature of options.features ?? []) feature(parts);

@@ -1,4 +1,5 @@
 import type { IntersectionSetup } from "../config/load.js";
+import type { Status } from "../protocol/messages.js";
 import type { IntersectionTopics } from "../protocol/topics.js";
 import type { Clock } from "../shell/clock.js";
 import type { IntersectionRunner } from "../shell/intersection-runner.js";
@@ -29,6 +30,8 @@ export interface GatewayNodeOptions {
   readonly corridor?: CorridorSettings;
   /** Extra observers of the signal side (the demo's display). */
   readonly display?: Display;
+  /** The installed release and its last upgrade, for the status (absent: not an installed gateway). */
+  readonly release?: Status["release"];
   /** Asks the time service whether the clock is synchronised (absent: not watched, e.g. the demo). */
   readonly readClockSync?: ReadClockSync;
   /** Run as a systemd service: READY, STATUS, watchdog pings, STOPPING. */

@@ -22,6 +22,7 @@ export class StatusReporter {
     private readonly parts: GatewayParts,
     private readonly participant: CorridorParticipant,
     private readonly clockReading: () => ClockSyncReading | null = () => null,
+    private readonly release: Status["release"] = undefined,
   ) {
     const { setup, ids, bus } = parts;
     this.link = parts.link;
@@ -64,6 +65,7 @@ export class StatusReporter {
         : null,
       lock: participant.lock,
       lastTxn: this.lastTxn(),
+      ...(this.release ? { release: this.release } : {}),
       ...(clockSync
         ? { clock: { state: clockSync.state, source: clockSync.source, offsetMs: clockSync.offsetMs } }
         : {}),

@@ -154,6 +154,21 @@ export const statusSchema = z.object({
       offsetMs: z.number().nullable(),
     })
     .optional(),
+  /** The installed release running here, and its last upgrade (absent: not an installed gateway). */
+  release: z
+    .object({
+      version: z.string(),
+      lastChange: z
+        .object({
+          from: z.string().nullable(),
+          to: z.string(),
+          outcome: z.enum(["activated", "rolled-back", "refused"]),
+          why: z.string(),
+          at: z.string(),
+        })
+        .nullable(),
+    })
+    .optional(),
   at: z.string(),
 });
 export type Status = z.infer<typeof statusSchema>;

@@ -4,6 +4,7 @@ import Modbus from "jsmodbus";
 import { SerialPort } from "serialport";
 import type { SerialSettings } from "../../devices/io-map.js";
 import type { ModuleModel } from "./module-model.js";
+import { registerRefusal } from "./register-refusal.js";
 
 /**
  * A Modbus slave (TCP or RTU on a serial line) in front of a ModuleModel, built on jsmodbus's server.
@@ -32,6 +33,8 @@ class FaultySocket extends EventEmitter {
     private readonly unitId: number,
     private readonly model: ModuleModel,
     private readonly send: (data: Buffer) => void,
+    /** Holding registers this module does not have (register-refusal.ts). */
+    private readonly rejected: ReadonlySet<number> = new Set(),
   ) {
     super();
   }
@@ -39,7 +42,10 @@ class FaultySocket extends EventEmitter {
   /** Bytes from the master. A module told not to answer hears nothing at all. */
   deliver(data: Buffer): void {
     if (this.model.faults.noAnswer) return;
-    this.emit("data", data);
+    const refusal = registerRefusal(this.frame, data, this.rejected);
+    // Through write(): the unit check and the injected faults apply to the exception as to any answer.
+    if (refusal) this.write(refusal);
+    else this.emit("data", data);
   }
 
   write(data: Buffer, done?: () => void): boolean {
@@ -148,6 +154,7 @@ export function startTcpSlave(
   host: string,
   port: number,
   clock: Clock,
+  rejected: ReadonlySet<number> = new Set(),
 ): Promise<RunningSlave> {
   const fake = new EventEmitter();
   const server = new Modbus.server.TCP(fake as unknown as Server, images(model));
@@ -156,9 +163,15 @@ export function startTcpSlave(
   const listener = createServer((socket) => {
     socket.setNoDelay(true);
     sockets.add(socket);
-    const faulty = new FaultySocket("tcp", unitId, model, (data) => {
-      if (!socket.destroyed) socket.write(data);
-    });
+    const faulty = new FaultySocket(
+      "tcp",
+      unitId,
+      model,
+      (data) => {
+        if (!socket.destroyed) socket.write(data);
+      },
+      rejected,
+    );
     socket.on("data", (data) => faulty.deliver(data));
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
@@ -188,6 +201,7 @@ export function startRtuSlave(
   path: string,
   serial: SerialSettings,
   clock: Clock,
+  rejected: ReadonlySet<number> = new Set(),
 ): Promise<RunningSlave> {
   const port = new SerialPort({
     path,
@@ -197,7 +211,7 @@ export function startRtuSlave(
     stopBits: serial.stopBits,
     autoOpen: false,
   });
-  const faulty = new FaultySocket("rtu", unitId, model, (data) => port.write(data));
+  const faulty = new FaultySocket("rtu", unitId, model, (data) => port.write(data), rejected);
   const server = new Modbus.server.RTU(faulty as unknown as SerialPort, images(model));
   attachModel(server, model, unitId, clock);
   port.on("data", (data: Buffer) => faulty.deliver(data));

@@ -12,6 +12,8 @@ export interface SimulatorOptions {
   readonly serial?: SerialSettings;
   /** Control API port (0: any free port), or null for none. */
   readonly controlPort: number | null;
+  /** Holding registers this module does not have: answered with exception 02 (register-refusal.ts). */
+  readonly rejectRegisters?: readonly number[];
 }
 
 export interface RunningSimulator {
@@ -30,6 +32,7 @@ const clock = { monoMs: () => performance.now(), wallMs: () => Date.now() };
 /** Starts a simulated I/O module: the Modbus slave, its watchdog and (optionally) its control API. */
 export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
   const model = new ModuleModel(options.profile, clock.wallMs());
+  const rejected = new Set(options.rejectRegisters ?? []);
   const slave =
     options.serialPath !== undefined
       ? await startRtuSlave(
@@ -38,8 +41,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           options.serialPath,
           options.serial ?? options.profile.serial,
           clock,
+          rejected,
         )
-      : await startTcpSlave(model, options.unitId, options.host, options.tcpPort ?? 502, clock);
+      : await startTcpSlave(model, options.unitId, options.host, options.tcpPort ?? 502, clock, rejected);
   const watchdog = setInterval(() => model.tick(clock.monoMs(), clock.wallMs()), WATCHDOG_POLL_MS);
   let control: Awaited<ReturnType<typeof startControl>> | null = null;
   try {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +87,16 @@ describe("greenwave gateway as a systemd notify service (a real NOTIFY_SOCKET)",
     const sim = await startSimulator();
     const fixture = writeFixture(`{ tcp: "127.0.0.1:${sim.port}" }`);
     dirs.push(fixture.dir);
+    // An installed gateway after a rolled-back upgrade: it says what it runs and why.
+    mkdirSync(fixture.dataDir, { recursive: true });
+    writeFileSync(
+      join(fixture.dataDir, "release-state.json"),
+      JSON.stringify({
+        active: "0.1.0",
+        previous: "0.2.0",
+        history: [{ from: "0.1.0", to: "0.2.0", outcome: "rolled-back", why: "never READY", atWallMs: 1 }],
+      }),
+    );
     const gateway = start(["gateway", "--config", fixture.intersection, "--data-dir", fixture.dataDir], {
       NOTIFY_SOCKET: notify.path,
       WATCHDOG_USEC: String(WATCHDOG_MS * 1000),
@@ -96,6 +106,7 @@ describe("greenwave gateway as a systemd notify service (a real NOTIFY_SOCKET)",
     // The start-up flash was on the module before the service manager heard READY.
     expect(await firstWriteAt(sim.control)).toBeLessThanOrEqual(ready.at);
     expect(notify.received.some((r) => r.message.startsWith("STATUS=startup"))).toBe(true);
+    expect(gateway.out).toContain("running 0.1.0 after release 0.2.0 was rolled back");
     await until("three pings", 5000, () => pings(notify.received, ready.at).length >= 3);
 
     // A dead bus: the module stops answering. Within one watchdog period the pings stop.
