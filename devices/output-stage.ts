@@ -15,6 +15,8 @@ export interface ExchangeResult {
   /** Modules that have not had a good exchange for longer than their fault window. */
   readonly lost: LostDevice[];
   readonly errors: ModbusError[];
+  /** Each module's share of the exchange (its write and readback), in milliseconds, by device id. */
+  readonly durationsMs: ReadonlyMap<string, number>;
 }
 
 interface ModuleSlot {
@@ -131,7 +133,15 @@ export class OutputStage {
 
   async exchange(lamps: readonly Lamps[]): Promise<ExchangeResult> {
     const now = this.monoNow();
-    const results = await Promise.all(this.slots.map((slot) => this.exchangeWith(slot, lamps)));
+    const durationsMs = new Map<string, number>();
+    const results = await Promise.all(
+      this.slots.map(async (slot) => {
+        const started = this.monoNow();
+        const result = await this.exchangeWith(slot, lamps);
+        durationsMs.set(slot.layout.deviceId, this.monoNow() - started);
+        return result;
+      }),
+    );
     const errors = results.filter((r): r is ModbusError => r instanceof ModbusError);
     const lost: LostDevice[] = [];
     for (const slot of this.slots) {
@@ -147,6 +157,7 @@ export class OutputStage {
       observed: complete ? observedLamps(this.intersection, this.layouts, feedback) : null,
       lost,
       errors,
+      durationsMs,
     };
   }
 

@@ -19,7 +19,7 @@ import { InboundRouter, registerRoutes } from "./inbound-router.js";
 import { type CommandPorts, OperatorCommands } from "./operator-commands.js";
 import type { GatewayNodeOptions, GatewayParts } from "./gateway-parts.js";
 import { planAtStart, recordPlanAtStart } from "./plan-at-start.js";
-import { runnerHooks } from "./runner-hooks.js";
+import { runnerHooks, sequencerMetricSources } from "./runner-hooks.js";
 import { registerServiceFeature } from "./service-feature.js";
 import { registerSignalAudit } from "./signal-audit.js";
 import { StatusReporter } from "./status-reporter.js";
@@ -74,6 +74,7 @@ export class GatewayNode {
       faultLatched: () => this.latch !== null,
       latchDurable: () => this.runner.latchDurable,
       mode: () => this.runner.mode,
+      ...sequencerMetricSources(() => this.runner.controller.seq),
     });
     const tickMs = options.tickMs ?? 100;
     const hooks = runnerHooks(outputs, this.bus, this.metrics, clock, log, tickMs, options.display ?? {});

@@ -1,4 +1,5 @@
 import type { OutputStage } from "../../devices/output-stage.js";
+import type { SequencerState } from "../core/sequencer-types.js";
 import type { RunnerHooks } from "../shell/intersection-runner.js";
 import type { Clock } from "../shell/clock.js";
 import type { Logger } from "../shell/log.js";
@@ -47,6 +48,7 @@ export function runnerHooks(
     exchange: async (lamps) => {
       const result = await outputs.exchange(lamps);
       answered = outputs.layouts.length === 0 ? null : result.errors.length === 0;
+      for (const [device, ms] of result.durationsMs) metrics.modbusExchange.observe({ device }, ms / 1000);
       countModbusErrors();
       return result;
     },
@@ -63,9 +65,21 @@ export function runnerHooks(
     onTickDone: (tick) => {
       metrics.tickLateness.observe(tick.latenessMs / 1000);
       if (tick.missedTicks > 0) metrics.ticksMissed.inc(tick.missedTicks);
-      if (outputs.layouts.length > 0) metrics.modbusExchange.observe(tick.exchangeMs / 1000);
       tickWatch.record(clock.now().monoMs, tick);
       bus.emit("tick", { answered });
     },
+  };
+}
+
+/** What the metrics read of the sequencer when scraped: plan in force, stage, offset error, in step. */
+export function sequencerMetricSources(seq: () => SequencerState) {
+  return {
+    plan: () => ({ id: seq().plan.planId, version: seq().plan.version }),
+    stage: () => {
+      const s = seq();
+      return s.mode === "running" ? (s.plan.stages[s.stage]?.id ?? null) : null;
+    },
+    offsetErrorMs: () => seq().offsetErrorMs,
+    inStep: () => seq().inStep,
   };
 }

@@ -11,6 +11,11 @@ export interface MetricSources {
   /** False while a latched fault is held in memory only. */
   latchDurable(): boolean;
   mode(): string;
+  plan(): { readonly id: string; readonly version: number };
+  /** The current stage's id, or null outside coordinated operation. */
+  stage(): string | null;
+  offsetErrorMs(): number;
+  inStep(): boolean;
 }
 
 export const MODES = ["startup", "coordinated", "transition", "flash", "stopping", "fault"] as const;
@@ -76,7 +81,8 @@ function modbusMetrics(registers: Registers) {
   return {
     modbusExchange: new Histogram({
       name: "greenwave_modbus_exchange_seconds",
-      help: "Tick's write and readback of every module, end to end",
+      help: "A tick's write and readback of one module (by device), end to end, queueing on a shared bus included",
+      labelNames: ["device"] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers,
     }),
@@ -162,6 +168,43 @@ function stateMetrics(registers: Registers, sources: MetricSources) {
       registers,
       collect() {
         this.set(sources.latchDurable() ? 0 : 1);
+      },
+    }),
+    plan: new Gauge({
+      name: "greenwave_plan_in_force",
+      help: "1 for the plan (id, version) the controller runs",
+      labelNames: ["plan", "version"] as const,
+      registers,
+      collect() {
+        const plan = sources.plan();
+        this.reset();
+        this.set({ plan: plan.id, version: String(plan.version) }, 1);
+      },
+    }),
+    stage: new Gauge({
+      name: "greenwave_stage",
+      help: "1 for the stage the plan's cycle is in (outside coordinated operation: none)",
+      labelNames: ["stage"] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.set({ stage: sources.stage() ?? "none" }, 1);
+      },
+    }),
+    offsetError: new Gauge({
+      name: "greenwave_offset_error_seconds",
+      help: "At the last cycle start, how far the cycle started from where the plan's offset puts it (positive: late); the correction spreads it over the next cycles",
+      registers,
+      collect() {
+        this.set(sources.offsetErrorMs() / 1000);
+      },
+    }),
+    inStep: new Gauge({
+      name: "greenwave_in_step",
+      help: "1 while the cycle is within the in-step tolerance of the plan's offset (the green wave holds here)",
+      registers,
+      collect() {
+        this.set(sources.inStep() ? 1 : 0);
       },
     }),
     mode: new Gauge({

@@ -102,7 +102,14 @@ describe("npm start: the demo corridor on the embedded broker", () => {
     const metrics = await (await fetch(metricsUrl)).text();
     expect(metrics).toMatch(/greenwave_ticks_total\{intersection="elm"\} [1-9]/);
     expect(metrics).toMatch(/greenwave_mqtt_connected\{intersection="elm"\} 1/);
-    expect(metrics).toContain("greenwave_modbus_exchange_seconds_count");
+    expect(metrics).toMatch(
+      /greenwave_modbus_exchange_seconds_count\{intersection="elm",device="io1"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/greenwave_plan_in_force\{plan="off-peak",version="1",intersection="elm"\} 1/);
+    // The stage is "none" during start-up.
+    expect(metrics).toMatch(/greenwave_stage\{stage="[a-z-]+",intersection="elm"\} 1/);
+    expect(metrics).toMatch(/greenwave_offset_error_seconds\{intersection="elm"\} -?[0-9.e-]+/);
+    expect(metrics).toMatch(/greenwave_in_step\{intersection="elm"\} [01]/);
     const health = await fetch(metricsUrl.replace("/metrics", "/healthz"));
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ healthy: true, intersection: "elm", mqtt: "connected" });
