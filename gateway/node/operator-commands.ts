@@ -67,15 +67,9 @@ export class OperatorCommands {
       inDoubt: ports.inDoubt(),
       coordinatorBusy: ports.coordinatorBusy(),
     });
-    this.parts.audit.now("command", command.by, {
-      command: command.name,
-      id: command.id,
-      ok: decision.outcome.ok,
-      ...(command.name === "flash" ? { on: command.on } : {}),
-      ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),
-      ...(command.name === "txn-resolve" ? { txnId: command.txnId, outcome: command.outcome } : {}),
-      ...(decision.outcome.ok ? {} : { refused: decision.outcome.message }),
-    });
+    // A status query changes nothing: it is counted, not audited. Audited, a monitor polling every 10 s
+    // would cost the SD card 250 MB a day (docs/footprint.md); monitors read the retained status.
+    if (command.name !== "status") this.auditCommand(command, decision);
     if (decision.controllerEvent) ports.dispatch(decision.controllerEvent);
     if (command.name === "txn-resolve" && decision.outcome.ok)
       ports.resolveTxn(command.txnId, command.outcome, command.by);
@@ -99,6 +93,18 @@ export class OperatorCommands {
         error: { code: "refused", message: decision.outcome.message },
       });
     }
+  }
+
+  private auditCommand(command: Command, decision: ReturnType<typeof decideCommand>): void {
+    this.parts.audit.now("command", command.by, {
+      command: command.name,
+      id: command.id,
+      ok: decision.outcome.ok,
+      ...(command.name === "flash" ? { on: command.on } : {}),
+      ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),
+      ...(command.name === "txn-resolve" ? { txnId: command.txnId, outcome: command.outcome } : {}),
+      ...(decision.outcome.ok ? {} : { refused: decision.outcome.message }),
+    });
   }
 
   private reply(reply: Omit<Reply, "v" | "at">): void {

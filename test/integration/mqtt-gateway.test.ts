@@ -50,7 +50,7 @@ const TOPICS = intersectionTopics("main-street", "elm");
 describe("a gateway on MQTT (aedes on loopback)", () => {
   it("publishes retained availability and status, answers commands, and its last will says when it is gone", async () => {
     const b = await broker();
-    const { nodes } = await corridor(b.url, { ids: ["elm"] });
+    const { nodes, stores } = await corridor(b.url, { ids: ["elm"] });
     const elm = nodes.get("elm");
     await until("elm online", 5000, () => elm?.mqttConnected);
     const op = await operator(b.url);
@@ -67,6 +67,16 @@ describe("a gateway on MQTT (aedes on loopback)", () => {
     });
     const reply = await op.command("main-street", "elm", "status", { by: "alice" });
     expect(reply).toMatchObject({ ok: true, command: "status", result: { status: { intersection: "elm" } } });
+    // A status query changes nothing: it is counted, never written to the store (a poller would wear the SD card).
+    expect(
+      stores
+        .get("elm")
+        ?.events()
+        .filter((e) => e.type === "command"),
+    ).toEqual([]);
+    expect(await elm?.metrics.registry.metrics()).toMatch(
+      /greenwave_commands_total\{command="status",intersection="elm"\} 1/,
+    );
 
     // The connection dies without a DISCONNECT: the broker publishes the will; the gateway comes back.
     const seen: string[] = [];
