@@ -4,8 +4,10 @@ import type { Command } from "commander";
 import type { FaultLatch } from "../core/monitor.js";
 import type { DatabaseReading, LatchInspection } from "../store/durable-latch.js";
 import { LATCH_RECORD_FILE, type RecordReading } from "../store/latch-record.js";
+import { StoreError } from "../store/errors.js";
 import { GatewayStore, inspectStoredLatch, STORE_FILE } from "../store/store.js";
 import { addBrokerFlags, type BrokerFlags, connectOperator, DEMO_BROKER_URL } from "./broker-options.js";
+import { runningGateway } from "../store/run-marker.js";
 import { UsageError } from "./usage-error.js";
 
 interface OfflineOptions {
@@ -161,7 +163,15 @@ function storeDirectory(options: { intersection: string; dataDir: string }): str
 }
 
 function openExisting(options: { intersection: string; dataDir: string }): GatewayStore {
-  return GatewayStore.open(storeDirectory(options));
+  const dir = storeDirectory(options);
+  // The running gateway holds the latch in memory too: cleared under it, the store would say "no fault"
+  // while the intersection flashes, and the gateway would write the latch back at its next change.
+  const running = runningGateway(dir);
+  if (running !== null)
+    throw new StoreError(
+      `the gateway of ${options.intersection} is running (pid ${running}) on ${dir}: clear its fault over MQTT with greenwave fault reset --intersection ${options.intersection} --by NAME, or stop it first (systemctl stop greenwave)`,
+    );
+  return GatewayStore.open(dir);
 }
 
 async function runReset(options: ResetOptions): Promise<void> {

@@ -1,4 +1,4 @@
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { type IntersectionSetup, loadIntersectionSetup } from "../config/load.js";
 import { checkTickMs } from "../config/tick.js";
@@ -11,6 +11,7 @@ import { readReleaseStateFile } from "../release/release-state.js";
 import { RELEASE_STATE_FILE } from "../release/paths.js";
 import { readClockSync } from "../shell/clock-sync.js";
 import { openSystemdNotifier, systemdEnvironment } from "../shell/systemd-notify.js";
+import { markRunning, runningGateway } from "../store/run-marker.js";
 import { GatewayStore, StoreError } from "../store/store.js";
 import { addBrokerFlags, type BrokerFlags, brokerSettings, parseListenAddress } from "./broker-options.js";
 import { exitOnBug } from "./fatal.js";
@@ -61,8 +62,14 @@ export function refuseUnsupportedTick(tickMs: number, setup: IntersectionSetup):
 }
 
 export function openStore(dataDir: string, intersection: string): GatewayStore {
+  const dir = resolve(dataDir, intersection);
+  const other = runningGateway(dir);
+  if (other !== null && other !== process.pid)
+    throw new StoreError(
+      `another gateway (pid ${other}) runs on the store ${dir}: two would drive the same lamps and fight over one store; stop it first (systemctl stop greenwave), or give this one its own --data-dir`,
+    );
   try {
-    return GatewayStore.open(resolve(dataDir, intersection));
+    return GatewayStore.open(dir);
   } catch (error) {
     if (error instanceof StoreError) throw new UsageError(`${error.message} (use --data-dir)`);
     throw error;
@@ -102,6 +109,7 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   process.on("SIGTERM", onStopSignal);
 
   const store = openStore(options.dataDir, intersection.id);
+  const unmark = markRunning(dirname(store.file));
   const service = serviceManagerLink(log);
   node = await GatewayNode.start({
     ...{ setup, store, clock: systemClock, log, tickMs, broker, http, service },
@@ -132,6 +140,7 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   await stopped;
   const outcome = await node.stop("clean");
   store.close();
+  unmark();
   log.info({ outcome }, "gateway stopped");
 }
 
