@@ -14,7 +14,7 @@ import { decode, type GroupId, GROUPS } from "../support/lamp-history.js";
  * own account.
  */
 
-interface Proc {
+export interface Proc {
   child: ChildProcess;
   lines: Record<string, unknown>[];
   text: () => string;
@@ -23,18 +23,24 @@ interface Proc {
 const procs: Proc[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 
-function registerHooks(): void {
+/** Call at the top of a test file: after each test, stops the processes it started and cleans up. */
+export function registerProcessHooks(): void {
   afterEach(async () => {
     for (const p of procs.splice(0)) {
-      if (p.child.exitCode === null) await interruptTwice(p.child);
+      if (p.child.exitCode === null && p.child.signalCode === null) await interruptTwice(p.child);
     }
     for (const c of cleanups.splice(0)) await c();
   });
-  beforeAll(buildOnce, 180_000);
 }
 
-function start(args: string[]): Proc {
-  const child = spawn("node", [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** How a greenwave command is started: the compiled CLI under the machine's node, or an installed one. */
+export type Launcher = readonly string[];
+const COMPILED: Launcher = ["node", CLI];
+
+/** Starts `greenwave ARGS` through the launcher; its JSON log lines are kept in `lines`. */
+export function start(args: string[], launcher: Launcher = COMPILED): Proc {
+  const [command, ...prefix] = launcher as [string, ...string[]];
+  const child = spawn(command, [...prefix, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const lines: Record<string, unknown>[] = [];
   let raw = "";
   let buffer = "";
@@ -58,7 +64,11 @@ function start(args: string[]): Proc {
   return proc;
 }
 
-async function until<T>(what: string, ms: number, probe: () => T | undefined | null | false): Promise<T> {
+export async function until<T>(
+  what: string,
+  ms: number,
+  probe: () => T | undefined | null | false,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = probe();
@@ -68,20 +78,23 @@ async function until<T>(what: string, ms: number, probe: () => T | undefined | n
   }
 }
 
-interface Sim {
+export interface Sim {
   proc: Proc;
   control: string;
   link: string;
 }
 
-async function startSim(transport: "tcp" | "rtu"): Promise<Sim> {
+export async function startSim(transport: "tcp" | "rtu", launcher: Launcher = COMPILED): Promise<Sim> {
   let pty: PtyPair | null = null;
   if (transport === "rtu") {
     pty = await openPtyPair();
     const p = pty;
     cleanups.push(() => p.close());
   }
-  const proc = start(["sim", "io-module", ...(pty ? ["--serial", pty.a] : ["--tcp", "0"]), "--control", "0"]);
+  const proc = start(
+    ["sim", "io-module", ...(pty ? ["--serial", pty.a] : ["--tcp", "0"]), "--control", "0"],
+    launcher,
+  );
   const listening = await until("the simulator to listen", 10_000, () =>
     proc.lines.find((l) => l.event === "listening"),
   );
@@ -114,14 +127,14 @@ interface HistoryEntry {
   cause: string;
 }
 
-async function history(sim: Sim): Promise<HistoryEntry[]> {
+export async function history(sim: Sim): Promise<HistoryEntry[]> {
   return ((await (await fetch(`${sim.control}/history`)).json()) as { entries: HistoryEntry[] }).entries;
 }
 
-const logTime = (line: Record<string, unknown>) => Date.parse(line.time as string);
-const cycleStarts = (p: Proc) =>
+export const logTime = (line: Record<string, unknown>) => Date.parse(line.time as string);
+export const cycleStarts = (p: Proc) =>
   p.lines.filter((l) => (l.event as { type?: string } | undefined)?.type === "cycle-start");
-const faultLine = (p: Proc) => p.lines.find((l) => String(l.msg).startsWith("FAULT latched"));
+export const faultLine = (p: Proc) => p.lines.find((l) => String(l.msg).startsWith("FAULT latched"));
 
 const permissive = (a: GroupId, b: GroupId) =>
   FIXTURE.permissive.some(([x, y]) => (x === a && y === b) || (x === b && y === a));
@@ -182,37 +195,47 @@ function verifyHistory(entries: HistoryEntry[]): Record<GroupId, number[]> {
   return starts;
 }
 
+/**
+ * The plan's assertions over two full cycles of a running gateway: the simulator's recorded lamps
+ * follow the plan's stages in order, with no conflict, every clearance complete, no fault, and a cycle
+ * of the plan's length. Waits for the cycles (bounded by what it waits for).
+ */
+export async function expectTwoCyclesFollowPlan(sim: Sim, gateway: Proc): Promise<void> {
+  // Bound from what it waits for: the start-up, then up to three cycles (the first may start a cycle
+  // late), each stretched by at most the plan's +20 % shortway correction, plus 10 s of slack.
+  const boundMs = FIXTURE.startupMs + 3 * FIXTURE.cycleMs * 1.2 + 10_000;
+  await until("two full cycles (three cycle starts)", boundMs, () => cycleStarts(gateway).length >= 3);
+  const [first, , third] = cycleStarts(gateway);
+  const from = logTime(first as Record<string, unknown>) - 200;
+  const to = logTime(third as Record<string, unknown>) + 200;
+  const entries = (await history(sim)).filter((e) => e.t >= from && e.t <= to);
+  expect(faultLine(gateway), gateway.text()).toBeUndefined();
+  const starts = verifyHistory(entries);
+  // Stage order: M with PS, then S with PM, every cycle.
+  expect(starts.M.length).toBeGreaterThanOrEqual(2);
+  expect(starts.S.length).toBeGreaterThanOrEqual(2);
+  for (let k = 0; k < 2; k++) {
+    expect(Math.abs((starts.PS[k] as number) - (starts.M[k] as number))).toBeLessThanOrEqual(JITTER_MS);
+    expect(Math.abs((starts.PM[k] as number) - (starts.S[k] as number))).toBeLessThanOrEqual(JITTER_MS);
+    expect(starts.S[k] as number).toBeGreaterThan(starts.M[k] as number);
+  }
+  // A cycle lasts the plan's 30 s, give or take what the shortway correction allows (+20 % / −15 %).
+  const cycle = (starts.M[1] as number) - (starts.M[0] as number);
+  expect(cycle).toBeGreaterThanOrEqual(FIXTURE.cycleMs * 0.85 - 600);
+  expect(cycle).toBeLessThanOrEqual(FIXTURE.cycleMs * 1.2 + 600);
+}
+
 /** The test body, shared by one file per transport so that vitest runs them in parallel. */
 export function defineGatewaySimTests(transport: "tcp" | "rtu"): void {
   if (transport === "rtu" && !hasTool("socat", "the gateway end-to-end test over RTU (pseudo-terminal pair)"))
     return;
-  registerHooks();
+  registerProcessHooks();
+  beforeAll(buildOnce, 180_000);
   describe(`greenwave gateway against the simulated module over ${transport}`, () => {
     it("runs two full cycles: the recorded lamps follow the plan, with no conflict and every clearance complete", async () => {
       const sim = await startSim(transport);
       const { gateway } = startGateway(sim);
-      // Bound from what it waits for: the start-up, then up to three cycles (the first may start a cycle
-      // late), each stretched by at most the plan's +20 % shortway correction, plus 10 s of slack.
-      const boundMs = FIXTURE.startupMs + 3 * FIXTURE.cycleMs * 1.2 + 10_000;
-      await until("two full cycles (three cycle starts)", boundMs, () => cycleStarts(gateway).length >= 3);
-      const [first, , third] = cycleStarts(gateway);
-      const from = logTime(first as Record<string, unknown>) - 200;
-      const to = logTime(third as Record<string, unknown>) + 200;
-      const entries = (await history(sim)).filter((e) => e.t >= from && e.t <= to);
-      expect(faultLine(gateway), gateway.text()).toBeUndefined();
-      const starts = verifyHistory(entries);
-      // Stage order: M with PS, then S with PM, every cycle.
-      expect(starts.M.length).toBeGreaterThanOrEqual(2);
-      expect(starts.S.length).toBeGreaterThanOrEqual(2);
-      for (let k = 0; k < 2; k++) {
-        expect(Math.abs((starts.PS[k] as number) - (starts.M[k] as number))).toBeLessThanOrEqual(JITTER_MS);
-        expect(Math.abs((starts.PM[k] as number) - (starts.S[k] as number))).toBeLessThanOrEqual(JITTER_MS);
-        expect(starts.S[k] as number).toBeGreaterThan(starts.M[k] as number);
-      }
-      // A cycle lasts the plan's 30 s, give or take what the shortway correction allows (+20 % / −15 %).
-      const cycle = (starts.M[1] as number) - (starts.M[0] as number);
-      expect(cycle).toBeGreaterThanOrEqual(FIXTURE.cycleMs * 0.85 - 600);
-      expect(cycle).toBeLessThanOrEqual(FIXTURE.cycleMs * 1.2 + 600);
+      await expectTwoCyclesFollowPlan(sim, gateway);
     }, 180_000);
 
     it("a dark lamp ends in latched flash within the red-fail window", async () => {

@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /**
  * A small, fast intersection for end-to-end tests (30 s cycle, short start-up), written to a temp
@@ -27,26 +27,29 @@ export const FIXTURE = {
   startupMs: 5000,
 } as const;
 
-export function writeFixture(
-  link: string,
-  extra = "",
-): { dir: string; intersection: string; dataDir: string } {
-  const dir = mkdtempSync(join(tmpdir(), "greenwave-e2e-"));
-  mkdirSync(join(dir, "plans"));
-  const profile = resolve("config/devices/generic-do32-di32.yaml");
-  writeFileSync(
-    join(dir, "corridor.yaml"),
-    `kind: corridor
+/** Where the fixture's files go and what they refer to (an installed gateway has its own paths). */
+export interface FixtureOptions {
+  /** Appended to the intersection file. */
+  readonly extra?: string;
+  /** The device profile's path, as the gateway that reads the file sees it. */
+  readonly profile?: string;
+  /** The intersection file's name, beside the corridor file and the plans directory. */
+  readonly intersectionFile?: string;
+}
+
+/** The fixture's files by path relative to one directory: the corridor, its plan and the intersection. */
+export function fixtureFiles(link: string, options: FixtureOptions = {}): Record<string, string> {
+  const intersectionFile = options.intersectionFile ?? "x1.yaml";
+  const profile = options.profile ?? resolve("config/devices/generic-do32-di32.yaml");
+  return {
+    "corridor.yaml": `kind: corridor
 id: test-corridor
 name: Test corridor
 timeReference: { dailySync: "00:00:00" }
 intersections:
-  - { id: x1, file: x1.yaml, distanceMeters: 0 }
+  - { id: x1, file: ${intersectionFile}, distanceMeters: 0 }
 `,
-  );
-  writeFileSync(
-    join(dir, "plans", "fast.yaml"),
-    `kind: plan
+    "plans/fast.yaml": `kind: plan
 id: fast
 version: 1
 corridor: test-corridor
@@ -60,10 +63,7 @@ intersections:
       - { id: main, groups: [M, PS], splitSeconds: 16 }
       - { id: side, groups: [S, PM], splitSeconds: 14 }
 `,
-  );
-  writeFileSync(
-    join(dir, "x1.yaml"),
-    `kind: intersection
+    [intersectionFile]: `kind: intersection
 id: x1
 name: Test St & Fast Ave
 corridor: corridor.yaml
@@ -90,7 +90,23 @@ devices:
       S: { red: 3, yellow: 4, green: 5 }
       PS: { dontWalk: 6, walk: 7 }
       PM: { dontWalk: 8, walk: 9 }
-${extra}`,
-  );
+${options.extra ?? ""}`,
+  };
+}
+
+/** Writes the fixture's files into `dir` (created if missing). */
+export function writeFixtureFiles(dir: string, files: Record<string, string>): void {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+}
+
+export function writeFixture(
+  link: string,
+  extra = "",
+): { dir: string; intersection: string; dataDir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "greenwave-e2e-"));
+  writeFixtureFiles(dir, fixtureFiles(link, { extra }));
   return { dir, intersection: join(dir, "x1.yaml"), dataDir: join(dir, "data") };
 }
