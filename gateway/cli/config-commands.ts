@@ -21,11 +21,17 @@ export function registerConfigCommands(program: Command): void {
   const config = program.command("config").description("configuration files");
   config
     .command("check")
-    .description("validate config files (intersection, corridor or plan) and everything they refer to")
+    .description(
+      "validate config files (intersection, corridor, plan or device profile) and everything they refer to; a plan is checked against its corridor and each of the corridor's intersections",
+    )
+    .option(
+      "--corridor <file>",
+      "the corridor file to check plan files against (default: the corridor file with the plan's corridor id, beside the plan or one directory up)",
+    )
     .argument("<files...>", "YAML files to check")
-    .action((files: string[]) => {
+    .action((files: string[], options: { corridor?: string }) => {
       let ok = true;
-      for (const file of files) ok = print(checkConfigFile(file)) && ok;
+      for (const file of files) ok = print(checkConfigFile(file, options)) && ok;
       if (!ok) process.exitCode = 1;
     });
 

@@ -13,13 +13,13 @@ import {
   loadPlan,
   planFileFor,
 } from "../config/load.js";
-import { ASPECT_LABEL } from "../core/lamps.js";
-import type { SignalEvent } from "../core/sequencer.js";
 import { GatewayNode } from "../node/gateway-node.js";
 import type { Display } from "../node/runner-hooks.js";
 import { systemClock } from "../shell/clock.js";
 import { createLogger, type Logger } from "../shell/log.js";
 import { parsePort } from "./broker-options.js";
+import { demoDisplay } from "./demo-display.js";
+import { humanLogDestination } from "./demo-log.js";
 import { openStore } from "./gateway.js";
 import { exitOnBug } from "./fatal.js";
 import { explainPortInUse } from "./port-in-use.js";
@@ -86,7 +86,12 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const started = clock.now();
   const stamp = () => `${((clock.now().monoMs - started.monoMs) / 1000).toFixed(1).padStart(7)}s`;
   const print = (line: string) => process.stdout.write(`${line}\n`);
-  const log = createLogger("greenwave-demo", process.env.GREENWAVE_LOG_LEVEL ?? "warn");
+  // The gateways' logs join the lamp lines on the console, in the same one-line human form.
+  const log = createLogger(
+    "greenwave-demo",
+    process.env.GREENWAVE_LOG_LEVEL ?? "warn",
+    humanLogDestination(print, stamp, width),
+  );
   exitOnBug(log, "the demo");
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
@@ -109,7 +114,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     print(
       `greenwave demo: corridor ${corridor.raw.id}, ${setups.length} intersections, ${durationS ? `${durationS} s` : "Ctrl-C to stop"}\n` +
         `  broker      ${broker.url} (embedded aedes, open: loopback only)\n` +
-        `  status      npx greenwave status --broker ${broker.url}\n` +
+        `  status      npx greenwave status --broker ${broker.url} (--watch: redrawn every second)\n` +
         `  data        ${dataDir}${ownDataDir ? " (temporary)" : ""}`,
     );
     for (const [index, setup] of setups.entries()) {
@@ -231,58 +236,4 @@ async function simulateModules(
     }
   }
   return controls;
-}
-
-/** The demo's picture of one intersection: a line per lamp change, signal events, faults. */
-function demoDisplay(
-  setup: IntersectionSetup,
-  name: string,
-  node: () => GatewayNode | null,
-  print: (line: string) => void,
-  stamp: () => string,
-): Display {
-  const intersection = setup.intersection.intersection;
-  let lastLine = "";
-  return {
-    writeOutputs(aspects) {
-      const seq = node()?.runner.controller.seq;
-      const stage = seq?.mode === "running" ? (seq.plan.stages[seq.stage]?.id ?? "") : "";
-      const line = `${(node()?.runner.mode ?? "startup").padEnd(11)} ${(seq?.plan.planId ?? setup.initialPlan.planId).padEnd(9)} ${stage.padEnd(6)} ${aspects
-        .map((a, i) => `${intersection.groups[i]?.id}:${ASPECT_LABEL[a]}`.padEnd(6))
-        .join(" ")}`;
-      const key = line.replaceAll("*", "");
-      if (key !== lastLine) {
-        lastLine = key;
-        print(`${stamp()} ${name} ${line}`);
-      }
-    },
-    onSignal(event: SignalEvent) {
-      const text = describeSignal(event);
-      if (text) print(`${stamp()} ${name} ${text}`);
-    },
-    onFault(latch) {
-      print(`${stamp()} ${name} FAULT ${latch.kind}: ${latch.message}`);
-    },
-  };
-}
-
-function describeSignal(event: SignalEvent): string | null {
-  switch (event.type) {
-    case "mode":
-      return `mode ${event.previous} -> ${event.mode}`;
-    case "cycle-start":
-      return event.offsetErrorMs === 0 && event.correctionMs === 0
-        ? null
-        : `cycle of ${event.planId}: offset error ${(event.offsetErrorMs / 1000).toFixed(1)} s, correction ${(event.correctionMs / 1000).toFixed(1)} s`;
-    case "plan-activated":
-      return `plan ${event.planId} v${event.version} in force (${(event.lateByMs / 1000).toFixed(1)} s after its activation instant)`;
-    case "plan-scheduled":
-      return `plan ${event.planId} scheduled for ${new Date(event.activationWallMs).toISOString()}`;
-    case "plan-superseded":
-      return `plan ${event.planId} superseded by ${event.by}`;
-    case "plan-rejected":
-      return `plan ${event.planId} rejected: ${event.reason}`;
-    case "stage-start":
-      return null;
-  }
 }

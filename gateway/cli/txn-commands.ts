@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadCorridor, loadPlan, type LoadedCorridor, type LoadedPlan } from "../config/load.js";
+import { shortDigest } from "../core/corridor/plan-identity.js";
 import { OperatorError } from "../operator/operator-client.js";
 import { type PushResult, pushPlan } from "../operator/plan-push.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
@@ -155,7 +156,7 @@ async function pushVia(
 
 function renderPush(r: PushResult): string {
   const lines = [
-    `${r.outcome.toUpperCase()}: ${r.plan.id} v${r.plan.version} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
+    `${r.outcome.toUpperCase()}: ${r.plan.id} v${r.plan.version}${r.plan.digest ? ` (digest ${shortDigest(r.plan.digest)})` : ""} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
     r.outcome === "committed"
       ? `  takes effect at ${r.activationAt} (a common cycle boundary)`
       : `  reason: ${r.reason ?? "-"}`,

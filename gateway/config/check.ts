@@ -1,53 +1,48 @@
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import type { Intersection, IntersectionPlan } from "../core/model.js";
-import { correctionCycleBound } from "../core/plan.js";
+import { dirname, resolve } from "node:path";
+import type { Intersection } from "../core/model.js";
 import { formatSeconds } from "../core/units.js";
-import { ConfigError, type LocatedIssue } from "./errors.js";
+import { checkPlanAgainst, checkPlanParts } from "./check-plan.js";
+import { attempt, type CheckReport, collect, describePlan, emptyReport, withoutRepeats } from "./check-report.js";
+import { ConfigError, displayPath } from "./errors.js";
+import { findCorridorFile } from "./find-corridor.js";
 import {
   compileIntersectionPlan,
   fileKindOf,
   type LoadedCorridor,
+  type LoadedIntersection,
   listPlanFiles,
   loadCorridor,
   loadCorridorOf,
   loadDeviceProfile,
   loadIntersection,
-  loadIntersectionSetup,
-  loadPlan,
   loadReferenced,
+  missingInitialPlan,
   planFileFor,
+  readPlanFile,
 } from "./load.js";
+import { intersectionFileSchema } from "./schema.js";
+import { validate } from "./validate.js";
 import { readYamlFile } from "./yaml-file.js";
 
-/** The result of checking a file: what was checked (for the operator) and every issue found. */
-export interface CheckReport {
-  readonly checked: string[];
-  readonly issues: LocatedIssue[];
+export { type CheckReport, DEFAULT_TICK_MS } from "./check-report.js";
+
+export interface CheckOptions {
+  /** The corridor file a plan file is checked against; found from the plan's corridor id if not given. */
+  readonly corridor?: string;
 }
 
-/** The tick the gateway runs at; the correction bound allows one tick of quantisation per cycle. */
-export const DEFAULT_TICK_MS = 100;
-
-function collect(report: CheckReport, work: () => void): void {
-  try {
-    work();
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    report.issues.push(...error.issues);
-  }
-}
-
-/** `greenwave config check FILE`: checks a file of any kind, and everything it refers to. */
-export function checkConfigFile(file: string): CheckReport {
-  const report: CheckReport = { checked: [], issues: [] };
+/**
+ * `greenwave config check FILE`: checks a file of any kind, and everything it refers to. A file that
+ * breaks its schema stops there; past the schema, every check that does not need another's result
+ * runs, so that one run reports every independent problem.
+ */
+export function checkConfigFile(file: string, options: CheckOptions = {}): CheckReport {
+  const report = emptyReport();
   collect(report, () => {
     const kind = fileKindOf(readYamlFile(resolve(file)));
     if (kind === "plan") {
-      const plan = loadPlan(file);
-      report.checked.push(
-        `plan ${plan.raw.id} v${plan.raw.version}: ${Object.keys(plan.raw.intersections).length} intersection parts`,
-      );
+      checkPlanFile(file, options.corridor, report);
     } else if (kind === "device-profile") {
       const { profile } = loadDeviceProfile(file);
       report.checked.push(
@@ -56,73 +51,120 @@ export function checkConfigFile(file: string): CheckReport {
     } else if (kind === "corridor") {
       checkCorridor(loadCorridor(file), report);
     } else {
-      const setup = loadIntersectionSetup(file);
-      const { intersection } = setup.intersection;
-      report.checked.push(
-        `intersection ${intersection.id}: ${intersection.groups.length} signal groups, ${setup.intersection.modules.length} I/O modules, corridor ${setup.corridor.raw.id}, initial plan ${setup.initialPlan.planId}`,
-      );
-      for (const planFile of listPlanFiles(setup.corridor)) {
-        collect(report, () => {
-          const plan = compileIntersectionPlan(intersection, loadPlan(planFile), setup.corridor);
-          report.checked.push(describePlan(plan));
-        });
-      }
+      checkIntersectionFile(file, report);
     }
   });
-  return report;
+  return withoutRepeats(report);
 }
 
-function checkCorridor(corridor: LoadedCorridor, report: CheckReport): void {
-  report.checked.push(`corridor ${corridor.raw.id}: ${corridor.raw.intersections.length} intersections`);
-  const intersections: Intersection[] = [];
-  for (const [id, file] of corridor.intersectionFiles) {
+/** A plan, against its corridor and every intersection of that corridor. */
+function checkPlanFile(file: string, corridorFile: string | undefined, report: CheckReport): void {
+  const plan = readPlanFile(file);
+  const found = attempt(report, () => loadCorridor(corridorFile ?? findCorridorFile(plan)));
+  if (!found) {
+    checkPlanParts(plan, report);
+    return;
+  }
+  report.checked.push(
+    `plan ${plan.raw.id} v${plan.raw.version}: checked against corridor ${found.raw.id} (${displayPath(found.file)})`,
+  );
+  const members = loadMembers(found, report);
+  const targets = new Map([...members].map(([id, m]) => [id, m?.intersection ?? null]));
+  checkPlanAgainst(plan, found, targets, report, { foreignParts: true });
+}
+
+/**
+ * The corridor's intersections by id, each null when its file did not load (its issues are in the
+ * report): one broken intersection does not stop the checks of the others.
+ */
+function loadMembers(corridor: LoadedCorridor, report: CheckReport): Map<string, LoadedIntersection | null> {
+  const members = new Map<string, LoadedIntersection | null>();
+  corridor.raw.intersections.forEach((entry, i) => {
+    if (members.has(entry.id)) return;
+    members.set(entry.id, null);
+    const file = corridor.intersectionFiles.get(entry.id) as string;
     collect(report, () => {
-      const entry = corridor.raw.intersections.findIndex((e) => e.id === id);
-      const loaded = loadReferenced(corridor.yaml, ["intersections", entry, "file"], "intersection file", () =>
+      const loaded = loadReferenced(corridor.yaml, ["intersections", i, "file"], "intersection file", () =>
         loadIntersection(file),
       );
-      if (loaded.raw.id !== id) {
+      if (loaded.raw.id !== entry.id) {
         throw new ConfigError(
           corridor.yaml.locate([
-            { path: ["intersections"], message: `${file} defines intersection ${loaded.raw.id}, not ${id}` },
-          ]),
-        );
-      }
-      intersections.push(loaded.intersection);
-      report.checked.push(`intersection ${id}: ${loaded.intersection.groups.length} signal groups`);
-    });
-  }
-  for (const planFile of listPlanFiles(corridor)) {
-    collect(report, () => {
-      const plan = loadPlan(planFile);
-      const unknown = Object.keys(plan.raw.intersections).filter((id) => !corridor.intersectionFiles.has(id));
-      if (unknown.length > 0) {
-        throw new ConfigError(
-          plan.yaml.locate([
             {
-              path: ["intersections", unknown[0] as string],
-              message: `plan ${plan.raw.id} has parts for intersections not in corridor ${corridor.raw.id}: ${unknown.join(", ")}`,
+              path: ["intersections", i, "id"],
+              message: `${displayPath(file)} defines intersection ${loaded.raw.id}, not ${entry.id}`,
             },
           ]),
         );
       }
-      for (const intersection of intersections) {
-        collect(report, () => {
-          report.checked.push(describePlan(compileIntersectionPlan(intersection, plan, corridor)));
-        });
-      }
+      members.set(entry.id, loaded);
     });
+  });
+  return members;
+}
+
+function checkCorridor(corridor: LoadedCorridor, report: CheckReport): void {
+  report.checked.push(`corridor ${corridor.raw.id}: ${corridor.raw.intersections.length} intersections`);
+  const members = loadMembers(corridor, report);
+  for (const [id, loaded] of members) {
+    if (!loaded) continue;
+    report.checked.push(`intersection ${id}: ${loaded.intersection.groups.length} signal groups`);
+    report.issues.push(...missingInitialPlan(loaded, corridor));
+  }
+  const targets = new Map([...members].map(([id, m]) => [id, m?.intersection ?? null]));
+  for (const planFile of listPlanFiles(corridor)) {
+    collect(report, () => checkPlanAgainst(readPlanFile(planFile), corridor, targets, report, { foreignParts: true }));
+  }
+}
+
+/**
+ * An intersection file: its own checks, its corridor (which must list it), its initial plan (which
+ * must be one of the corridor's) and its part of each of the corridor's plans.
+ */
+function checkIntersectionFile(file: string, report: CheckReport): void {
+  const path = resolve(file);
+  const yaml = readYamlFile(path);
+  const raw = validate(intersectionFileSchema, yaml);
+  const intersection = attempt(report, () => loadIntersection(path));
+  const found = attempt(report, () =>
+    loadReferenced(yaml, ["corridor"], "corridor file", () => loadCorridor(resolve(dirname(path), raw.corridor))),
+  );
+  if (!found) return;
+  const member = found.intersectionFiles.has(raw.id);
+  if (!member) {
+    report.issues.push(
+      ...yaml.locate([
+        {
+          path: ["corridor"],
+          message: `corridor ${found.raw.id} (${displayPath(found.file)}) does not list intersection ${raw.id}`,
+        },
+      ]),
+    );
+  }
+  const missing = missingInitialPlan({ file: path, raw, yaml }, found);
+  report.issues.push(...missing);
+  if (intersection && member && missing.length === 0) {
+    report.checked.push(
+      `intersection ${raw.id}: ${intersection.intersection.groups.length} signal groups, ${intersection.modules.length} I/O modules, corridor ${found.raw.id}, initial plan ${raw.initialPlan}`,
+    );
+  }
+  // The corridor's plans have no part for an intersection it does not list: saying so for each is noise.
+  if (!member) return;
+  const targets = new Map<string, Intersection | null>([[raw.id, intersection?.intersection ?? null]]);
+  for (const planFile of listPlanFiles(found)) {
+    collect(report, () => checkPlanAgainst(readPlanFile(planFile), found, targets, report, { foreignParts: false }));
   }
 }
 
 /** `greenwave plan check --intersection FILE PLAN`: PLAN is a plan file or a plan id of the corridor. */
 export function checkPlanForIntersection(intersectionFile: string, planRef: string): CheckReport {
-  const report: CheckReport = { checked: [], issues: [] };
+  const report = emptyReport();
   collect(report, () => {
     const loaded = loadIntersection(intersectionFile);
     const corridor = loadCorridorOf(loaded);
     const planFile = existsSync(planRef) ? planRef : planFileFor(corridor, planRef);
-    const plan = compileIntersectionPlan(loaded.intersection, loadPlan(planFile), corridor);
+    // Its part only, as the gateway compiles a plan pushed to it: every problem of the part at once.
+    const plan = compileIntersectionPlan(loaded.intersection, readPlanFile(planFile), corridor);
     report.checked.push(describePlan(plan));
     plan.stages.forEach((s) => {
       report.checked.push(
@@ -130,14 +172,5 @@ export function checkPlanForIntersection(intersectionFile: string, planRef: stri
       );
     });
   });
-  return report;
-}
-
-function describePlan(plan: IntersectionPlan): string {
-  const c = plan.correction;
-  const correction =
-    c.mode === "dwell"
-      ? `dwell up to ${formatSeconds(c.maxDwellMs)}`
-      : `shortway +${formatSeconds(c.maxLengthenMs)}/−${formatSeconds(c.maxShortenMs)}`;
-  return `plan ${plan.planId} v${plan.version} at ${plan.intersectionId}: cycle ${formatSeconds(plan.cycleMs)}, offset ${formatSeconds(plan.offsetMs)} (${plan.offsetReference} of ${plan.stages[plan.coordinatedStage]?.id}), ${plan.stages.length} stages, ${correction}, in step within ${correctionCycleBound(plan, DEFAULT_TICK_MS)} cycles of a switch`;
+  return withoutRepeats(report);
 }

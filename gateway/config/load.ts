@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { z } from "zod";
 import {
@@ -12,7 +12,7 @@ import type { Issue } from "../core/issues.js";
 import { DAY_MS, type Intersection, type IntersectionPlan, type SignalGroup } from "../core/model.js";
 import { checkPlanPart, compilePlan, type PlanHeader, type PlanPartSpec } from "../core/plan.js";
 import { formatSeconds, mod, secondsToMs } from "../core/units.js";
-import { ConfigError, displayPath, UnreadableConfigFileError } from "./errors.js";
+import { ConfigError, displayPath, type LocatedIssue, UnreadableConfigFileError } from "./errors.js";
 import {
   type CorridorFile,
   corridorFileSchema,
@@ -27,6 +27,7 @@ import {
   planFileSchema,
 } from "./schema.js";
 import { validate } from "./validate.js";
+import { planDigest } from "./plan-digest.js";
 import { parseYamlText, readYamlFile, type YamlFile } from "./yaml-file.js";
 
 /** MUTCD 4E.06: pedestrian clearance is sized for a walking speed of 3.5 ft/s. */
@@ -135,13 +136,25 @@ export function loadIntersection(file: string): LoadedIntersection {
   const path = resolve(file);
   const yaml = readYamlFile(path);
   const raw = validate(intersectionFileSchema, yaml);
-  const intersection = buildIntersection(raw, yaml);
-  const devices = raw.devices.map((device, d) =>
-    deviceSpec(device, resolve(dirname(path), device.profile), yaml, d),
-  );
-  const { layouts, issues } = layoutModules(intersection, devices);
-  if (issues.length > 0) fail(yaml, issues);
-  return { file: path, raw, yaml, intersection, modules: layouts };
+  // The groups' problems and the wiring's are independent: all are reported at once.
+  const { intersection, issues: groupIssues } = buildIntersection(raw);
+  const issues: LocatedIssue[] = yaml.locate(groupIssues);
+  const devices: DeviceSpec[] = [];
+  raw.devices.forEach((device, d) => {
+    try {
+      devices.push(deviceSpec(device, resolve(dirname(path), device.profile), yaml, d));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      issues.push(...error.issues);
+    }
+  });
+  // Wiring is checked once every device is known: a device left out would leave its lamps "not wired".
+  if (devices.length === raw.devices.length) {
+    const { layouts, issues: wiringIssues } = layoutModules(intersection, devices);
+    issues.push(...yaml.locate(wiringIssues));
+    if (issues.length === 0) return { file: path, raw, yaml, intersection, modules: layouts };
+  }
+  throw new ConfigError(issues);
 }
 
 export function loadDeviceProfile(
@@ -209,7 +222,8 @@ function loadProfileOf(device: DeviceFile, profileFile: string, yaml: YamlFile, 
   }
 }
 
-function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection {
+/** The intersection a file describes, and its problems (the intersection is for further checks only if any). */
+function buildIntersection(raw: IntersectionFile): { intersection: Intersection; issues: Issue[] } {
   const issues: Issue[] = [];
   const index = indexGroups(raw, issues);
   const permissive = permissiveMatrix(raw, index, issues);
@@ -233,8 +247,7 @@ function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection 
       message: `start-up all-red ${formatSeconds(allRedMs)} is shorter than the longest red clearance (${formatSeconds(maxRedClearance)})`,
     });
   }
-  if (issues.length > 0) fail(yaml, issues);
-  return {
+  const intersection: Intersection = {
     id: raw.id,
     name: raw.name,
     corridorId: "",
@@ -245,6 +258,7 @@ function buildIntersection(raw: IntersectionFile, yaml: YamlFile): Intersection 
     flashPeriodMs: Math.round(60_000 / raw.flash.flashesPerMinute),
     monitor: raw.monitor,
   };
+  return { intersection, issues };
 }
 
 /** Each group's index by id; a group defined twice, or a pedestrian clearance too short for its crossing, is an issue. */
@@ -312,6 +326,15 @@ function signalGroup(g: IntersectionFile["groups"][number]): SignalGroup {
 }
 
 export function loadPlan(file: string): LoadedPlan {
+  const { file: path, raw, yaml } = readPlanFile(file);
+  return checkedPlan(path, raw, yaml);
+}
+
+/**
+ * A plan file checked against its schema and its file name, its parts not yet checked: `config check`
+ * checks each part with the intersection it is for, to report all of a part's problems at once.
+ */
+export function readPlanFile(file: string): LoadedPlan {
   const path = resolve(file);
   const yaml = readYamlFile(path);
   const raw = validate(planFileSchema, yaml);
@@ -319,7 +342,7 @@ export function loadPlan(file: string): LoadedPlan {
   if (basename(path) !== expected && basename(path) !== `${raw.id}.yml`) {
     fail(yaml, [{ path: ["id"], message: `plan ${raw.id} must be in a file named ${expected}, not ${basename(path)}` }]);
   }
-  return checkedPlan(path, raw, yaml);
+  return { file: path, raw, yaml };
 }
 
 /** A plan received as text (YAML or JSON): the same checks as a plan file. */
@@ -398,7 +421,8 @@ export function compileIntersectionPlan(
     intersection.id,
   ]);
   if (!compiled.ok) fail(plan.yaml, compiled.issues);
-  return compiled.value;
+  // The plan's identity travels with what the lamps run (the status, the store, a PREPARE's check).
+  return { ...compiled.value, digest: planDigest(plan.raw) };
 }
 
 export function planFileFor(corridor: LoadedCorridor, planId: string): string {
@@ -419,6 +443,24 @@ export function listPlanFiles(corridor: LoadedCorridor): string[] {
       ]),
     );
   }
+}
+
+/** An intersection's `initialPlan` that names no plan file of its corridor: an issue at that field. */
+export function missingInitialPlan(loaded: Loaded<IntersectionFile>, corridor: LoadedCorridor): LocatedIssue[] {
+  const planId = loaded.raw.initialPlan;
+  if (existsSync(planFileFor(corridor, planId))) return [];
+  let plans: string[] = [];
+  try {
+    plans = listPlanFiles(corridor).map((f) => basename(f, extname(f)));
+  } catch {
+    // An unreadable plans directory is the corridor's own problem, reported with the corridor.
+  }
+  return loaded.yaml.locate([
+    {
+      path: ["initialPlan"],
+      message: `initial plan ${planId} is not a plan of corridor ${corridor.raw.id}: there is no ${planId}.yaml in its plans directory ${displayPath(corridor.plansDirectory)} (${plans.length > 0 ? `it has ${plans.join(", ")}` : "it has none"})`,
+    },
+  ]);
 }
 
 /** The corridor an intersection's file names, relative to that file. */
@@ -445,6 +487,8 @@ export function loadIntersectionSetup(file: string): IntersectionSetup {
     ...loaded,
     intersection: { ...loaded.intersection, corridorId: corridor.raw.id },
   };
+  const missing = missingInitialPlan(loaded, corridor);
+  if (missing.length > 0) throw new ConfigError(missing);
   const plan = loadReferenced(loaded.yaml, ["initialPlan"], "initial plan", () =>
     loadPlan(planFileFor(corridor, loaded.raw.initialPlan)),
   );

@@ -93,6 +93,11 @@ export interface IntersectionPlan {
   readonly referencePositionMs: number;
   /** The corridor's daily sync point, as milliseconds after 00:00 UTC. */
   readonly dailySyncMs: number;
+  /**
+   * The digest of the plan file this was compiled from (sha256 hex, config/plan-digest.ts): with the
+   * id and version, the plan's identity. Absent for a plan stored before digests existed.
+   */
+  readonly digest?: string;
 }
 
 /** Offsets within this distance of the ideal count as in step; smaller errors are trimmed silently. */

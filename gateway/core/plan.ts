@@ -107,9 +107,10 @@ export function compilePlan(
   part: PlanPartSpec,
   at: readonly (string | number)[] = [],
 ): Checked<IntersectionPlan> {
-  const shape = checkPlanPart(header, part, intersection.id, at);
-  if (shape.length > 0) return { ok: false, issues: shape };
-  const issues: Issue[] = [];
+  // Every problem in one pass, so that fixing one does not reveal the next (a wrong split sum does not
+  // hide a conflict); only a cycle or a stage count outside the limits leaves nothing to measure.
+  const issues: Issue[] = checkPlanPart(header, part, intersection.id, at);
+  if (!withinPlanLimits(header.cycleMs, part.stages.length)) return { ok: false, issues };
   const where = `plan ${header.planId}, intersection ${intersection.id}`;
   const report = (path: readonly (string | number)[], message: string) =>
     issues.push({ path: [...at, ...path], message: `${where}: ${message}` });
@@ -122,8 +123,7 @@ export function compilePlan(
     }
   });
 
-  if (issues.length > 0) return { ok: false, issues };
-
+  // An unknown group only drops out of its stage's minimum: a split shorter than what is left is short.
   const minimums = stageMinimums(intersection, stages);
   stages.forEach((st, s) => {
     const need = minimums[s] as StageMinimum;
@@ -170,6 +170,15 @@ export function compilePlan(
       dailySyncMs: header.dailySyncMs,
     },
   };
+}
+
+function withinPlanLimits(cycleMs: number, stageCount: number): boolean {
+  return (
+    cycleMs >= PLAN_LIMITS.minCycleMs &&
+    cycleMs <= PLAN_LIMITS.maxCycleMs &&
+    stageCount >= PLAN_LIMITS.minStages &&
+    stageCount <= PLAN_LIMITS.maxStages
+  );
 }
 
 /**

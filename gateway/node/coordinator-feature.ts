@@ -1,6 +1,7 @@
 import { dirname } from "node:path";
 import { ConfigError } from "../config/errors.js";
 import { type LoadedPlan, loadPlanData } from "../config/load.js";
+import { planDigest } from "../config/plan-digest.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
 import type { CorridorEnvelope } from "../protocol/corridor-messages.js";
 import type { Command, Reply } from "../protocol/messages.js";
@@ -108,6 +109,7 @@ export class CoordinatorFeature {
         name: this.ids.intersection,
         dailySyncMs: this.ids.dailySyncMs,
         planFile: plan.raw,
+        digest: planDigest(plan.raw),
         atWallMs: command.atWallMs,
         leadMs: command.leadMs,
         ackTimeoutMs: command.ackTimeoutMs,

@@ -1,8 +1,10 @@
 import type { Status } from "../protocol/messages.js";
 import type { ClockSyncReading } from "../shell/clock-sync.js";
+import { shortDigest } from "../core/corridor/plan-identity.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { BrokerLink } from "./broker-link.js";
 import type { CorridorParticipant } from "./corridor-participant.js";
+import { CycleStatusReader } from "./cycle-status.js";
 import type { GatewayParts } from "./gateway-parts.js";
 import { degradeOnStoreFailure } from "./store-guard.js";
 
@@ -14,6 +16,7 @@ export class StatusReporter {
   private lastPublishedKey = "";
   /** When the newest transaction's plan took effect after its instant, by how much (from plan-activated). */
   private lastActivation: { txnId: string; lateByMs: number } | null = null;
+  private readonly cycle = new CycleStatusReader();
 
   private readonly position: number;
   private readonly link: BrokerLink | null;
@@ -54,7 +57,11 @@ export class StatusReporter {
       name: setup.intersection.raw.name,
       position: this.position,
       mode: runner.mode,
-      plan: { id: seq.plan.planId, version: seq.plan.version },
+      plan: {
+        id: seq.plan.planId,
+        version: seq.plan.version,
+        ...(seq.plan.digest !== undefined ? { digest: shortDigest(seq.plan.digest) } : {}),
+      },
       fault: latch
         ? {
             kind: latch.kind,
@@ -65,6 +72,8 @@ export class StatusReporter {
         : null,
       lock: participant.lock,
       lastTxn: this.lastTxn(),
+      // A latched fault flashes the lamps whatever the sequencer holds: no cycle runs then.
+      cycle: latch ? null : this.cycle.read(seq, clock.now()),
       ...(this.release ? { release: this.release } : {}),
       ...(clockSync
         ? { clock: { state: clockSync.state, source: clockSync.source, offsetMs: clockSync.offsetMs } }

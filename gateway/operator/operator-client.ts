@@ -1,21 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
-import {
-  type Availability,
-  availabilitySchema,
-  parsePayload,
-  type Reply,
-  type Status,
-  statusSchema,
-} from "../protocol/messages.js";
-import {
-  type CommandName,
-  intersectionTopics,
-  parseTopic,
-  PROTOCOL_VERSION,
-  TOPIC_ROOT,
-} from "../protocol/topics.js";
+import type { Reply } from "../protocol/messages.js";
+import { type CommandName, intersectionTopics, PROTOCOL_VERSION, TOPIC_ROOT } from "../protocol/topics.js";
+import { type IntersectionView, ViewMap } from "./view-map.js";
+
+export type { IntersectionView } from "./view-map.js";
 
 export interface OperatorConnection {
   readonly url: string;
@@ -29,11 +19,11 @@ export class OperatorError extends Error {
   override name = "OperatorError";
 }
 
-export interface IntersectionView {
-  readonly corridor: string;
-  readonly intersection: string;
-  readonly availability: Availability | null;
-  readonly status: Status | null;
+export interface StatusFollower {
+  /** The latest availability and status of each intersection heard of so far. */
+  views(): IntersectionView[];
+  readonly lost: Promise<void>;
+  stop(): void;
 }
 
 /** The operator's side of the protocol: read the retained state of a corridor, send commands. */
@@ -115,10 +105,7 @@ export class OperatorClient {
     options: { quietMs?: number; expect?: number } = {},
   ): Promise<IntersectionView[]> {
     const filter = `${TOPIC_ROOT}/${corridor ?? "+"}/+/`;
-    const views = new Map<
-      string,
-      { corridor: string; intersection: string; availability: Availability | null; status: Status | null }
-    >();
+    const views = new ViewMap(corridor);
     const quietMs = options.quietMs ?? 400;
     await new Promise<void>((resolve, reject) => {
       let quietTimer: NodeJS.Timeout | null = null;
@@ -134,21 +121,8 @@ export class OperatorClient {
         quietTimer = setTimeout(finish, quietMs);
       };
       const onMessage = (topic: string, payload: Buffer) => {
-        const parsed = parseTopic(topic);
-        if (!parsed || (corridor && parsed.corridor !== corridor)) return;
-        if (parsed.kind !== "status" && parsed.kind !== "availability") return;
-        const key = `${parsed.corridor}/${parsed.intersection}`;
-        const view = views.get(key) ?? {
-          corridor: parsed.corridor,
-          intersection: parsed.intersection,
-          availability: null,
-          status: null,
-        };
-        if (parsed.kind === "status") view.status = parsePayload(statusSchema, payload);
-        else view.availability = parsePayload(availabilitySchema, payload);
-        views.set(key, view);
-        const complete = [...views.values()].filter((v) => v.status && v.availability).length;
-        if (options.expect !== undefined && complete >= options.expect) finish();
+        if (!views.take(topic, payload)) return;
+        if (options.expect !== undefined && views.complete >= options.expect) finish();
         else arm();
       };
       this.client.on("message", onMessage);
@@ -163,12 +137,38 @@ export class OperatorClient {
       });
     });
     this.client.unsubscribe([`${filter}status`, `${filter}availability`]);
-    return [...views.values()].sort(
-      (a, b) =>
-        a.corridor.localeCompare(b.corridor) ||
-        (a.status?.position ?? 1e9) - (b.status?.position ?? 1e9) ||
-        a.intersection.localeCompare(b.intersection),
-    );
+    return views.sorted();
+  }
+
+  /**
+   * Follows the availability and status of every intersection (of one corridor, or all) as they
+   * change, until `stop()`. `lost` resolves when the connection to the broker ends (it is not
+   * reopened: the caller says so and exits).
+   */
+  async follow(corridor: string | null): Promise<StatusFollower> {
+    const filter = `${TOPIC_ROOT}/${corridor ?? "+"}/+/`;
+    const topics = [`${filter}status`, `${filter}availability`];
+    const views = new ViewMap(corridor);
+    const onMessage = (topic: string, payload: Buffer) => void views.take(topic, payload);
+    let onClose = () => {};
+    const lost = new Promise<void>((resolve) => {
+      onClose = resolve;
+    });
+    this.client.on("message", onMessage);
+    this.client.on("close", onClose);
+    const stop = () => {
+      this.client.off("message", onMessage);
+      this.client.off("close", onClose);
+      if (this.client.connected) this.client.unsubscribe(topics);
+    };
+    await new Promise<void>((resolve, reject) => {
+      this.client.subscribe(topics, { qos: 1 }, (error) => {
+        if (!error) return resolve();
+        stop();
+        reject(new OperatorError(`the broker refused the subscription: ${error.message}`));
+      });
+    });
+    return { views: () => views.sorted(), lost, stop };
   }
 
   /** Finds which corridor an intersection belongs to, from its retained status. */

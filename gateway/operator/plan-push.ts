@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import type { LoadedCorridor, LoadedPlan } from "../config/load.js";
+import { planDigest } from "../config/plan-digest.js";
 import { type CoordinatorConfig, DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
 import {
   CoordinatorHost,
@@ -133,6 +134,7 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
       name: options.name,
       dailySyncMs: options.corridor.dailySyncMs,
       planFile: options.plan.raw,
+      digest: planDigest(options.plan.raw),
       atWallMs: options.atWallMs,
       leadMs: options.leadMs,
       ackTimeoutMs: options.ackTimeoutMs,

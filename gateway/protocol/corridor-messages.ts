@@ -50,7 +50,18 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     token,
     /** Intersection ids: each becomes a topic level and a key, so they follow the config's rules. */
     participants: z.array(identifier).min(1).max(256),
-    plan: z.strictObject({ id: identifier, version: z.number().int() }),
+    /**
+     * `digest`: the plan file's content digest (config/plan-digest.ts), which the participant checks
+     * against the content; optional so that a PREPARE from an older coordinator is still read.
+     */
+    plan: z.strictObject({
+      id: identifier,
+      version: z.number().int(),
+      digest: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, "must be a sha256 digest in lower-case hex")
+        .optional(),
+    }),
     /** The plan file's content (as JSON: YAML costs a small gateway 10+ ms to parse); each participant checks its own part. */
     planFile: z.unknown(),
     activationWallMs: z.number().int(),

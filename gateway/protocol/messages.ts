@@ -131,6 +131,24 @@ export const faultSchema = z.object({
   at: z.string(),
 });
 
+/**
+ * Where a sequencing intersection is in its cycle. Published when it changes: at each stage start (a
+ * few times a cycle), never each tick — a reader computes the cycle second from `startedAt`.
+ */
+export const cycleStatusSchema = z.object({
+  /** The stage running now. */
+  stage: z.string(),
+  /** When the current cycle began (the gateway's clock). */
+  startedAt: z.string(),
+  /** This cycle's length after its offset correction. */
+  lengthMs: z.number().int().positive(),
+  /** At this cycle's start, how far it was from where the plan's offset puts it: positive late, negative early. */
+  offsetErrorMs: z.number(),
+  /** Within the in-step tolerance of the plan's offset: the green wave holds here. */
+  inStep: z.boolean(),
+});
+export type CycleStatus = z.infer<typeof cycleStatusSchema>;
+
 export const statusSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
   corridor: identifier,
@@ -139,13 +157,16 @@ export const statusSchema = z.object({
   /** Position of the intersection along the corridor (0 first). */
   position: z.number().int().min(0),
   mode: z.enum(["startup", "coordinated", "transition", "flash", "stopping", "fault"]),
-  plan: z.object({ id: z.string(), version: z.number().int() }),
+  /** `digest`: the first 12 hex characters of the plan's content digest (absent: older gateway, or a plan stored before digests). */
+  plan: z.object({ id: z.string(), version: z.number().int(), digest: z.string().optional() }),
   fault: faultSchema.nullable(),
   lock: z.object({ holder: z.string(), token: z.number().int() }).nullable(),
   /** outcome: in-doubt (PREPARED, waiting for the decision), committed or aborted. */
   lastTxn: z
     .object({ id: z.string(), outcome: z.string(), at: z.string(), lateByMs: z.number().optional() })
     .nullable(),
+  /** null while not sequencing a plan (start-up, flash, fault, stopping); absent from older gateways. */
+  cycle: cycleStatusSchema.nullable().optional(),
   /** The cabinet clock's sync state, as its time service reports it (absent: not watched). */
   clock: z
     .object({

@@ -66,4 +66,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX txns_by_update ON txns (updated_at_ms);
   `,
+  // 5: a plan's content digest beside its id and version (its identity, core/corridor/plan-identity.ts);
+  // null for a plan stored before digests (its compiled body is compared instead, then the digest filled in).
+  `
+  ALTER TABLE plans ADD COLUMN digest TEXT;
+  `,
 ];

@@ -14,6 +14,16 @@ import { boundEvents, boundOutbox, readEvents } from "./event-records.js";
 import { MIGRATIONS } from "./migrations.js";
 import { handBackToOwner } from "./ownership.js";
 import {
+  forgetPlanOfAborted,
+  type PlanInForce,
+  readPlanBody,
+  readPlanDigest,
+  readPlanInForce,
+  txnSource,
+  writePlan,
+  writePlanInForce,
+} from "./plan-records.js";
+import {
   boundTxns,
   type ParticipantRecord,
   readCommitted,
@@ -29,6 +39,7 @@ import {
 } from "./txn-records.js";
 
 export type { TxnRow } from "./txn-records.js";
+export type { PlanInForce } from "./plan-records.js";
 
 export { StoreError } from "./errors.js";
 
@@ -72,14 +83,6 @@ export interface OutboxMessage {
   readonly seq: number;
   readonly topic: string;
   readonly payload: string;
-}
-
-export interface PlanInForce {
-  readonly planId: string;
-  readonly version: number;
-  readonly sinceWallMs: number;
-  /** The instant of the committed change that brought it in force; null for a configured plan. */
-  readonly activationWallMs: number | null;
 }
 
 /**
@@ -319,20 +322,20 @@ export class GatewayStore implements LatchStore {
     return latchDatabaseOf(this.db, this.file, this.hadSchemaAtOpen, (writes) => this.forced(writes));
   }
 
-  // --- plans ---
+  // --- plans (plan-records.ts) ---
 
+  /** A plan received, with the digest its body carries: one content per (id, version), see `writePlan`. */
   recordPlan(planId: string, version: number, body: unknown, source: string, atWallMs: number): void {
-    this.statement(
-      "INSERT OR IGNORE INTO plans (plan_id, version, body, source, received_at_ms) VALUES (?, ?, ?, ?, ?)",
-    ).run(planId, version, JSON.stringify(body), source, atWallMs);
+    writePlan(this.sql, planId, version, body, source, atWallMs);
   }
 
   planBody(planId: string, version: number): unknown {
-    const row = this.statement("SELECT body FROM plans WHERE plan_id = ? AND version = ?").get(
-      planId,
-      version,
-    ) as { body: string } | undefined;
-    return row ? (JSON.parse(row.body) as unknown) : null;
+    return readPlanBody(this.sql, planId, version);
+  }
+
+  /** The content digest stored with a plan: null for one stored before digests, or not stored at all. */
+  planDigest(planId: string, version: number): string | null {
+    return readPlanDigest(this.sql, planId, version);
   }
 
   /** Runs `writes` as one transaction: all of them are durable, or none. */
@@ -341,25 +344,11 @@ export class GatewayStore implements LatchStore {
   }
 
   setPlanInForce(plan: PlanInForce): void {
-    this.statement(
-      "INSERT OR REPLACE INTO plan_in_force (id, plan_id, version, since_wall_ms, activation_wall_ms) VALUES (1, ?, ?, ?, ?)",
-    ).run(plan.planId, plan.version, plan.sinceWallMs, plan.activationWallMs);
+    writePlanInForce(this.sql, plan);
   }
 
   planInForce(): PlanInForce | null {
-    const row = this.statement(
-      "SELECT plan_id, version, since_wall_ms, activation_wall_ms FROM plan_in_force WHERE id = 1",
-    ).get() as
-      | { plan_id: string; version: number; since_wall_ms: number; activation_wall_ms: number | null }
-      | undefined;
-    return row
-      ? {
-          planId: row.plan_id,
-          version: row.version,
-          sinceWallMs: row.since_wall_ms,
-          activationWallMs: row.activation_wall_ms,
-        }
-      : null;
+    return readPlanInForce(this.sql);
   }
 
   // --- audit trail and outbox ---
@@ -435,7 +424,7 @@ export class GatewayStore implements LatchStore {
   persistPrepared(txn: PreparedTxn, plan: { body: unknown }, highestToken: number, atWallMs: number): void {
     this.forced(() => {
       writePrepared(this.sql, txn, highestToken, atWallMs);
-      this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, `txn ${txn.txnId}`, atWallMs);
+      this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, txnSource(txn.txnId), atWallMs);
     });
   }
 
@@ -446,6 +435,9 @@ export class GatewayStore implements LatchStore {
   persistOutcome(txnId: string, outcome: Outcome, atWallMs: number, forced = true): void {
     (forced ? this.forced.bind(this) : this.lazily.bind(this))(() => {
       writeOutcome(this.sql, txnId, outcome, atWallMs);
+      // A plan first received with an aborted change was never taken anywhere: forgotten with the
+      // change, so that its (id, version) is not held to a content nobody runs (plan-identity.ts).
+      if (outcome === "aborted") forgetPlanOfAborted(this.sql, txnId);
       boundTxns(this.sql, this.limits.maxFinishedTxns);
     });
   }

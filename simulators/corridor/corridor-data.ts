@@ -6,6 +6,7 @@ import {
   loadIntersectionSetup,
   loadPlan,
 } from "../../gateway/config/load.js";
+import { planDigest } from "../../gateway/config/plan-digest.js";
 import type { Intersection, IntersectionPlan } from "../../gateway/core/model.js";
 
 /** A corridor's intersections and every plan compiled for each of them: the simulation's fixed input. */
@@ -17,7 +18,13 @@ export interface SimCorridor {
   readonly intersections: ReadonlyMap<string, { intersection: Intersection; initialPlan: IntersectionPlan }>;
   readonly plans: ReadonlyMap<
     string,
-    { version: number; cycleMs: number; parts: ReadonlyMap<string, IntersectionPlan> }
+    {
+      version: number;
+      /** The plan file's content digest, as `plan push` computes it (config/plan-digest.ts). */
+      digest: string;
+      cycleMs: number;
+      parts: ReadonlyMap<string, IntersectionPlan>;
+    }
   >;
 }
 
@@ -51,7 +58,12 @@ export function loadSimCorridor(corridorFile: string): SimCorridor {
       );
       return [
         plan.raw.id,
-        { version: plan.raw.version, cycleMs: Math.round(plan.raw.cycleSeconds * 1000), parts },
+        {
+          version: plan.raw.version,
+          digest: planDigest(plan.raw),
+          cycleMs: Math.round(plan.raw.cycleSeconds * 1000),
+          parts,
+        },
       ] as const;
     }),
   );

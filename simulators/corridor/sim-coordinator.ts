@@ -28,7 +28,8 @@ export interface CoordinatorContext {
 export interface PushRequest {
   readonly txnId: string;
   readonly participants: readonly string[];
-  readonly plan: { readonly planId: string; readonly version: number };
+  /** With the plan's content digest, sent with the PREPARE as `plan push` sends it. */
+  readonly plan: { readonly planId: string; readonly version: number; readonly digest: string };
   readonly activationWallMs: number;
 }
 

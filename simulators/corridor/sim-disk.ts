@@ -11,15 +11,17 @@ export interface DiskState {
   highestToken: number;
   /** By transaction id; `order` is the store's (updated time, row) order. */
   txns: Map<string, StoredTxn & { order: number }>;
-  /** Plan bodies by `planId@version`, written with PREPARED (the store's plans table). */
+  /** Plan bodies by `planId@version`, written with PREPARED (the store's plans table): the first kept. */
   plans: Map<string, IntersectionPlan>;
+  /** The transaction each plan was first received with: an abort of it forgets the plan, as the store does. */
+  planSources: Map<string, string>;
   planInForce: PlanInForceRef | null;
 }
 
 type Write = (disk: DiskState) => void;
 
 function copy(d: DiskState): DiskState {
-  return { ...d, txns: new Map(d.txns), plans: new Map(d.plans) };
+  return { ...d, txns: new Map(d.txns), plans: new Map(d.plans), planSources: new Map(d.planSources) };
 }
 
 /** What the store writes for a refusal of a transaction never prepared here: a row with no coordinator. */
@@ -30,6 +32,16 @@ const NO_TXN = {
   plan: { planId: "", version: 0 },
   activationWallMs: 0,
 };
+
+/** As the store's `forgetPlanOfAborted` (plan-records.ts): a plan first seen with an aborted change, not in force. */
+function forgetPlanOfAborted(d: DiskState, txnId: string): void {
+  for (const [key, source] of d.planSources) {
+    const inForce = d.planInForce && `${d.planInForce.planId}@${d.planInForce.version}` === key;
+    if (source !== txnId || inForce) continue;
+    d.plans.delete(key);
+    d.planSources.delete(key);
+  }
+}
 
 /**
  * A store that survives a crash the way SQLite in WAL mode does: writes are applied in order; a forced
@@ -46,6 +58,7 @@ export class SimDisk implements ParticipantDisk {
     highestToken: 0,
     txns: new Map(),
     plans: new Map(),
+    planSources: new Map(),
     planInForce: null,
   };
   private unsynced: Write[] = [];
@@ -124,7 +137,12 @@ export class SimDisk implements ParticipantDisk {
     const order = ++this.order;
     this.write(true, (d) => {
       d.txns.set(txn.txnId, { txn, phase: "prepared", order });
-      if (planBody) d.plans.set(`${txn.plan.planId}@${txn.plan.version}`, planBody);
+      const key = `${txn.plan.planId}@${txn.plan.version}`;
+      // As the store: one content per (id, version), the first kept (plan-records.ts `writePlan`).
+      if (planBody && !d.plans.has(key)) {
+        d.plans.set(key, planBody);
+        d.planSources.set(key, txn.txnId);
+      }
       d.highestToken = highestToken;
     });
   }
@@ -141,6 +159,7 @@ export class SimDisk implements ParticipantDisk {
       const stored = d.txns.get(txnId);
       if (stored && stored.phase !== "prepared") return;
       d.txns.set(txnId, { txn: stored?.txn ?? { txnId, ...NO_TXN }, phase: outcome, order });
+      if (outcome === "aborted") forgetPlanOfAborted(d, txnId);
     });
   }
 

@@ -564,7 +564,7 @@ class World {
     c.push({
       txnId,
       participants,
-      plan: { planId, version: plan.version },
+      plan: { planId, version: plan.version, digest: plan.digest },
       activationWallMs: nextCommonBoundary(earliest, this.corridor.dailySyncMs, plan.cycleMs),
     });
   }

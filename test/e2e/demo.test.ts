@@ -20,6 +20,8 @@ describe("npm start (greenwave demo)", () => {
   it("runs the example corridor: start-up flash, all-red, then every intersection sequencing its plan", () => {
     const run = spawnSync("node", [CLI, "demo", "--duration", "12", "--port", "0", "--http-port", "0"], {
       encoding: "utf8",
+      // At info level the gateways log every cycle and mode change: lines the console must show readably.
+      env: { ...process.env, GREENWAVE_LOG_LEVEL: "info" },
       // 12 s of demo, then a clean stop: at most elm's walk, pedestrian clearance and red clearance.
       timeout: 60_000,
     });
@@ -41,6 +43,18 @@ describe("npm start (greenwave demo)", () => {
       expect(last, last).not.toMatch(/:(G|Y|W)/);
     }
     expect(out).toContain("demo stopped");
+    // The gateways' logs are on the console in the demo's own one-line form, never as raw JSON.
+    const lines = out.split("\n");
+    expect(lines.filter((l) => /^\s*[{[]/.test(l))).toEqual([]);
+    for (const id of ["elm", "oak", "pine", "cedar"]) {
+      expect(out).toMatch(new RegExp(`\\d+\\.\\ds ${id}\\s+INFO  connected to the broker`));
+      // The offset correction says its sign: late or early, and what the correction does about it.
+      expect(out).toMatch(
+        new RegExp(
+          `${id}\\s+cycle of off-peak started (\\d+\\.\\d s (late|early)|on time) \\(offset error [+-]?\\d+\\.\\d s(, in step)?\\): (lengthening|shortening) it by \\d+\\.\\d s`,
+        ),
+      );
+    }
   }, 70_000);
 
   it("stops cleanly on Ctrl-C", async () => {
@@ -91,8 +105,29 @@ describe("npm start: the demo corridor on the embedded broker", () => {
       });
       expect(["startup", "transition", "coordinated"]).toContain(i.mode);
     }
+    // Once every intersection runs its plan (start-up takes 10 s), the status says where in its cycle.
+    const cycles = await until("every intersection's first cycle", 30_000, () => {
+      const run = cli(["status", "--broker", broker, "--json"]);
+      const shown = JSON.parse(run.stdout) as { intersections: { cycle: Record<string, unknown> | null }[] };
+      return shown.intersections.every((i) => i.cycle) ? shown.intersections.map((i) => i.cycle) : null;
+    });
+    for (const cycle of cycles) {
+      expect(cycle).toMatchObject({ stage: expect.any(String), lengthMs: expect.any(Number) });
+      expect(typeof cycle?.offsetErrorMs).toBe("number");
+      expect(typeof cycle?.inStep).toBe("boolean");
+      expect(cycle?.second).toBeGreaterThanOrEqual(0);
+    }
     const table = cli(["status", "--broker", broker, "--corridor", "main-street"]);
-    expect(table.stdout).toMatch(/main-street\s+cedar\s+online\s+off-peak v1/);
+    expect(table.stdout).toMatch(
+      /^corridor main-street\nINTERSECTION\s+MODE\s+PLAN\s+STAGE\s+CYCLE\s+OFFSET\s+IN STEP\s+FAULT\n/,
+    );
+    for (const id of ["elm", "oak", "pine", "cedar"])
+      expect(table.stdout).toMatch(
+        new RegExp(
+          `\\n${id}\\s+(transition|coordinated)\\s+off-peak v1\\s+[a-z]+\\s+\\d+/\\d+ s\\s+(\\d+\\.\\d s (late|early)|0\\.0 s)\\s+(yes|no)\\s+-\\n`,
+        ),
+      );
+    for (const line of table.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(100);
 
     const reset = cli(["fault", "reset", "--intersection", "oak", "--by", "alice", "--broker", broker]);
     expect(reset.status, reset.stderr).toBe(0);
@@ -116,7 +151,7 @@ describe("npm start: the demo corridor on the embedded broker", () => {
 
     expect(await stop(demo)).toBe(0);
     expect(demo.out).toContain("demo stopped");
-  }, 60_000);
+  }, 90_000);
 
   it("says which port is taken instead of crashing", async () => {
     const first = start(["demo", "--port", "0", "--http-port", "0", "--quiet"]);

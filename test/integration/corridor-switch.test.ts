@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
@@ -8,6 +8,8 @@ import {
   loadIntersectionSetup,
   loadPlan,
 } from "../../gateway/config/load.js";
+import { planDigest } from "../../gateway/config/plan-digest.js";
+import { shortDigest } from "../../gateway/core/corridor/plan-identity.js";
 import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import { type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
 import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
@@ -361,7 +363,69 @@ describe("durability of the plan in force", () => {
       const x1 = await corridor.restart("x1");
       expect(x1.runner.controller.seq.plan.planId).toBe("next");
       expect(corridor.stores.get("x1")?.planInForce()?.planId).toBe("next");
-      expect(x1.status().plan).toEqual({ id: "next", version: 1 });
+      expect(x1.status().plan).toEqual({
+        id: "next",
+        version: 1,
+        digest: shortDigest(next.digest as string),
+      });
     }
   }, 30_000);
+});
+
+describe("a plan is its id, version and content digest (issue 19, item 4)", () => {
+  it("refuses edited content under a version the corridor knows, saying to raise it; nobody takes it; the same content again commits", async () => {
+    const { corridor, push, fixture } = await world(3);
+    const file = join(fixture.plans, "next.yaml");
+    const written = readFileSync(file, "utf8");
+    const digest = planDigest(loadPlan(file).raw);
+    const first = await push("next");
+    expect(first.outcome).toBe("committed");
+    expect(first.plan).toEqual({ id: "next", version: 1, digest });
+
+    // The same content written differently (indentation, a comment): the same plan, committed again.
+    writeFileSync(file, `# re-indented by hand\n${written.replaceAll("  ", "   ")}`);
+    const again = await push("next");
+    expect(again.outcome, again.reason ?? "").toBe("committed");
+    expect(again.plan.digest).toBe(digest);
+
+    // Edited under the same version: every intersection knows v1 with other content, and says so.
+    const edited = written
+      .replaceAll("splitSeconds: 21 }", "splitSeconds: 22 }")
+      .replaceAll("splitSeconds: 19 }", "splitSeconds: 18 }");
+    writeFileSync(file, edited);
+    const refused = await push("next");
+    expect(refused.outcome).toBe("aborted");
+    expect(refused.reason).toMatch(
+      new RegExp(
+        `^x\\d voted no: plan next version 1 is already known here with different content \\(digest ${shortDigest(digest)}…, this push's ${shortDigest(planDigest(loadPlan(file).raw))}…\\): raise the version to push changed content$`,
+      ),
+    );
+    expect(refused.votes.some((v) => v.vote === "yes")).toBe(false);
+    // Nobody takes it: every store still holds v1's first content, nothing else is queued.
+    for (const [id, store] of corridor.stores) {
+      expect(store.planDigest("next", 1), id).toBe(digest);
+      expect(["aborted", "none"]).toContain(store.transaction(refused.txnId)?.phase ?? "none");
+      const seq = corridor.nodes.get(id)?.runner.controller.seq;
+      for (const waiting of seq?.pending ?? []) expect(waiting.plan.digest).toBe(digest);
+    }
+
+    // Under a new version the edit is a new plan, and commits.
+    writeFileSync(file, edited.replace("version: 1", "version: 2"));
+    const raised = await push("next");
+    expect(raised.outcome, raised.reason ?? "").toBe("committed");
+    expect(raised.plan).toEqual({ id: "next", version: 2, digest: planDigest(loadPlan(file).raw) });
+
+    // The status names the content that runs (whichever has taken effect by now): its digest's first
+    // 12 hex characters.
+    const contents = new Map([
+      ["base v1", planDigest(loadPlan(join(fixture.plans, "base.yaml")).raw)],
+      ["next v1", digest],
+      ["next v2", raised.plan.digest as string],
+    ]);
+    for (const node of corridor.nodes.values()) {
+      const plan = node.status().plan;
+      const expected = contents.get(`${plan.id} v${plan.version}`);
+      expect(plan.digest).toBe(shortDigest(expected as string));
+    }
+  }, 60_000);
 });

@@ -191,6 +191,50 @@ describe("the participant shell over the production store and over the simulator
     expect(simulated).toEqual(production);
   });
 
+  it("keeps one content per plan version, and forgets a plan first seen in an aborted change, alike", () => {
+    const fixture = corridorFixture();
+    const planFile = fixture.planFile as Record<string, unknown>;
+    const held = [storeParticipantDisk(openStore()), new SimDisk()].map((disk) => {
+      const clock = { monoMs: 1_000, wallMs: WALL_AT_START };
+      const p = participantOver(disk, fixture, clock);
+      const from = (body: CorridorBody) =>
+        p.shell.onMessage({ from: "@op", to: "x1", sentAtWallMs: clock.wallMs, body });
+      from({ type: "acquire", requestId: "r1", ttlMs: 15_000 });
+      const grant = p.sent.find((m) => m.body.type === "lease")?.body;
+      const token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : 0;
+      const prepare = (txnId: string, version: number, file: unknown) =>
+        from({
+          type: "prepare",
+          txnId,
+          token,
+          participants: ["x1", "x2"],
+          plan: { id: "next", version },
+          planFile: file,
+          activationWallMs: clock.wallMs + 60_000,
+        });
+      const stages = (version: number) => disk.planBody("next", version)?.stages.length ?? null;
+      prepare("t1", 2, { ...planFile, version: 2 });
+      const whilePrepared = stages(2);
+      from({ type: "decision", txnId: "t1", outcome: "aborted", token });
+      const afterAbort = stages(2);
+      prepare("t2", 1, planFile);
+      from({ type: "decision", txnId: "t2", outcome: "committed", token });
+      // Another content under v1: refused (a reversed stage order is another plan).
+      const parts = planFile.intersections as Record<string, { stages: unknown[] }>;
+      const reordered = Object.fromEntries(
+        Object.entries(parts).map(([id, part]) => [id, { ...part, stages: [...part.stages].reverse() }]),
+      );
+      prepare("t3", 1, { ...planFile, intersections: reordered });
+      const votes = p.sent
+        .filter((m) => m.body.type === "vote")
+        .map((m) => m.body.type === "vote" && m.body.yes);
+      return { whilePrepared, afterAbort, votes, v1: disk.planBody("next", 1)?.digest };
+    });
+    expect(held[0]).toMatchObject({ whilePrepared: 2, afterAbort: null, votes: [true, true, false] });
+    expect(held[0]?.v1).toMatch(/^[0-9a-f]{64}$/);
+    expect(held[1]).toEqual(held[0]);
+  });
+
   it("production's store honours persist-outcome.forced (it used to force every outcome)", () => {
     const fixture = corridorFixture();
     const store = openStore();

@@ -22,6 +22,11 @@ export const INQUIRY_MAX_MS = 30_000;
 export interface PlanRef {
   readonly planId: string;
   readonly version: number;
+  /**
+   * The plan's content digest (plan-identity.ts), where the coordinator knows it: it sends it with the
+   * PREPARE. A participant keeps one content per (id, version), so its records name plans without it.
+   */
+  readonly digest?: string;
 }
 
 export interface PreparedTxn {

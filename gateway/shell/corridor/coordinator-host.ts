@@ -39,7 +39,8 @@ export interface PushedPlan {
 export interface PushResult {
   readonly txnId: string;
   readonly corridor: string;
-  readonly plan: { readonly id: string; readonly version: number };
+  /** `digest`: the plan file's content digest (absent in a reply from an older gateway). */
+  readonly plan: { readonly id: string; readonly version: number; readonly digest?: string };
   readonly outcome: "committed" | "aborted" | "halted";
   readonly reason: string | null;
   readonly activationAt: string;
@@ -133,6 +134,8 @@ export interface PushRequest {
   readonly name: string;
   readonly dailySyncMs: number;
   readonly planFile: PushedPlan;
+  /** The plan file's content digest (config/plan-digest.ts), sent with the PREPARE. */
+  readonly digest: string;
   readonly atWallMs: number | null;
   readonly leadMs: number;
   readonly ackTimeoutMs: number;
@@ -152,7 +155,7 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
       txnId,
       coordinator: host.me,
       participants: Object.keys(plan.intersections),
-      plan: { planId: plan.id, version: plan.version },
+      plan: { planId: plan.id, version: plan.version, digest: request.digest },
       activationWallMs,
     }),
     plan,
@@ -175,7 +178,7 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
   return {
     txnId,
     corridor: host.corridorId,
-    plan: { id: plan.id, version: plan.version },
+    plan: { id: plan.id, version: plan.version, digest: request.digest },
     outcome,
     reason: run.finished?.reason ?? null,
     activationAt: new Date(activationWallMs).toISOString(),

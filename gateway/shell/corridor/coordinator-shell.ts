@@ -109,7 +109,11 @@ export class CoordinatorRun {
       txnId: m.txn.txnId,
       token: m.txn.token,
       participants: [...m.txn.participants],
-      plan: { id: m.txn.plan.planId, version: m.txn.plan.version },
+      plan: {
+        id: m.txn.plan.planId,
+        version: m.txn.plan.version,
+        ...(m.txn.plan.digest !== undefined ? { digest: m.txn.plan.digest } : {}),
+      },
       planFile: this.planFile,
       activationWallMs: m.txn.activationWallMs,
     };

@@ -19,6 +19,7 @@ import {
   startParticipant,
   stepParticipant,
 } from "../../core/corridor/participant.js";
+import { checkPlanIdentity } from "../../core/corridor/plan-identity.js";
 import { checkPrepareTiming } from "../../core/corridor/prepare-check.js";
 import { committedToResume } from "../../core/corridor/resume.js";
 import { InvariantViolation } from "../../core/invariant.js";
@@ -208,9 +209,12 @@ export class ParticipantShell {
     this.participantStep({ type: "tick" });
   }
 
-  /** Timing first (cheapest, and what a stale PREPARE fails), then the controller's room, then the plan. */
+  /**
+   * Timing first (cheapest, and what a stale PREPARE fails), then the controller's room, then the plan,
+   * then its identity: one content per (id, version) here (plan-identity.ts).
+   */
   private check(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
-    const { settings, host, planCheck, clock } = this.ports;
+    const { settings, host, planCheck, clock, disk } = this.ports;
     const timing = checkPrepareTiming(settings, {
       ownClockErrorMs: settings.clockErrorMs(),
       sentAtWallMs,
@@ -222,6 +226,16 @@ export class ParticipantShell {
     if (refusal !== null) return { ok: false, reason: refusal };
     const verdict = planCheck.check(body);
     if (!verdict.ok) return verdict;
+    const identity = checkPlanIdentity(
+      {
+        planId: body.plan.id,
+        version: body.plan.version,
+        claimedDigest: body.plan.digest ?? null,
+        plan: verdict.plan,
+      },
+      disk.planBody(body.plan.id, body.plan.version),
+    );
+    if (!identity.ok) return identity;
     this.plans.set(body.txnId, verdict.plan);
     return { ok: true };
   }

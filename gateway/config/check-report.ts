@@ -1,0 +1,57 @@
+import type { IntersectionPlan } from "../core/model.js";
+import { correctionCycleBound } from "../core/plan.js";
+import { formatSeconds } from "../core/units.js";
+import { ConfigError, formatIssue, type LocatedIssue } from "./errors.js";
+
+/** The result of checking a file: what was checked (for the operator) and every issue found. */
+export interface CheckReport {
+  readonly checked: string[];
+  readonly issues: LocatedIssue[];
+}
+
+/** The tick the gateway runs at; the correction bound allows one tick of quantisation per cycle. */
+export const DEFAULT_TICK_MS = 100;
+
+export function emptyReport(): CheckReport {
+  return { checked: [], issues: [] };
+}
+
+/** Runs one check that may throw a ConfigError, keeping its issues, so that the next check still runs. */
+export function collect(report: CheckReport, work: () => void): void {
+  try {
+    work();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    report.issues.push(...error.issues);
+  }
+}
+
+/** `collect` for a check that yields what later checks build on: null when it failed. */
+export function attempt<T>(report: CheckReport, work: () => T): T | null {
+  let result: T | null = null;
+  collect(report, () => {
+    result = work();
+  });
+  return result;
+}
+
+/** Each issue once: a plan's cycle outside the limits is found in each of its parts. */
+export function withoutRepeats(report: CheckReport): CheckReport {
+  const seen = new Set<string>();
+  const issues = report.issues.filter((issue) => {
+    const key = formatIssue(issue);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { checked: report.checked, issues };
+}
+
+export function describePlan(plan: IntersectionPlan): string {
+  const c = plan.correction;
+  const correction =
+    c.mode === "dwell"
+      ? `dwell up to ${formatSeconds(c.maxDwellMs)}`
+      : `shortway +${formatSeconds(c.maxLengthenMs)}/−${formatSeconds(c.maxShortenMs)}`;
+  return `plan ${plan.planId} v${plan.version} at ${plan.intersectionId}: cycle ${formatSeconds(plan.cycleMs)}, offset ${formatSeconds(plan.offsetMs)} (${plan.offsetReference} of ${plan.stages[plan.coordinatedStage]?.id}), ${plan.stages.length} stages, ${correction}, in step within ${correctionCycleBound(plan, DEFAULT_TICK_MS)} cycles of a switch`;
+}
