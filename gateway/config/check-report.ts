@@ -1,4 +1,5 @@
-import type { IntersectionPlan } from "../core/model.js";
+import { IN_STEP_TOLERANCE_MS, type IntersectionPlan } from "../core/model.js";
+import { convergence } from "../core/convergence.js";
 import { correctionCycleBound } from "../core/plan.js";
 import { formatSeconds } from "../core/units.js";
 import { ConfigError, formatIssue, type LocatedIssue } from "./errors.js";
@@ -53,5 +54,20 @@ export function describePlan(plan: IntersectionPlan): string {
     c.mode === "dwell"
       ? `dwell up to ${formatSeconds(c.maxDwellMs)}`
       : `shortway +${formatSeconds(c.maxLengthenMs)}/−${formatSeconds(c.maxShortenMs)}`;
-  return `plan ${plan.planId} v${plan.version} at ${plan.intersectionId}: cycle ${formatSeconds(plan.cycleMs)}, offset ${formatSeconds(plan.offsetMs)} (${plan.offsetReference} of ${plan.stages[plan.coordinatedStage]?.id}), ${plan.stages.length} stages, ${correction}, in step within ${correctionCycleBound(plan, DEFAULT_TICK_MS)} cycles of a switch`;
+  return `plan ${plan.planId} v${plan.version} at ${plan.intersectionId}: cycle ${formatSeconds(plan.cycleMs)}, offset ${formatSeconds(plan.offsetMs)} (${plan.offsetReference} of ${plan.stages[plan.coordinatedStage]?.id}), ${plan.stages.length} stages, ${correction}; ${describeConvergence(plan)}`;
+}
+
+/**
+ * How long offset correction takes at worst (core/convergence.ts): from any offset error at a cycle
+ * boundary (start-up, a clock step), and after a switch to this plan (the switching cycle may stretch).
+ */
+export function describeConvergence(plan: IntersectionPlan): string {
+  const worst = convergence(plan, DEFAULT_TICK_MS);
+  const switched = correctionCycleBound(plan, DEFAULT_TICK_MS);
+  if (!Number.isFinite(worst.cycles)) {
+    const exact = convergence(plan, 0);
+    return `no hard bound on getting in step: on ${DEFAULT_TICK_MS} ms ticks a cycle can end up to ${formatSeconds(worst.lossPerCycleMs)} late (a stage at its minimum passes a late start on), more than the ${formatSeconds(IN_STEP_TOLERANCE_MS)} in-step tolerance; without that, ${exact.cycles} cycles (${Math.ceil(exact.ms / 1000)} s); give the stages time above their minimums`;
+  }
+  const cycles = `${worst.cycles} cycle${worst.cycles === 1 ? "" : "s"}`;
+  return `in step within ${cycles} (${Math.ceil(worst.ms / 1000)} s) from any start, within ${switched} cycles of a switch`;
 }

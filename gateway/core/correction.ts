@@ -36,24 +36,37 @@ export function planCycle(plan: IntersectionPlan, startWallMs: number): CyclePla
   const early = late === 0 ? 0 : c - late;
   const offsetErrorMs = late <= c / 2 ? late : -early;
 
-  let correctionMs: number;
-  if (late <= IN_STEP_TOLERANCE_MS) correctionMs = -late;
-  else if (early <= IN_STEP_TOLERANCE_MS) correctionMs = early;
-  else if (plan.correction.mode === "dwell") correctionMs = Math.min(early, plan.correction.maxDwellMs);
-  else {
-    const { maxShortenMs, maxLengthenMs } = plan.correction;
-    const shortenCycles = Math.ceil(late / maxShortenMs);
-    const lengthenCycles = Math.ceil(early / maxLengthenMs);
-    correctionMs =
-      shortenCycles <= lengthenCycles ? -Math.min(late, maxShortenMs) : Math.min(early, maxLengthenMs);
-  }
-  const durationsMs = correctionMs >= 0 ? lengthen(plan, correctionMs) : shorten(plan, -correctionMs);
+  const correctionMs = correctionFor(plan, late);
+  const durationsMs = stageDurations(plan, correctionMs);
   return {
     durationsMs,
     offsetErrorMs,
     correctionMs,
     inStep: Math.min(late, early) <= IN_STEP_TOLERANCE_MS,
   };
+}
+
+/**
+ * The correction of a cycle that starts `late` ms late (in [0, cycle)): milliseconds to add (positive)
+ * or remove (negative), within the plan's limits. The one decision the sequencer and the convergence
+ * bound (convergence.ts) share.
+ */
+export function correctionFor(plan: IntersectionPlan, late: number): number {
+  const c = plan.cycleMs;
+  const early = late === 0 ? 0 : c - late;
+  // Never -0: events carry the correction as JSON, which has no negative zero.
+  if (late <= IN_STEP_TOLERANCE_MS) return late === 0 ? 0 : -late;
+  if (early <= IN_STEP_TOLERANCE_MS) return early;
+  if (plan.correction.mode === "dwell") return Math.min(early, plan.correction.maxDwellMs);
+  const { maxShortenMs, maxLengthenMs } = plan.correction;
+  const shortenCycles = Math.ceil(late / maxShortenMs);
+  const lengthenCycles = Math.ceil(early / maxLengthenMs);
+  return shortenCycles <= lengthenCycles ? -Math.min(late, maxShortenMs) : Math.min(early, maxLengthenMs);
+}
+
+/** Each stage's duration in a cycle changed by `correctionMs` (never below a stage's minimum). */
+export function stageDurations(plan: IntersectionPlan, correctionMs: number): number[] {
+  return correctionMs >= 0 ? lengthen(plan, correctionMs) : shorten(plan, -correctionMs);
 }
 
 function lengthen(plan: IntersectionPlan, addMs: number): number[] {

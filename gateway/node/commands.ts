@@ -24,6 +24,8 @@ export interface CommandDecision {
 export function decideCommand(command: Command, context: CommandContext): CommandDecision {
   switch (command.name) {
     case "status":
+    case "audit":
+      // Queries: they change nothing (the audit page is read by the shell, OperatorCommands).
       return { outcome: { ok: true, result: {} }, controllerEvent: null };
     case "fault-reset":
       if (!context.latch)

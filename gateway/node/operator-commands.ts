@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { BrokerLink } from "./broker-link.js";
 import { decideCommand } from "./commands.js";
 import type { GatewayParts } from "./gateway-parts.js";
+import { degradeOnStoreFailure } from "./store-guard.js";
 
 /** What the commands need to know of the gateway, and what they may make it do. */
 export interface CommandPorts {
@@ -60,6 +61,7 @@ export class OperatorCommands {
   }
 
   private execute(command: Command): void {
+    if (command.name === "audit") return this.answerAudit(command);
     const { ports } = this;
     const decision = decideCommand(command, {
       mode: ports.mode(),
@@ -93,6 +95,34 @@ export class OperatorCommands {
         error: { code: "refused", message: decision.outcome.message },
       });
     }
+  }
+
+  /**
+   * A page of the audit trail (store/audit-page.ts: bounded in rows scanned, events and bytes). A query
+   * like `status`: counted, not audited — reading the trail must not grow it.
+   */
+  private answerAudit(command: Extract<Command, { name: "audit" }>): void {
+    const page = degradeOnStoreFailure(
+      this.parts.log,
+      "audit page not read",
+      () => this.parts.store.auditPage(command),
+      null,
+    );
+    if (!page) {
+      this.parts.metrics.mqttRejected.inc({ reason: "refused" });
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: false,
+        error: {
+          code: "refused",
+          message: "this gateway cannot read its store now (see its log); at the cabinet: greenwave audit",
+        },
+      });
+      return;
+    }
+    this.parts.metrics.commands.inc({ command: command.name });
+    this.reply({ id: command.id, command: command.name, ok: true, result: page });
   }
 
   private auditCommand(command: Command, decision: ReturnType<typeof decideCommand>): void {

@@ -28,6 +28,13 @@ export interface StatusFollower {
 
 /** The operator's side of the protocol: read the retained state of a corridor, send commands. */
 export class OperatorClient {
+  /**
+   * Reply topics subscribed to, kept for the client's life (one per intersection addressed): an
+   * UNSUBSCRIBE after one command raced the SUBSCRIBE of the next on the broker, which then dropped the
+   * next reply (found by `greenwave audit`, which sends its pages back to back). Replies are matched by id.
+   */
+  private readonly replyTopics = new Set<string>();
+
   private constructor(
     private readonly client: MqttClient,
     private readonly timeoutMs: number,
@@ -230,11 +237,10 @@ export class OperatorClient {
         clearTimeout(timer);
         this.client.off("message", onMessage);
         this.client.off("close", onClose);
-        if (this.client.connected) this.client.unsubscribe(topics.reply);
       };
       this.client.on("message", onMessage);
       this.client.on("close", onClose);
-      this.client.subscribe(topics.reply, { qos: 1 }, (error) => {
+      this.subscribeReplies(topics.reply, (error) => {
         if (error) {
           cleanup();
           reject(
@@ -254,6 +260,14 @@ export class OperatorClient {
           },
         );
       });
+    });
+  }
+
+  private subscribeReplies(topic: string, then: (error: Error | null) => void): void {
+    if (this.replyTopics.has(topic)) return then(null);
+    this.client.subscribe(topic, { qos: 1 }, (error) => {
+      if (!error) this.replyTopics.add(topic);
+      then(error ?? null);
     });
   }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_AUDIT_PAGE_EVENTS } from "../core/audit-page.js";
 import { identifier } from "../config/schema.js";
 import { schemaIssues } from "../config/validate.js";
 import { COMMANDS, type CommandName, PROTOCOL_VERSION } from "./topics.js";
@@ -43,6 +44,13 @@ export const commandSchemas = {
     leadMs: z.number().int().min(1000).max(3_600_000),
     ackTimeoutMs: z.number().int().min(0).max(300_000),
   }),
+  /** A page of the audit trail, newest first (read only, not audited: see core/audit-page.ts). */
+  audit: z.strictObject({
+    ...commandBase,
+    beforeSeq: z.number().int().positive().nullable(),
+    sinceWallMs: z.number().int().nullable(),
+    limit: z.number().int().min(1).max(MAX_AUDIT_PAGE_EVENTS),
+  }),
 } satisfies Record<CommandName, z.ZodType>;
 
 export type Command =
@@ -50,7 +58,8 @@ export type Command =
   | ({ readonly name: "flash" } & z.infer<(typeof commandSchemas)["flash"]>)
   | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>)
   | ({ readonly name: "txn-resolve" } & z.infer<(typeof commandSchemas)["txn-resolve"]>)
-  | ({ readonly name: "plan-push" } & z.infer<(typeof commandSchemas)["plan-push"]>);
+  | ({ readonly name: "plan-push" } & z.infer<(typeof commandSchemas)["plan-push"]>)
+  | ({ readonly name: "audit" } & z.infer<(typeof commandSchemas)["audit"]>);
 
 export type RejectionCode = "too-large" | "not-json" | "unsupported-version" | "unknown-command" | "invalid";
 

@@ -8,7 +8,7 @@ export const PROTOCOL_VERSION = 1;
 export const TOPIC_ROOT = `greenwave/v${PROTOCOL_VERSION}`;
 
 /** Commands a gateway accepts from operators. */
-export const COMMANDS = ["fault-reset", "flash", "status", "txn-resolve", "plan-push"] as const;
+export const COMMANDS = ["fault-reset", "flash", "status", "txn-resolve", "plan-push", "audit"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface IntersectionTopics {

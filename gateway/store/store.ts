@@ -10,6 +10,7 @@ import { DurableLatch, inspectLatch, type LatchDatabase, type LatchInspection } 
 import { StoreError } from "./errors.js";
 import { LATCH_RECORD_FILE, LatchRecordFile, nodeRecordFs, type RecordFs } from "./latch-record.js";
 import { latchDatabaseOf } from "./latch-table.js";
+import { type AuditPage, type AuditPageRequest, readAuditPage } from "./audit-page.js";
 import { boundEvents, boundOutbox, readEvents } from "./event-records.js";
 import { MIGRATIONS } from "./migrations.js";
 import { handBackToOwner } from "./ownership.js";
@@ -379,6 +380,11 @@ export class GatewayStore implements LatchStore {
 
   events(afterSeq = 0, limit = 1000): StoredEvent[] {
     return readEvents(this.sql, afterSeq, limit);
+  }
+
+  /** A bounded page of the audit trail, newest first (audit-page.ts): the `audit` command's answer. */
+  auditPage(request: AuditPageRequest): AuditPage {
+    return readAuditPage((sql) => this.statement(sql), request);
   }
 
   /** The oldest messages waiting for the broker, in order: only those on disk (see `lazily`). */

@@ -21,6 +21,7 @@ const valid = {
     leadMs: 10_000,
     ackTimeoutMs: 0,
   },
+  audit: { v: 1, id: "c1", by: "alice", beforeSeq: null, sinceWallMs: null, limit: 500 },
 } as const;
 
 describe("command payloads", () => {

@@ -77,6 +77,8 @@ describe("offset correction", () => {
     const nearly = planCycle(plan, sync + 300);
     expect(nearly.correctionMs).toBe(-300);
     expect(nearly.inStep).toBe(true);
+    // Exactly on time: +0, never -0 (the event's JSON could not say -0, so a reader would disagree).
+    expect(planCycle(plan, sync).correctionMs).toBe(0);
   });
 
   it("brings the intersection in step and reports coordinated", () => {

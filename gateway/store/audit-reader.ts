@@ -1,0 +1,57 @@
+import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { type AuditPage, type AuditPageRequest, readAuditPage } from "./audit-page.js";
+import { StoreError } from "./errors.js";
+import { handBackToOwner } from "./ownership.js";
+
+/**
+ * A gateway's audit trail read at the cabinet: a read-only connection that never migrates, counts or
+ * writes anything, so that it is safe beside the running gateway (WAL: readers never block its
+ * writes, and it never blocks ours for longer than its busy timeout). Run as root, whatever SQLite
+ * created beside the store (its shared-memory file) goes back to the store's owner when it closes.
+ */
+export class AuditReader {
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {}
+
+  static open(file: string): AuditReader {
+    if (!existsSync(file) || statSync(file).size === 0)
+      throw new StoreError(`no gateway store at ${file} (a gateway writes it when it first starts)`);
+    let db: Database.Database;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true });
+    } catch (error) {
+      throw new StoreError(`cannot open the store ${file} read only: ${(error as Error).message}`);
+    }
+    try {
+      db.pragma("busy_timeout = 2000");
+      if ((db.pragma("user_version", { simple: true }) as number) === 0)
+        throw new StoreError(`the store ${file} has no schema yet: no event was ever written to it`);
+    } catch (error) {
+      AuditReader.closeDb(db, file);
+      if (error instanceof StoreError) throw error;
+      throw new StoreError(`cannot read the store ${file}: ${(error as Error).message}`);
+    }
+    return new AuditReader(db, file);
+  }
+
+  page(request: AuditPageRequest): AuditPage {
+    try {
+      return readAuditPage((sql) => this.db.prepare(sql), request);
+    } catch (error) {
+      throw new StoreError(`cannot read the events of ${this.file}: ${(error as Error).message}`);
+    }
+  }
+
+  close(): void {
+    AuditReader.closeDb(this.db, this.file);
+  }
+
+  private static closeDb(db: Database.Database, file: string): void {
+    if (db.open) db.close();
+    handBackToOwner(dirname(file));
+  }
+}
