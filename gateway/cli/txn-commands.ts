@@ -14,6 +14,7 @@ import {
   connectOperator,
   DEMO_BROKER_URL,
 } from "./broker-options.js";
+import { activationRequestRefusal } from "../core/corridor/prepare-check.js";
 import { UsageError } from "./usage-error.js";
 
 interface PushFlags extends BrokerFlags {
@@ -81,6 +82,8 @@ async function runPush(flags: PushFlags): Promise<void> {
   const atWallMs = flags.at === undefined ? null : Date.parse(flags.at);
   if (atWallMs !== null && Number.isNaN(atWallMs))
     throw new UsageError(`--at must be an ISO 8601 instant (2026-11-24T07:00:00Z), got "${flags.at}"`);
+  const refusal = activationRequestRefusal(atWallMs, Date.now());
+  if (refusal) throw new UsageError(`--at: ${refusal}`);
   const leadMs = Number(flags.leadS) * 1000;
   const ackTimeoutMs = Number(flags.ackTimeoutS) * 1000;
   if (!(leadMs >= 1000)) throw new UsageError(`--lead-s must be at least 1, got "${flags.leadS}"`);
@@ -202,8 +205,17 @@ export function registerTxnCommands(program: Command): void {
         (v) => v.status?.lastTxn?.id === flags.txn && v.status.lastTxn.outcome === "in-doubt",
       );
       if (inDoubt.length === 0) {
-        process.stdout.write(`no intersection of ${flags.corridor} is in doubt about ${flags.txn}\n`);
-        return;
+        const decided = views.find((v) => v.status?.lastTxn?.id === flags.txn)?.status?.lastTxn;
+        if (decided) {
+          process.stdout.write(
+            `no intersection of ${flags.corridor} is in doubt about ${flags.txn}: it ended ${decided.outcome}; nothing to resolve\n`,
+          );
+          return;
+        }
+        // A typo must not look like success: the id names nothing any intersection reports.
+        throw new OperatorError(
+          `no intersection of ${flags.corridor} is in doubt about ${flags.txn}, and none reports it as its last transaction: check the id (greenwave status --wide shows each intersection's last)`,
+        );
       }
       for (const view of inDoubt) {
         const reply = await client.command(flags.corridor, view.intersection, "txn-resolve", {

@@ -7,6 +7,7 @@ import type { CorridorEnvelope } from "../protocol/corridor-messages.js";
 import type { Command, Reply } from "../protocol/messages.js";
 import type { Logger } from "../shell/log.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
+import { activationRequestRefusal } from "../core/corridor/prepare-check.js";
 import type { GatewayParts } from "./gateway-parts.js";
 import type { AuditTrail } from "./audit-trail.js";
 import type { BrokerLink } from "./broker-link.js";
@@ -101,6 +102,16 @@ export class CoordinatorFeature {
   }
 
   private async coordinate(command: PlanPush, reply: SendReply, counted: () => void): Promise<void> {
+    const refusal = activationRequestRefusal(command.atWallMs, this.host.now().wallMs);
+    if (refusal) {
+      reply({
+        id: command.id,
+        command: command.name,
+        ok: false,
+        error: { code: "refused", message: refusal },
+      });
+      return;
+    }
     const plan = this.loadPlan(command, reply);
     if (!plan) return;
     this.pushing = `${plan.raw.id} v${plan.raw.version}`;

@@ -129,6 +129,18 @@ describe("npm start: the demo corridor on the embedded broker", () => {
       );
     for (const line of table.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(100);
 
+    // A transaction id nobody knows is an error, not a quiet success (a typo must not look done).
+    const unknown = cli(
+      ["txn", "resolve", "--corridor", "main-street", "--txn", "no-such-txn", "--outcome", "aborted"].concat([
+        "--by",
+        "alice",
+        "--broker",
+        broker,
+      ]),
+    );
+    expect(unknown.status, unknown.stdout).toBe(1);
+    expect(unknown.stderr).toContain("none reports it as its last transaction");
+
     const reset = cli(["fault", "reset", "--intersection", "oak", "--by", "alice", "--broker", broker]);
     expect(reset.status, reset.stderr).toBe(0);
     expect(reset.stdout).toContain("oak: no fault was latched");

@@ -119,6 +119,13 @@ describe("atomic corridor plan switch over the embedded broker, 8 gateways on di
     const log = CoordinatorStore.open(x4Dir);
     expect(log.outcomeOf(result.txnId)).toBe("committed");
     log.close();
+    // An activation far ahead would hold a place for waiting plans for good: refused before any lease.
+    const far = await op.command("test-corridor", "x4", "plan-push", {
+      ...body,
+      atWallMs: Date.UTC(2999, 0, 1),
+    });
+    expect(far.ok).toBe(false);
+    expect(far.error?.message).toContain("more than 24 h ahead");
     // A bad plan is refused before any lease is taken, saying where.
     const bad = await op.command(
       "test-corridor",

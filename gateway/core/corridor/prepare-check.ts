@@ -1,3 +1,4 @@
+import { PLAN_LIMITS } from "../plan.js";
 import type { PrepareVerdict } from "./participant.js";
 
 /** The corridor's clock and lead-time rules for a PREPARE: what a participant checks besides the plan. */
@@ -9,6 +10,26 @@ export interface PrepareTimingRules {
 }
 
 export const DEFAULT_PREPARE_TIMING_RULES: PrepareTimingRules = { maxClockErrorMs: 1000, minLeadMs: 1000 };
+
+/**
+ * The furthest ahead a plan change may be set: a day. Further is a schedule's job, and each waiting
+ * change holds one of the controller's few places for pending plans (a change set for the year 2999
+ * would hold it for good, and no command takes it back).
+ */
+export const MAX_ACTIVATION_AHEAD_MS = 24 * 3600_000;
+
+/**
+ * Why a requested activation instant (`--at`) cannot be taken, or null: in the past (it would be moved,
+ * silently, to the earliest boundary) or further ahead than MAX_ACTIVATION_AHEAD_MS.
+ */
+export function activationRequestRefusal(atWallMs: number | null, nowWallMs: number): string | null {
+  if (atWallMs === null) return null;
+  if (atWallMs < nowWallMs)
+    return `the activation instant ${new Date(atWallMs).toISOString()} is in the past: give a future instant, or none for the earliest common cycle boundary`;
+  if (atWallMs > nowWallMs + MAX_ACTIVATION_AHEAD_MS)
+    return `the activation instant ${new Date(atWallMs).toISOString()} is more than ${MAX_ACTIVATION_AHEAD_MS / 3600_000} h ahead: a plan change is pushed at most a day before it takes effect (later changes belong in a schedule)`;
+  return null;
+}
 
 export interface PrepareTiming {
   /** This gateway's own knowledge of its clock's error (NTP/GPS); null: unknown. */
@@ -40,6 +61,12 @@ export function checkPrepareTiming(rules: PrepareTimingRules, t: PrepareTiming):
     return {
       ok: false,
       reason: `activation ${new Date(t.activationWallMs).toISOString()} is less than ${rules.minLeadMs} ms ahead`,
+    };
+  // The common boundary lies at most one cycle past the requested instant.
+  if (t.activationWallMs > t.nowWallMs + MAX_ACTIVATION_AHEAD_MS + PLAN_LIMITS.maxCycleMs)
+    return {
+      ok: false,
+      reason: `activation ${new Date(t.activationWallMs).toISOString()} is more than ${MAX_ACTIVATION_AHEAD_MS / 3600_000} h ahead: it would hold one of the few places for waiting plan changes for that long`,
     };
   return { ok: true };
 }
