@@ -62,8 +62,8 @@ const LAYERS = {
   ],
   "bench/": ["gateway/", "devices/", "simulators/"],
   // The package build: a shell of its own at the top. It runs tools (npm, node-gyp, tar, dpkg-deb), not the
-  // gateway; of the gateway it needs only the store's schema version, for release.json.
-  "packaging/": ["gateway/store/migrations"],
+  // gateway; of the gateway it needs only the store's schema version, for release.json, and the pid files.
+  "packaging/": ["gateway/store/migrations", "gateway/store/pid-file"],
 };
 
 /**

@@ -1,4 +1,4 @@
-import { openSync, readFileSync, rmSync, writeSync, closeSync } from "node:fs";
+import { claimPidFile } from "../gateway/store/pid-file.js";
 import { PackagingError } from "./errors.js";
 
 /**
@@ -7,30 +7,11 @@ import { PackagingError } from "./errors.js";
  * (a build killed mid-way) is taken over.
  */
 export function lockWorkDir(lockFile: string, what: string): () => void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockFile, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(lockFile, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid))
-        throw new PackagingError(
-          `another build of ${what} is running (pid ${pid}, ${lockFile}): wait for it, or build into another --out`,
-        );
-      rmSync(lockFile, { force: true });
-    }
-  }
+  const claim = claimPidFile(lockFile);
+  if (claim.taken) return claim.release;
+  if (claim.holder !== null)
+    throw new PackagingError(
+      `another build of ${what} is running (pid ${claim.holder}, ${lockFile}): wait for it, or build into another --out`,
+    );
   throw new PackagingError(`cannot take ${lockFile}: remove it if no build is running`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { claimPidFile } from "../store/pid-file.js";
 import { ReleaseError } from "./errors.js";
 
 /**
@@ -9,28 +10,11 @@ import { ReleaseError } from "./errors.js";
  */
 export function takeLock(file: string): () => void {
   mkdirSync(dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
-      return () => rmSync(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    const holder = Number(readFileSync(file, "utf8").trim());
-    if (Number.isInteger(holder) && holder > 0 && alive(holder))
-      throw new ReleaseError(
-        `another activation (pid ${holder}) is running: wait for it to end (it holds ${file})`,
-      );
-    rmSync(file, { force: true });
-  }
+  const claim = claimPidFile(file);
+  if (claim.taken) return claim.release;
+  if (claim.holder !== null)
+    throw new ReleaseError(
+      `another activation (pid ${claim.holder}) is running: wait for it to end (it holds ${file})`,
+    );
   throw new ReleaseError(`cannot take the activation lock ${file}: another activation keeps taking it`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processAlive } from "./pid-file.js";
 
 /** Beside the store: which process runs the gateway on it, so that offline tools refuse to touch it. */
 export const RUN_MARKER_FILE = "gateway.pid";
@@ -23,12 +24,7 @@ function startTicksOf(pid: number): string | null {
 
 function alive(marker: RunMarker): boolean {
   if (marker.startTicks !== null) return startTicksOf(marker.pid) === marker.startTicks;
-  try {
-    process.kill(marker.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return processAlive(marker.pid);
 }
 
 /** The pid of a gateway running on the store in `dir`, or null (no marker, or its process is gone). */
