@@ -20,6 +20,7 @@ import {
   execFileRunner,
 } from "../../gateway/shell/command-runner.js";
 import { hasTool } from "../support/tools.js";
+import { TIMESYNC_SYNCED } from "./doctor-fixture.js";
 
 /*
  * The tools' outputs. Neither time daemon runs here (no systemd, no NTP), so the outputs of the
@@ -38,20 +39,6 @@ import { hasTool } from "../support/tools.js";
 const SHOW_SYNCED = "NTP=yes\nNTPSynchronized=yes\n";
 const SHOW_UNSYNCED = "NTP=yes\nNTPSynchronized=no\n";
 const SHOW_NTP_OFF = "NTP=no\nNTPSynchronized=no\n";
-const TIMESYNC_SYNCED = `       Server: 80.249.145.122 (0.debian.pool.ntp.org)
-Poll interval: 8min 32s (min: 32s; max 34min 8s)
-         Leap: normal
-      Version: 4
-      Stratum: 2
-    Reference: 596DFB18
-    Precision: 1us (-23)
-Root distance: 38.803ms (max: 5s)
-       Offset: -5.086ms
-        Delay: 273.384ms
-       Jitter: 10month 2w 1d 13h 28min 23.169258s
- Packet count: 17
-    Frequency: -0.870ppm
-`;
 const TIMESYNC_NO_SAMPLE = `       Server: n/a (n/a)
 Poll interval: 0 (min: 32s; max 34min 8s)
  Packet count: 0

@@ -24,3 +24,19 @@ export function elmConfig(
   writeFileSync(config, text);
   return { dir, config, dataDir: join(dir, "data") };
 }
+
+/** `timedatectl timesync-status` of a synchronised systemd-timesyncd (a published sample's format). */
+export const TIMESYNC_SYNCED = `       Server: 80.249.145.122 (0.debian.pool.ntp.org)
+Poll interval: 8min 32s (min: 32s; max 34min 8s)
+         Leap: normal
+      Version: 4
+      Stratum: 2
+    Reference: 596DFB18
+    Precision: 1us (-23)
+Root distance: 38.803ms (max: 5s)
+       Offset: -5.086ms
+        Delay: 273.384ms
+       Jitter: 10month 2w 1d 13h 28min 23.169258s
+ Packet count: 17
+    Frequency: -0.870ppm
+`;

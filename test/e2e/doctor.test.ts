@@ -9,7 +9,7 @@ import type { CheckResult } from "../../gateway/doctor/check-result.js";
 import { MIGRATIONS } from "../../gateway/store/migrations.js";
 import { GatewayStore } from "../../gateway/store/store.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
-import { elmConfig } from "../doctor/doctor-fixture.js";
+import { elmConfig, TIMESYNC_SYNCED } from "../doctor/doctor-fixture.js";
 import { buildOnce, CLI } from "./cli.js";
 import { cleanupProcesses, dirs, start } from "./processes.js";
 
@@ -25,20 +25,7 @@ const TIMEDATECTL = `#!/bin/sh
 case "$1" in
   show) printf 'NTP=yes\\nNTPSynchronized=yes\\n' ;;
   timesync-status) cat <<'EOF'
-       Server: 80.249.145.122 (0.debian.pool.ntp.org)
-Poll interval: 8min 32s (min: 32s; max 34min 8s)
-         Leap: normal
-      Version: 4
-      Stratum: 2
-    Reference: 596DFB18
-    Precision: 1us (-23)
-Root distance: 38.803ms (max: 5s)
-       Offset: -5.086ms
-        Delay: 273.384ms
-       Jitter: 10month 2w 1d 13h 28min 23.169258s
- Packet count: 17
-    Frequency: -0.870ppm
-EOF
+${TIMESYNC_SYNCED}EOF
   ;;
   *) exit 1 ;;
 esac

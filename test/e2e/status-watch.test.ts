@@ -2,7 +2,8 @@ import { execFile } from "node:child_process";
 import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
-import { type Status, statusSchema } from "../../gateway/protocol/messages.js";
+import type { Status } from "../../gateway/protocol/messages.js";
+import { exampleStatus } from "../support/status-fixture.js";
 import { intersectionTopics } from "../../gateway/protocol/topics.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce, CLI } from "./cli.js";
@@ -18,22 +19,8 @@ const LONG_FAULT =
 let broker: RunningBroker;
 let cycleStart: number;
 
-function status(id: string, position: number, extra: Partial<Status>): Status {
-  return statusSchema.parse({
-    v: 1,
-    corridor: "main-street",
-    intersection: id,
-    name: `Main St & ${id}`,
-    position,
-    mode: "coordinated",
-    plan: { id: "off-peak", version: 1 },
-    fault: null,
-    lock: null,
-    lastTxn: null,
-    at: new Date().toISOString(),
-    ...extra,
-  });
-}
+const status = (id: string, position: number, extra: Partial<Status> = {}): Status =>
+  exampleStatus(id, position, Date.now(), extra);
 
 /** The CLI run to its end without blocking this process: the broker it asks lives here. */
 async function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {

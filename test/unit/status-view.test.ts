@@ -7,7 +7,8 @@ import {
   TABLE_COLUMNS,
 } from "../../gateway/cli/status-view.js";
 import type { IntersectionView } from "../../gateway/operator/operator-client.js";
-import { type Status, statusSchema } from "../../gateway/protocol/messages.js";
+import type { Status } from "../../gateway/protocol/messages.js";
+import { exampleStatus } from "../support/status-fixture.js";
 
 const NOW = Date.parse("2026-11-30T10:00:00.000Z");
 const corridor = loadCorridor("config/corridor.yaml");
@@ -16,23 +17,8 @@ const ids = corridor.raw.intersections.map((i) => i.id);
 const LONG_FAULT =
   "red lamp of group M failed: no current on channel 3 while red was commanded for 300 ms; the intersection flashes until an operator resets it (check the lamp and its load switch)";
 
-/** A status as a gateway publishes it, checked against the protocol's schema. */
-function status(id: string, position: number, extra: Partial<Status> = {}): Status {
-  return statusSchema.parse({
-    v: 1,
-    corridor: "main-street",
-    intersection: id,
-    name: `Main St & ${id}`,
-    position,
-    mode: "coordinated",
-    plan: { id: "off-peak", version: 1 },
-    fault: null,
-    lock: null,
-    lastTxn: null,
-    at: new Date(NOW - 5_000).toISOString(),
-    ...extra,
-  });
-}
+const status = (id: string, position: number, extra: Partial<Status> = {}): Status =>
+  exampleStatus(id, position, NOW - 5_000, extra);
 
 function view(s: Status, online = true): IntersectionView {
   return {
