@@ -1,9 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkDisk } from "../../gateway/doctor/disk-check.js";
+import { mountTmpfs } from "../support/tools.js";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -16,30 +16,22 @@ function tempDir(): string {
   return dir;
 }
 
-/**
- * A real tmpfs of `size`, or LOUDLY why not (not root, no CAP_SYS_ADMIN); with
- * GREENWAVE_REQUIRE_ALL_TESTS=1 (CI) a skip is a failure, as for the full-disk latch test.
- */
-function mountTmpfs(size: string): string | null {
+/** A real tmpfs of `size` (unmounted after the test), or null once it has said loudly why not. */
+function smallFilesystem(size: string): string | null {
   const dir = tempDir();
-  const result = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], {
-    encoding: "utf8",
-  });
-  if (result.status === 0) {
-    cleanups.push(() => void spawnSync("umount", [dir]));
-    return dir;
-  }
-  const why = (result.stderr || result.error?.message || `exit ${result.status}`).trim();
-  const message = `cannot mount a tmpfs (${why}; it needs root or CAP_SYS_ADMIN): SKIPPING the doctor's disk check on a small filesystem (the injected thresholds still run)`;
-  if (process.env.GREENWAVE_REQUIRE_ALL_TESTS === "1")
-    throw new Error(`${message} — but GREENWAVE_REQUIRE_ALL_TESTS=1`);
-  process.stderr.write(`\n*** ${message} ***\n\n`);
-  return null;
+  const umount = mountTmpfs(
+    dir,
+    size,
+    "the doctor's disk check on a small filesystem (the injected thresholds still run)",
+  );
+  if (!umount) return null;
+  cleanups.push(umount);
+  return dir;
 }
 
 describe("greenwave doctor: free disk on the data directory's filesystem (statfs)", () => {
   it("on real small filesystems: FAIL under 50 MB, WARN under 200 MB, PASS above", (context) => {
-    const small = mountTmpfs("40m");
+    const small = smallFilesystem("40m");
     if (!small) return context.skip();
     const fail = checkDisk(small);
     expect(fail.status).toBe("FAIL");
@@ -47,12 +39,12 @@ describe("greenwave doctor: free disk on the data directory's filesystem (statfs
       `40 MB free of 40 MB on the filesystem of ${small}, under 50 MB: the store may soon not be able to write`,
     );
     expect(fail.action).toContain("journalctl --vacuum-size");
-    const medium = mountTmpfs("120m") as string;
+    const medium = smallFilesystem("120m") as string;
     expect(checkDisk(medium)).toMatchObject({ status: "WARN" });
     expect(checkDisk(medium).detail).toContain(
       "under 200 MB: little room for an upgrade and its store backup",
     );
-    const large = mountTmpfs("260m") as string;
+    const large = smallFilesystem("260m") as string;
     expect(checkDisk(large)).toEqual({
       check: "disk",
       status: "PASS",

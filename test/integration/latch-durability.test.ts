@@ -17,6 +17,7 @@ import { buildOnce, CLI } from "../e2e/cli.js";
 import { cleanupProcesses, dirs, start, stop } from "../e2e/processes.js";
 import { writeFixture } from "../support/fixture-intersection.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { mountTmpfs } from "../support/tools.js";
 
 /**
  * A latched fault must survive a lost, emptied or full store (issue 12, defect 3). Everything here is
@@ -372,27 +373,6 @@ describe("a latch that cannot be stored is reported, never claimed durable (inje
   });
 });
 
-/**
- * Mounts a small tmpfs, or says LOUDLY why it cannot (not root, no CAP_SYS_ADMIN): like the tests that
- * need an external tool (test/support/tools.ts), CI sets GREENWAVE_REQUIRE_ALL_TESTS=1 and then a
- * skip is a failure.
- */
-function mountTmpfs(dir: string, size: string): boolean {
-  const result = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], {
-    encoding: "utf8",
-  });
-  if (result.status === 0) {
-    cleanups.push(() => void spawnSync("umount", [dir]));
-    return true;
-  }
-  const why = (result.stderr || result.error?.message || `exit ${result.status}`).trim();
-  const message = `cannot mount a tmpfs (${why}; it needs root or CAP_SYS_ADMIN): SKIPPING the full-disk latch test (the injected-failure tests still run)`;
-  if (process.env.GREENWAVE_REQUIRE_ALL_TESTS === "1")
-    throw new Error(`${message} — but GREENWAVE_REQUIRE_ALL_TESTS=1`);
-  process.stderr.write(`\n*** ${message} ***\n\n`);
-  return false;
-}
-
 /** Writes a filler file until the filesystem refuses another byte; returns its path. */
 function fillDisk(dir: string): string {
   const filler = join(dir, "filler");
@@ -419,7 +399,13 @@ describe("a full disk (a real tmpfs, filled)", () => {
   it("the latch still goes to the preallocated record; after space is freed a restart loads it", (context) => {
     const mountPoint = fs.mkdtempSync(join(tmpdir(), "greenwave-full-"));
     cleanups.push(() => fs.rmSync(mountPoint, { recursive: true, force: true }));
-    if (!mountTmpfs(mountPoint, "2m")) return context.skip("no tmpfs (see the message above)");
+    const umount = mountTmpfs(
+      mountPoint,
+      "2m",
+      "the full-disk latch test (the injected-failure tests still run)",
+    );
+    if (!umount) return context.skip("no tmpfs (see the message above)");
+    cleanups.push(umount);
     const dir = join(mountPoint, INTERSECTION);
     const store = GatewayStore.open(dir);
     cleanups.push(() => store.close());

@@ -20,7 +20,7 @@ import {
 import { findModuleVersionProblems } from "../../packaging/addon-check.js";
 import { PackagingError } from "../../packaging/errors.js";
 import { type DebArch, hostDebArch, TARGETS, toolchainFor } from "../../packaging/target.js";
-import { hasTool } from "./skip.js";
+import { hasTool } from "../support/tools.js";
 
 /**
  * The check that refuses a package whose binaries are not of its target, on real files: this
@@ -60,7 +60,7 @@ describe("reading ELF headers", () => {
 
   it(`reads an object of the ${foreign} cross-compiler as ${NAMES[foreign]}`, () => {
     const { cc } = toolchainFor(TARGETS[foreign]);
-    if (!hasTool(cc, TARGETS[foreign].crossPackages[0] as string, `the ${foreign} ELF header test`)) return;
+    if (!hasTool(cc, `the ${foreign} ELF header test`, TARGETS[foreign].crossPackages[0] as string)) return;
     const kind = readBinaryKind(compileShared(cc, join(dir, `foreign.so`)));
     expect(kind).toEqual({
       format: "elf",
@@ -92,7 +92,7 @@ describe("reading ELF headers", () => {
 
 describe("the package's ELF check", () => {
   it(`refuses a tree for ${host} holding a ${foreign} addon, a text addon and no node, naming each`, () => {
-    if (!hasTool("gcc", "gcc", "the ELF check of a tree")) return;
+    if (!hasTool("gcc", "the ELF check of a tree")) return;
     const tree = join(dir, "tree");
     const good = compileShared("gcc", join(dir, "good.so"));
     place(tree, "app/node_modules/good/build/Release/good.node", good);
@@ -105,7 +105,7 @@ describe("the package's ELF check", () => {
       { file: "node/bin/node", is: `missing, ${wanted}` },
     ];
     const { cc } = toolchainFor(TARGETS[foreign]);
-    if (hasTool(cc, TARGETS[foreign].crossPackages[0] as string, `the ${foreign} addon in the ELF check`)) {
+    if (hasTool(cc, `the ${foreign} addon in the ELF check`, TARGETS[foreign].crossPackages[0] as string)) {
       place(tree, "app/node_modules/other/other.node", compileShared(cc, join(dir, "other.so")));
       expected.unshift({
         file: "app/node_modules/other/other.node",
@@ -135,7 +135,7 @@ describe("the package's ELF check", () => {
 
 describe("the module-version check", () => {
   it("refuses an addon registered for another Node's module version, naming it and both versions", () => {
-    if (!hasTool("gcc", "gcc", "the module-version check")) return;
+    if (!hasTool("gcc", "the module-version check")) return;
     const tree = join(dir, "abi");
     // What node.h's NODE_MODULE_INIT exports: the registration symbol carries NODE_MODULE_VERSION.
     place(

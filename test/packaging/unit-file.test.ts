@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { hasTool } from "./skip.js";
+import { hasTool } from "../support/tools.js";
 
 /**
  * packaging/system/greenwave.service as systemd reads it: `systemd-analyze verify` must accept it
@@ -32,7 +32,7 @@ const one = (key: string) => service.get(key)?.join(" | ");
 
 describe("greenwave.service", () => {
   it("passes systemd-analyze verify with no warning", () => {
-    if (!hasTool("systemd-analyze", "systemd", "the unit file check")) return;
+    if (!hasTool("systemd-analyze", "the unit file check", "systemd")) return;
     // verify checks that ExecStart's program exists and is executable here, and /usr/bin/greenwave is
     // the package's: the copy runs a stub in its place, the rest of the line and of the unit untouched.
     // (--root=DIR would look for the program inside DIR, but then also for every unit this one
