@@ -42,7 +42,7 @@ function corridorOf64(): {
       if (!part) throw new Error(`no part for ${base.id}`);
       // Spread the offsets along the corridor as a green wave would.
       const spec = planPartSpec({ ...part, offsetSeconds: (k * 7) % plan.raw.cycleSeconds });
-      const compiled = compilePlan(intersection, planHeader(plan.raw, corridor.dailySyncMs), spec);
+      const compiled = compilePlan(intersection, planHeader(plan.raw, corridor.timeReference), spec);
       if (!compiled.ok) throw new Error(compiled.issues.map((i) => i.message).join("; "));
       return compiled.value;
     }) as [IntersectionPlan, IntersectionPlan];

@@ -4,6 +4,7 @@ import { benchLampStates } from "./lamp-states.js";
 import { benchModbusLatency } from "./modbus-latency.js";
 import { benchMqttRoundTrip } from "./mqtt-roundtrip.js";
 import { benchPlanPush } from "./plan-push.js";
+import { benchSchedule } from "./schedule.js";
 import type { BenchResult } from "./stats.js";
 
 /**
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchR
   "modbus-latency": benchModbusLatency,
   "mqtt-roundtrip": benchMqttRoundTrip,
   "plan-push": benchPlanPush,
+  schedule: benchSchedule,
 };
 
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;

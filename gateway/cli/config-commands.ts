@@ -9,6 +9,7 @@ import { type FileKind, fileSchemas } from "../config/schema.js";
 
 function print(report: CheckReport): boolean {
   for (const line of report.checked) process.stdout.write(`ok  ${line}\n`);
+  for (const note of report.notes) process.stdout.write(`note  ${formatIssue(note)}\n`);
   for (const issue of report.issues) process.stderr.write(`${formatIssue(issue)}\n`);
   if (report.issues.length > 0) {
     process.stderr.write(`${report.issues.length} problem${report.issues.length === 1 ? "" : "s"} found\n`);
@@ -22,16 +23,17 @@ export function registerConfigCommands(program: Command): void {
   config
     .command("check")
     .description(
-      "validate config files (intersection, corridor, plan or device profile) and everything they refer to; a plan is checked against its corridor and each of the corridor's intersections",
+      "validate config files (intersection, corridor, plan, schedule or device profile) and everything they refer to; a plan is checked against its corridor and each of the corridor's intersections, a schedule against its corridor and its plans (and its next changes listed)",
     )
     .option(
       "--corridor <file>",
-      "the corridor file to check plan files against (default: the corridor file with the plan's corridor id, beside the plan or one directory up)",
+      "the corridor file to check plan and schedule files against (default: the corridor file with the file's corridor id, beside it or one directory up)",
     )
     .argument("<files...>", "YAML files to check")
     .action((files: string[], options: { corridor?: string }) => {
       let ok = true;
-      for (const file of files) ok = print(checkConfigFile(file, options)) && ok;
+      const nowMs = Date.now();
+      for (const file of files) ok = print(checkConfigFile(file, { ...options, nowMs })) && ok;
       if (!ok) process.exitCode = 1;
     });
 

@@ -54,6 +54,8 @@ export function describeSignal(event: SignalEvent, cycleMs: number | null): stri
       return `plan ${event.planId} superseded by ${event.by}`;
     case "plan-rejected":
       return `plan ${event.planId} rejected: ${event.reason}`;
+    case "plan-withdrawn":
+      return `plan ${event.planId} withdrawn before it took effect (${event.txnId})`;
     case "stage-start":
       return null;
   }

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { type RunningSimulator, startSimulator } from "../../simulators/io-module/simulator.js";
@@ -8,6 +8,7 @@ import { type RunningBroker, startBroker } from "../broker/broker.js";
 import {
   compileIntersectionPlan,
   type IntersectionSetup,
+  type LoadedCorridor,
   loadCorridor,
   loadIntersectionSetup,
   loadPlan,
@@ -15,7 +16,13 @@ import {
 } from "../config/load.js";
 import { GatewayNode } from "../node/gateway-node.js";
 import type { Display } from "../node/runner-hooks.js";
-import { systemClock } from "../shell/clock.js";
+import { type Clock, shiftedClock, systemClock } from "../shell/clock.js";
+import { type LoadedSchedule, loadSchedule } from "../config/load-schedule.js";
+import { actionLabel, changesBetween } from "../core/schedule/calendar.js";
+import { DAY_MS } from "../core/model.js";
+import { formatDate, localTimeOf } from "../core/time/zone.js";
+import { pushSchedule } from "../operator/plan-push.js";
+import { CoordinatorStore } from "../store/coordinator-store.js";
 import { createLogger, type Logger } from "../shell/log.js";
 import { parsePort } from "./broker-options.js";
 import { demoDisplay } from "./demo-display.js";
@@ -37,6 +44,8 @@ interface DemoOptions {
   switch?: string;
   after: string;
   quiet?: boolean;
+  schedule?: string | false;
+  clockStart?: string;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -63,6 +72,15 @@ export function registerDemoCommand(program: Command): void {
     )
     .option("--after <seconds>", "with --switch: activation instant, seconds from now", "60")
     .option("--quiet", "do not print lamp changes")
+    .option(
+      "--schedule <file>",
+      "commit this time-of-day schedule to the corridor at start (default: schedules/<corridor id>.yaml beside the corridor file, if there is one)",
+    )
+    .option("--no-schedule", "run without a schedule: the configured plans until a plan push")
+    .option(
+      "--clock-start <instant>",
+      "run the corridor's clocks from this instant (ISO 8601, e.g. 2026-12-01T06:29:30+01:00) instead of now: to see a scheduled change at once",
+    )
     .action((options: DemoOptions) => runDemo(options));
 }
 
@@ -82,7 +100,9 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const afterS = positiveSeconds(options.after, "--after");
   const setups = [...corridor.intersectionFiles.values()].map((file) => loadIntersectionSetup(file));
   const width = Math.max(...setups.map((s) => s.intersection.intersection.id.length));
-  const clock = systemClock;
+  const clock = shiftedClock(systemClock, clockOffset(options.clockStart));
+  const schedule =
+    options.switch || options.schedule === false ? null : demoSchedule(corridor, options.schedule);
   const started = clock.now();
   const stamp = () => `${((clock.now().monoMs - started.monoMs) / 1000).toFixed(1).padStart(7)}s`;
   const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -121,7 +141,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
       const node = await startDemoGateway(
         setup,
         index,
-        { dataDir, brokerUrl: broker.url, httpPort, width },
+        { dataDir, brokerUrl: broker.url, httpPort, width, clock },
         stores,
         log,
         display,
@@ -136,6 +156,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     print(
       "legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark",
     );
+    if (schedule) await commitDemoSchedule(schedule, corridor, broker.url, dataDir, clock, print, stamp);
     await stopped;
     print(
       `${stamp()} stopping: every intersection ends its intervals through their clearances (Ctrl-C again to cut)`,
@@ -148,6 +169,71 @@ async function runDemo(options: DemoOptions): Promise<void> {
     if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
   }
   print(`${stamp()} demo stopped`);
+}
+
+/** `--clock-start`: how far the demo's wall clock runs from the real one. */
+function clockOffset(clockStart: string | undefined): number {
+  if (clockStart === undefined) return 0;
+  const at = Date.parse(clockStart);
+  if (Number.isNaN(at))
+    throw new UsageError(
+      `--clock-start must be an ISO 8601 instant (2026-12-01T06:29:30+01:00), got "${clockStart}"`,
+    );
+  return at - Date.now();
+}
+
+/** The schedule the demo runs: `--schedule`, else the corridor's own beside it, else none. */
+function demoSchedule(corridor: LoadedCorridor, flag: string | undefined): LoadedSchedule | null {
+  const file = flag ?? join(dirname(corridor.file), "schedules", `${corridor.raw.id}.yaml`);
+  if (flag === undefined && !existsSync(file)) return null;
+  return loadSchedule(file, corridor);
+}
+
+/**
+ * Commits the schedule to the corridor the way an operator would (`greenwave schedule push`): leases,
+ * PREPARE, votes, COMMIT through the embedded broker. Every gateway then runs it by its own clock.
+ */
+async function commitDemoSchedule(
+  schedule: LoadedSchedule,
+  corridor: LoadedCorridor,
+  brokerUrl: string,
+  dataDir: string,
+  clock: Clock,
+  print: (line: string) => void,
+  stamp: () => string,
+): Promise<void> {
+  const store = CoordinatorStore.open(join(dataDir, "demo-coordinator"));
+  try {
+    const result = await pushSchedule({
+      url: brokerUrl,
+      name: "demo",
+      corridor,
+      schedule,
+      atWallMs: null,
+      leadMs: 3000,
+      store,
+      ackTimeoutMs: 5000,
+      now: () => clock.now(),
+    });
+    const zone = corridor.timeReference.timeZone ?? "UTC";
+    const next = changesBetween(schedule.schedule, clock.now().wallMs, clock.now().wallMs + 8 * DAY_MS, 1)[0];
+    print(
+      `${stamp()} schedule ${schedule.raw.id} v${schedule.raw.version} ${result.outcome} on every intersection (${result.txnId})` +
+        (next
+          ? `; next change ${formatInZone(next.atWallMs, zone)} (${zone}): ${actionLabel(next.action)}`
+          : ""),
+    );
+  } finally {
+    store.close();
+  }
+}
+
+/** An instant as local date and time in the zone: `2026-12-01 06:30`. */
+function formatInZone(wallMs: number, zone: string): string {
+  const local = localTimeOf(zone, wallMs);
+  const minutes = Math.floor(local.msOfDay / 60_000);
+  const hhmm = `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+  return `${formatDate(local)} ${hhmm}`;
 }
 
 /**
@@ -175,7 +261,7 @@ function stopSignals(nodes: readonly GatewayNode[], say: (line: string) => void)
 async function startDemoGateway(
   setup: IntersectionSetup,
   index: number,
-  where: { dataDir: string; brokerUrl: string; httpPort: number; width: number },
+  where: { dataDir: string; brokerUrl: string; httpPort: number; width: number; clock: Clock },
   stores: ReturnType<typeof openStore>[],
   log: Logger,
   display: (setup: IntersectionSetup, name: string, node: () => GatewayNode | null) => Display,
@@ -188,7 +274,7 @@ async function startDemoGateway(
   node = await GatewayNode.start({
     setup,
     store,
-    clock: systemClock,
+    clock: where.clock,
     log: log.child({ intersection: intersection.id }),
     broker: { url: where.brokerUrl },
     http: { host: "127.0.0.1", port: where.httpPort === 0 ? 0 : where.httpPort + index },

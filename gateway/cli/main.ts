@@ -12,6 +12,8 @@ import { registerFaultCommands } from "./fault-commands.js";
 import { registerGatewayCommand } from "./gateway.js";
 import { packageVersion } from "./package-version.js";
 import { registerReleaseCommands } from "./release-commands.js";
+import { registerScheduleCommands } from "./schedule-commands.js";
+import { registerSchedulePush } from "./schedule-push.js";
 import { registerSimCommands } from "./sim.js";
 import { registerStatusCommand } from "./status.js";
 import { registerTxnCommands } from "./txn-commands.js";
@@ -36,6 +38,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 registerConfigCommands(program);
+registerScheduleCommands(program, registerSchedulePush);
 registerDemoCommand(program);
 registerGatewayCommand(program);
 registerBrokerCommand(program);

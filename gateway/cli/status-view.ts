@@ -31,6 +31,7 @@ export function statusJson(corridor: string | null, views: readonly Intersection
       lastTxn: view.status?.lastTxn ?? null,
       clock: view.status?.clock ?? null,
       release: view.status?.release ?? null,
+      schedule: view.status?.schedule ?? null,
       updatedAt: view.status?.at ?? null,
     })),
   };
@@ -123,6 +124,9 @@ const WIDE: readonly Column[] = [
   },
   { header: "DIGEST", cell: (r) => r.plan?.digest ?? "-" },
   { header: "RELEASE", cell: (r) => r.release?.version ?? "-" },
+  { header: "SCHEDULE", cell: (r) => (r.schedule ? `${r.schedule.id} v${r.schedule.version}` : "-") },
+  { header: "WHY", cell: (r) => scheduleReason(r) },
+  { header: "NEXT CHANGE", cell: (r) => nextChange(r) },
   { header: "UPDATED", cell: (r) => r.updatedAt ?? "-" },
 ];
 
@@ -147,14 +151,58 @@ export function renderStatusTable(report: StatusReport, url: string, options: { 
   if (options.wide) return header + cells.map(line).join("");
   const corridors = [...new Set(report.intersections.map((row) => row.corridor))];
   return corridors
-    .map(
-      (corridor) =>
-        `corridor ${corridor}\n${header}${cells
-          .filter((_, i) => report.intersections[i]?.corridor === corridor)
-          .map(line)
-          .join("")}`,
-    )
+    .map((corridor) => {
+      const rows = report.intersections.filter((row) => row.corridor === corridor);
+      return `corridor ${corridor}\n${header}${cells
+        .filter((_, i) => report.intersections[i]?.corridor === corridor)
+        .map(line)
+        .join("")}${scheduleFooter(rows)}`;
+    })
     .join("\n");
+}
+
+/** Why the plan runs: by the schedule (its day plan), by a manual change over it (until when), or neither. */
+function scheduleReason(r: Row): string {
+  const s = r.schedule;
+  if (!s) return "-";
+  switch (s.reason) {
+    case "scheduled":
+      return `day plan ${s.dayPlan ?? "-"}`;
+    case "pending":
+      return "not yet in force";
+    case "manual":
+      return s.manual
+        ? `manual ${s.manual.plan} by ${s.manual.by}, ${s.manual.hold ? "held" : s.manual.until ? `until ${minutes(s.manual.until)}` : "until further notice"}`
+        : "manual";
+  }
+}
+
+function nextChange(r: Row): string {
+  const next = r.schedule?.next;
+  return next ? `${next.action} at ${minutes(next.at)}` : "-";
+}
+
+/** An ISO instant to the minute (`2026-12-01T14:30Z`): what a schedule's times are. */
+function minutes(iso: string): string {
+  const at = Date.parse(iso);
+  if (!Number.isFinite(at)) return iso;
+  const whole = new Date(at).toISOString();
+  return at % 60_000 === 0 ? `${whole.slice(0, 16)}Z` : whole;
+}
+
+/**
+ * Below a corridor's table: its schedule, why its plans run and the next change — one line when every
+ * intersection says the same, else one per intersection (they should agree: a difference is news).
+ */
+function scheduleFooter(rows: readonly Row[]): string {
+  const said = rows.map((r) =>
+    r.schedule
+      ? `schedule ${r.schedule.id} v${r.schedule.version}, ${scheduleReason(r)}; next: ${nextChange(r)}`
+      : "no schedule",
+  );
+  if (said.every((s) => s === "no schedule")) return "";
+  if (new Set(said).size === 1) return `${clip(said[0] as string, TABLE_COLUMNS)}\n`;
+  return rows.map((r, i) => `${clip(`${r.id}: ${said[i]}`, TABLE_COLUMNS)}\n`).join("");
 }
 
 /** A cell is one line: a message with a line break must not break the table. */

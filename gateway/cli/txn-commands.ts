@@ -17,16 +17,12 @@ import {
 import { activationRequestRefusal } from "../core/corridor/prepare-check.js";
 import { UsageError } from "./usage-error.js";
 
-interface PushFlags extends BrokerFlags {
+interface PushFlags extends CoordinatorFlags {
   corridor: string;
   plan: string;
   at?: string;
-  json?: boolean;
-  as: string;
-  dataDir: string;
-  leadS: string;
-  ackTimeoutS: string;
-  via?: string;
+  until?: string;
+  hold?: boolean;
 }
 
 const DEFAULT_COORDINATOR_DIR = join(homedir(), ".local", "state", "greenwave");
@@ -45,6 +41,8 @@ function corridorFor(flag: string, planFile: string): LoadedCorridor {
   return corridor;
 }
 
+export { renderPush };
+
 export function registerPlanPush(plan: Command): void {
   const push = plan
     .command("push")
@@ -54,10 +52,32 @@ export function registerPlanPush(plan: Command): void {
     .requiredOption("--corridor <id|file>", "the corridor (its id, or its corridor file)")
     .requiredOption("--plan <file>", "the plan file")
     .option("--at <instant>", "earliest activation (ISO 8601); rounded up to a common cycle boundary")
+    .option(
+      "--until <instant>",
+      "over a running schedule: the plan wins until this instant (ISO 8601); default: the schedule's next change",
+    )
+    .option("--hold", "over a running schedule: the plan wins until the next schedule push");
+  addCoordinatorFlags(push, "activation at least this far ahead").action((flags: PushFlags) =>
+    runPush(flags),
+  );
+}
+
+/** What `plan push` and `schedule push` share: who coordinates, where, how far ahead, for how long. */
+export interface CoordinatorFlags extends BrokerFlags {
+  json?: boolean;
+  as: string;
+  dataDir: string;
+  leadS: string;
+  ackTimeoutS: string;
+  via?: string;
+}
+
+export function addCoordinatorFlags(command: Command, leadHelp: string): Command {
+  command
     .option("--json", "machine-readable outcome (docs/protocol.md)")
     .option("--as <name>", "coordinator name (your broker user name)", process.env.USER ?? "operator")
     .option("--data-dir <dir>", "where the coordinator keeps its decision log", DEFAULT_COORDINATOR_DIR)
-    .option("--lead-s <seconds>", "activation at least this far ahead", "10")
+    .option("--lead-s <seconds>", leadHelp, "10")
     .option(
       "--ack-timeout-s <seconds>",
       "how long to resend COMMIT to silent participants before returning",
@@ -67,7 +87,19 @@ export function registerPlanPush(plan: Command): void {
       "--via <intersection>",
       "let this intersection's gateway coordinate (its decision log survives this command; --as names you in its audit)",
     );
-  addBrokerFlags(push, DEMO_BROKER_URL).action((flags: PushFlags) => runPush(flags));
+  return addBrokerFlags(command, DEMO_BROKER_URL);
+}
+
+/** The coordinator flags checked: the lead and ack timeout in ms; `--as` a plain name. */
+export function coordinatorTiming(flags: CoordinatorFlags): { leadMs: number; ackTimeoutMs: number } {
+  const leadMs = Number(flags.leadS) * 1000;
+  const ackTimeoutMs = Number(flags.ackTimeoutS) * 1000;
+  if (!(leadMs >= 1000)) throw new UsageError(`--lead-s must be at least 1, got "${flags.leadS}"`);
+  if (!(ackTimeoutMs >= 0))
+    throw new UsageError(`--ack-timeout-s must be a number of seconds, got "${flags.ackTimeoutS}"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(flags.as))
+    throw new UsageError(`--as must be a plain name, got "${flags.as}"`);
+  return { leadMs, ackTimeoutMs };
 }
 
 async function runPush(flags: PushFlags): Promise<void> {
@@ -84,19 +116,46 @@ async function runPush(flags: PushFlags): Promise<void> {
     throw new UsageError(`--at must be an ISO 8601 instant (2026-11-24T07:00:00Z), got "${flags.at}"`);
   const refusal = activationRequestRefusal(atWallMs, Date.now());
   if (refusal) throw new UsageError(`--at: ${refusal}`);
-  const leadMs = Number(flags.leadS) * 1000;
-  const ackTimeoutMs = Number(flags.ackTimeoutS) * 1000;
-  if (!(leadMs >= 1000)) throw new UsageError(`--lead-s must be at least 1, got "${flags.leadS}"`);
-  if (!(ackTimeoutMs >= 0))
-    throw new UsageError(`--ack-timeout-s must be a number of seconds, got "${flags.ackTimeoutS}"`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(flags.as))
-    throw new UsageError(`--as must be a plain name, got "${flags.as}"`);
+  const until = overrideEnd(flags, atWallMs);
+  const { leadMs, ackTimeoutMs } = coordinatorTiming(flags);
   const result = flags.via
-    ? await pushVia(flags, flags.via, corridor.raw.id, loadedPlan, atWallMs, leadMs, ackTimeoutMs)
-    : await pushHere(flags, broker, corridor, loadedPlan, atWallMs, leadMs, ackTimeoutMs);
+    ? await pushVia(flags, flags.via, corridor.raw.id, loadedPlan.raw, {
+        atWallMs,
+        leadMs,
+        ackTimeoutMs,
+        until,
+      })
+    : await pushHere(flags, broker, corridor, loadedPlan, { atWallMs, leadMs, ackTimeoutMs, until });
   if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(renderPush(result));
   if (result.outcome !== "committed") process.exitCode = 1;
+}
+
+/** `--until` / `--hold`: how long the plan wins over a running schedule (undefined: its next change). */
+function overrideEnd(flags: PushFlags, atWallMs: number | null): number | "hold" | undefined {
+  if (flags.hold && flags.until !== undefined)
+    throw new UsageError(
+      "--until and --hold exclude each other: give one (or neither: the schedule's next change)",
+    );
+  if (flags.hold) return "hold";
+  if (flags.until === undefined) return undefined;
+  const until = Date.parse(flags.until);
+  if (Number.isNaN(until))
+    throw new UsageError(
+      `--until must be an ISO 8601 instant (2026-11-24T09:30:00+01:00), got "${flags.until}"`,
+    );
+  if (until <= Math.max(Date.now(), atWallMs ?? 0))
+    throw new UsageError(`--until ${flags.until} is not after the plan takes effect: give a later instant`);
+  return until;
+}
+
+interface PushTiming {
+  readonly atWallMs: number | null;
+  readonly leadMs: number;
+  readonly ackTimeoutMs: number;
+  readonly until: number | "hold" | undefined;
+  /** A schedule bundle rather than a plan file (`schedule push --via`). */
+  readonly kind?: "schedule";
 }
 
 /** This command is the coordinator, with its own decision log (`--data-dir`). */
@@ -105,9 +164,7 @@ async function pushHere(
   broker: NonNullable<ReturnType<typeof brokerSettings>>,
   corridor: LoadedCorridor,
   loadedPlan: LoadedPlan,
-  atWallMs: number | null,
-  leadMs: number,
-  ackTimeoutMs: number,
+  { atWallMs, leadMs, ackTimeoutMs, until }: PushTiming,
 ): Promise<PushResult> {
   const store = CoordinatorStore.open(resolve(flags.dataDir));
   let result: PushResult;
@@ -121,6 +178,7 @@ async function pushHere(
       leadMs,
       store,
       ackTimeoutMs,
+      ...(until !== undefined ? { until } : {}),
     });
   } finally {
     store.close();
@@ -128,15 +186,16 @@ async function pushHere(
   return result;
 }
 
-/** A gateway of the corridor is the coordinator: the plan goes to it as a `plan-push` command. */
-async function pushVia(
-  flags: PushFlags,
+/**
+ * A gateway of the corridor is the coordinator: the plan file (or a schedule bundle) goes to it as a
+ * `plan-push` command.
+ */
+export async function pushVia(
+  flags: BrokerFlags & { readonly as: string },
   via: string,
   corridorId: string,
-  loadedPlan: LoadedPlan,
-  atWallMs: number | null,
-  leadMs: number,
-  ackTimeoutMs: number,
+  planFile: unknown,
+  { atWallMs, leadMs, ackTimeoutMs, until, kind }: PushTiming,
 ): Promise<PushResult> {
   // Leases (5 attempts), votes (5 s) and the ack timeout, with room to spare.
   const replyTimeoutMs = 60_000 + ackTimeoutMs;
@@ -146,7 +205,15 @@ async function pushVia(
       corridorId,
       via,
       "plan-push",
-      { by: flags.as, planFile: loadedPlan.raw, atWallMs, leadMs, ackTimeoutMs },
+      {
+        by: flags.as,
+        planFile,
+        atWallMs,
+        leadMs,
+        ackTimeoutMs,
+        ...(until !== undefined ? { until } : {}),
+        ...(kind ? { kind } : {}),
+      },
       replyTimeoutMs,
     );
     if (!reply.ok)
@@ -159,9 +226,11 @@ async function pushVia(
 
 function renderPush(r: PushResult): string {
   const lines = [
-    `${r.outcome.toUpperCase()}: ${r.plan.id} v${r.plan.version}${r.plan.digest ? ` (digest ${shortDigest(r.plan.digest)})` : ""} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
+    `${r.outcome.toUpperCase()}: ${r.plan.kind === "schedule" ? "schedule " : ""}${r.plan.id} v${r.plan.version}${r.plan.digest ? ` (digest ${shortDigest(r.plan.digest)})` : ""} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
     r.outcome === "committed"
-      ? `  takes effect at ${r.activationAt} (a common cycle boundary)`
+      ? r.plan.kind === "schedule"
+        ? `  governs from ${r.activationAt}: each gateway switches at the first common cycle boundary at or after each change`
+        : `  takes effect at ${r.activationAt} (a common cycle boundary)`
       : `  reason: ${r.reason ?? "-"}`,
     ...r.votes.map((v) => `  ${v.intersection.padEnd(16)} ${v.vote}${v.reason ? `: ${v.reason}` : ""}`),
   ];

@@ -35,7 +35,7 @@ export function checkPlanAgainst(
       });
     }
   }
-  const header = planHeader(plan.raw, corridor.dailySyncMs);
+  const header = planHeader(plan.raw, corridor.timeReference);
   const listed = [...corridor.intersectionFiles.keys()];
   for (const [id, part] of Object.entries(plan.raw.intersections)) {
     if (compiled.has(id)) continue;
@@ -52,7 +52,7 @@ export function checkPlanAgainst(
 
 /** A plan's parts checked without a corridor (none was found): the checks that need no intersection. */
 export function checkPlanParts(plan: LoadedPlan, report: CheckReport): void {
-  const header = planHeader(plan.raw, 0);
+  const header = planHeader(plan.raw, { dailySyncMs: 0 });
   const issues = Object.entries(plan.raw.intersections).flatMap(([id, part]) =>
     checkPlanPart(header, planPartSpec(part), id, ["intersections", id]),
   );

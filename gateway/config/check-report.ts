@@ -8,13 +8,15 @@ import { ConfigError, formatIssue, type LocatedIssue } from "./errors.js";
 export interface CheckReport {
   readonly checked: string[];
   readonly issues: LocatedIssue[];
+  /** Worth knowing but not wrong (the file passes): advice, each located like an issue. */
+  readonly notes: LocatedIssue[];
 }
 
 /** The tick the gateway runs at; the correction bound allows one tick of quantisation per cycle. */
 export const DEFAULT_TICK_MS = 100;
 
 export function emptyReport(): CheckReport {
-  return { checked: [], issues: [] };
+  return { checked: [], issues: [], notes: [] };
 }
 
 /** Runs one check that may throw a ConfigError, keeping its issues, so that the next check still runs. */
@@ -45,7 +47,7 @@ export function withoutRepeats(report: CheckReport): CheckReport {
     seen.add(key);
     return true;
   });
-  return { checked: report.checked, issues };
+  return { checked: report.checked, issues, notes: report.notes };
 }
 
 export function describePlan(plan: IntersectionPlan): string {

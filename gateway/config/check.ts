@@ -4,13 +4,13 @@ import type { Intersection } from "../core/model.js";
 import { formatSeconds } from "../core/units.js";
 import { checkPlanAgainst, checkPlanParts } from "./check-plan.js";
 import { attempt, type CheckReport, collect, describePlan, emptyReport, withoutRepeats } from "./check-report.js";
-import { ConfigError, displayPath } from "./errors.js";
+import { displayPath, type LocatedIssue } from "./errors.js";
 import { findCorridorFile } from "./find-corridor.js";
+import { loadMembers } from "./load-members.js";
 import {
   compileIntersectionPlan,
   fileKindOf,
   type LoadedCorridor,
-  type LoadedIntersection,
   listPlanFiles,
   loadCorridor,
   loadCorridorOf,
@@ -21,6 +21,9 @@ import {
   planFileFor,
   readPlanFile,
 } from "./load.js";
+import { loadSchedule, scheduleFromRaw } from "./load-schedule.js";
+import { changeRow, describeChange, nextChanges } from "./schedule-changes.js";
+import { scheduleFileSchema } from "./schedule-schema.js";
 import { intersectionFileSchema } from "./schema.js";
 import { validate } from "./validate.js";
 import { readYamlFile } from "./yaml-file.js";
@@ -28,9 +31,14 @@ import { readYamlFile } from "./yaml-file.js";
 export { type CheckReport, DEFAULT_TICK_MS } from "./check-report.js";
 
 export interface CheckOptions {
-  /** The corridor file a plan file is checked against; found from the plan's corridor id if not given. */
+  /** The corridor file a plan or schedule file is checked against; found from its corridor id if not given. */
   readonly corridor?: string;
+  /** Now, for a schedule's next changes (default: the clock). */
+  readonly nowMs?: number;
 }
+
+/** How many of a schedule's coming changes `config check` lists. */
+export const NEXT_CHANGES_LISTED = 10;
 
 /**
  * `greenwave config check FILE`: checks a file of any kind, and everything it refers to. A file that
@@ -50,6 +58,8 @@ export function checkConfigFile(file: string, options: CheckOptions = {}): Check
       );
     } else if (kind === "corridor") {
       checkCorridor(loadCorridor(file), report);
+    } else if (kind === "schedule") {
+      checkScheduleFile(file, options, report);
     } else {
       checkIntersectionFile(file, report);
     }
@@ -74,37 +84,53 @@ function checkPlanFile(file: string, corridorFile: string | undefined, report: C
 }
 
 /**
- * The corridor's intersections by id, each null when its file did not load (its issues are in the
- * report): one broken intersection does not stop the checks of the others.
+ * A schedule, against its corridor (found as a plan's is): its calendar and every plan it names; then
+ * its next changes, for the operator to see that it does what was meant.
  */
-function loadMembers(corridor: LoadedCorridor, report: CheckReport): Map<string, LoadedIntersection | null> {
-  const members = new Map<string, LoadedIntersection | null>();
-  corridor.raw.intersections.forEach((entry, i) => {
-    if (members.has(entry.id)) return;
-    members.set(entry.id, null);
-    const file = corridor.intersectionFiles.get(entry.id) as string;
-    collect(report, () => {
-      const loaded = loadReferenced(corridor.yaml, ["intersections", i, "file"], "intersection file", () =>
-        loadIntersection(file),
-      );
-      if (loaded.raw.id !== entry.id) {
-        throw new ConfigError(
-          corridor.yaml.locate([
-            {
-              path: ["intersections", i, "id"],
-              message: `${displayPath(file)} defines intersection ${loaded.raw.id}, not ${entry.id}`,
-            },
-          ]),
-        );
-      }
-      members.set(entry.id, loaded);
-    });
-  });
-  return members;
+function checkScheduleFile(file: string, options: CheckOptions, report: CheckReport): void {
+  const yaml = readYamlFile(resolve(file));
+  const raw = validate(scheduleFileSchema, yaml);
+  const member = { file: yaml.file, raw, yaml };
+  const corridor = attempt(report, () => loadCorridor(options.corridor ?? findCorridorFile(member, "schedule")));
+  if (!corridor) {
+    // No corridor, no time zone or plans: the calendar's own rules can still be checked.
+    const alone = scheduleFromRaw(raw, "UTC");
+    if ("issues" in alone) report.issues.push(...yaml.locate(alone.issues));
+    return;
+  }
+  report.notes.push(...fixedOffsetNote(corridor));
+  const loaded = attempt(report, () => loadSchedule(file, corridor));
+  if (!loaded) return;
+  const { schedule } = loaded;
+  const plans = [...loaded.plans.keys()];
+  report.checked.push(
+    `schedule ${schedule.id} v${schedule.version}: corridor ${corridor.raw.id} (${displayPath(corridor.file)}), time zone ${zoneLabel(corridor, schedule.timeZone)}, ${Object.keys(schedule.dayPlans).length} day plans, ${schedule.calendar.length} calendar rules, plans ${plans.length > 0 ? plans.join(", ") : "none"}; next changes:`,
+  );
+  const changes = nextChanges(schedule, options.nowMs ?? Date.now(), NEXT_CHANGES_LISTED);
+  for (const change of changes) report.checked.push(`  ${describeChange(changeRow(schedule, change))}`);
+  if (changes.length === 0) report.checked.push("  none: the schedule runs one action all year");
+}
+
+function zoneLabel(corridor: LoadedCorridor, zone: string): string {
+  const t = corridor.raw.timeReference;
+  return t.timeZone === undefined ? `${zone} (the corridor's fixed offset ${t.utcOffset ?? "+00:00"})` : zone;
+}
+
+/** A corridor on a fixed UTC offset: its sync point and its schedules do not follow daylight-saving time. */
+function fixedOffsetNote(corridor: LoadedCorridor): LocatedIssue[] {
+  const t = corridor.raw.timeReference;
+  if (t.timeZone !== undefined) return [];
+  return corridor.yaml.locate([
+    {
+      path: t.utcOffset === undefined ? ["timeReference"] : ["timeReference", "utcOffset"],
+      message: `${t.utcOffset === undefined ? "no time zone: the corridor runs at the fixed offset +00:00" : "utcOffset is a fixed offset"}: name the corridor's time zone (timeZone: Europe/Berlin) so that its sync point and schedules follow daylight-saving time`,
+    },
+  ]);
 }
 
 function checkCorridor(corridor: LoadedCorridor, report: CheckReport): void {
   report.checked.push(`corridor ${corridor.raw.id}: ${corridor.raw.intersections.length} intersections`);
+  report.notes.push(...fixedOffsetNote(corridor));
   const members = loadMembers(corridor, report);
   for (const [id, loaded] of members) {
     if (!loaded) continue;

@@ -18,14 +18,17 @@ interface Candidate {
   readonly distance: number;
 }
 
+/** A file that names its corridor by id: a plan, a schedule. */
+export type CorridorMember = Pick<LoadedPlan, "file" | "yaml"> & { readonly raw: { readonly corridor: string } };
+
 /**
- * The corridor file a plan belongs to. A plan names its corridor by id only, so the corridor files
- * (`kind: corridor` with that id) beside the plan and one directory up are candidates — the layout
- * of `config/`: `corridor.yaml` beside `plans/`. One whose plans directory holds the plan wins, then
- * the nearest; none, or two equally near, is an error at the plan's `corridor` field that says to
- * name the corridor with `--corridor FILE`.
+ * The corridor file a plan (or a schedule) belongs to. A plan names its corridor by id only, so the
+ * corridor files (`kind: corridor` with that id) beside the plan and one directory up are candidates —
+ * the layout of `config/`: `corridor.yaml` beside `plans/` and `schedules/`. One whose plans directory
+ * holds the plan wins, then the nearest; none, or two equally near, is an error at the plan's
+ * `corridor` field that says to name the corridor with `--corridor FILE`.
  */
-export function findCorridorFile(plan: LoadedPlan): string {
+export function findCorridorFile(plan: CorridorMember, what = "plan"): string {
   const planDir = dirname(plan.file);
   const dirs = [...new Set([planDir, dirname(planDir)])];
   const candidates = dirs.flatMap((dir, distance) =>
@@ -37,7 +40,7 @@ export function findCorridorFile(plan: LoadedPlan): string {
   if (pool.length === 1) return (pool[0] as Candidate).file;
   const message =
     pool.length === 0
-      ? `no corridor file with id ${plan.raw.corridor} beside the plan or one directory up (in ${dirs.map(displayPath).join(" and ")}): name it with --corridor FILE`
+      ? `no corridor file with id ${plan.raw.corridor} beside the ${what} or one directory up (in ${dirs.map(displayPath).join(" and ")}): name it with --corridor FILE`
       : `corridor ${plan.raw.corridor} is in several files (${pool.map((c) => displayPath(c.file)).join(", ")}): name the one to check against with --corridor FILE`;
   throw new ConfigError(plan.yaml.locate([{ path: ["corridor"], message }]));
 }

@@ -11,6 +11,7 @@ import {
 import type { Issue } from "../core/issues.js";
 import { DAY_MS, type Intersection, type IntersectionPlan, type SignalGroup } from "../core/model.js";
 import { checkPlanPart, compilePlan, type PlanHeader, type PlanPartSpec } from "../core/plan.js";
+import type { TimeReference } from "../core/time/time-reference.js";
 import { formatSeconds, mod, secondsToMs } from "../core/units.js";
 import { ConfigError, displayPath, type LocatedIssue, UnreadableConfigFileError } from "./errors.js";
 import {
@@ -40,6 +41,13 @@ export interface Loaded<T> {
 }
 
 export interface LoadedCorridor extends Loaded<CorridorFile> {
+  /** The daily sync point and, when the corridor names one, its time zone. */
+  readonly timeReference: TimeReference;
+  /**
+   * `timeReference.dailySyncMs`: ms after 00:00 UTC for a corridor with a fixed `utcOffset`, but the
+   * sync's LOCAL time of day for one with a `timeZone` (whose UTC time of day moves with daylight-saving
+   * time). Kept for the callers that predate time zones; new code reads `timeReference`.
+   */
   readonly dailySyncMs: number;
   /** Absolute path of each intersection's file, by intersection id. */
   readonly intersectionFiles: ReadonlyMap<string, string>;
@@ -70,7 +78,7 @@ export function fileKindOf(yaml: YamlFile): FileKind {
     yaml.locate([
       {
         path: typeof kind === "undefined" ? [] : ["kind"],
-        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan" or "kind: device-profile"`,
+        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan", "kind: schedule" or "kind: device-profile"`,
       },
     ]),
   );
@@ -114,14 +122,22 @@ export function loadCorridor(file: string): LoadedCorridor {
   });
   if (issues.length > 0) fail(yaml, issues);
   const dir = dirname(path);
+  const timeReference = timeReferenceOf(raw.timeReference);
   return {
     file: path,
     raw,
     yaml,
-    dailySyncMs: dailySyncUtcMs(raw.timeReference.dailySync, raw.timeReference.utcOffset),
+    timeReference,
+    dailySyncMs: timeReference.dailySyncMs,
     intersectionFiles: new Map(raw.intersections.map((entry) => [entry.id, resolve(dir, entry.file)])),
     plansDirectory: resolve(dir, raw.plansDirectory),
   };
+}
+
+/** A corridor's time reference: local to its zone, or at its fixed offset (+00:00 if it names neither). */
+export function timeReferenceOf(t: CorridorFile["timeReference"]): TimeReference {
+  if (t.timeZone !== undefined) return { dailySyncMs: dailySyncUtcMs(t.dailySync, "+00:00"), timeZone: t.timeZone };
+  return { dailySyncMs: dailySyncUtcMs(t.dailySync, t.utcOffset ?? "+00:00") };
 }
 
 /** "02:00:00" at "+01:00" is 01:00:00 UTC: milliseconds after 00:00 UTC. */
@@ -367,7 +383,7 @@ export function loadPlanData(label: string, data: unknown, only?: string): Loade
 
 function checkedPlan(path: string, raw: PlanFile, yaml: YamlFile, only?: string): LoadedPlan {
   const issues: Issue[] = [];
-  const header = planHeader(raw, 0);
+  const header = planHeader(raw, { dailySyncMs: 0 });
   for (const [intersectionId, part] of Object.entries(raw.intersections)) {
     if (only !== undefined && intersectionId !== only) continue;
     issues.push(
@@ -378,8 +394,14 @@ function checkedPlan(path: string, raw: PlanFile, yaml: YamlFile, only?: string)
   return { file: path, raw, yaml };
 }
 
-export function planHeader(raw: PlanFile, dailySyncMs: number): PlanHeader {
-  return { planId: raw.id, version: raw.version, cycleMs: secondsToMs(raw.cycleSeconds), dailySyncMs };
+export function planHeader(raw: PlanFile, timeReference: TimeReference): PlanHeader {
+  return {
+    planId: raw.id,
+    version: raw.version,
+    cycleMs: secondsToMs(raw.cycleSeconds),
+    dailySyncMs: timeReference.dailySyncMs,
+    ...(timeReference.timeZone === undefined ? {} : { timeZone: timeReference.timeZone }),
+  };
 }
 
 export function planPartSpec(part: PlanPartFile): PlanPartSpec {
@@ -416,7 +438,7 @@ export function compileIntersectionPlan(
     });
   }
   if (issues.length > 0 || !part) fail(plan.yaml, issues);
-  const compiled = compilePlan(intersection, planHeader(plan.raw, corridor.dailySyncMs), planPartSpec(part), [
+  const compiled = compilePlan(intersection, planHeader(plan.raw, corridor.timeReference), planPartSpec(part), [
     "intersections",
     intersection.id,
   ]);

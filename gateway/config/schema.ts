@@ -1,4 +1,8 @@
 import { z } from "zod";
+import { isKnownTimeZone } from "../core/time/zone.js";
+import { identifier, quoted } from "./identifier.js";
+import { scheduleFileSchema } from "./schedule-schema.js";
+import { zoneHint } from "./zone-hint.js";
 
 /**
  * The shape of greenwave's configuration files. Durations are in seconds (a field's name says so),
@@ -6,32 +10,7 @@ import { z } from "zod";
  * against the cycle, stages against the permissive matrix) are checked after the shape.
  */
 
-const IDENTIFIER = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-
-/**
- * Names every JavaScript object already answers to (`constructor`, `toString`, `valueOf`, …). Ids
- * are keys: of a plan's parts, of the permissive matrix, of a device's channels, here and in every
- * tool that reads these files or our messages, where `parts["valueOf"]` is a function rather than a
- * missing part. Our own lookups are safe; refusing the names keeps everyone else's safe too.
- * (`__proto__` and the other `__…__` names already fail the pattern.)
- */
-export const RESERVED_IDS: ReadonlySet<string> = new Set(
-  Object.getOwnPropertyNames(Object.prototype).filter((name) => IDENTIFIER.test(name)),
-);
-
-/** The offending value in a message, cut short: it may be anything a file or a message holds. */
-const quoted = (input: unknown) => JSON.stringify(String(input).slice(0, 70));
-
-export const identifier = z
-  .string()
-  .regex(IDENTIFIER, {
-    error: (issue) =>
-      `${quoted(issue.input)}: must be 1–64 letters, digits, '-' or '_', starting with a letter or digit`,
-  })
-  .refine((id) => !RESERVED_IDS.has(id), {
-    error: (issue) =>
-      `${quoted(issue.input)} is reserved (every JavaScript object has a member of that name): choose another id`,
-  });
+export { identifier, RESERVED_IDS } from "./identifier.js";
 
 const seconds = (min: number, max: number) =>
   z.number().min(min, `must be at least ${min} s`).max(max, `must be at most ${max} s`);
@@ -196,15 +175,35 @@ export const corridorFileSchema = z.strictObject({
   kind: z.literal("corridor"),
   id: identifier,
   name: z.string().min(1).max(200),
-  timeReference: z.strictObject({
-    /** The daily sync point from which offsets are counted, local time HH:MM:SS. */
-    dailySync: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$/, "must be HH:MM:SS"),
-    /** The local time zone's offset from UTC at the sync point, ±HH:MM. */
-    utcOffset: z
-      .string()
-      .regex(/^[+-](0\d|1[0-4]):[0-5]\d$/, "must be ±HH:MM")
-      .default("+00:00"),
-  }),
+  timeReference: z
+    .strictObject({
+      /** The daily sync point from which offsets are counted, local time HH:MM:SS. */
+      dailySync: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$/, "must be HH:MM:SS"),
+      /**
+       * The corridor's time zone, an IANA name (Europe/Berlin, America/New_York): the sync point and
+       * the schedules follow its daylight-saving time.
+       */
+      timeZone: z
+        .string()
+        .max(64)
+        .refine(isKnownTimeZone, {
+          error: (issue) =>
+            `unknown time zone ${quoted(issue.input)}: name an IANA time zone such as Europe/Berlin, America/New_York or UTC${zoneHint(String(issue.input))}`,
+        })
+        .optional(),
+      /**
+       * Older: a fixed offset from UTC, ±HH:MM (+00:00 when neither it nor timeZone is given). A fixed
+       * offset does not follow daylight-saving time: prefer timeZone.
+       */
+      utcOffset: z
+        .string()
+        .regex(/^[+-](0\d|1[0-4]):[0-5]\d$/, "must be ±HH:MM")
+        .optional(),
+    })
+    .refine((t) => t.timeZone === undefined || t.utcOffset === undefined, {
+      path: ["utcOffset"],
+      error: "give timeZone or utcOffset, not both: timeZone already says the offset at every date; remove utcOffset",
+    }),
   /** Design speed of the green wave, for documentation and checks. */
   progressionSpeedKmh: z.number().min(10).max(120).optional(),
   /** Plan files live here, relative to this file. */
@@ -270,6 +269,7 @@ export const fileSchemas = {
   corridor: corridorFileSchema,
   plan: planFileSchema,
   "device-profile": deviceProfileFileSchema,
+  schedule: scheduleFileSchema,
 } as const;
 
 export type FileKind = keyof typeof fileSchemas;

@@ -42,6 +42,7 @@ export type ControllerEvent =
   | { readonly type: "readback"; readonly observed: readonly Lamps[] }
   /** A plan change, with the corridor transaction that committed it: the sequencer's own event. */
   | Extract<SequencerEvent, { type: "schedule-plan" }>
+  | Extract<SequencerEvent, { type: "withdraw-plan" }>
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
   /** The process is stopping: end every interval through its clearances to all-red. */
@@ -140,6 +141,7 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
         intersection,
       );
     case "schedule-plan":
+    case "withdraw-plan":
     case "enter-flash":
     case "leave-flash":
     case "stop":

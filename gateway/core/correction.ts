@@ -1,5 +1,6 @@
 import { invariant } from "./invariant.js";
-import { DAY_MS, IN_STEP_TOLERANCE_MS, type IntersectionPlan } from "./model.js";
+import { IN_STEP_TOLERANCE_MS, type IntersectionPlan } from "./model.js";
+import { sinceSync } from "./time/time-reference.js";
 import { mod } from "./units.js";
 
 export interface CyclePlan {
@@ -17,12 +18,12 @@ export interface CyclePlan {
 
 /**
  * How late a cycle starting at this wall-clock instant is against the plan's ideal cycle starts, which
- * fall at daily sync + offset − reference position + k × cycle. Result in [0, cycle).
+ * fall at the day's sync point + offset − reference position + k × cycle (the grid starts afresh at
+ * each day's sync point: core/time/time-reference.ts). Result in [0, cycle).
  */
 export function lateness(plan: IntersectionPlan, startWallMs: number): number {
-  const sinceSync = mod(startWallMs - plan.dailySyncMs, DAY_MS);
   const shift = mod(plan.offsetMs - plan.referencePositionMs, plan.cycleMs);
-  return mod(sinceSync - shift, plan.cycleMs);
+  return mod(sinceSync(plan, startWallMs) - shift, plan.cycleMs);
 }
 
 /**

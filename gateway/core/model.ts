@@ -91,8 +91,12 @@ export interface IntersectionPlan {
    * The local cycle starts at (daily sync + offset − referencePositionMs) modulo the cycle.
    */
   readonly referencePositionMs: number;
-  /** The corridor's daily sync point, as milliseconds after 00:00 UTC. */
+  /**
+   * The corridor's daily sync point (core/time/time-reference.ts): with `timeZone`, milliseconds after
+   * local midnight in that IANA zone; without it, milliseconds after 00:00 UTC (a fixed offset).
+   */
   readonly dailySyncMs: number;
+  readonly timeZone?: string;
   /**
    * The digest of the plan file this was compiled from (sha256 hex, config/plan-digest.ts): with the
    * id and version, the plan's identity. Absent for a plan stored before digests existed.

@@ -41,8 +41,9 @@ export interface PlanHeader {
   readonly planId: string;
   readonly version: number;
   readonly cycleMs: number;
-  /** The corridor's daily sync point, milliseconds after 00:00 UTC. */
+  /** The corridor's daily sync point (core/time/time-reference.ts). */
   readonly dailySyncMs: number;
+  readonly timeZone?: string;
 }
 
 interface ResolvedStage {
@@ -168,6 +169,7 @@ export function compilePlan(
       correction,
       referencePositionMs: referencePosition(intersection, compiled, coordinatedStage, part.offsetReference),
       dailySyncMs: header.dailySyncMs,
+      ...(header.timeZone === undefined ? {} : { timeZone: header.timeZone }),
     },
   };
 }

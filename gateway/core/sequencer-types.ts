@@ -39,6 +39,11 @@ export interface NextStage {
   readonly index: number;
   /** Set when this next stage starts a newly activated plan. */
   readonly activation: PendingPlan | null;
+  /**
+   * The changes that activation superseded (due at the same boundary, older): taken out of the waiting
+   * ones, they come back if the activation is withdrawn before the boundary.
+   */
+  readonly superseded?: readonly PendingPlan[];
 }
 
 export interface SequencerState {
@@ -70,6 +75,11 @@ export type SequencerEvent =
       readonly activationWallMs: number;
       readonly txnId?: string | null;
     }
+  /**
+   * Take back a waiting plan change (by the id it was scheduled with) before it takes effect: a
+   * schedule's change that a manual one overrides. One already taken is not undone.
+   */
+  | { readonly type: "withdraw-plan"; readonly txnId: string }
   | { readonly type: "enter-flash" }
   | { readonly type: "leave-flash" }
   /** End every interval through its clearances to all-red (the process is about to stop). */
@@ -103,6 +113,7 @@ export type SignalEvent =
     }
   | { readonly type: "plan-scheduled"; readonly planId: string; readonly activationWallMs: number }
   | { readonly type: "plan-superseded"; readonly planId: string; readonly by: string }
+  | { readonly type: "plan-withdrawn"; readonly planId: string; readonly txnId: string }
   | { readonly type: "plan-rejected"; readonly planId: string; readonly reason: string };
 
 export interface SequencerStep {

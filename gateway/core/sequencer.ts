@@ -121,6 +121,9 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
         events,
       );
       break;
+    case "withdraw-plan":
+      next = withdraw(state, event.txnId, now, events);
+      break;
     case "enter-flash":
     case "leave-flash":
       // Intervals change only on ticks, when the outputs are written and checked: the request waits.
@@ -174,7 +177,29 @@ function schedule(
   // always safe (every interval is guarded when it ends), and lets a plan committed during the last
   // stage still take the coming boundary.
   const running = state.mode === "running" && state.stage === state.plan.stages.length - 1;
-  return running ? decideNext({ ...state, pending }, now, events) : { ...state, pending };
+  return running
+    ? decideNext({ ...state, pending: withSuperseded(state, pending) }, now, events)
+    : { ...state, pending };
+}
+
+function withdraw(state: SequencerState, txnId: string, now: Now, events: SignalEvent[]): SequencerState {
+  const withdrawn = state.pending.filter((p) => p.txnId === txnId);
+  const chosen = state.next?.activation?.txnId === txnId ? state.next.activation : null;
+  if (withdrawn.length === 0 && !chosen) return state;
+  for (const p of [...withdrawn, ...(chosen ? [chosen] : [])])
+    events.push({ type: "plan-withdrawn", planId: p.plan.planId, txnId });
+  const pending = state.pending.filter((p) => p.txnId !== txnId);
+  if (!chosen) return { ...state, pending };
+  // Chosen for the coming boundary already: decide again without it (always safe, as in `schedule`),
+  // from every change that was due, those it superseded too (or the intersection would run none of
+  // them, while its peers run the one it superseded).
+  return decideNext({ ...state, pending: withSuperseded(state, pending) }, now, events);
+}
+
+/** The waiting changes with those the coming boundary's choice superseded, in instant order. */
+function withSuperseded(state: SequencerState, pending: readonly PendingPlan[]): PendingPlan[] {
+  const superseded = state.next?.superseded ?? [];
+  return [...superseded, ...pending].sort((a, b) => a.activationWallMs - b.activationWallMs);
 }
 
 /**
@@ -412,7 +437,12 @@ function decideNext(s: SequencerState, now: Now, events: SignalEvent[]): Sequenc
   return {
     ...s,
     pending: due.pending,
-    next: { plan: due.activation?.plan ?? s.plan, index: 0, activation: due.activation },
+    next: {
+      plan: due.activation?.plan ?? s.plan,
+      index: 0,
+      activation: due.activation,
+      superseded: due.superseded,
+    },
   };
 }
 
@@ -424,17 +454,22 @@ function takeDue(
   s: SequencerState,
   boundaryWallMs: number,
   events: SignalEvent[],
-): { activation: PendingPlan | null; pending: readonly PendingPlan[] } {
+): {
+  activation: PendingPlan | null;
+  pending: readonly PendingPlan[];
+  superseded: readonly PendingPlan[];
+} {
   let chosen = -1;
   s.pending.forEach((p, i) => {
     if (p.activationWallMs <= boundaryWallMs) chosen = i;
   });
-  if (chosen < 0) return { activation: null, pending: s.pending };
+  if (chosen < 0) return { activation: null, pending: s.pending, superseded: [] };
   const activation = s.pending[chosen] as PendingPlan;
-  for (const superseded of s.pending.slice(0, chosen)) {
-    events.push({ type: "plan-superseded", planId: superseded.plan.planId, by: activation.plan.planId });
+  const superseded = s.pending.slice(0, chosen);
+  for (const old of superseded) {
+    events.push({ type: "plan-superseded", planId: old.plan.planId, by: activation.plan.planId });
   }
-  return { activation, pending: s.pending.slice(chosen + 1) };
+  return { activation, pending: s.pending.slice(chosen + 1), superseded };
 }
 
 /** Every group's commanded aspect in this state. */

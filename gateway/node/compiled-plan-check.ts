@@ -1,5 +1,6 @@
 import { ConfigError } from "../config/errors.js";
 import { compileIntersectionPlan, type IntersectionSetup, loadPlanData } from "../config/load.js";
+import { compileScheduleBundle } from "../config/schedule-bundle.js";
 import type { PlanCheck } from "../shell/corridor/participant-ports.js";
 import type { Logger } from "../shell/log.js";
 
@@ -12,6 +13,19 @@ export function compiledPlanCheck(setup: IntersectionSetup, log: Logger): PlanCh
   return {
     check(body) {
       try {
+        if (body.plan.kind === "schedule")
+          return {
+            ok: true,
+            plan: compileScheduleBundle(
+              `PREPARE ${body.txnId}: schedule ${body.plan.id}`,
+              body.planFile,
+              setup,
+              {
+                id: body.plan.id,
+                version: body.plan.version,
+              },
+            ),
+          };
         const plan = loadPlanData(`PREPARE ${body.txnId}: plan ${body.plan.id}`, body.planFile, me);
         if (plan.raw.id !== body.plan.id || plan.raw.version !== body.plan.version)
           return {

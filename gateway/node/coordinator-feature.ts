@@ -1,6 +1,6 @@
 import { dirname } from "node:path";
 import { ConfigError } from "../config/errors.js";
-import { type LoadedPlan, loadPlanData } from "../config/load.js";
+import { type IntersectionSetup, type LoadedPlan, loadPlanData } from "../config/load.js";
 import { planDigest } from "../config/plan-digest.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
 import type { CorridorEnvelope } from "../protocol/corridor-messages.js";
@@ -8,10 +8,12 @@ import type { Command, Reply } from "../protocol/messages.js";
 import type { Logger } from "../shell/log.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
 import { activationRequestRefusal } from "../core/corridor/prepare-check.js";
+import type { TimeReference } from "../core/time/time-reference.js";
 import type { GatewayParts } from "./gateway-parts.js";
 import type { AuditTrail } from "./audit-trail.js";
 import type { BrokerLink } from "./broker-link.js";
-import { CoordinatorHost, coordinatePush } from "../shell/corridor/coordinator-host.js";
+import { CoordinatorHost, coordinatePush, type PushedChange } from "../shell/corridor/coordinator-host.js";
+import { compileScheduleBundle } from "../config/schedule-bundle.js";
 
 type PlanPush = Extract<Command, { name: "plan-push" }>;
 export type SendReply = (reply: Omit<Reply, "v" | "at">) => void;
@@ -31,14 +33,16 @@ export class CoordinatorFeature {
   private readonly ids: {
     readonly corridor: string;
     readonly intersection: string;
-    readonly dailySyncMs: number;
+    readonly timeReference: TimeReference;
   };
   private readonly audit: AuditTrail;
   private readonly log: Logger;
+  private readonly setup: IntersectionSetup;
 
   constructor(parts: GatewayParts, link: BrokerLink) {
     const { store, clock } = parts;
-    this.ids = { ...parts.ids, dailySyncMs: parts.setup.corridor.dailySyncMs };
+    this.setup = parts.setup;
+    this.ids = { ...parts.ids, timeReference: parts.setup.corridor.timeReference };
     this.audit = parts.audit;
     this.log = parts.log;
     this.decisionLog = CoordinatorStore.open(dirname(store.file));
@@ -112,15 +116,17 @@ export class CoordinatorFeature {
       });
       return;
     }
-    const plan = this.loadPlan(command, reply);
-    if (!plan) return;
-    this.pushing = `${plan.raw.id} v${plan.raw.version}`;
+    const change = this.loadChange(command, reply);
+    if (!change) return;
+    this.pushing =
+      change.kind === "plan"
+        ? `${change.planFile.id} v${change.planFile.version}`
+        : `schedule ${change.scheduleId} v${change.version}`;
     try {
       const result = await coordinatePush(this.host, {
         name: this.ids.intersection,
-        dailySyncMs: this.ids.dailySyncMs,
-        planFile: plan.raw,
-        digest: planDigest(plan.raw),
+        timeReference: this.ids.timeReference,
+        change,
         atWallMs: command.atWallMs,
         leadMs: command.leadMs,
         ackTimeoutMs: command.ackTimeoutMs,
@@ -142,6 +148,39 @@ export class CoordinatorFeature {
     }
   }
 
+  /**
+   * The plan, or the schedule bundle (`schedule push --via`), checked before any lease is taken: a plan
+   * whole; a schedule as this gateway's own participant will check it (the others check theirs).
+   */
+  private loadChange(command: PlanPush, reply: SendReply): PushedChange | null {
+    if (command.kind !== "schedule") {
+      const plan = this.loadPlan(command, reply);
+      if (!plan) return null;
+      return {
+        kind: "plan",
+        planFile: plan.raw,
+        digest: planDigest(plan.raw),
+        ...(command.until !== undefined ? { until: command.until } : {}),
+      };
+    }
+    try {
+      const label = `plan-push ${command.id}: schedule`;
+      const raw = (command.planFile as { schedule?: { id?: unknown; version?: unknown } } | null)?.schedule;
+      const claimed = { id: String(raw?.id), version: Number(raw?.version) };
+      const compiled = compileScheduleBundle(label, command.planFile, this.setup, claimed);
+      return {
+        kind: "schedule",
+        scheduleId: compiled.scheduleId,
+        version: compiled.version,
+        digest: compiled.digest,
+        bundle: command.planFile,
+        participants: this.setup.corridor.raw.intersections.map((member) => member.id),
+      };
+    } catch (error) {
+      return refuseInvalid(error, command, reply);
+    }
+  }
+
   private loadPlan(command: PlanPush, reply: SendReply): LoadedPlan | null {
     try {
       const plan = loadPlanData(`plan-push ${command.id}`, command.planFile);
@@ -155,14 +194,19 @@ export class CoordinatorFeature {
         ]);
       return plan;
     } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      reply({
-        id: command.id,
-        command: command.name,
-        ok: false,
-        error: { code: "invalid", message: error.message },
-      });
-      return null;
+      return refuseInvalid(error, command, reply);
     }
   }
+}
+
+/** A push whose content fails the checks is refused with what is wrong (anything else is a bug: thrown). */
+function refuseInvalid(error: unknown, command: PlanPush, reply: SendReply): null {
+  if (!(error instanceof ConfigError)) throw error;
+  reply({
+    id: command.id,
+    command: command.name,
+    ok: false,
+    error: { code: "invalid", message: error.message },
+  });
+  return null;
 }

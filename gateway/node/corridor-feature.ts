@@ -1,4 +1,7 @@
 import { planChangeRefusal } from "../core/sequencer.js";
+import { isCompiledSchedule } from "../core/schedule/committed-change.js";
+import type { ScheduleShell } from "../shell/schedule-shell.js";
+import { recordSchedulePlans } from "./schedule-feature.js";
 import { type CorridorBody, inboxTopic } from "../protocol/corridor-messages.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { ClockWatch } from "./clock-watch.js";
@@ -22,6 +25,7 @@ export function createCorridorParticipant(
   settings: CorridorSettings | undefined,
   isStopping: () => boolean,
   clockWatch: ClockWatch | null,
+  schedule: ScheduleShell,
 ): CorridorParticipant {
   const { setup, store, runner, link, bus, audit, clock, log } = parts;
   const me = setup.intersection.intersection.id;
@@ -38,8 +42,21 @@ export function createCorridorParticipant(
     log,
     {
       send,
-      schedulePlan: (plan, activationWallMs, txnId) => {
-        runner.dispatch({ type: "schedule-plan", plan, activationWallMs, txnId });
+      schedulePlan: (change, txn) => {
+        if (isCompiledSchedule(change)) {
+          recordSchedulePlans(parts, change, txn.txnId);
+          schedule.adopt(change, txn);
+        } else {
+          // Over a running schedule a manual change overrides it: the schedule's own waiting change
+          // is withdrawn first, so that it cannot supersede this one at the same boundary.
+          schedule.manual(change, txn);
+          runner.dispatch({
+            type: "schedule-plan",
+            plan: change,
+            activationWallMs: txn.activationWallMs,
+            txnId: txn.txnId,
+          });
+        }
         bus.emit("changed");
       },
       planRefusal: (activationWallMs) =>

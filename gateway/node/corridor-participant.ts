@@ -1,5 +1,6 @@
 import type { IntersectionSetup } from "../config/load.js";
-import type { IntersectionPlan } from "../core/model.js";
+import type { PreparedTxn } from "../core/corridor/participant.js";
+import type { CommittedChange } from "../core/schedule/committed-change.js";
 import type { CorridorBody } from "../protocol/corridor-messages.js";
 import type { Clock } from "../shell/clock.js";
 import {
@@ -17,7 +18,8 @@ export { type CorridorSettings, DEFAULT_CORRIDOR_SETTINGS };
 /** What the gateway node does for its participant. */
 export interface ParticipantHost {
   send(to: string, body: CorridorBody): void;
-  schedulePlan(plan: IntersectionPlan, activationWallMs: number, txnId: string): void;
+  /** A committed plan, or a committed schedule, with its transaction. */
+  schedulePlan(change: CommittedChange, txn: PreparedTxn): void;
   /**
    * Why the controller could not take a plan change for this instant, or null when it can: its queue
    * of waiting changes is bounded, and a gateway that is stopping takes none.
@@ -37,7 +39,7 @@ export function storeParticipantDisk(store: GatewayStore): ParticipantDisk {
       store.persistPrepared(txn, { body: planBody }, highestToken, atWallMs),
     persistOutcome: (txnId, outcome, forced, atWallMs) =>
       store.persistOutcome(txnId, outcome, atWallMs, forced),
-    planBody: (planId, version) => store.planBody(planId, version) as IntersectionPlan | null,
+    planBody: (planId, version) => store.planBody(planId, version) as CommittedChange | null,
     committedTransactions: (limit) => store.committedTransactions(limit),
     planInForce: () => store.planInForce(),
   };
@@ -64,7 +66,7 @@ export class CorridorParticipant extends ParticipantShell {
       clock,
       planCheck: compiledPlanCheck(setup, log),
       host: {
-        schedulePlan: (plan, txn) => host.schedulePlan(plan, txn.activationWallMs, txn.txnId),
+        schedulePlan: (change, txn) => host.schedulePlan(change, txn),
         planRefusal: (activationWallMs) => host.planRefusal(activationWallMs),
         audit: (type, actor, detail) => host.audit(type, actor, detail),
         changed: () => host.changed(),

@@ -18,7 +18,9 @@ import { GatewayBus } from "./gateway-bus.js";
 import { InboundRouter, registerRoutes } from "./inbound-router.js";
 import { type CommandPorts, OperatorCommands } from "./operator-commands.js";
 import type { GatewayNodeOptions, GatewayParts } from "./gateway-parts.js";
-import { planAtStart, recordPlanAtStart } from "./plan-at-start.js";
+import { recordPlanAtStart, startPlan } from "./plan-at-start.js";
+import { createScheduleShell, restoreSchedule, scheduleStatus, tickSchedule } from "./schedule-feature.js";
+import type { ScheduleShell } from "../shell/schedule-shell.js";
 import { runnerHooks, sequencerMetricSources } from "./runner-hooks.js";
 import { registerServiceFeature } from "./service-feature.js";
 import { registerSignalAudit } from "./signal-audit.js";
@@ -52,6 +54,8 @@ export class GatewayNode {
   private readonly coordinator: CoordinatorFeature | null;
   private http: HttpEndpoint | null = null;
   private participantTimer: NodeJS.Timeout | null = null;
+  private scheduleTimer: NodeJS.Timeout | null = null;
+  private readonly schedule: ScheduleShell;
   private readonly endService: (() => void) | null;
   private readonly clockWatch: ClockWatch | null;
   /** A clean stop is running its clearances: the gateway votes no and says "stopping". */
@@ -78,9 +82,10 @@ export class GatewayNode {
     });
     const tickMs = options.tickMs ?? 100;
     const hooks = runnerHooks(outputs, this.bus, this.metrics, clock, log, tickMs, options.display ?? {});
+    const restoredSchedule = restoreSchedule(setup, store, log);
     this.runner = new IntersectionRunner(
       intersection,
-      planAtStart(setup, store, log),
+      startPlan(setup, store, log, restoredSchedule, clock.now().wallMs),
       clock,
       store,
       hooks,
@@ -106,14 +111,18 @@ export class GatewayNode {
     };
     registerSignalAudit(parts);
     this.clockWatch = options.readClockSync ? new ClockWatch(parts, options.readClockSync) : null;
+    this.schedule = createScheduleShell(parts, restoredSchedule);
     this.participant = createCorridorParticipant(
       parts,
       options.corridor,
       () => this.stopping,
       this.clockWatch,
+      this.schedule,
     );
     const clockReading = () => this.clockWatch?.reading ?? null;
-    this.reporter = new StatusReporter(parts, this.participant, clockReading, options.release);
+    this.reporter = new StatusReporter(parts, this.participant, clockReading, options.release, () =>
+      scheduleStatus(this.schedule),
+    );
     this.coordinator = this.link ? new CoordinatorFeature(parts, this.link) : null;
     if (this.router && this.link) registerRoutes(this.router, this.routed(parts, this.link));
     for (const feature of options.features ?? []) feature(parts);
@@ -194,6 +203,7 @@ export class GatewayNode {
     }
     this.runner.start();
     this.participantTimer = tickParticipant(this.participant);
+    this.scheduleTimer = tickSchedule(this.schedule);
     this.clockWatch?.start();
     this.coordinator?.start();
     this.link?.start();
@@ -276,6 +286,7 @@ export class GatewayNode {
     this.stopped = true;
     this.router?.close();
     if (this.participantTimer) clearInterval(this.participantTimer);
+    if (this.scheduleTimer) clearInterval(this.scheduleTimer);
     this.clockWatch?.stop();
     this.coordinator?.stop();
     this.audit.close();

@@ -1,6 +1,7 @@
 import type { IntersectionSetup } from "../config/load.js";
 import { sameContent } from "../core/corridor/plan-identity.js";
 import type { IntersectionPlan } from "../core/model.js";
+import { type ScheduleRunnerState, scheduledPlanAt } from "../core/schedule/schedule-runner.js";
 import type { Logger } from "../shell/log.js";
 import type { GatewayStore } from "../store/store.js";
 import { isStoreFailure } from "../store/errors.js";
@@ -39,6 +40,27 @@ export function planAtStart(setup: IntersectionSetup, store: GatewayStore, log: 
     log.error({ error: error.message }, "cannot read the plan in force: starting with the configured plan");
   }
   return configured;
+}
+
+/**
+ * The plan to start with when a schedule governs: the one it says is in force now (the start-up flash
+ * and all-red are the safe transition into it); otherwise, or under a manual override, `planAtStart`.
+ */
+export function startPlan(
+  setup: IntersectionSetup,
+  store: GatewayStore,
+  log: Logger,
+  schedule: ScheduleRunnerState,
+  nowWallMs: number,
+): IntersectionPlan {
+  const scheduled = scheduledPlanAt(schedule, nowWallMs);
+  if (scheduled === null || scheduled.intersectionId !== setup.intersection.intersection.id)
+    return planAtStart(setup, store, log);
+  log.info(
+    { plan: scheduled.planId, version: scheduled.version },
+    `starting with plan ${scheduled.planId} v${scheduled.version}: schedule ${schedule.compiled?.scheduleId} has it in force now`,
+  );
+  return scheduled;
 }
 
 /** Is a stored plan one of this intersection's, for its groups as configured now? */

@@ -26,6 +26,7 @@ export class StatusReporter {
     private readonly participant: CorridorParticipant,
     private readonly clockReading: () => ClockSyncReading | null = () => null,
     private readonly release: Status["release"] = undefined,
+    private readonly schedule: () => Status["schedule"] = () => undefined,
   ) {
     const { setup, ids, bus } = parts;
     this.link = parts.link;
@@ -75,6 +76,7 @@ export class StatusReporter {
       // A latched fault flashes the lamps whatever the sequencer holds: no cycle runs then.
       cycle: latch ? null : this.cycle.read(seq, clock.now()),
       ...(this.release ? { release: this.release } : {}),
+      ...scheduleField(this.schedule()),
       ...(clockSync
         ? { clock: { state: clockSync.state, source: clockSync.source, offsetMs: clockSync.offsetMs } }
         : {}),
@@ -150,4 +152,8 @@ export class StatusReporter {
       ...(late !== null ? { lateByMs: late } : {}),
     };
   }
+}
+
+function scheduleField(schedule: Status["schedule"]): Pick<Status, "schedule"> {
+  return schedule === undefined ? {} : { schedule };
 }

@@ -3,6 +3,8 @@ import type { Socket } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import type { LoadedCorridor, LoadedPlan } from "../config/load.js";
 import { planDigest } from "../config/plan-digest.js";
+import type { LoadedSchedule } from "../config/load-schedule.js";
+import { scheduleBundle, scheduleBundleDigest } from "../config/schedule-bundle.js";
 import { type CoordinatorConfig, DEFAULT_COORDINATOR_CONFIG } from "../core/corridor/coordinator.js";
 import {
   CoordinatorHost,
@@ -28,6 +30,8 @@ export interface PushOptions extends BrokerConnection {
   readonly name: string;
   readonly corridor: LoadedCorridor;
   readonly plan: LoadedPlan;
+  /** Over a running schedule: until when this plan wins (absent: the schedule's next change). */
+  readonly until?: number | "hold";
   /** Earliest activation wanted (wall clock ms); rounded up to a common cycle boundary. */
   readonly atWallMs: number | null;
   /** At least this far ahead: PREPARE + COMMIT propagation + the clock-error bound. */
@@ -132,9 +136,43 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
   try {
     return await coordinatePush(host, {
       name: options.name,
-      dailySyncMs: options.corridor.dailySyncMs,
-      planFile: options.plan.raw,
-      digest: planDigest(options.plan.raw),
+      timeReference: options.corridor.timeReference,
+      change: {
+        kind: "plan",
+        planFile: options.plan.raw,
+        digest: planDigest(options.plan.raw),
+        ...(options.until !== undefined ? { until: options.until } : {}),
+      },
+      atWallMs: options.atWallMs,
+      leadMs: options.leadMs,
+      ackTimeoutMs: options.ackTimeoutMs,
+      ...(options.haltAfter ? { haltAfter: options.haltAfter } : {}),
+    });
+  } finally {
+    await close();
+  }
+}
+
+export interface SchedulePushOptions extends Omit<PushOptions, "plan" | "until"> {
+  readonly schedule: LoadedSchedule;
+}
+
+/** Finishes the coordinator's log (as `pushPlan`), then commits the schedule, with its plans, to every intersection. */
+export async function pushSchedule(options: SchedulePushOptions): Promise<PushResult> {
+  const { host, close } = await openCoordinator(options);
+  try {
+    const bundle = scheduleBundle(options.schedule, options.corridor);
+    return await coordinatePush(host, {
+      name: options.name,
+      timeReference: options.corridor.timeReference,
+      change: {
+        kind: "schedule",
+        scheduleId: options.schedule.raw.id,
+        version: options.schedule.raw.version,
+        digest: scheduleBundleDigest(bundle),
+        bundle,
+        participants: options.corridor.raw.intersections.map((member) => member.id),
+      },
       atWallMs: options.atWallMs,
       leadMs: options.leadMs,
       ackTimeoutMs: options.ackTimeoutMs,

@@ -57,6 +57,10 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     plan: z.strictObject({
       id: identifier,
       version: z.number().int(),
+      /** A schedule (the plan file is then a schedule bundle, config/schedule-bundle.ts); absent: a plan. */
+      kind: z.literal("schedule").optional(),
+      /** A manual plan's end over a running schedule (PlanRef.until); absent: the schedule's next change. */
+      until: z.union([z.number().int(), z.literal("hold")]).optional(),
       digest: z
         .string()
         .regex(/^[0-9a-f]{64}$/, "must be a sha256 digest in lower-case hex")

@@ -1,5 +1,6 @@
 import type { LeaseRequest } from "../core/corridor/lease.js";
 import type { ParticipantEvent, PreparedTxn } from "../core/corridor/participant.js";
+import { scheduleKey } from "../core/schedule/committed-change.js";
 import type { CorridorBody } from "./corridor-messages.js";
 
 /** What a message in a gateway's inbox is for: its lease authority, a PREPARE to check, its participant. */
@@ -42,7 +43,11 @@ export function gatewayInbound(
           coordinator: from,
           token: body.token,
           participants: body.participants,
-          plan: { planId: body.plan.id, version: body.plan.version },
+          plan: {
+            planId: body.plan.kind === "schedule" ? scheduleKey(body.plan.id) : body.plan.id,
+            version: body.plan.version,
+            ...(body.plan.until !== undefined ? { until: body.plan.until } : {}),
+          },
           activationWallMs: body.activationWallMs,
         },
       };

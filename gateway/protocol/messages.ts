@@ -43,6 +43,10 @@ export const commandSchemas = {
     atWallMs: z.number().int().nullable(),
     leadMs: z.number().int().min(1000).max(3_600_000),
     ackTimeoutMs: z.number().int().min(0).max(300_000),
+    /** Over a running schedule: until when the plan wins (absent: the schedule's next change). */
+    until: z.union([z.number().int(), z.literal("hold")]).optional(),
+    /** `schedule`: `planFile` is a schedule bundle (config/schedule-bundle.ts): `schedule push --via`. */
+    kind: z.literal("schedule").optional(),
   }),
   /** A page of the audit trail, newest first (read only, not audited: see core/audit-page.ts). */
   audit: z.strictObject({
@@ -183,6 +187,25 @@ export const statusSchema = z.object({
       source: z.string(),
       offsetMs: z.number().nullable(),
     })
+    .optional(),
+  /**
+   * The committed time-of-day schedule and why the plan in force runs: by the schedule (its day plan
+   * and action), by a manual change over it (until when), or the schedule not yet governing; and the
+   * next scheduled change. Null: no schedule committed here; absent: an older gateway.
+   */
+  schedule: z
+    .object({
+      id: z.string(),
+      version: z.number().int(),
+      reason: z.enum(["scheduled", "manual", "pending"]),
+      dayPlan: z.string().nullable(),
+      action: z.string().nullable(),
+      manual: z
+        .object({ plan: z.string(), by: z.string(), until: z.string().nullable(), hold: z.boolean() })
+        .nullable(),
+      next: z.object({ at: z.string(), dayPlan: z.string(), action: z.string() }).nullable(),
+    })
+    .nullable()
     .optional(),
   /** The installed release running here, and its last upgrade (absent: not an installed gateway). */
   release: z

@@ -9,3 +9,16 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => ({ monoMs: Math.floor(performance.now()), wallMs: Date.now() }),
 };
+
+/**
+ * A clock whose wall time runs `offsetMs` ahead of (or behind) the base's: the demo's `--clock-start`,
+ * to see a scheduled change without waiting for it. Durations (the monotonic clock) are untouched.
+ */
+export function shiftedClock(base: Clock, offsetMs: number): Clock {
+  return {
+    now: () => {
+      const now = base.now();
+      return { monoMs: now.monoMs, wallMs: now.wallMs + offsetMs };
+    },
+  };
+}

@@ -71,4 +71,19 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE plans ADD COLUMN digest TEXT;
   `,
+  // 6: time-of-day schedules (core/schedule/): a manual change's end over the schedule travels with its
+  // transaction (JSON, null: until the next scheduled change); the committed schedule that governs, from
+  // when, the manual override in force (JSON) and the last changes the schedule runner took (JSON: a
+  // restart's resume hands them again) survive a restart.
+  `
+  ALTER TABLE txns ADD COLUMN plan_until TEXT;
+  CREATE TABLE schedule_in_force (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    schedule_key TEXT,
+    version INTEGER,
+    from_wall_ms INTEGER,
+    override TEXT,
+    taken TEXT
+  ) STRICT;
+  `,
 ];

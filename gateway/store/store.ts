@@ -1,4 +1,5 @@
 import type { StoredTxn } from "../core/corridor/resume.js";
+import { readScheduleInForce, type ScheduleInForce, writeScheduleInForce } from "./schedule-records.js";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
@@ -350,6 +351,15 @@ export class GatewayStore implements LatchStore {
 
   planInForce(): PlanInForce | null {
     return readPlanInForce(this.sql);
+  }
+
+  /** Forced: the schedule that governs and the manual override must survive a restart. */
+  setScheduleInForce(schedule: ScheduleInForce): void {
+    this.forced(() => writeScheduleInForce(this.sql, schedule));
+  }
+
+  scheduleInForce(): ScheduleInForce | null {
+    return readScheduleInForce(this.sql);
   }
 
   // --- audit trail and outbox ---

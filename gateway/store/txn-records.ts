@@ -41,7 +41,7 @@ export function readHighestToken(q: SqlAccess): number {
 /** PREPARED and the new fencing floor (the store writes the plan beside them, in the same transaction). */
 export function writePrepared(q: SqlAccess, txn: PreparedTxn, highestToken: number, atWallMs: number): void {
   q.statement(
-    "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?)",
+    "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms, plan_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?)",
   ).run(
     txn.txnId,
     txn.coordinator,
@@ -51,6 +51,7 @@ export function writePrepared(q: SqlAccess, txn: PreparedTxn, highestToken: numb
     txn.plan.version,
     txn.activationWallMs,
     atWallMs,
+    txn.plan.until === undefined ? null : JSON.stringify(txn.plan.until),
   );
   q.statement("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
 }
@@ -173,6 +174,8 @@ export interface TxnRow {
   activation_wall_ms: number;
   phase: "prepared" | "committed" | "aborted";
   updated_at_ms: number;
+  /** Migration 6: JSON of PlanRef.until, or null. */
+  plan_until?: string | null;
 }
 
 export function txnFromRow(row: TxnRow): PreparedTxn {
@@ -181,7 +184,14 @@ export function txnFromRow(row: TxnRow): PreparedTxn {
     coordinator: row.coordinator,
     token: row.token,
     participants: JSON.parse(row.participants) as string[],
-    plan: { planId: row.plan_id, version: row.plan_version },
+    plan: { planId: row.plan_id, version: row.plan_version, ...untilOf(row) },
     activationWallMs: row.activation_wall_ms,
   };
+}
+
+/** A stored override end, as far as it still reads as one (a record is trusted no further than its shape). */
+function untilOf(row: TxnRow): { until?: number | "hold" } {
+  if (typeof row.plan_until !== "string") return {};
+  const until = JSON.parse(row.plan_until) as unknown;
+  return typeof until === "number" || until === "hold" ? { until } : {};
 }

@@ -2,9 +2,11 @@ import type { CoordinatorState } from "../../gateway/core/corridor/coordinator.j
 import { TOKENS_PER_EPOCH } from "../../gateway/core/corridor/lease.js";
 import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection } from "../../gateway/core/model.js";
+import { isScheduleKey } from "../../gateway/core/schedule/committed-change.js";
 import type { SignalEvent } from "../../gateway/core/sequencer.js";
 import type { Now } from "../../gateway/core/time.js";
 import { SafetyOracle } from "../signal-oracle.js";
+import { type PushedSchedule, ScheduleAgreement } from "./schedule-agreement.js";
 
 /** The committed change a gateway runs (its plan in force and that change's instant). */
 export interface RunningChange {
@@ -21,6 +23,10 @@ export interface CorridorView {
     readonly inDoubt: string | null;
     readonly lease: string | null;
     readonly plan: { planId: string; version: number };
+    /** Its controller's reported mode (`flash` for a scheduled flash). */
+    readonly mode: string;
+    /** Its own wall clock. */
+    readonly wallMs: number;
   }[];
 }
 
@@ -32,6 +38,8 @@ export type InvariantName =
   | "exclusion"
   | "durability"
   | "liveness"
+  /** Intersections governed by one committed schedule run what it has in force, from the same boundary. */
+  | "schedule-agreement"
   /** A check of the product's own machines (`invariant()` in gateway/core) failed. */
   | "product-invariant";
 
@@ -74,9 +82,18 @@ export class InvariantChecker {
   private seq = 0;
   /** Largest lateness at which a cycle boundary may still fall after the instant it was planned for. */
   private readonly boundarySlackMs: number;
+  readonly schedules: ScheduleAgreement;
 
-  constructor(maxTickMs: number, maxStages: number) {
+  constructor(maxTickMs: number, maxStages: number, scheduleTickMs: number) {
     this.boundarySlackMs = 3 * maxStages * maxTickMs;
+    this.schedules = new ScheduleAgreement(scheduleTickMs, this.boundarySlackMs, (message) =>
+      this.fail("schedule-agreement", message),
+    );
+  }
+
+  /** A coordinator pushes a schedule (the checker keeps its own copy of what was pushed). */
+  schedulePushed(txnId: string, pushed: PushedSchedule): void {
+    this.schedules.schedulePushed(txnId, pushed);
   }
 
   private fail(invariant: InvariantName, message: string): never {
@@ -94,7 +111,9 @@ export class InvariantChecker {
     id: string,
     intersection: Intersection,
     held: { readonly aspects: readonly Aspect[]; readonly monoMs: number } | null,
+    nowWallMs: number,
   ): void {
+    this.schedules.gatewayStarted(id, nowWallMs);
     const oracle = new SafetyOracle(intersection);
     if (held) {
       const frozen = held.aspects.map((a) => (a === "ped-clearance" ? "dont-walk" : a));
@@ -232,33 +251,56 @@ export class InvariantChecker {
         `${id} took the plan of ${txn.txnId}, which was ${facts.decision ?? "not decided"}`,
       );
     if (facts.applied.has(id)) this.fail("atomicity", `${id} took the plan of ${txn.txnId} twice`);
+    // A schedule is adopted, not entered at a boundary: its plans are entered as its changes come.
     const already =
-      running !== null &&
-      running.activationWallMs === txn.activationWallMs &&
-      running.planId === txn.plan.planId &&
-      running.version === txn.plan.version;
+      isScheduleKey(txn.plan.planId) ||
+      (running !== null &&
+        running.activationWallMs === txn.activationWallMs &&
+        running.planId === txn.plan.planId &&
+        running.version === txn.plan.version);
     facts.applied.set(id, { learnedAtWallMs: now.wallMs, seq: ++this.seq, entered: already });
+    this.schedules.applied(id, txn, facts.decidedSeq, now.wallMs);
+    // A schedule ends the manual changes committed before it: those not due before it governs never
+    // take effect (whether they do is the schedule invariant's to say).
+    if (isScheduleKey(txn.plan.planId))
+      for (const other of this.txns.values()) {
+        const applied = other.applied.get(id);
+        if (applied && other.decidedSeq < facts.decidedSeq && other.activationWallMs >= txn.activationWallMs)
+          applied.entered = true;
+      }
   }
 
   /** A restarted gateway found these committed in its store: taken, even if it went down before it said so. */
   committedOnDisk(id: string, txns: readonly PreparedTxn[], now: Now, running: RunningChange | null): void {
     for (const txn of txns)
       if (!this.txns.get(txn.txnId)?.applied.has(id)) this.applied(id, txn, now, running);
+    // A restarted gateway takes up the newest change whose instant has passed; when that is a schedule,
+    // it starts with the plan the schedule has in force (no entry at a boundary): the older ones are
+    // superseded.
+    const passed = [...this.txns.values()]
+      .filter((f) => f.decision === "committed" && f.applied.has(id) && f.activationWallMs <= now.wallMs)
+      .sort((a, b) => a.activationWallMs - b.activationWallMs || a.decidedSeq - b.decidedSeq);
+    const newest = passed.at(-1);
+    if (newest && isScheduleKey(newest.plan.planId)) this.supersede(id, newest.activationWallMs, newest.plan);
   }
 
   signal(id: string, event: SignalEvent, now: Now): void {
+    this.schedules.signal(id, event, now.wallMs);
+    if (event.type === "plan-activated" && event.txnId?.startsWith("schedule "))
+      this.scheduledEntry(id, event);
+    // Only a schedule puts a simulated intersection in flash: it supersedes the changes due by then (one
+    // the controller had already chosen for its next cycle is dropped with that cycle).
+    if (event.type === "mode" && event.mode === "flash" && event.previous !== "flash")
+      this.supersede(id, now.wallMs + this.boundarySlackMs, null);
     if (event.type === "plan-activated") {
       // The change entered (the latest one taken with this plan and instant), and every older one
       // (an earlier instant, or the same instant committed before it) that it supersedes.
+      // (One already counted as superseded by a schedule may still be entered: the schedule invariant
+      // says whether it may run.)
       const entered = [...this.txns.values()]
         .filter((f) => {
           const applied = f.applied.get(id);
-          return (
-            applied &&
-            !applied.entered &&
-            f.plan.planId === event.planId &&
-            f.activationWallMs === event.activationWallMs
-          );
+          return applied && f.plan.planId === event.planId && f.activationWallMs === event.activationWallMs;
         })
         .sort((a, b) => (a.applied.get(id)?.seq ?? 0) - (b.applied.get(id)?.seq ?? 0))
         .at(-1);
@@ -287,15 +329,61 @@ export class InvariantChecker {
       // A cycle boundary past the activation instant of a change this gateway knew in time must be the
       // change's own: every participant enters at its first boundary at or after the agreed instant.
       const due = now.wallMs - this.boundarySlackMs;
+      const schedules = this.schedulesTaken(id);
       for (const facts of this.txns.values()) {
         const applied = facts.applied.get(id);
         if (!applied || applied.entered) continue;
+        // A schedule committed after this change governs from its instant: what runs since is the
+        // schedule invariant's to say. Under a schedule, a manual change ends the one committed before
+        // it (it replaces its override), which may never take effect.
+        if (schedules.some((s) => s.decidedSeq > facts.decidedSeq && s.activationWallMs <= now.wallMs))
+          continue;
+        if (schedules.length > 0 && this.endedByLater(id, facts)) continue;
+        if (this.schedules.overrideEnded(id, facts.txnId, now.wallMs)) continue;
         if (facts.activationWallMs <= due && applied.learnedAtWallMs <= due)
           this.fail(
             "agreement-in-time",
             `${id} began another cycle of ${event.planId} ${now.wallMs - facts.activationWallMs} ms after the activation instant of ${facts.txnId} (${facts.plan.planId}), which it knew since ${facts.activationWallMs - applied.learnedAtWallMs} ms before`,
           );
       }
+    }
+  }
+
+  /** A change committed after `facts` was taken by `id` before the instant of `facts`. */
+  private endedByLater(id: string, facts: TxnFacts): boolean {
+    for (const other of this.txns.values()) {
+      const applied = other.applied.get(id);
+      if (applied && other.decidedSeq > facts.decidedSeq && applied.learnedAtWallMs <= facts.activationWallMs)
+        return true;
+    }
+    return false;
+  }
+
+  /** The committed schedules `id` took. */
+  private schedulesTaken(id: string): TxnFacts[] {
+    return [...this.txns.values()].filter(
+      (f) => f.decision === "committed" && f.applied.has(id) && isScheduleKey(f.plan.planId),
+    );
+  }
+
+  /**
+   * A scheduled change entered (its plan from a common boundary): every change taken here before that
+   * instant, and one for the same instant and plan, is superseded by it (the controller takes the latest
+   * change due at a boundary).
+   */
+  private scheduledEntry(id: string, event: Extract<SignalEvent, { type: "plan-activated" }>): void {
+    this.supersede(id, event.activationWallMs, event);
+  }
+
+  /** Changes taken by `id` due before `instant` (or at it, for the same plan) are entered or superseded. */
+  private supersede(id: string, instant: number, plan: { planId: string; version: number } | null): void {
+    for (const facts of this.txns.values()) {
+      const applied = facts.applied.get(id);
+      if (!applied || applied.entered) continue;
+      const samePlan =
+        plan === null || (facts.plan.planId === plan.planId && facts.plan.version === plan.version);
+      if (facts.activationWallMs < instant || (facts.activationWallMs === instant && samePlan))
+        applied.entered = true;
     }
   }
 
@@ -325,6 +413,10 @@ export class InvariantChecker {
       }
     }
     for (const g of view.gateways) {
+      if (this.schedules.governed(g.id)) {
+        this.scheduleAtEnd(g);
+        continue;
+      }
       const newest = [...this.txns.values()]
         .filter((f) => f.decision === "committed" && f.participants.includes(g.id))
         .sort(
@@ -339,5 +431,17 @@ export class InvariantChecker {
           `${g.id} runs ${g.plan.planId} v${g.plan.version}, but its newest committed change ${newest.txnId} is ${newest.plan.planId} v${newest.plan.version}`,
         );
     }
+  }
+
+  /** At the end, an intersection governed by a schedule runs what it has in force (or its override's plan). */
+  private scheduleAtEnd(g: CorridorView["gateways"][number]): void {
+    const expected = this.schedules.expectedAtEnd(g.id, g.wallMs);
+    if (expected === null) return;
+    const runs = g.mode === "flash" ? "flash" : g.plan.planId;
+    if (!expected.includes(runs))
+      this.fail(
+        "schedule-agreement",
+        `${g.id} runs ${runs} (${g.mode}) at the end, but by its committed schedule and overrides it must run ${expected.join(" or ")}`,
+      );
   }
 }

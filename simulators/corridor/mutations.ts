@@ -11,6 +11,9 @@ export const MUTATIONS = {
     "a gateway restarted before its module's watchdog fired starts its flash over the lamps still lit",
   "stop-without-clearances":
     "a gateway told to stop hands its lamps to the module's safe state at once, cutting what runs",
+  "switch-at-change-instant":
+    "a gateway's schedule hands a plan change over for the scheduled change's instant instead of the common cycle boundary at or after it",
+  "stale-schedule-version": "a gateway that adopts a newly committed schedule goes on running the one it had",
 } as const;
 
 export type Mutation = keyof typeof MUTATIONS;

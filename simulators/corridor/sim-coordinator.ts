@@ -3,6 +3,7 @@ import {
   type CoordinatorState,
   startCoordinator,
 } from "../../gateway/core/corridor/coordinator.js";
+import type { PlanRef } from "../../gateway/core/corridor/participant.js";
 import { CoordinatorShell } from "../../gateway/shell/corridor/coordinator-shell.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
@@ -28,9 +29,14 @@ export interface CoordinatorContext {
 export interface PushRequest {
   readonly txnId: string;
   readonly participants: readonly string[];
-  /** With the plan's content digest, sent with the PREPARE as `plan push` sends it. */
-  readonly plan: { readonly planId: string; readonly version: number; readonly digest: string };
+  /**
+   * With the plan's content digest, sent with the PREPARE as `plan push` sends it; a schedule's under
+   * its schedule key (`schedule push`); a manual plan's with how long it overrides a schedule.
+   */
+  readonly plan: PlanRef;
   readonly activationWallMs: number;
+  /** What the PREPARE carries: a schedule's bundle (a plan's the simulated gateways look up by id). */
+  readonly planFile?: unknown;
 }
 
 /**
@@ -103,12 +109,14 @@ export class SimCoordinator {
   }
 
   push(request: PushRequest): void {
-    const state = startCoordinator(this.ctx.config, { ...request, coordinator: this.id });
+    const { planFile, ...txn } = request;
+    const state = startCoordinator(this.ctx.config, { ...txn, coordinator: this.id });
     this.ctx.checker.txnStarted(state);
+    const until = request.plan.until === undefined ? "" : ` until ${request.plan.until}`;
     this.ctx.trace(
-      `${this.id} pushes ${request.txnId}: ${request.plan.planId} to ${state.participants.join(",")} at ${request.activationWallMs}`,
+      `${this.id} pushes ${request.txnId}: ${request.plan.planId} v${request.plan.version} to ${state.participants.join(",")} at ${request.activationWallMs}${until}`,
     );
-    this.untilCrash(() => this.shell.begin(state, null));
+    this.untilCrash(() => this.shell.begin(state, planFile ?? null));
   }
 
   crash(): void {

@@ -1,8 +1,9 @@
 import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import type { PlanInForceRef, StoredTxn } from "../../gateway/core/corridor/resume.js";
 import { invariant } from "../../gateway/core/invariant.js";
-import type { IntersectionPlan } from "../../gateway/core/model.js";
+import type { CommittedChange } from "../../gateway/core/schedule/committed-change.js";
 import type { ParticipantDisk, ParticipantRecord } from "../../gateway/shell/corridor/participant-ports.js";
+import type { ScheduleInForce } from "../../gateway/store/schedule-records.js";
 import type { SeededRandom } from "./random.js";
 
 /** What a gateway's store holds, as far as the corridor protocol and the plan in force go. */
@@ -11,11 +12,16 @@ export interface DiskState {
   highestToken: number;
   /** By transaction id; `order` is the store's (updated time, row) order. */
   txns: Map<string, StoredTxn & { order: number }>;
-  /** Plan bodies by `planId@version`, written with PREPARED (the store's plans table): the first kept. */
-  plans: Map<string, IntersectionPlan>;
+  /**
+   * Plan bodies by `planId@version`, written with PREPARED (the store's plans table): the first kept. A
+   * schedule's body is kept under its schedule key, its plans under their own ids once it is committed.
+   */
+  plans: Map<string, CommittedChange>;
   /** The transaction each plan was first received with: an abort of it forgets the plan, as the store does. */
   planSources: Map<string, string>;
   planInForce: PlanInForceRef | null;
+  /** The schedule that governs and the manual override over it (the store's `schedule_in_force`). */
+  scheduleInForce: ScheduleInForce | null;
 }
 
 type Write = (disk: DiskState) => void;
@@ -60,6 +66,7 @@ export class SimDisk implements ParticipantDisk {
     plans: new Map(),
     planSources: new Map(),
     planInForce: null,
+    scheduleInForce: null,
   };
   private unsynced: Write[] = [];
   /** What the running gateway reads. */
@@ -133,7 +140,7 @@ export class SimDisk implements ParticipantDisk {
     };
   }
 
-  persistPrepared(txn: PreparedTxn, planBody: IntersectionPlan | null, highestToken: number): void {
+  persistPrepared(txn: PreparedTxn, planBody: CommittedChange | null, highestToken: number): void {
     const order = ++this.order;
     this.write(true, (d) => {
       d.txns.set(txn.txnId, { txn, phase: "prepared", order });
@@ -163,7 +170,7 @@ export class SimDisk implements ParticipantDisk {
     });
   }
 
-  planBody(planId: string, version: number): IntersectionPlan | null {
+  planBody(planId: string, version: number): CommittedChange | null {
     return this.live.plans.get(`${planId}@${version}`) ?? null;
   }
 
@@ -175,5 +182,31 @@ export class SimDisk implements ParticipantDisk {
 
   planInForce(): PlanInForceRef | null {
     return this.live.planInForce;
+  }
+
+  // --- the schedule (as GatewayStore's recordPlan, setScheduleInForce and scheduleInForce) ---
+
+  /**
+   * A plan received otherwise than with a PREPARE (a committed schedule's): one content per (id,
+   * version), the first kept, never forgotten with an aborted change. Lazy, as the store's own statement.
+   */
+  recordPlan(planId: string, version: number, body: CommittedChange, source: string): void {
+    this.write(false, (d) => {
+      const key = `${planId}@${version}`;
+      if (d.plans.has(key)) return;
+      d.plans.set(key, body);
+      d.planSources.set(key, source);
+    });
+  }
+
+  /** Forced: the schedule that governs and the override must survive a restart. */
+  setScheduleInForce(record: ScheduleInForce): void {
+    this.write(true, (d) => {
+      d.scheduleInForce = record;
+    });
+  }
+
+  scheduleInForce(): ScheduleInForce | null {
+    return this.live.scheduleInForce;
   }
 }

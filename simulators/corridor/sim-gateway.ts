@@ -1,3 +1,6 @@
+import { ConfigError } from "../../gateway/config/errors.js";
+import type { IntersectionSetup } from "../../gateway/config/load.js";
+import { compileScheduleBundle } from "../../gateway/config/schedule-bundle.js";
 import {
   type ControllerEvent,
   type ControllerState,
@@ -7,6 +10,8 @@ import {
 import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import type { PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
+import { isCompiledSchedule } from "../../gateway/core/schedule/committed-change.js";
+import { scheduledPlanAt } from "../../gateway/core/schedule/schedule-runner.js";
 import { planChangeRefusal, stopBoundMs } from "../../gateway/core/sequencer.js";
 import type { Now } from "../../gateway/core/time.js";
 import { type BucketLimits, takeToken, type TokenBucket } from "../../gateway/core/token-bucket.js";
@@ -15,6 +20,7 @@ import { ParticipantShell } from "../../gateway/shell/corridor/participant-shell
 import { type ControllerHooks, ControllerShell } from "../../gateway/shell/controller-shell.js";
 import { MemoryLatchStore } from "../../gateway/shell/latch-store.js";
 import { DEFAULT_INBOUND_LIMITS } from "../../gateway/shell/inbound-queue.js";
+import type { ScheduleShell } from "../../gateway/shell/schedule-shell.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
 import type { Mutation } from "./mutations.js";
@@ -22,6 +28,7 @@ import type { SimEnvelope } from "./network.js";
 import type { SeededRandom } from "./random.js";
 import { SimDisk } from "./sim-disk.js";
 import { SimulatedCrash, simParticipantPorts } from "./sim-participant-ports.js";
+import { recordSimSchedulePlans, restoreSimSchedule, simScheduleShell } from "./sim-schedule-shell.js";
 
 export interface GatewayContext {
   readonly trueNow: () => number;
@@ -48,6 +55,12 @@ const MODULE_WATCHDOG_MS = 1000;
 const SAFE_STATE: Lamps = { red: true, yellow: false, green: false };
 
 /**
+ * The schedule shell ticks every this many gateway ticks (about every 500 ms, as the gateway's own
+ * timer: gateway/node/schedule-feature.ts).
+ */
+export const SCHEDULE_TICK_EVERY = 5;
+
+/**
  * What the gateway's inbound queue admits from one sender of corridor messages (its inbox topic's last
  * level): the production limits, through the same pure token bucket.
  */
@@ -56,10 +69,21 @@ export const CORRIDOR_SENDER_LIMITS: BucketLimits = {
   burst: DEFAULT_INBOUND_LIMITS.perSenderBurst.corridor,
 };
 
+/** What one intersection's gateway is configured with. */
+export interface SimGatewaySetup {
+  readonly intersection: Intersection;
+  readonly initialPlan: IntersectionPlan;
+  /** The corridor's plans compiled for this intersection, by plan id. */
+  readonly plans: ReadonlyMap<string, IntersectionPlan>;
+  /** Its configuration as the gateway loads it: a PREPARE's schedule is compiled against it. */
+  readonly setup: IntersectionSetup;
+}
+
 /**
  * One intersection's gateway in the simulation: production's participant shell
  * (gateway/shell/corridor/participant-shell.ts, the lease authority and 2PC participant as the gateway
- * runs them) over simulated ports (sim-participant-ports.ts), and the real signal controller, with a
+ * runs them) over simulated ports (sim-participant-ports.ts), production's schedule shell
+ * (gateway/shell/schedule-shell.ts) over sim-schedule-shell.ts, and the real signal controller, with a
  * simulated store, a local clock and a perfect field (readback = what was written).
  */
 export class SimGateway {
@@ -68,6 +92,8 @@ export class SimGateway {
   private shell!: ParticipantShell;
   /** The controller, run by production's own interpreter of its effects (gateway/shell/controller-shell.ts). */
   private signal!: ControllerShell;
+  /** The schedule runner, by production's interpreter: a new one at every (re)start, from the disk. */
+  private schedule!: ScheduleShell;
   /** The time of the controller step in progress: its hooks report what happened at it. */
   private stepNow: Now = { monoMs: 0, wallMs: 0 };
 
@@ -82,19 +108,22 @@ export class SimGateway {
   private preparedAtMonoMs: number | null = null;
   /** When (local monotonic) a clean stop was asked for; null unless one is running. */
   private stopAskedAtMonoMs: number | null = null;
+  /** Ticks of this process (the schedule shell runs every few). */
+  private ticks = 0;
   /** The inbound queue's token buckets, per sender: the process's memory (a restart starts them full). */
   private buckets = new Map<string, TokenBucket>();
   /** Messages dropped by the rate limit, over every incarnation. */
   dropped = 0;
 
+  private readonly intersection: Intersection;
+
   constructor(
     readonly id: string,
-    private readonly intersection: Intersection,
-    private readonly initialPlan: IntersectionPlan,
-    private readonly plans: ReadonlyMap<string, IntersectionPlan>,
+    private readonly config: SimGatewaySetup,
     readonly clock: LocalClock,
     private readonly ctx: GatewayContext,
   ) {
+    this.intersection = config.intersection;
     this.boot();
   }
 
@@ -103,7 +132,7 @@ export class SimGateway {
   }
 
   private planFor(planId: string, version: number): IntersectionPlan | null {
-    const plan = this.plans.get(planId);
+    const plan = this.config.plans.get(planId);
     return plan && plan.version === version ? plan : null;
   }
 
@@ -130,8 +159,16 @@ export class SimGateway {
     this.preparedAtMonoMs = this.shell.inDoubt ? now.monoMs : null;
     this.stopAskedAtMonoMs = null;
     this.buckets = new Map();
+    this.ticks = 0;
     const inForce = this.disk.planInForce();
-    const plan = (inForce && this.planFor(inForce.planId, inForce.version)) ?? this.initialPlan;
+    const restoredSchedule = restoreSimSchedule(this.disk, (line) => this.ctx.trace(`${this.id} ${line}`));
+    // As production's `startPlan` (plan-at-start.ts): the plan the schedule has in force now, if one
+    // governs without an override; otherwise the plan in force, or the configured one.
+    const scheduled = scheduledPlanAt(restoredSchedule, now.wallMs);
+    const plan =
+      (scheduled?.intersectionId === this.id ? scheduled : null) ??
+      (inForce && this.planFor(inForce.planId, inForce.version)) ??
+      this.config.initialPlan;
     // The simulated module's field holds no latch of its own: a latched fault fails the run (checker).
     this.signal = new ControllerShell(
       this.intersection,
@@ -152,6 +189,7 @@ export class SimGateway {
       this.id,
       this.intersection,
       held ? { aspects: held.aspects, monoMs: now.monoMs } : null,
+      now.wallMs,
     );
     const field = held?.lamps ?? this.intersection.groups.map(() => SAFE_STATE);
     if (this.crashedAtMonoMs !== null && this.ctx.mutation !== "ignore-field-at-start")
@@ -165,33 +203,74 @@ export class SimGateway {
       now,
       inForce,
     );
+    this.schedule = simScheduleShell(
+      {
+        id: this.id,
+        disk: this.disk,
+        mutation: this.ctx.mutation,
+        now: () => this.now(),
+        runningPlan: () => this.controller.seq.plan,
+        pendingChanges: () => {
+          const { pending, next } = this.controller.seq;
+          return next?.activation ? [...pending, next.activation] : pending;
+        },
+        dispatch: (event) => this.stepController(event, this.now()),
+        trace: (line) => this.ctx.trace(line),
+      },
+      restoredSchedule,
+    );
     this.shell.resume();
   }
 
-  /** The plan-check port: the simulated signal core's verdict, and the corridor's plan for this intersection. */
+  /**
+   * The plan-check port: the simulated signal core's verdict, and the corridor's plan for this
+   * intersection; a schedule bundle compiled as a gateway compiles it (compiled-plan-check.ts).
+   */
   private planCheck(): PlanCheck {
     return {
       check: (body) => {
         const rejected = this.ctx.planRejected(body.txnId, this.id);
+        if (rejected !== null) return { ok: false, reason: rejected };
+        if (body.plan.kind === "schedule") return this.scheduleCheck(body);
         const plan = this.planFor(body.plan.id, body.plan.version);
-        if (rejected !== null || !plan)
-          return { ok: false, reason: rejected ?? `no plan ${body.plan.id} v${body.plan.version}` };
+        if (!plan) return { ok: false, reason: `no plan ${body.plan.id} v${body.plan.version}` };
         return { ok: true, plan };
       },
     };
   }
 
-  /** What the gateway node does for its participant (gateway-node.ts), as the simulator models it. */
+  private scheduleCheck(body: Parameters<PlanCheck["check"]>[0]): ReturnType<PlanCheck["check"]> {
+    const label = `PREPARE ${body.txnId}: schedule ${body.plan.id}`;
+    try {
+      const claimed = { id: body.plan.id, version: body.plan.version };
+      return { ok: true, plan: compileScheduleBundle(label, body.planFile, this.config.setup, claimed) };
+    } catch (error) {
+      if (error instanceof ConfigError) return { ok: false, reason: error.message };
+      throw error;
+    }
+  }
+
+  /**
+   * What the gateway node does for its participant (gateway-node.ts, corridor-feature.ts), as the
+   * simulator models it: a committed schedule is recorded and adopted by the schedule shell; a plan
+   * overrides the schedule (its own waiting change withdrawn first) and goes to the controller.
+   */
   private participantHost(): ParticipantShellHost {
     return {
-      schedulePlan: (plan, txn, resumed) => {
+      schedulePlan: (change, txn, resumed) => {
         if (resumed) this.ctx.trace(`${this.id} resumes ${txn.txnId} (${txn.plan.planId})`);
         else {
           this.ctx.checker.applied(this.id, txn, this.now(), this.disk.planInForce());
           this.ctx.trace(`${this.id} applies ${txn.txnId} (${txn.plan.planId} at ${txn.activationWallMs})`);
         }
+        if (isCompiledSchedule(change)) {
+          recordSimSchedulePlans(this.disk, change, txn.txnId);
+          this.schedule.adopt(change, txn);
+          return;
+        }
+        this.schedule.manual(change, txn);
         this.stepController(
-          { type: "schedule-plan", plan, activationWallMs: txn.activationWallMs, txnId: txn.txnId },
+          { type: "schedule-plan", plan: change, activationWallMs: txn.activationWallMs, txnId: txn.txnId },
           this.now(),
         );
       },
@@ -302,6 +381,8 @@ export class SimGateway {
       if (ready) return this.exitStopped(now);
     }
     this.untilCrash(() => this.participantTick(now));
+    // The schedule's timer runs beside the participant's (production: every 500 ms), also while stopping.
+    if (this.up && ++this.ticks % SCHEDULE_TICK_EVERY === 0) this.schedule.tick();
   }
 
   /** The participant's share of a tick: its timers, and the retained decision record when in doubt. */
@@ -342,10 +423,15 @@ export class SimGateway {
           this.disk.write(true, (d) => {
             d.planInForce = { planId: e.planId, version: e.version, activationWallMs: e.activationWallMs };
           });
-        if (e.type === "plan-activated" || e.type === "plan-superseded" || e.type === "cycle-start")
-          this.ctx.trace(
-            `${this.id} ${e.type} ${e.planId}${e.type === "plan-activated" ? ` late ${e.lateByMs}` : ""}`,
-          );
+        if (e.type === "plan-activated")
+          this.ctx.trace(`${this.id} ${e.type} ${e.planId} (${e.txnId}) late ${e.lateByMs}`);
+        else if (e.type === "plan-superseded") this.ctx.trace(`${this.id} ${e.type} ${e.planId} by ${e.by}`);
+        else if (e.type === "plan-withdrawn") this.ctx.trace(`${this.id} ${e.type} ${e.planId} (${e.txnId})`);
+        else if (e.type === "plan-scheduled")
+          this.ctx.trace(`${this.id} ${e.type} ${e.planId} at ${e.activationWallMs}`);
+        else if (e.type === "cycle-start")
+          this.ctx.trace(`${this.id} ${e.type} ${e.planId} offset error ${e.offsetErrorMs}`);
+        else if (e.type === "mode") this.ctx.trace(`${this.id} mode ${e.mode} (was ${e.previous})`);
         this.ctx.checker.signal(this.id, e, this.stepNow);
       },
     };

@@ -1,7 +1,7 @@
 import { type ParticipantStep, stepParticipant } from "../../gateway/core/corridor/participant.js";
 import type { PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
 import { InvariantViolation } from "../../gateway/core/invariant.js";
-import type { IntersectionPlan } from "../../gateway/core/model.js";
+import type { CommittedChange } from "../../gateway/core/schedule/committed-change.js";
 import type { Now } from "../../gateway/core/time.js";
 import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
 import type {
@@ -89,7 +89,7 @@ function simParticipantDisk(site: SimParticipantSite): ParticipantDisk {
       checker.epochStarted(id, epoch);
     },
     participantRecord: (max) => disk.participantRecord(max),
-    persistPrepared: (txn, planBody: IntersectionPlan | null, highestToken) => {
+    persistPrepared: (txn, planBody: CommittedChange | null, highestToken) => {
       site.prepared(site.now().monoMs);
       checker.prepared(id, txn);
       if (site.mutation !== "skip-forced-prepare") disk.persistPrepared(txn, planBody, highestToken);

@@ -52,6 +52,15 @@ const program = new Command()
       return value;
     },
   )
+  .option(
+    "--schedules <on|off>",
+    "time-of-day schedules in every run (on) or none (off); by default the seed decides",
+    (value: string): boolean => {
+      if (value !== "on" && value !== "off")
+        throw new InvalidArgumentError(`--schedules is on or off, got "${value}"`);
+      return value === "on";
+    },
+  )
   .option("--trace <lines>", "trace lines printed with a failure", integer("--trace"), 60)
   .option("--json <file>", "also write the campaign's figures to this file")
   .exitOverride();
@@ -68,6 +77,7 @@ const flags = program.opts<{
   minutes: number;
   corridor: string;
   mutation?: Mutation;
+  schedules?: boolean;
   trace: number;
   json?: string;
 }>();
@@ -87,6 +97,10 @@ const totals = {
   floods: 0,
   floodMessages: 0,
   messagesDropped: 0,
+  schedulePushes: 0,
+  schedulesCommitted: 0,
+  scheduleCycleChecks: 0,
+  scheduledEntries: 0,
   simulatedMs: 0,
 };
 let failed: SimulationResult | null = null;
@@ -97,6 +111,7 @@ for (const seed of seeds) {
     faultMs: flags.minutes * 60_000,
     settleMs: flags.minutes * 60_000,
     mutation: flags.mutation ?? null,
+    ...(flags.schedules === undefined ? {} : { schedules: flags.schedules }),
     traceLines: flags.trace,
   });
   totals.runs++;
@@ -110,6 +125,10 @@ for (const seed of seeds) {
   totals.floods += result.stats.floods;
   totals.floodMessages += result.stats.floodMessages;
   totals.messagesDropped += result.stats.messagesDropped;
+  totals.schedulePushes += result.stats.schedulePushes;
+  totals.schedulesCommitted += result.stats.schedulesCommitted;
+  totals.scheduleCycleChecks += result.stats.scheduleCycleChecks;
+  totals.scheduledEntries += result.stats.scheduledEntries;
   totals.simulatedMs += result.simulatedMs;
   if (seeds.length === 1)
     console.log(`seed ${seed}: ${JSON.stringify(result.stats)} trace ${result.traceDigest}`);
@@ -131,7 +150,9 @@ console.log(
   `${totals.runs} seed(s), ${totals.pushes} pushes (${totals.committed} committed, ${totals.aborted} aborted), ` +
     `${totals.gatewayCrashes} gateway crashes, ${totals.brokerRestarts} broker restarts, ` +
     `${totals.cleanStops} clean stops (longest ${(totals.longestStopMs / 1000).toFixed(1)} s), ` +
-    `${totals.floods} floods (${totals.floodMessages} messages, ${totals.messagesDropped} dropped by the rate limit); ` +
+    `${totals.floods} floods (${totals.floodMessages} messages, ${totals.messagesDropped} dropped by the rate limit), ` +
+    `${totals.schedulePushes} schedule pushes (${totals.schedulesCommitted} committed; ${totals.scheduleCycleChecks} in-step cycles and ` +
+    `${totals.scheduledEntries} scheduled entries checked); ` +
     `${(totals.simulatedMs / 3_600_000).toFixed(1)} simulated hours in ${(wallMs / 1000).toFixed(1)} s`,
 );
 if (flags.json) writeFileSync(flags.json, `${JSON.stringify(summary, null, 2)}\n`);

@@ -1,9 +1,13 @@
+import { controllerMode } from "../../gateway/core/controller.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
 import { nextCommonBoundary } from "../../gateway/core/corridor/boundary.js";
 import { INQUIRY_MAX_MS, MAX_TOMBSTONES } from "../../gateway/core/corridor/participant.js";
 import { DEFAULT_PREPARE_TIMING_RULES } from "../../gateway/core/corridor/prepare-check.js";
+import { scheduleBundleDigest } from "../../gateway/config/schedule-bundle.js";
 import { InvariantViolation } from "../../gateway/core/invariant.js";
-import { DAY_MS } from "../../gateway/core/model.js";
+import type { PlanRef } from "../../gateway/core/corridor/participant.js";
+import { nextChange, type Schedule } from "../../gateway/core/schedule/calendar.js";
+import { isScheduleKey, scheduleKey } from "../../gateway/core/schedule/committed-change.js";
 import type { CorridorBody } from "../../gateway/protocol/corridor-messages.js";
 import { type CorridorView, InvariantChecker, type InvariantName, SimulationViolation } from "./checker.js";
 import { loadSimCorridor, type SimCorridor } from "./corridor-data.js";
@@ -13,8 +17,9 @@ import type { Mutation } from "./mutations.js";
 import { describeEnvelope, type NetworkFaults, SimNetwork, type SimEnvelope } from "./network.js";
 import { SeededRandom } from "./random.js";
 import { SimCoordinator } from "./sim-coordinator.js";
-import { CORRIDOR_SENDER_LIMITS, SimGateway } from "./sim-gateway.js";
+import { CORRIDOR_SENDER_LIMITS, SCHEDULE_TICK_EVERY, SimGateway } from "./sim-gateway.js";
 import { MachineInvariantBroken } from "./sim-participant-ports.js";
+import { chooseRunStart, randomScheduleFile, SIM_ZONES } from "./sim-schedules.js";
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -23,6 +28,12 @@ export interface SimulationOptions {
   readonly faultMs?: number;
   readonly settleMs?: number;
   readonly mutation?: Mutation | null;
+  /** Time-of-day schedules in this run; by default the seed decides (most runs have them). */
+  readonly schedules?: boolean;
+  /** The corridor's time zone (null: the corridor file's fixed offset); by default the seed picks one. */
+  readonly timeZone?: string | null;
+  /** True wall time at the start; by default the seed picks one (sometimes near a DST transition). */
+  readonly startWallMs?: number;
   /** How many of the last trace lines a result keeps. */
   readonly traceLines?: number;
 }
@@ -61,6 +72,13 @@ export interface SimulationStats {
   floodMessages: number;
   /** Messages the gateways' per-sender rate limit dropped (the floods' and any other). */
   messagesDropped: number;
+  /** Schedule pushes (counted in `pushes` too), and how many committed. */
+  schedulePushes: number;
+  schedulesCommitted: number;
+  /** In-step cycles of intersections governed by a schedule that the schedule invariant checked. */
+  scheduleCycleChecks: number;
+  /** Scheduled changes entered from their common boundary, as the schedule invariant checked. */
+  scheduledEntries: number;
 }
 
 export interface SimulationResult {
@@ -133,7 +151,17 @@ class World {
     floods: 0,
     floodMessages: 0,
     messagesDropped: 0,
+    schedulePushes: 0,
+    schedulesCommitted: 0,
+    scheduleCycleChecks: 0,
+    scheduledEntries: 0,
   };
+  /** The corridor's time zone here (null: the file's fixed offset), and whether schedules are pushed. */
+  private readonly zone: string | null;
+  private readonly schedulesOn: boolean;
+  /** True wall time at the run's start (every party's clock is off it by its own skew). */
+  private readonly wallAtZero: number;
+  private readonly scheduleVersions = new Map<string, number>();
   /** Flood messages that never reached their target (broker down, an end cut off, the target down). */
   private floodLost = 0;
   /** A flood message is being handled (the buggify crash points stay quiet). */
@@ -149,15 +177,25 @@ class World {
 
   constructor(private readonly options: SimulationOptions) {
     this.random = new SeededRandom(options.seed);
-    this.corridor = loadSimCorridor(options.corridorFile ?? "config/corridor.yaml");
+    const r = this.random;
+    // Most runs in a zone with daylight-saving time (a schedule runs in the corridor's zone), some at
+    // the corridor file's fixed offset.
+    const zone = r.chance(0.85) ? r.pick(SIM_ZONES) : null;
+    this.zone = options.timeZone === undefined ? zone : options.timeZone;
+    const schedulesOn = r.chance(0.75);
+    this.schedulesOn = options.schedules ?? schedulesOn;
+    this.corridor = loadSimCorridor(options.corridorFile ?? "config/corridor.yaml", this.zone);
     this.faultMs = options.faultMs ?? 240_000;
     this.settleMs = options.settleMs ?? 240_000;
-    const r = this.random;
     this.crashPointRate = r.pick([0, 0.01, 0.05, 0.15]);
     const maxStages = Math.max(
       ...[...this.corridor.plans.values()].flatMap((p) => [...p.parts.values()].map((x) => x.stages.length)),
     );
-    this.checker = new InvariantChecker(TICK_MS + MAX_TICK_JITTER_MS, maxStages);
+    this.checker = new InvariantChecker(
+      TICK_MS + MAX_TICK_JITTER_MS,
+      maxStages,
+      SCHEDULE_TICK_EVERY * (TICK_MS + MAX_TICK_JITTER_MS),
+    );
     const faults: NetworkFaults = {
       lossRate: r.pick([0, 0.01, 0.03, 0.08]),
       duplicateRate: r.pick([0, 0.02, 0.05]),
@@ -173,8 +211,11 @@ class World {
       (e) => this.deliver(e),
       (line) => this.trace(line),
     );
-    // Wall clocks start somewhere in a day (the daily sync point may fall inside the run).
-    const wallAtZero = Date.UTC(2026, 2, 2) + r.int(0, DAY_MS - 1);
+    // Wall clocks start on any day of the year at any time (the daily sync point may fall inside the
+    // run), or a few minutes before a daylight-saving transition or a sync point on such a day.
+    const start = chooseRunStart(r, this.zone, this.corridor.timeReference);
+    const wallAtZero = options.startWallMs ?? start;
+    this.wallAtZero = wallAtZero;
     const skewed = r.chance(0.15) ? r.pick(this.corridor.ids) : null;
     const clockFor = (party: string) =>
       new LocalClock(
@@ -187,9 +228,10 @@ class World {
       const x = this.corridor.intersections.get(id);
       if (!x) continue;
       const plans = new Map([...this.corridor.plans].map(([planId, p]) => [planId, p.parts.get(id)!]));
+      const setup = { intersection: x.intersection, initialPlan: x.initialPlan, plans, setup: x.setup };
       this.gateways.set(
         id,
-        new SimGateway(id, x.intersection, x.initialPlan, plans, clockFor(id), {
+        new SimGateway(id, setup, clockFor(id), {
           trueNow: () => this.t,
           random: r,
           send: (e) => this.send(e),
@@ -505,7 +547,8 @@ class World {
           c.tick();
           if (!this.healed && c.up && !c.busy() && this.t >= nextPushAt) {
             this.push(c);
-            nextPushAt = this.t + r.int(1_000, 40_000);
+            // With schedules, fewer manual changes: the schedule must govern between them.
+            nextPushAt = this.t + (this.schedulesOn ? r.int(5_000, 60_000) : r.int(1_000, 40_000));
           }
         },
       );
@@ -547,6 +590,7 @@ class World {
 
   private push(c: SimCoordinator): void {
     const r = this.random;
+    if (this.schedulesOn && r.chance(this.scheduleCommitted() ? 0.25 : 0.6)) return this.pushSchedule(c);
     const ids = this.corridor.ids;
     const [planId, plan] = r.pick([...this.corridor.plans]);
     const from = r.int(0, ids.length - 2);
@@ -561,11 +605,100 @@ class World {
       });
     }
     const earliest = c.wallNow() + r.int(2_000, 20_000);
+    const activationWallMs = nextCommonBoundary(earliest, this.corridor.timeReference, plan.cycleMs);
+    // A manual change over a schedule wins until a stated instant, the next scheduled change, or the
+    // next schedule push (`plan push --until`, none, `--hold`).
+    const until = !this.schedulesOn
+      ? undefined
+      : r.chance(0.5)
+        ? activationWallMs + r.int(5_000, 90_000)
+        : r.chance(0.7)
+          ? undefined
+          : ("hold" as const);
+    const ref: PlanRef = { planId, version: plan.version, digest: plan.digest };
+    c.push({ txnId, participants, plan: until === undefined ? ref : { ...ref, until }, activationWallMs });
+  }
+
+  private scheduleCommitted(): boolean {
+    for (const facts of this.checker.txns.values())
+      if (facts.decision === "committed" && isScheduleKey(facts.plan.planId)) return true;
+    return false;
+  }
+
+  /**
+   * A coordinator pushes a new random schedule (`schedule push`) to every intersection: the schedule
+   * file with every plan it names, as a bundle; it governs from the transaction's instant.
+   */
+  private pushSchedule(c: SimCoordinator): void {
+    const r = this.random;
+    const corridor = this.corridor;
+    const id = r.chance(0.8) ? "sim-week" : "sim-alt";
+    const version = (this.scheduleVersions.get(id) ?? 0) + 1;
+    this.scheduleVersions.set(id, version);
+    const runEnd = this.wallAtZero + this.faultMs + this.settleMs;
+    const { raw, schedule } = randomScheduleFile(r, {
+      id,
+      version,
+      corridor: corridor.id,
+      zone: corridor.scheduleZone,
+      planIds: [...corridor.plans.keys()],
+      fromWallMs: this.wallAtZero + this.t + 10_000,
+      toWallMs: Math.max(this.wallAtZero + this.t + 20_000, runEnd - 60_000),
+    });
+    const named = new Set(
+      Object.values(schedule.dayPlans).flatMap((events) =>
+        events.flatMap((e) => (e.action.kind === "plan" ? [e.action.planId] : [])),
+      ),
+    );
+    const plans = [...corridor.plans].filter(([planId]) => named.has(planId));
+    const bundle = {
+      schedule: raw,
+      timeReference: corridor.rawTimeReference,
+      plans: Object.fromEntries(plans.map(([planId, p]) => [planId, p.raw])),
+    };
+    const txnId = `${c.id.slice(1)}-${++this.stats.pushes}`;
+    this.stats.schedulePushes++;
+    const { dayPlans, calendar } = raw as { dayPlans: unknown; calendar: unknown };
+    this.trace(
+      `${txnId}: schedule ${id} v${version} in ${corridor.scheduleZone} ${JSON.stringify({ dayPlans, calendar })}`,
+    );
+    if (r.chance(0.05)) {
+      const intersection = r.pick(corridor.ids);
+      this.rejectedParts.set(txnId, {
+        intersection,
+        reason: `schedule ${id} v${version} fails the signal core's checks at ${intersection} (simulated)`,
+      });
+    }
+    this.checker.schedulePushed(txnId, {
+      schedule,
+      timeReference: corridor.timeReference,
+      cycleMs: new Map([...corridor.plans].map(([planId, p]) => [planId, p.cycleMs])),
+    });
+    const activationWallMs = c.wallNow() + r.int(2_000, 20_000);
     c.push({
       txnId,
-      participants,
-      plan: { planId, version: plan.version, digest: plan.digest },
-      activationWallMs: nextCommonBoundary(earliest, this.corridor.dailySyncMs, plan.cycleMs),
+      participants: corridor.ids,
+      plan: { planId: scheduleKey(id), version, digest: scheduleBundleDigest(bundle) },
+      activationWallMs,
+      planFile: bundle,
+    });
+    this.downAcross(schedule, activationWallMs);
+  }
+
+  /** Sometimes a gateway goes down just before the schedule's next change and comes back well after it. */
+  private downAcross(schedule: Schedule, fromWallMs: number): void {
+    const r = this.random;
+    const change = nextChange(schedule, fromWallMs, 2);
+    if (!change || !r.chance(0.5)) return;
+    const at = change.atWallMs - this.wallAtZero - r.int(0, 20_000);
+    if (at <= this.t || at >= this.faultMs) return;
+    const g = r.pick([...this.gateways.values()]);
+    this.queue.at(at, () => {
+      if (this.healed || !g.up) return;
+      this.trace(
+        `${g.id} goes down across the scheduled change at ${new Date(change.atWallMs).toISOString()}`,
+      );
+      this.crash(g.id, 20_000, 90_000);
     });
   }
 
@@ -579,6 +712,8 @@ class World {
           inDoubt: g.inDoubt()?.txnId ?? null,
           lease: lease ? `${lease.holder} #${lease.token}` : null,
           plan: { planId: g.controller.seq.plan.planId, version: g.controller.seq.plan.version },
+          mode: controllerMode(g.controller),
+          wallMs: g.clock.read(this.t).wallMs,
         };
       }),
     };
@@ -620,7 +755,10 @@ class World {
     for (const facts of this.checker.txns.values()) {
       if (facts.decision === "committed") this.stats.committed++;
       else this.stats.aborted++;
+      if (facts.decision === "committed" && isScheduleKey(facts.plan.planId)) this.stats.schedulesCommitted++;
     }
+    this.stats.scheduleCycleChecks = this.checker.schedules.counters.inStepCycles;
+    this.stats.scheduledEntries = this.checker.schedules.counters.scheduledEntries;
     this.stats.messagesLost = this.network.stats.lost + this.network.stats.lostToBroker + this.floodLost;
     for (const g of this.gateways.values()) this.stats.messagesDropped += g.dropped;
     return {

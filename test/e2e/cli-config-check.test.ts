@@ -118,7 +118,7 @@ describe("config check: an initial plan that does not exist", () => {
     const dir = exampleCopy();
     const oak = join(dir, "intersections/oak.yaml");
     edit(oak, /^initialPlan: .*$/m, "initialPlan: am");
-    const error = `${oak}:${at(oak, "initialPlan:", "am")}: initialPlan: initial plan am is not a plan of corridor main-street: there is no am.yaml in its plans directory ${join(dir, "plans")} (it has am-peak, off-peak)`;
+    const error = `${oak}:${at(oak, "initialPlan:", "am")}: initialPlan: initial plan am is not a plan of corridor main-street: there is no am.yaml in its plans directory ${join(dir, "plans")} (it has am-peak, off-peak, pm-peak)`;
     const corridor = greenwave("config", "check", join(dir, "corridor.yaml"));
     expect(corridor.status, corridor.stdout).toBe(1);
     expect(errorLines(corridor.stderr)).toEqual([error]);

@@ -84,15 +84,28 @@ afterEach(() => cleanupProcesses());
 
 describe("npm start: the demo corridor on the embedded broker", () => {
   it("runs 4 gateways with their simulated modules; status, fault reset, metrics and health answer; Ctrl-C stops it", async () => {
-    const demo = start(["demo", "--port", "0", "--http-port", "0", "--quiet"]);
+    // The corridor's clocks at a weekday midday (off-peak by its schedule), whatever the time now.
+    const midday = "2026-12-01T11:00:00+01:00";
+    const demo = start(["demo", "--port", "0", "--http-port", "0", "--quiet", "--clock-start", midday]);
     await until("the demo to be up", 20_000, () => demo.out.includes("legend:"));
+    // npm start commits the corridor's schedule as it starts, through the commit protocol.
+    await until("the schedule to be committed", 20_000, () =>
+      /schedule main-street-weekly v1 committed/.test(demo.out),
+    );
     const broker = /broker\s+(mqtt:\/\/127\.0\.0\.1:\d+)/.exec(demo.out)?.[1] as string;
     expect(broker).toBeTruthy();
     expect(demo.out).toContain(`npx greenwave status --broker ${broker}`);
 
-    const status = cli(["status", "--broker", broker, "--json"]);
-    expect(status.status, status.stderr).toBe(0);
-    const report = JSON.parse(status.stdout) as { corridor: null; intersections: Record<string, unknown>[] };
+    // The schedule governs a few seconds after its commit (its transaction's instant): then the status says so.
+    const report = await until("every intersection to run by the schedule", 30_000, () => {
+      const status = cli(["status", "--broker", broker, "--json"]);
+      expect(status.status, status.stderr).toBe(0);
+      const shown = JSON.parse(status.stdout) as {
+        corridor: null;
+        intersections: (Record<string, unknown> & { schedule?: { reason?: string } | null })[];
+      };
+      return shown.intersections.every((i) => i.schedule?.reason === "scheduled") ? shown : null;
+    });
     expect(report.intersections.map((i) => i.id)).toEqual(["elm", "oak", "pine", "cedar"]);
     for (const i of report.intersections) {
       expect(i).toMatchObject({
@@ -101,7 +114,14 @@ describe("npm start: the demo corridor on the embedded broker", () => {
         plan: { id: "off-peak", version: 1 },
         fault: null,
         lock: null,
-        lastTxn: null,
+        lastTxn: { outcome: "committed" },
+        schedule: {
+          id: "main-street-weekly",
+          version: 1,
+          reason: "scheduled",
+          dayPlan: "weekday",
+          action: "off-peak",
+        },
       });
       expect(["startup", "transition", "coordinated"]).toContain(i.mode);
     }

@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
@@ -59,4 +60,64 @@ describe("greenwave plan push --via: a gateway of the demo corridor coordinates"
     expect(wrong.stderr).toContain("main-street");
     expect(await stop(demo)).toBe(0);
   }, 120_000);
+
+  it("schedule push --via: a gateway coordinates the schedule's commit, which every intersection then runs by", async () => {
+    const { fixture, demo, broker } = await startDemoCorridor();
+    const schedule = join(fixture.dir, "schedule.yaml");
+    writeFileSync(
+      schedule,
+      `kind: schedule
+id: every-day
+version: 1
+corridor: test-corridor
+dayPlans:
+  day:
+    - { at: "00:00", action: next }
+calendar:
+  - { weekdays: [mon, tue, wed, thu, fri, sat, sun], dayPlan: day }
+`,
+    );
+    const push = cli([
+      "schedule",
+      "push",
+      "--schedule",
+      schedule,
+      "--corridor",
+      fixture.corridor,
+      "--broker",
+      broker,
+      "--as",
+      "e2e",
+      "--via",
+      "x3",
+      "--lead-s",
+      "3",
+      "--json",
+    ]);
+    expect(push.status, push.stderr + push.stdout).toBe(0);
+    const result = JSON.parse(push.stdout) as {
+      txnId: string;
+      outcome: string;
+      plan: { id: string; kind?: string };
+      votes: { vote: string }[];
+    };
+    expect(result).toMatchObject({ outcome: "committed", plan: { id: "every-day", kind: "schedule" } });
+    expect(result.txnId.startsWith("x3-")).toBe(true);
+    expect(result.votes.map((v) => v.vote)).toEqual(["yes", "yes", "yes", "yes"]);
+    // Every intersection runs by it: the plan it has in force all day, from the next common boundary.
+    await until("every intersection to run the scheduled plan", 60_000, () => {
+      const run = cli(["status", "--broker", broker, "--corridor", "test-corridor", "--json"]);
+      if (run.status !== 0) return null;
+      const s = JSON.parse(run.stdout) as {
+        intersections: { plan?: { id: string }; schedule?: { id: string; reason: string; action: string } }[];
+      };
+      return s.intersections.length === 4 &&
+        s.intersections.every(
+          (i) => i.schedule?.id === "every-day" && i.schedule.reason === "scheduled" && i.plan?.id === "next",
+        )
+        ? s
+        : null;
+    });
+    expect(await stop(demo)).toBe(0);
+  }, 150_000);
 });

@@ -4,6 +4,8 @@ import { type SimulationOptions, type SimulationResult, simulate } from "../../s
 
 /** The seeds every `npm test` runs (docs/simulation.md); a long campaign: `npm run simtest -- --seeds 100000`. */
 const CI_SEEDS = 500;
+/** Mutations of a gateway's schedule runner: the schedule invariant must be what catches them. */
+const SCHEDULE_MUTATIONS: readonly Mutation[] = ["switch-at-change-instant", "stale-schedule-version"];
 
 function firstViolation(
   options: Omit<SimulationOptions, "seed">,
@@ -33,6 +35,10 @@ describe("deterministic simulation of the corridor under faults", () => {
     let floods = 0;
     let floodMessages = 0;
     let dropped = 0;
+    let schedulePushes = 0;
+    let schedulesCommitted = 0;
+    let scheduleChecks = 0;
+    let scheduledEntries = 0;
     for (let seed = 1; seed <= CI_SEEDS; seed++) {
       const result = simulate({ seed });
       if (result.violation) expect.fail(explain(result));
@@ -43,6 +49,10 @@ describe("deterministic simulation of the corridor under faults", () => {
       floods += result.stats.floods;
       floodMessages += result.stats.floodMessages;
       dropped += result.stats.messagesDropped;
+      schedulePushes += result.stats.schedulePushes;
+      schedulesCommitted += result.stats.schedulesCommitted;
+      scheduleChecks += result.stats.scheduleCycleChecks;
+      scheduledEntries += result.stats.scheduledEntries;
     }
     // The runs really exercised the protocol: many changes, both outcomes, many crashes, clean stops,
     // and floods whose excess the rate limit dropped.
@@ -52,9 +62,16 @@ describe("deterministic simulation of the corridor under faults", () => {
     expect(stops).toBeGreaterThan(CI_SEEDS);
     expect(floods).toBeGreaterThan(CI_SEEDS);
     expect(dropped).toBeGreaterThan(floodMessages / 2);
+    // Schedules raced plan pushes, and the schedule invariant had in-step cycles and scheduled changes
+    // entered from their boundary to check.
+    expect(schedulesCommitted).toBeGreaterThan(CI_SEEDS / 4);
+    expect(scheduleChecks).toBeGreaterThan(CI_SEEDS / 4);
+    expect(scheduledEntries).toBeGreaterThan(CI_SEEDS / 4);
     console.log(
       `${CI_SEEDS} seeds: ${pushes} plan pushes, ${committed} committed, ${crashes} crashes, ` +
-        `${stops} clean stops, ${floods} floods of ${floodMessages} messages (${dropped} dropped)`,
+        `${stops} clean stops, ${floods} floods of ${floodMessages} messages (${dropped} dropped), ` +
+        `${schedulePushes} schedule pushes (${schedulesCommitted} committed), ${scheduleChecks} in-step cycles ` +
+        `and ${scheduledEntries} scheduled entries checked against the schedule`,
     );
   });
 
@@ -73,6 +90,9 @@ describe("deterministic simulation of the corridor under faults", () => {
       it(`${mutation}: ${MUTATIONS[mutation]}`, { timeout: 600_000 }, () => {
         const { result, seeds } = firstViolation({ mutation });
         expect(result, `not caught in ${seeds} seeds`).not.toBeNull();
+        // A schedule mutation must be what the schedule invariant catches, not some other failure.
+        if (SCHEDULE_MUTATIONS.includes(mutation))
+          expect(result?.violation?.invariant, result ? explain(result) : "").toBe("schedule-agreement");
         console.log(`${mutation}: caught at seed ${result?.seed} — ${result?.violation?.message}`);
       });
     }

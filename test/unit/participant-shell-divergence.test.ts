@@ -1,3 +1,4 @@
+import type { IntersectionPlan } from "../../gateway/core/model.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -212,7 +213,8 @@ describe("the participant shell over the production store and over the simulator
           planFile: file,
           activationWallMs: clock.wallMs + 60_000,
         });
-      const stages = (version: number) => disk.planBody("next", version)?.stages.length ?? null;
+      const stages = (version: number) =>
+        (disk.planBody("next", version) as IntersectionPlan | null)?.stages.length ?? null;
       prepare("t1", 2, { ...planFile, version: 2 });
       const whilePrepared = stages(2);
       from({ type: "decision", txnId: "t1", outcome: "aborted", token });

@@ -71,7 +71,7 @@ describe("greenwave status, the table", () => {
     const wide = renderStatusTable(report, "mqtt://broker", { wide: true });
     expect(wide).toContain(LONG_FAULT);
     expect(wide.split("\n")[0]).toMatch(
-      /^CORRIDOR\s+INTERSECTION\s+ONLINE\s+MODE\s+PLAN\s+STAGE\s+CYCLE\s+OFFSET\s+IN STEP\s+FAULT\s+LOCK\s+LAST TXN\s+CLOCK\s+DIGEST\s+RELEASE\s+UPDATED$/,
+      /^CORRIDOR\s+INTERSECTION\s+ONLINE\s+MODE\s+PLAN\s+STAGE\s+CYCLE\s+OFFSET\s+IN STEP\s+FAULT\s+LOCK\s+LAST TXN\s+CLOCK\s+DIGEST\s+RELEASE\s+SCHEDULE\s+WHY\s+NEXT CHANGE\s+UPDATED$/,
     );
   });
 
@@ -106,6 +106,47 @@ describe("greenwave status, the table", () => {
   it("says when no intersection has published", () => {
     expect(renderStatusTable(statusJson("x", [], NOW), "mqtt://b", { wide: false })).toBe(
       "no intersection has published its status on mqtt://b for corridor x\n",
+    );
+  });
+});
+
+describe("greenwave status, the schedule line", () => {
+  const scheduled: Status["schedule"] = {
+    id: "weekly",
+    version: 3,
+    reason: "scheduled",
+    dayPlan: "weekday",
+    action: "am-peak",
+    manual: null,
+    next: { at: "2026-11-30T08:30:00.000Z", dayPlan: "weekday", action: "off-peak" },
+  };
+
+  it("says once, under the corridor's table, what every intersection agrees on", () => {
+    const views = ids.map((id, i) => view(status(id, i, { schedule: scheduled })));
+    const lines = renderStatusTable(statusJson(null, views, NOW), "mqtt://b", { wide: false })
+      .trimEnd()
+      .split("\n");
+    expect(lines.at(-1)).toBe("schedule weekly v3, day plan weekday; next: off-peak at 2026-11-30T08:30Z");
+    expect(lines).toHaveLength(3 + ids.length);
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(TABLE_COLUMNS);
+  });
+
+  it("says it per intersection when they differ, and nothing without a schedule", () => {
+    const manual: Status["schedule"] = {
+      ...scheduled,
+      reason: "manual",
+      dayPlan: null,
+      action: null,
+      manual: { plan: "pm-peak", by: "@alice", until: null, hold: true },
+      next: null,
+    };
+    const views = ids.map((id, i) => view(status(id, i, { schedule: i === 0 ? manual : scheduled })));
+    const table = renderStatusTable(statusJson(null, views, NOW), "mqtt://b", { wide: false });
+    expect(table).toContain(`${ids[0]}: schedule weekly v3, manual pm-peak by @alice, held; next: -`);
+    expect(table).toContain(`${ids[1]}: schedule weekly v3, day plan weekday; next: off-peak at`);
+    const none = ids.map((id, i) => view(status(id, i, { schedule: null })));
+    expect(renderStatusTable(statusJson(null, none, NOW), "mqtt://b", { wide: false })).not.toContain(
+      "schedule",
     );
   });
 });
@@ -168,6 +209,7 @@ describe("greenwave status --json", () => {
       "lastTxn",
       "clock",
       "release",
+      "schedule",
       "updatedAt",
     ]);
   });

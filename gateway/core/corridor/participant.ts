@@ -27,6 +27,11 @@ export interface PlanRef {
    * PREPARE. A participant keeps one content per (id, version), so its records name plans without it.
    */
   readonly digest?: string;
+  /**
+   * For a manual plan change while a schedule runs: how long it wins over the schedule — until an
+   * instant, or `hold` (until the next schedule push). Absent: until the schedule's next change.
+   */
+  readonly until?: number | "hold";
 }
 
 export interface PreparedTxn {

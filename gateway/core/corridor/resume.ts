@@ -1,3 +1,4 @@
+import { isScheduleKey } from "../schedule/committed-change.js";
 import type { Outcome, PreparedTxn } from "./participant.js";
 
 /** A transaction as a participant's store keeps it. */
@@ -41,12 +42,18 @@ export function committedToResume(
   nowWallMs: number,
   max: number,
 ): PreparedTxn[] {
-  const committed = newestFirst
+  const byCommit = newestFirst
     .filter((s) => s.phase === "committed" && s.txn.coordinator !== "")
     .map((s) => s.txn)
-    .reverse()
-    // A stable sort: equal instants stay in commit order.
-    .sort((a, b) => a.activationWallMs - b.activationWallMs);
+    .reverse();
+  // Where a schedule runs, changes are taken in commit order (core/schedule/schedule-runner.ts): one
+  // committed after another, for an instant not later than its, ended it before it took effect.
+  const underSchedule = byCommit.some((t) => isScheduleKey(t.plan.planId));
+  const live = underSchedule
+    ? byCommit.filter((t, i) => !byCommit.slice(i + 1).some((c) => c.activationWallMs <= t.activationWallMs))
+    : byCommit;
+  // A stable sort: equal instants stay in commit order.
+  const committed = [...live].sort((a, b) => a.activationWallMs - b.activationWallMs);
   // Of changes for the same instant, the controller keeps only the last one.
   const distinct = committed
     .filter((t, i) => committed[i + 1]?.activationWallMs !== t.activationWallMs)

@@ -1,6 +1,8 @@
 import type { DecisionLogEntry } from "../../core/corridor/decision-log.js";
 import { randomBytes } from "node:crypto";
 import { nextCommonBoundary } from "../../core/corridor/boundary.js";
+import type { TimeReference } from "../../core/time/time-reference.js";
+import { bareId, scheduleKey } from "../../core/schedule/committed-change.js";
 import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
 import type { Outcome } from "../../core/corridor/participant.js";
 import { decisionTopic, inboxTopic } from "../../protocol/corridor-messages.js";
@@ -40,7 +42,13 @@ export interface PushResult {
   readonly txnId: string;
   readonly corridor: string;
   /** `digest`: the plan file's content digest (absent in a reply from an older gateway). */
-  readonly plan: { readonly id: string; readonly version: number; readonly digest?: string };
+  readonly plan: {
+    readonly id: string;
+    readonly version: number;
+    readonly digest?: string;
+    /** A schedule push (absent: a plan). */
+    readonly kind?: "schedule";
+  };
   readonly outcome: "committed" | "aborted" | "halted";
   readonly reason: string | null;
   readonly activationAt: string;
@@ -129,13 +137,34 @@ export class CoordinatorHost extends CoordinatorShell {
   }
 }
 
-/** A plan change to coordinate: the plan file's content, its earliest activation, how far ahead at least. */
+/**
+ * What a push commits: a plan (with, over a running schedule, how long it wins), or a schedule bundle
+ * (config/schedule-bundle.ts) for the corridor's intersections.
+ */
+export type PushedChange =
+  | {
+      readonly kind: "plan";
+      readonly planFile: PushedPlan;
+      /** The plan file's content digest (config/plan-digest.ts), sent with the PREPARE. */
+      readonly digest: string;
+      readonly until?: number | "hold";
+    }
+  | {
+      readonly kind: "schedule";
+      readonly scheduleId: string;
+      readonly version: number;
+      /** The bundle's content digest (config/schedule-bundle.ts). */
+      readonly digest: string;
+      readonly bundle: unknown;
+      readonly participants: readonly string[];
+    };
+
+/** A change to coordinate: what, its earliest activation, how far ahead at least. */
 export interface PushRequest {
   readonly name: string;
-  readonly dailySyncMs: number;
-  readonly planFile: PushedPlan;
-  /** The plan file's content digest (config/plan-digest.ts), sent with the PREPARE. */
-  readonly digest: string;
+  /** The corridor's time reference: the common cycle boundaries count from its daily sync point. */
+  readonly timeReference: TimeReference;
+  readonly change: PushedChange;
   readonly atWallMs: number | null;
   readonly leadMs: number;
   readonly ackTimeoutMs: number;
@@ -145,20 +174,34 @@ export interface PushRequest {
 /** Coordinates one plan change to its end (or the ack timeout once committed) and says how it went. */
 export async function coordinatePush(host: CoordinatorHost, request: PushRequest): Promise<PushResult> {
   const started = host.now();
-  const plan = request.planFile;
-  const cycleMs = Math.round(plan.cycleSeconds * 1000);
+  const change = request.change;
   const earliest = Math.max(request.atWallMs ?? 0, started.wallMs + request.leadMs);
-  const activationWallMs = nextCommonBoundary(earliest, request.dailySyncMs, cycleMs);
+  // A plan takes effect at a common cycle boundary; a schedule governs from an instant (its runners
+  // then find each change's boundary), taken to the whole second.
+  const activationWallMs =
+    change.kind === "plan"
+      ? nextCommonBoundary(earliest, request.timeReference, Math.round(change.planFile.cycleSeconds * 1000))
+      : Math.ceil(earliest / 1000) * 1000;
+  const ref =
+    change.kind === "plan"
+      ? {
+          planId: change.planFile.id,
+          version: change.planFile.version,
+          digest: change.digest,
+          ...(change.until !== undefined ? { until: change.until } : {}),
+        }
+      : { planId: scheduleKey(change.scheduleId), version: change.version, digest: change.digest };
   const txnId = newTxnId(request.name, started.wallMs);
   const run = host.begin(
     startCoordinator(host.config, {
       txnId,
       coordinator: host.me,
-      participants: Object.keys(plan.intersections),
-      plan: { planId: plan.id, version: plan.version, digest: request.digest },
+      participants:
+        change.kind === "plan" ? Object.keys(change.planFile.intersections) : [...change.participants],
+      plan: ref,
       activationWallMs,
     }),
-    plan,
+    change.kind === "plan" ? change.planFile : change.bundle,
     request.haltAfter,
   );
   // Decided, then acknowledged by all or given up on after the ack timeout (the record is retained).
@@ -178,7 +221,12 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
   return {
     txnId,
     corridor: host.corridorId,
-    plan: { id: plan.id, version: plan.version, digest: request.digest },
+    plan: {
+      id: bareId(ref.planId),
+      version: ref.version,
+      digest: ref.digest,
+      ...(change.kind === "schedule" ? { kind: "schedule" as const } : {}),
+    },
     outcome,
     reason: run.finished?.reason ?? null,
     activationAt: new Date(activationWallMs).toISOString(),

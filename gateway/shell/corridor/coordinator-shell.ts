@@ -6,6 +6,7 @@ import {
   stepCoordinator,
 } from "../../core/corridor/coordinator.js";
 import type { Outcome } from "../../core/corridor/participant.js";
+import { bareId, isScheduleKey } from "../../core/schedule/committed-change.js";
 import { invariant } from "../../core/invariant.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
 import type { CommitRecord, CoordinatorPorts } from "./coordinator-ports.js";
@@ -110,9 +111,11 @@ export class CoordinatorRun {
       token: m.txn.token,
       participants: [...m.txn.participants],
       plan: {
-        id: m.txn.plan.planId,
+        id: bareId(m.txn.plan.planId),
         version: m.txn.plan.version,
         ...(m.txn.plan.digest !== undefined ? { digest: m.txn.plan.digest } : {}),
+        ...(isScheduleKey(m.txn.plan.planId) ? { kind: "schedule" as const } : {}),
+        ...(m.txn.plan.until !== undefined ? { until: m.txn.plan.until } : {}),
       },
       planFile: this.planFile,
       activationWallMs: m.txn.activationWallMs,

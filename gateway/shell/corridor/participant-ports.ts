@@ -2,7 +2,7 @@ import type { Outcome, PreparedTxn, Tombstone } from "../../core/corridor/partic
 import type { PrepareTimingRules } from "../../core/corridor/prepare-check.js";
 import { DEFAULT_PREPARE_TIMING_RULES } from "../../core/corridor/prepare-check.js";
 import type { PlanInForceRef, StoredTxn } from "../../core/corridor/resume.js";
-import type { IntersectionPlan } from "../../core/model.js";
+import type { CommittedChange } from "../../core/schedule/committed-change.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
 
 /**
@@ -34,13 +34,14 @@ export interface ParticipantDisk {
   /** Forced: PREPARED, the compiled plan it would take and the new fencing floor, in one write. */
   persistPrepared(
     txn: PreparedTxn,
-    planBody: IntersectionPlan | null,
+    planBody: CommittedChange | null,
     highestToken: number,
     atWallMs: number,
   ): void;
   /** Forced or lazy as the machine says (presumed abort: an abort needs no forced write). */
   persistOutcome(txnId: string, outcome: Outcome, forced: boolean, atWallMs: number): void;
-  planBody(planId: string, version: number): IntersectionPlan | null;
+  /** A plan, or a schedule under its schedule key (core/schedule/committed-change.ts). */
+  planBody(planId: string, version: number): CommittedChange | null;
   /** The newest committed transactions (at most `limit`), most recently written first. */
   committedTransactions(limit: number): StoredTxn[];
   planInForce(): PlanInForceRef | null;
@@ -53,9 +54,12 @@ export interface CorridorNetwork {
 
 export type PrepareBody = Extract<CorridorBody, { type: "prepare" }>;
 
-/** The signal core's verdict on a PREPARE's plan for this intersection, with the plan it would run. */
+/**
+ * The signal core's verdict on a PREPARE's plan (or schedule) for this intersection, with what it would
+ * run: the compiled plan, or the schedule with every plan it names compiled.
+ */
 export type PlanVerdict =
-  { readonly ok: true; readonly plan: IntersectionPlan } | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly plan: CommittedChange } | { readonly ok: false; readonly reason: string };
 
 export interface PlanCheck {
   check(body: PrepareBody): PlanVerdict;
@@ -69,7 +73,7 @@ export interface ParticipantLog {
 /** What the gateway around the participant does for it. */
 export interface ParticipantShellHost {
   /** `resumed`: handed again after a restart, rather than just committed. */
-  schedulePlan(plan: IntersectionPlan, txn: PreparedTxn, resumed: boolean): void;
+  schedulePlan(plan: CommittedChange, txn: PreparedTxn, resumed: boolean): void;
   /**
    * Why the controller could not take a plan change for this instant, or null when it can: its queue
    * of waiting changes is bounded, and a gateway that is stopping takes none.

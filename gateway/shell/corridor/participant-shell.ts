@@ -25,6 +25,11 @@ import { committedToResume } from "../../core/corridor/resume.js";
 import { InvariantViolation } from "../../core/invariant.js";
 import { takeToken, type TokenBucket } from "../../core/token-bucket.js";
 import type { IntersectionPlan } from "../../core/model.js";
+import {
+  type CommittedChange,
+  isCompiledSchedule,
+  scheduleKey,
+} from "../../core/schedule/committed-change.js";
 import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
 import type { CorridorEnvelope } from "../../protocol/corridor-messages.js";
 import { gatewayInbound } from "../../protocol/gateway-inbox.js";
@@ -74,7 +79,7 @@ export class ParticipantShell {
   private authority: LeaseAuthorityState;
   private participant: ParticipantState;
   /** Compiled plans of prepared transactions, by transaction id. */
-  private readonly plans = new Map<string, IntersectionPlan>();
+  private readonly plans = new Map<string, CommittedChange>();
   /** Audit entries, status updates and plan hand-overs of the current step, done once its messages are sent. */
   private readonly afterStep: (() => void)[] = [];
   private readonly step: typeof stepParticipant;
@@ -226,16 +231,27 @@ export class ParticipantShell {
     if (refusal !== null) return { ok: false, reason: refusal };
     const verdict = planCheck.check(body);
     if (!verdict.ok) return verdict;
+    const key = isCompiledSchedule(verdict.plan) ? scheduleKey(body.plan.id) : body.plan.id;
     const identity = checkPlanIdentity(
       {
         planId: body.plan.id,
         version: body.plan.version,
         claimedDigest: body.plan.digest ?? null,
-        plan: verdict.plan,
+        plan: verdict.plan as IntersectionPlan,
       },
-      disk.planBody(body.plan.id, body.plan.version),
+      disk.planBody(key, body.plan.version) as IntersectionPlan | null,
     );
     if (!identity.ok) return identity;
+    // A schedule's plans follow the plans' own rule: one content per (id, version) here.
+    if (isCompiledSchedule(verdict.plan))
+      for (const plan of Object.values(verdict.plan.plans)) {
+        const known = disk.planBody(plan.planId, plan.version);
+        const planIdentity = checkPlanIdentity(
+          { planId: plan.planId, version: plan.version, claimedDigest: null, plan },
+          isCompiledSchedule(known) ? null : known,
+        );
+        if (!planIdentity.ok) return planIdentity;
+      }
     this.plans.set(body.txnId, verdict.plan);
     return { ok: true };
   }
