@@ -122,7 +122,11 @@ export function simStepParticipant(mutation: Mutation | null): typeof stepPartic
   if (mutation !== "ignore-fencing-token") return step;
   return (state, event, nowMonoMs): ParticipantStep => {
     if (event.type !== "prepare") return step(state, event, nowMonoMs);
-    const unfenced = step({ ...state, highestToken: 0 }, { ...event, lastIssuedToken: 0 }, nowMonoMs);
+    const unfenced = step(
+      { ...state, highestToken: 0 },
+      { ...event, lastIssuedToken: 0, lease: { holder: event.txn.coordinator, token: event.txn.token } },
+      nowMonoMs,
+    );
     return {
       ...unfenced,
       state: { ...unfenced.state, highestToken: Math.max(unfenced.state.highestToken, state.highestToken) },

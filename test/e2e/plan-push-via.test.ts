@@ -105,7 +105,9 @@ calendar:
     expect(result.txnId.startsWith("x3-")).toBe(true);
     expect(result.votes.map((v) => v.vote)).toEqual(["yes", "yes", "yes", "yes"]);
     // Every intersection runs by it: the plan it has in force all day, from the next common boundary.
-    await until("every intersection to run the scheduled plan", 60_000, () => {
+    // The plan takes effect at the first common boundary after the push, then at each intersection's own
+    // first cycle start after it (40 s cycles): up to two cycles, more on a loaded machine.
+    await until("every intersection to run the scheduled plan", 150_000, () => {
       const run = cli(["status", "--broker", broker, "--corridor", "test-corridor", "--json"]);
       if (run.status !== 0) return null;
       const s = JSON.parse(run.stdout) as {
@@ -119,5 +121,5 @@ calendar:
         : null;
     });
     expect(await stop(demo)).toBe(0);
-  }, 150_000);
+  }, 240_000);
 });

@@ -110,7 +110,13 @@ describe("participant", () => {
   it("force-writes PREPARED before voting yes", () => {
     const step = stepParticipant(
       fresh(),
-      { type: "prepare", txn: txn("t1", 5), verdict: { ok: true }, lastIssuedToken: 5 },
+      {
+        type: "prepare",
+        txn: txn("t1", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
       0,
     );
     expect(step.effects.map((e) => e.type)).toEqual(["persist-prepared", "vote"]);
@@ -120,7 +126,13 @@ describe("participant", () => {
   it("refuses a token older than one it has seen or its authority issued, and says why", () => {
     const stale = stepParticipant(
       fresh(),
-      { type: "prepare", txn: txn("t1", 5), verdict: { ok: true }, lastIssuedToken: 6 },
+      {
+        type: "prepare",
+        txn: txn("t1", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 6,
+        lease: { holder: "op", token: 5 },
+      },
       0,
     );
     expect(stale.effects).toEqual([
@@ -146,6 +158,7 @@ describe("participant", () => {
         txn: txn("t1", granted),
         verdict: { ok: true },
         lastIssuedToken: fencingFloor(restarted),
+        lease: { holder: "op", token: granted },
       },
       0,
     );
@@ -154,15 +167,76 @@ describe("participant", () => {
     ]);
   });
 
+  it("refuses a token its own authority never granted the coordinator, and keeps its floor (issue 20, item 1)", () => {
+    // elm's credentials send a PREPARE with a made-up token: voted down, and the floor stays where it
+    // was, so later legitimate pushes are not blocked for good.
+    const madeUp = stepParticipant(
+      fresh(),
+      {
+        type: "prepare",
+        txn: txn("t1", Number.MAX_SAFE_INTEGER, "elm"),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
+      0,
+    );
+    expect(madeUp.effects).toEqual([
+      expect.objectContaining({
+        type: "vote",
+        yes: false,
+        reason: expect.stringContaining(`fencing token ${Number.MAX_SAFE_INTEGER} was not granted to elm`),
+      }),
+    ]);
+    expect(madeUp.state.highestToken).toBe(0);
+    const later = stepParticipant(
+      madeUp.state,
+      {
+        type: "prepare",
+        txn: txn("t2", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
+      0,
+    );
+    expect(later.effects.at(-1)).toMatchObject({ type: "vote", yes: true });
+    // The holder's real token, sent by someone else; and any token while no lease is held.
+    for (const [coordinator, lease] of [
+      ["elm", { holder: "op", token: 5 }],
+      ["op", null],
+    ] as const) {
+      const step = stepParticipant(
+        fresh(),
+        { type: "prepare", txn: txn("t3", 5, coordinator), verdict: { ok: true }, lastIssuedToken: 5, lease },
+        0,
+      );
+      expect(step.effects).toEqual([expect.objectContaining({ type: "vote", yes: false })]);
+      expect(step.state.highestToken).toBe(0);
+    }
+  });
+
   it("refuses a second change while in doubt, and a plan its checks rejected", () => {
     const prepared = stepParticipant(
       fresh(),
-      { type: "prepare", txn: txn("t1", 5), verdict: { ok: true }, lastIssuedToken: 5 },
+      {
+        type: "prepare",
+        txn: txn("t1", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
       0,
     ).state;
     const second = stepParticipant(
       prepared,
-      { type: "prepare", txn: txn("t2", 7, "op2"), verdict: { ok: true }, lastIssuedToken: 7 },
+      {
+        type: "prepare",
+        txn: txn("t2", 7, "op2"),
+        verdict: { ok: true },
+        lastIssuedToken: 7,
+        lease: { holder: "op2", token: 7 },
+      },
       0,
     );
     expect(second.effects[0]).toMatchObject({
@@ -176,6 +250,7 @@ describe("participant", () => {
         txn: txn("t3", 5),
         verdict: { ok: false, reason: "splits sum to 95 s" },
         lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
       },
       0,
     );
@@ -185,7 +260,13 @@ describe("participant", () => {
   it("having voted yes, never aborts on its own: it only asks, with back-off", () => {
     let s = stepParticipant(
       fresh(),
-      { type: "prepare", txn: txn("t1", 5), verdict: { ok: true }, lastIssuedToken: 5 },
+      {
+        type: "prepare",
+        txn: txn("t1", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
       0,
     ).state;
     const asks: number[] = [];
@@ -205,7 +286,13 @@ describe("participant", () => {
   it("applies the commit once however often it comes, and acknowledges each copy", () => {
     let s = stepParticipant(
       fresh(),
-      { type: "prepare", txn: txn("t1", 5), verdict: { ok: true }, lastIssuedToken: 5 },
+      {
+        type: "prepare",
+        txn: txn("t1", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
       0,
     ).state;
     const commit = {
@@ -222,7 +309,13 @@ describe("participant", () => {
     expect(dup.effects.map((e) => e.type)).toEqual(["ack"]);
     const latePrepare = stepParticipant(
       s,
-      { type: "prepare", txn: txn("t1", 5), verdict: { ok: true }, lastIssuedToken: 5 },
+      {
+        type: "prepare",
+        txn: txn("t1", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
       30,
     );
     expect(latePrepare.effects).toEqual([expect.objectContaining({ type: "vote", yes: true })]);
@@ -236,7 +329,13 @@ describe("participant", () => {
     ]);
     const late = stepParticipant(
       step.state,
-      { type: "prepare", txn: txn("t9", 5), verdict: { ok: true }, lastIssuedToken: 5 },
+      {
+        type: "prepare",
+        txn: txn("t9", 5),
+        verdict: { ok: true },
+        lastIssuedToken: 5,
+        lease: { holder: "op", token: 5 },
+      },
       1,
     );
     expect(late.effects[0]).toMatchObject({ yes: false });

@@ -31,7 +31,13 @@ function committedAtElm(): ParticipantState {
   let state = startParticipant("elm", { highestToken: 0, prepared: null, tombstones: [] }, 0);
   state = stepParticipant(
     state,
-    { type: "prepare", txn, verdict: { ok: true }, lastIssuedToken: 7 },
+    {
+      type: "prepare",
+      txn,
+      verdict: { ok: true },
+      lastIssuedToken: 7,
+      lease: { holder: txn.coordinator, token: txn.token },
+    },
     0,
   ).state;
   return stepParticipant(
@@ -65,7 +71,13 @@ describe("a participant under a flood of inquiries", () => {
     let state = startParticipant("elm", { highestToken: 0, prepared: null, tombstones: [] }, 0);
     state = stepParticipant(
       state,
-      { type: "prepare", txn, verdict: { ok: true }, lastIssuedToken: 7 },
+      {
+        type: "prepare",
+        txn,
+        verdict: { ok: true },
+        lastIssuedToken: 7,
+        lease: { holder: txn.coordinator, token: txn.token },
+      },
       0,
     ).state;
     const bystander = stepParticipant(

@@ -74,6 +74,12 @@ export type ParticipantEvent =
       readonly verdict: PrepareVerdict;
       /** Below this no token names a live lease of this intersection's authority (`fencingFloor`). */
       readonly lastIssuedToken: number;
+      /**
+       * The lease this intersection's own authority holds live now (holder and token), or null: a
+       * PREPARE is taken only under the lease that authority granted its coordinator — a token it never
+       * granted (made up, or another's) must not raise the fencing floor for good (issue 20).
+       */
+      readonly lease: { readonly holder: string; readonly token: number } | null;
     }
   | {
       readonly type: "decision";
@@ -259,13 +265,15 @@ function prepare(
   const refusal =
     txn.token < floor
       ? `fencing token ${txn.token} is older than ${floor}: another coordinator holds or held this intersection, or its gateway restarted since the lease was granted`
-      : state.prepared
-        ? `in doubt about transaction ${state.prepared.txnId}: one change at a time`
-        : !txn.participants.includes(state.intersection)
-          ? `${state.intersection} is not among the transaction's participants`
-          : event.verdict.ok
-            ? null
-            : event.verdict.reason;
+      : event.lease?.holder !== txn.coordinator || event.lease.token !== txn.token
+        ? notGranted(txn, event.lease)
+        : state.prepared
+          ? `in doubt about transaction ${state.prepared.txnId}: one change at a time`
+          : !txn.participants.includes(state.intersection)
+            ? `${state.intersection} is not among the transaction's participants`
+            : event.verdict.ok
+              ? null
+              : event.verdict.reason;
   if (refusal !== null) {
     // A no vote needs no forced write: with no PREPARED record, the transaction is aborted here.
     return { state: refuse(state, txn.txnId), effects: [vote(false, refusal)] };
@@ -281,6 +289,17 @@ function prepare(
     },
     effects: [{ type: "persist-prepared", txn, highestToken: txn.token }, vote(true, null)],
   };
+}
+
+/** Why a PREPARE's token is not one this intersection's authority granted its coordinator. */
+function notGranted(
+  txn: PreparedTxn,
+  lease: { readonly holder: string; readonly token: number } | null,
+): string {
+  const held = lease
+    ? `its lease is held by ${lease.holder} with token ${lease.token}`
+    : "no lease is held here";
+  return `fencing token ${txn.token} was not granted to ${txn.coordinator} by this intersection's lease authority (${held}): take the lease first, or take it again if it ran out`;
 }
 
 function decide(

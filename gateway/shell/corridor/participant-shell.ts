@@ -158,6 +158,7 @@ export class ParticipantShell {
           txn: inbound.txn,
           verdict: this.check(body, envelope.sentAtWallMs),
           lastIssuedToken: fencingFloor(this.authority),
+          lease: this.lock,
         });
       }
       case "participant":
