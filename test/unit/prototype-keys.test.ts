@@ -181,10 +181,23 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
       host,
     );
     const votes = () => sent.filter((m) => m.body.type === "vote").map((m) => m.body);
-    return { f, me, node, votes };
+    // The coordinator holds this intersection's lease: a PREPARE is taken only under it.
+    node.onMessage({
+      from: "@op",
+      to: me,
+      sentAtWallMs: Date.now(),
+      body: { type: "acquire", requestId: "r1", ttlMs: 15_000 },
+    });
+    const token = node.lock?.token ?? 2 * TOKENS_PER_EPOCH;
+    return { f, me, node, votes, token };
   }
 
-  function prepare(me: string, planFile: unknown, participants: readonly string[] = [me]): CorridorEnvelope {
+  function prepare(
+    me: string,
+    planFile: unknown,
+    participants: readonly string[] = [me],
+    token = 2 * TOKENS_PER_EPOCH,
+  ): CorridorEnvelope {
     const now = Date.now();
     return {
       v: 1,
@@ -194,7 +207,7 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
       body: {
         type: "prepare",
         txnId: `t-${Math.random().toString(36).slice(2)}`,
-        token: 2 * TOKENS_PER_EPOCH,
+        token,
         participants: [...participants],
         plan: { id: "next", version: 1 },
         planFile,
@@ -208,13 +221,13 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
 
   it("a good PREPARE gets a yes vote (the harness works)", () => {
     const p = participant();
-    p.node.onMessage(prepare("x1", nextPlan(p)));
+    p.node.onMessage(prepare("x1", nextPlan(p), ["x1"], p.token));
     expect(p.votes()).toEqual([expect.objectContaining({ yes: true })]);
   });
 
   it.each(HOSTILE_KEYS)("a participant named %s that the plan has no part for votes no, and lives", (key) => {
     const p = participant(key);
-    expect(() => p.node.onMessage(prepare(key, nextPlan(p)))).not.toThrow();
+    expect(() => p.node.onMessage(prepare(key, nextPlan(p), [key], p.token))).not.toThrow();
     expect(p.votes()).toEqual([
       expect.objectContaining({
         yes: false,
@@ -234,7 +247,7 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
         `"intersections":{"x1":${JSON.stringify(parts.x1)},${JSON.stringify(key)}:${JSON.stringify(parts.x1)}}`,
       ),
     ) as unknown;
-    p.node.onMessage(prepare("x1", hostile));
+    p.node.onMessage(prepare("x1", hostile, ["x1"], p.token));
     expect(p.votes()).toEqual([
       expect.objectContaining({ yes: false, reason: expect.stringContaining(`intersections.${key}`) }),
     ]);
