@@ -10,6 +10,7 @@ import {
   CoordinatorHost,
   coordinatePush,
   type HaltAfter,
+  type PushedChange,
   type PushResult,
 } from "../shell/corridor/coordinator-host.js";
 import { inboxFilter, parseCorridorMessage } from "../protocol/corridor-messages.js";
@@ -132,25 +133,12 @@ async function openCoordinator(options: RecoverOptions & { readonly haltAfter?: 
 
 /** Finishes the committed transactions of a coordinator's log (a restarted coordinator), then pushes the plan. */
 export async function pushPlan(options: PushOptions): Promise<PushResult> {
-  const { host, close } = await openCoordinator(options);
-  try {
-    return await coordinatePush(host, {
-      name: options.name,
-      timeReference: options.corridor.timeReference,
-      change: {
-        kind: "plan",
-        planFile: options.plan.raw,
-        digest: planDigest(options.plan.raw),
-        ...(options.until !== undefined ? { until: options.until } : {}),
-      },
-      atWallMs: options.atWallMs,
-      leadMs: options.leadMs,
-      ackTimeoutMs: options.ackTimeoutMs,
-      ...(options.haltAfter ? { haltAfter: options.haltAfter } : {}),
-    });
-  } finally {
-    await close();
-  }
+  return pushChange(options, {
+    kind: "plan",
+    planFile: options.plan.raw,
+    digest: planDigest(options.plan.raw),
+    ...(options.until !== undefined ? { until: options.until } : {}),
+  });
 }
 
 export interface SchedulePushOptions extends Omit<PushOptions, "plan" | "until"> {
@@ -159,20 +147,28 @@ export interface SchedulePushOptions extends Omit<PushOptions, "plan" | "until">
 
 /** Finishes the coordinator's log (as `pushPlan`), then commits the schedule, with its plans, to every intersection. */
 export async function pushSchedule(options: SchedulePushOptions): Promise<PushResult> {
+  const bundle = scheduleBundle(options.schedule, options.corridor);
+  return pushChange(options, {
+    kind: "schedule",
+    scheduleId: options.schedule.raw.id,
+    version: options.schedule.raw.version,
+    digest: scheduleBundleDigest(bundle),
+    bundle,
+    participants: options.corridor.raw.intersections.map((member) => member.id),
+  });
+}
+
+/** One push of either kind: the coordinator opened (its log finished first), the change coordinated, closed. */
+async function pushChange(
+  options: Omit<PushOptions, "plan" | "until">,
+  change: PushedChange,
+): Promise<PushResult> {
   const { host, close } = await openCoordinator(options);
   try {
-    const bundle = scheduleBundle(options.schedule, options.corridor);
     return await coordinatePush(host, {
       name: options.name,
       timeReference: options.corridor.timeReference,
-      change: {
-        kind: "schedule",
-        scheduleId: options.schedule.raw.id,
-        version: options.schedule.raw.version,
-        digest: scheduleBundleDigest(bundle),
-        bundle,
-        participants: options.corridor.raw.intersections.map((member) => member.id),
-      },
+      change,
       atWallMs: options.atWallMs,
       leadMs: options.leadMs,
       ackTimeoutMs: options.ackTimeoutMs,
