@@ -23,7 +23,8 @@ const LAYERS = {
   // Installed releases: health-gated activation, rollback, backups of the stores (docs/upgrades.md).
   // Reads the store's files and latch with the store's own rules, never through a running gateway.
   "gateway/release/": ["gateway/core/", "gateway/store/"],
-  "gateway/broker/": ["gateway/config/", "gateway/protocol/"],
+  "gateway/broker/": ["gateway/config/", "gateway/protocol/", "gateway/core/"],
+  "gateway/console/": ["gateway/core/", "gateway/config/", "gateway/protocol/"],
   "gateway/node/": [
     "gateway/core/",
     "gateway/config/",

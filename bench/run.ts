@@ -1,9 +1,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { benchEventLog } from "./event-log.js";
+import { benchGreenWave } from "./green-wave.js";
 import { benchLampStates } from "./lamp-states.js";
 import { benchModbusLatency } from "./modbus-latency.js";
 import { benchMqttRoundTrip } from "./mqtt-roundtrip.js";
 import { benchPlanPush } from "./plan-push.js";
+import { benchProgression } from "./progression.js";
 import { benchSchedule } from "./schedule.js";
 import type { BenchResult } from "./stats.js";
 
@@ -12,12 +15,18 @@ import type { BenchResult } from "./stats.js";
  * to bench/results/latest.json. Compare ratios measured in one run: these machines are shared.
  */
 const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchResult | BenchResult[]>> = {
+  "event-log": benchEventLog,
+  "green-wave": benchGreenWave,
   "lamp-states": benchLampStates,
   "modbus-latency": benchModbusLatency,
   "mqtt-roundtrip": benchMqttRoundTrip,
   "plan-push": benchPlanPush,
+  progression: benchProgression,
   schedule: benchSchedule,
 };
+
+/** Minutes of SUMO each: run only when named (`--only green-wave`). */
+const ON_REQUEST = new Set(["green-wave"]);
 
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 if (only !== undefined && !(only in BENCHES)) {
@@ -28,7 +37,7 @@ if (only !== undefined && !(only in BENCHES)) {
 const startedAt = new Date().toISOString();
 const results: BenchResult[] = [];
 for (const [name, bench] of Object.entries(BENCHES)) {
-  if (only && name !== only) continue;
+  if (only ? name !== only : ON_REQUEST.has(name)) continue;
   process.stdout.write(`running ${name}…\n`);
   results.push(...[await bench()].flat());
 }

@@ -2,7 +2,9 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "aedes";
 import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, mayRetain, maySubscribe, type Principal } from "./acl.js";
-import { type BrokerUser, verifyPassword } from "./users.js";
+import { guardChunk, PACKET_GUARD_START } from "./packet-size-guard.js";
+import { LoginGuard, type LoginCounters } from "./login-guard.js";
+import type { BrokerUser } from "./users.js";
 
 export interface BrokerOptions {
   readonly host: string;
@@ -29,12 +31,17 @@ export interface RunningBroker {
   readonly port: number;
   readonly url: string;
   readonly counters: BrokerCounters;
+  /** Logins refused before any password check (rate limit, full queue) or skipped (client gone). */
+  readonly logins: LoginCounters;
   readonly aedes: Aedes;
   close(): Promise<void>;
 }
 
 /** Most clients at once: past it a connection is refused (counted), not queued. */
 export const MAX_BROKER_CONNECTIONS = 2000;
+
+/** The largest packet: a payload at its limit, with its topic (at most 64 KiB) and headers. */
+export const MAX_BROKER_PACKET_BYTES = MAX_BROKER_PAYLOAD_BYTES + 65_536 + 16;
 
 const principals = new WeakMap<Client, Principal>();
 
@@ -58,8 +65,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     tooLarge: 0,
   };
   const log = options.onLog ?? (() => {});
+  const guard = new LoginGuard();
   const aedes = await Aedes.createBroker({
-    authenticate: authenticator(options.users, counters, log),
+    authenticate: authenticator(options.users, counters, log, guard),
     authorizePublish: publishAuthorizer(counters, log),
     authorizeSubscribe(client, subscription, callback) {
       if (!maySubscribe(principalOf(client), subscription.topic)) {
@@ -72,7 +80,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       callback(null, subscription);
     },
   });
-  return listen(aedes, options, counters);
+  return { ...(await listen(aedes, options, counters)), logins: guard.counters };
 }
 
 function principalOf(client: Client | null): Principal {
@@ -84,6 +92,7 @@ function authenticator(
   users: ReadonlyMap<string, BrokerUser> | null,
   counters: BrokerCounters,
   log: BrokerLog,
+  guard: LoginGuard,
 ): AedesOptions["authenticate"] {
   return (client, username, password, done) => {
     if (users === null) {
@@ -92,28 +101,32 @@ function authenticator(
       return;
     }
     const user = username === undefined ? undefined : users.get(username);
-    if (!user || !password) {
-      counters.authFailures++;
-      log("warn", "connection refused: unknown user or no password", { clientId: client.id, username });
-      done(authError("bad username or password", 4), false);
-      return;
-    }
-    verifyPassword(password, user.passwordHash).then(
-      (ok) => {
-        if (!ok) {
-          counters.authFailures++;
-          log("warn", "connection refused: wrong password", { clientId: client.id, username });
-          done(authError("bad username or password", 4), false);
-          return;
-        }
+    const address = client.conn && "remoteAddress" in client.conn ? String(client.conn.remoteAddress) : "?";
+    const gone = () => Boolean((client.conn as { destroyed?: boolean } | undefined)?.destroyed);
+    guard.check(address, user?.passwordHash ?? null, password, gone).then((verdict) => {
+      if (verdict === "accepted" && user) {
         principals.set(client, user.principal);
         done(null, true);
-      },
-      () => {
-        counters.authFailures++;
-        done(authError("bad username or password", 4), false);
-      },
-    );
+        return;
+      }
+      counters.authFailures++;
+      if (verdict === "rate-limited" || verdict === "busy") {
+        log(
+          "warn",
+          `connection refused: ${verdict === "busy" ? "too many logins waiting" : "too many login attempts from this address"}`,
+          {
+            clientId: client.id,
+            address,
+          },
+        );
+        // 3: server unavailable (MQTT 3.1.1): the client retries later, as it should.
+        done(authError("too many login attempts; try again later", 3), false);
+        return;
+      }
+      if (verdict === "refused")
+        log("warn", "connection refused: bad username or password", { clientId: client.id, username });
+      done(authError("bad username or password", 4), false);
+    });
   };
 }
 
@@ -154,16 +167,42 @@ function publishAuthorizer(counters: BrokerCounters, log: BrokerLog): AedesOptio
   };
 }
 
+/**
+ * Closes a connection whose next packet declares more than a payload's limit (plus room for its
+ * topic and header) as soon as its fixed header arrives. Listening to `data` beside aedes's own
+ * `readable` reads changes nothing of how aedes reads: the chunks are seen as it reads them.
+ */
+function guardPacketSizes(socket: Socket, counters: BrokerCounters, log: BrokerLog): void {
+  let state = PACKET_GUARD_START;
+  const onData = (chunk: Buffer) => {
+    const step = guardChunk(state, chunk, MAX_BROKER_PACKET_BYTES);
+    if (step.ok) {
+      state = step.state;
+      return;
+    }
+    socket.off("data", onData);
+    counters.tooLarge++;
+    log("warn", "connection closed: a packet larger than the broker accepts", {
+      remoteAddress: socket.remoteAddress,
+      declaredBytes: step.declared,
+      limitBytes: MAX_BROKER_PACKET_BYTES,
+    });
+    socket.destroy();
+  };
+  socket.on("data", onData);
+}
+
 /** Accepts connections (TCP or TLS) for the broker, bounded in number; closes everything on close(). */
 async function listen(
   aedes: Aedes,
   options: BrokerOptions,
   counters: BrokerCounters,
-): Promise<RunningBroker> {
+): Promise<Omit<RunningBroker, "logins">> {
   await options.beforeListen?.(aedes);
   const onConnection = (socket: Socket) => {
     counters.connections++;
     socket.setNoDelay(options.noDelay ?? true);
+    guardPacketSizes(socket, counters, options.onLog ?? (() => {}));
     aedes.handle(socket);
   };
   const server: Server = options.tls

@@ -1,5 +1,3 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { identifier } from "../config/schema.js";
 import {
@@ -8,8 +6,8 @@ import {
   MAX_AUDIT_LIMIT,
   mqttAuditPages,
 } from "../operator/audit-pages.js";
-import { AuditReader } from "../store/audit-reader.js";
-import { STORE_FILE } from "../store/store.js";
+import { StoreReader } from "../store/store-reader.js";
+import { DEFAULT_DATA_DIR, storeFile } from "./data-dir.js";
 import { addBrokerFlags, type BrokerFlags, connectOperator } from "./broker-options.js";
 import { auditLine, parseSince } from "./audit-view.js";
 import { UsageError } from "./usage-error.js";
@@ -23,8 +21,6 @@ interface AuditOptions extends BrokerFlags {
   json?: boolean;
   timeoutMs: string;
 }
-
-const DEFAULT_DATA_DIR = "/var/lib/greenwave";
 
 /**
  * `greenwave audit`: a gateway's audit trail without SQL. At the cabinet it reads the store read only
@@ -77,7 +73,7 @@ async function runAudit(options: AuditOptions): Promise<void> {
 }
 
 async function fromStore(file: string, query: Parameters<typeof collectAudit>[1]): Promise<CollectedAudit> {
-  const reader = AuditReader.open(file);
+  const reader = StoreReader.open(file);
   try {
     return await collectAudit((request) => Promise.resolve(reader.page(request)), query);
   } finally {
@@ -100,30 +96,6 @@ async function overMqtt(
     );
   } finally {
     await client.close();
-  }
-}
-
-/** The store of one intersection; a wrong id or data directory is a usage error that lists what is there. */
-function storeFile(dataDir: string, intersection: string): string {
-  const root = resolve(dataDir);
-  const dir = join(root, intersection);
-  if (existsSync(dir) && statSync(dir).isDirectory()) return join(dir, STORE_FILE);
-  const known = storesIn(root);
-  throw new UsageError(
-    `no gateway data for intersection ${intersection} in ${root} (${known.length > 0 ? `found: ${known.join(", ")}` : "no gateway stores there"}; check --intersection and --data-dir)`,
-  );
-}
-
-/** The intersections with a store under a data directory (the first 20, for a message). */
-function storesIn(root: string): string[] {
-  try {
-    return readdirSync(root, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory() && existsSync(join(root, entry.name, STORE_FILE)))
-      .map((entry) => entry.name)
-      .sort()
-      .slice(0, 20);
-  } catch {
-    return [];
   }
 }
 

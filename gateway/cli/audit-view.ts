@@ -1,28 +1,18 @@
 import type { AuditEvent } from "../core/audit-page.js";
+import { readInstant } from "../core/time/instant-text.js";
 import { UsageError } from "./usage-error.js";
 
 /** How `greenwave audit` reads its input and shows events: pure, for the command and its tests. */
-
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
  * `--since`: an ISO 8601 time (`2026-11-30T09:00:00Z`; without a zone it is local time, as Date reads
  * it) or a duration back from now (`30m`, `2h`, `1h30m`, `7d`). Returns wall-clock ms.
  */
-export function parseSince(text: string, nowWallMs: number): number {
-  const value = text.trim();
-  if (/^(\d{1,6}[smhd])+$/.test(value)) {
-    let ms = 0;
-    for (const [, n, unit] of value.matchAll(/(\d+)([smhd])/g))
-      ms += Number(n) * (UNIT_MS[unit as string] ?? 0);
-    return nowWallMs - ms;
-  }
-  const at = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(value)
-    ? Date.parse(value)
-    : Number.NaN;
-  if (Number.isNaN(at))
+export function parseSince(text: string, nowWallMs: number, flag = "--since"): number {
+  const at = readInstant(text, nowWallMs);
+  if (at === null)
     throw new UsageError(
-      `--since must be an ISO time (e.g. 2026-11-30T09:00:00Z) or a duration back from now (e.g. 30m, 2h, 1h30m, 7d), got "${text}"`,
+      `${flag} must be an ISO time (e.g. 2026-11-30T09:00:00Z) or a duration back from now (e.g. 30m, 2h, 1h30m, 7d), got "${text}"`,
     );
   return at;
 }

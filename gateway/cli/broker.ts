@@ -53,11 +53,23 @@ function readPem(file: string, flag: string): Buffer {
   }
 }
 
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return (
+    bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare) || bare === "::ffff:127.0.0.1"
+  );
+}
+
 async function runBroker(options: BrokerCommandOptions): Promise<void> {
   const port = parsePort(options.port, "--port");
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey))
     throw new UsageError("--tls-cert and --tls-key go together");
   const users = options.users ? loadBrokerUsers(options.users) : null;
+  if (!users && !isLoopback(options.host))
+    throw new UsageError(
+      `an open broker (no --users file: no passwords, no ACL) listens on loopback only, not on ${options.host}: anyone who reaches it could command every intersection. Give --users FILE (see the README's "Run it for real"), or --host 127.0.0.1`,
+    );
   const log = createLogger("greenwave-broker");
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((done) => {

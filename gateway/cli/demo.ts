@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { type RunningSimulator, startSimulator } from "../../simulators/io-module/simulator.js";
 import { type RunningBroker, startBroker } from "../broker/broker.js";
+import { CorridorModel } from "../console/corridor-model.js";
+import { type RunningConsole, startConsole } from "../console/server.js";
 import {
   compileIntersectionPlan,
   type IntersectionSetup,
@@ -46,6 +48,7 @@ interface DemoOptions {
   quiet?: boolean;
   schedule?: string | false;
   clockStart?: string;
+  consolePort: string;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -81,6 +84,7 @@ export function registerDemoCommand(program: Command): void {
       "--clock-start <instant>",
       "run the corridor's clocks from this instant (ISO 8601, e.g. 2026-12-01T06:29:30+01:00) instead of now: to see a scheduled change at once",
     )
+    .option("--console-port <port>", "the web console's port on 127.0.0.1 (0: any free port)", "8080")
     .action((options: DemoOptions) => runDemo(options));
 }
 
@@ -95,6 +99,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const corridor = loadCorridor(options.corridor);
   const brokerPort = parsePort(options.port, "--port");
   const httpPort = parsePort(options.httpPort, "--http-port");
+  const consolePort = parsePort(options.consolePort, "--console-port");
   const durationS = options.duration === undefined ? null : positiveSeconds(options.duration, "--duration");
   const switchPlan = options.switch ? loadPlan(planFileFor(corridor, options.switch)) : null;
   const afterS = positiveSeconds(options.after, "--after");
@@ -122,18 +127,27 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const ownDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "greenwave-demo-"));
   let broker: RunningBroker | null = null;
+  let webConsole: RunningConsole | null = null;
   const simulators: RunningSimulator[] = [];
   const stores: ReturnType<typeof openStore>[] = [];
   try {
     broker = await startBroker({ host: "127.0.0.1", port: brokerPort, users: null }).catch((error: unknown) =>
       explainPortInUse(error, "the demo's broker", "--port"),
     );
+    webConsole = await startConsole({
+      model: new CorridorModel(corridor),
+      broker: { url: broker.url },
+      host: "127.0.0.1",
+      port: consolePort,
+      warn: (message) => log.warn(message),
+    }).catch((error: unknown) => explainPortInUse(error, "the demo's web console", "--console-port"));
     const controls = await simulateModules(setups, simulators, log);
     const display = (setup: IntersectionSetup, name: string, node: () => GatewayNode | null): Display =>
       options.quiet ? {} : demoDisplay(setup, name, node, print, stamp);
     print(
       `greenwave demo: corridor ${corridor.raw.id}, ${setups.length} intersections, ${durationS ? `${durationS} s` : "Ctrl-C to stop"}\n` +
         `  broker      ${broker.url} (embedded aedes, open: loopback only)\n` +
+        `  console     ${webConsole.url} (the web console: live intersections and the time-space diagram)\n` +
         `  status      npx greenwave status --broker ${broker.url} (--watch: redrawn every second)\n` +
         `  data        ${dataDir}${ownDataDir ? " (temporary)" : ""}`,
     );
@@ -164,6 +178,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
   } finally {
     await Promise.all(nodes.map((node) => node.stop("clean")));
     for (const store of stores) store.close();
+    await webConsole?.close();
     await Promise.all(simulators.map((sim) => sim.stop()));
     await broker?.close();
     if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });

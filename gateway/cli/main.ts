@@ -8,6 +8,7 @@ import { registerBrokerCommand } from "./broker.js";
 import { registerConfigCommands } from "./config-commands.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerDoctorCommand } from "./doctor.js";
+import { registerEventsCommand } from "./events-command.js";
 import { registerFaultCommands } from "./fault-commands.js";
 import { registerGatewayCommand } from "./gateway.js";
 import { packageVersion } from "./package-version.js";
@@ -46,9 +47,11 @@ registerStatusCommand(program);
 registerTxnCommands(program);
 registerFaultCommands(program);
 registerAuditCommand(program);
+registerEventsCommand(program);
 registerSimCommands(program);
 registerReleaseCommands(program);
 registerDoctorCommand(program);
+(await import("./console.js")).registerConsoleCommand(program);
 
 try {
   await program.parseAsync(process.argv);

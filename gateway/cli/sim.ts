@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { startSimulator } from "../../simulators/io-module/simulator.js";
 import { loadDeviceProfile } from "../config/load.js";
 import { explainPortInUse } from "./port-in-use.js";
+import { registerSimTraffic } from "./sim-traffic.js";
 import { UsageError } from "./usage-error.js";
 
 /** The default simulated module: the generic 32-channel DO/DI profile shipped in config/devices. */
@@ -28,7 +29,8 @@ function integer(value: string, flag: string, min: number, max: number): number 
 }
 
 export function registerSimCommands(program: Command): void {
-  const sim = program.command("sim").description("hardware simulators");
+  const sim = program.command("sim").description("hardware and traffic simulators");
+  registerSimTraffic(sim);
   sim
     .command("io-module")
     .description(

@@ -22,6 +22,7 @@ import {
   readPlanFile,
 } from "./load.js";
 import { loadSchedule, scheduleFromRaw } from "./load-schedule.js";
+import { findDemandCorridor, loadDemand } from "./load-demand.js";
 import { changeRow, describeChange, nextChanges } from "./schedule-changes.js";
 import { scheduleFileSchema } from "./schedule-schema.js";
 import { intersectionFileSchema } from "./schema.js";
@@ -60,6 +61,12 @@ export function checkConfigFile(file: string, options: CheckOptions = {}): Check
       checkCorridor(loadCorridor(file), report);
     } else if (kind === "schedule") {
       checkScheduleFile(file, options, report);
+    } else if (kind === "demand") {
+      const corridor = loadCorridor(options.corridor ?? findDemandCorridor(file));
+      const demand = loadDemand(file, corridor);
+      report.checked.push(
+        `demand ${demand.raw.id}: corridor ${corridor.raw.id}, ${demand.mainStreet.eastbound} veh/h eastbound, ${demand.mainStreet.westbound} veh/h westbound at the ends`,
+      );
     } else {
       checkIntersectionFile(file, report);
     }

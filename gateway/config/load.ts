@@ -27,6 +27,7 @@ import {
   type PlanPartFile,
   planFileSchema,
 } from "./schema.js";
+import { trafficLayout } from "./traffic-schema.js";
 import { validate } from "./validate.js";
 import { planDigest } from "./plan-digest.js";
 import { parseYamlText, readYamlFile, type YamlFile } from "./yaml-file.js";
@@ -78,7 +79,7 @@ export function fileKindOf(yaml: YamlFile): FileKind {
     yaml.locate([
       {
         path: typeof kind === "undefined" ? [] : ["kind"],
-        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan", "kind: schedule" or "kind: device-profile"`,
+        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan", "kind: schedule", "kind: demand" or "kind: device-profile"`,
       },
     ]),
   );
@@ -243,6 +244,10 @@ function buildIntersection(raw: IntersectionFile): { intersection: Intersection;
   const issues: Issue[] = [];
   const index = indexGroups(raw, issues);
   const permissive = permissiveMatrix(raw, index, issues);
+  // The traffic simulation's view of the groups (docs/traffic-network.md), checked with the rest when
+  // the file gives one. Without a `traffic:` block the intersection loads whatever its groups are
+  // called: a gateway never depends on the simulation; `sim traffic` says what is missing.
+  if (raw.traffic !== undefined) issues.push(...trafficLayout(raw.traffic, raw.groups, permissive).issues);
   const groups = raw.groups.map(signalGroup);
   const yellowFlash = groups.map((g, i) => (g.scheduledFlash === "yellow" ? i : -1)).filter((i) => i >= 0);
   for (const a of yellowFlash) {
@@ -273,8 +278,45 @@ function buildIntersection(raw: IntersectionFile): { intersection: Intersection;
     startupAllRedMs: allRedMs,
     flashPeriodMs: Math.round(60_000 / raw.flash.flashesPerMinute),
     monitor: raw.monitor,
+    ...(raw.phases ? { phases: phaseNumbers(raw, index, issues) } : {}),
   };
   return { intersection, issues };
+}
+
+/**
+ * The event log's phase numbers, by group index: every group listed once, and no two groups of one kind
+ * on one number (a vehicle and a pedestrian group may share one, as NEMA's phase 2 and its walk do).
+ */
+function phaseNumbers(raw: IntersectionFile, index: ReadonlyMap<string, number>, issues: Issue[]): number[] {
+  const listed = raw.phases ?? {};
+  const numbers = raw.groups.map((_, i) => i + 1);
+  for (const groupId of Object.keys(listed))
+    if (!index.has(groupId))
+      issues.push({
+        path: ["phases", groupId],
+        message: `phases names unknown group ${groupId} (groups: ${raw.groups.map((g) => g.id).join(", ")})`,
+      });
+  const taken = new Map<string, string>();
+  raw.groups.forEach((group, i) => {
+    const phase = Object.hasOwn(listed, group.id) ? listed[group.id] : undefined;
+    if (phase === undefined) {
+      issues.push({
+        path: ["phases"],
+        message: `phases gives no number for group ${group.id}: list every group, or leave phases out to number them 1, 2, … in file order`,
+      });
+      return;
+    }
+    numbers[i] = phase;
+    const key = `${group.kind}:${phase}`;
+    const other = taken.get(key);
+    if (other !== undefined)
+      issues.push({
+        path: ["phases", group.id],
+        message: `${group.kind} groups ${other} and ${group.id} both have phase ${phase}: the event log could not tell them apart`,
+      });
+    else taken.set(key, group.id);
+  });
+  return numbers;
 }
 
 /** Each group's index by id; a group defined twice, or a pedestrian clearance too short for its crossing, is an issue. */
@@ -401,6 +443,7 @@ export function planHeader(raw: PlanFile, timeReference: TimeReference): PlanHea
     cycleMs: secondsToMs(raw.cycleSeconds),
     dailySyncMs: timeReference.dailySyncMs,
     ...(timeReference.timeZone === undefined ? {} : { timeZone: timeReference.timeZone }),
+    ...(raw.pattern === undefined ? {} : { pattern: raw.pattern }),
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { isKnownTimeZone } from "../core/time/zone.js";
 import { identifier, quoted } from "./identifier.js";
 import { scheduleFileSchema } from "./schedule-schema.js";
+import { demandFileSchema, trafficSchema } from "./traffic-schema.js";
 import { zoneHint } from "./zone-hint.js";
 
 /**
@@ -56,6 +57,11 @@ export const intersectionFileSchema = z.strictObject({
   groups: z.array(groupSchema).min(2).max(32),
   /** For each group, the groups that may show green/yellow/walk with it. Symmetric: one side suffices. */
   permissive: z.record(identifier, z.array(identifier)).default({}),
+  /**
+   * The phase number of each group in the high-resolution event log (docs/event-log.md): the event
+   * parameter ATSPM tools read. Absent: the groups in file order, numbered from 1.
+   */
+  phases: z.record(identifier, z.number().int().min(1).max(255)).optional(),
   startup: z
     .strictObject({
       flashSeconds: seconds(3, 60).default(6),
@@ -79,6 +85,12 @@ export const intersectionFileSchema = z.strictObject({
     .array(z.lazy(() => deviceSchema))
     .max(8)
     .default([]),
+
+  /**
+   * For traffic simulation (docs/traffic-network.md): lanes per approach and which group serves which
+   * movement. Absent: defaults by the groups' names.
+   */
+  traffic: trafficSchema.optional(),
 });
 
 const channel = z.number().int().min(0).max(255);
@@ -253,6 +265,8 @@ export const planFileSchema = z.strictObject({
   version: z.number().int().min(1),
   corridor: identifier,
   description: z.string().max(500).optional(),
+  /** The pattern number the high-resolution event log writes when this plan takes effect (code 131). */
+  pattern: z.number().int().min(1).max(253).optional(),
   cycleSeconds: z.number(),
   intersections: z.record(identifier, planPartSchema),
 });
@@ -270,6 +284,7 @@ export const fileSchemas = {
   plan: planFileSchema,
   "device-profile": deviceProfileFileSchema,
   schedule: scheduleFileSchema,
+  demand: demandFileSchema,
 } as const;
 
 export type FileKind = keyof typeof fileSchemas;

@@ -56,6 +56,16 @@ export interface Intersection {
   /** Full flash period (on + off), from flashes per minute. */
   readonly flashPeriodMs: number;
   readonly monitor: MonitorWindows;
+  /**
+   * Each group's phase number in the high-resolution event log (by group index); absent: index + 1.
+   * Read it through phaseNumber().
+   */
+  readonly phases?: readonly number[];
+}
+
+/** The phase number the event log writes for a group (core/event-log). */
+export function phaseNumber(intersection: Intersection, groupIndex: number): number {
+  return intersection.phases?.[groupIndex] ?? groupIndex + 1;
 }
 
 export type OffsetReference = "start-of-green" | "end-of-green";
@@ -97,6 +107,8 @@ export interface IntersectionPlan {
    */
   readonly dailySyncMs: number;
   readonly timeZone?: string;
+  /** The pattern number the event log writes for this plan (code 131); absent: 0, "not numbered". */
+  readonly pattern?: number;
   /**
    * The digest of the plan file this was compiled from (sha256 hex, config/plan-digest.ts): with the
    * id and version, the plan's identity. Absent for a plan stored before digests existed.

@@ -44,6 +44,8 @@ export interface PlanHeader {
   /** The corridor's daily sync point (core/time/time-reference.ts). */
   readonly dailySyncMs: number;
   readonly timeZone?: string;
+  /** The plan's pattern number in the event log (code 131), when the plan file gives one. */
+  readonly pattern?: number;
 }
 
 interface ResolvedStage {
@@ -170,6 +172,7 @@ export function compilePlan(
       referencePositionMs: referencePosition(intersection, compiled, coordinatedStage, part.offsetReference),
       dailySyncMs: header.dailySyncMs,
       ...(header.timeZone === undefined ? {} : { timeZone: header.timeZone }),
+      ...(header.pattern === undefined ? {} : { pattern: header.pattern }),
     },
   };
 }

@@ -25,7 +25,8 @@ export function decideCommand(command: Command, context: CommandContext): Comman
   switch (command.name) {
     case "status":
     case "audit":
-      // Queries: they change nothing (the audit page is read by the shell, OperatorCommands).
+    case "events":
+      // Queries: they change nothing (the pages are read by the shell, OperatorCommands).
       return { outcome: { ok: true, result: {} }, controllerEvent: null };
     case "fault-reset":
       if (!context.latch)

@@ -1,3 +1,4 @@
+import type { Aspect } from "../core/model.js";
 import type { FaultLatch } from "../core/monitor.js";
 import type { SignalEvent } from "../core/sequencer.js";
 
@@ -8,6 +9,8 @@ import type { SignalEvent } from "../core/sequencer.js";
  */
 export interface GatewayEvents {
   signal: SignalEvent;
+  /** The aspects the controller wrote (every tick; the controller's state is already the new one). */
+  outputs: { readonly aspects: readonly Aspect[] };
   fault: FaultLatch;
   reset: { readonly by: string };
   /** Something the status shows may have changed. */

@@ -15,6 +15,8 @@ import { CoordinatorFeature } from "./coordinator-feature.js";
 import { createCorridorParticipant, tickParticipant } from "./corridor-feature.js";
 import type { CorridorParticipant } from "./corridor-participant.js";
 import { GatewayBus } from "./gateway-bus.js";
+import { HiResLog } from "./hires-log.js";
+import { hiResRoute } from "./hires-http.js";
 import { InboundRouter, registerRoutes } from "./inbound-router.js";
 import { type CommandPorts, OperatorCommands } from "./operator-commands.js";
 import type { GatewayNodeOptions, GatewayParts } from "./gateway-parts.js";
@@ -48,6 +50,7 @@ export class GatewayNode {
   readonly participant: CorridorParticipant;
   private readonly bus = new GatewayBus();
   private readonly audit: AuditTrail;
+  readonly hiRes: HiResLog;
   private readonly link: BrokerLink | null;
   private readonly router: InboundRouter | null;
   private readonly reporter: StatusReporter;
@@ -112,6 +115,7 @@ export class GatewayNode {
     registerSignalAudit(parts);
     this.clockWatch = options.readClockSync ? new ClockWatch(parts, options.readClockSync) : null;
     this.schedule = createScheduleShell(parts, restoredSchedule);
+    this.hiRes = new HiResLog(parts, () => this.schedule.runnerState.inScheduledFlash, this.intersectionId);
     this.participant = createCorridorParticipant(
       parts,
       options.corridor,
@@ -140,6 +144,7 @@ export class GatewayNode {
       dispatch: (event) => this.dispatch(event),
       resolveTxn: (txnId, outcome, by) => this.participant.resolve(txnId, outcome, by),
       pushPlan: (command, reply, counted) => this.coordinator?.push(command, reply, counted),
+      flushEventLog: () => this.hiRes.flush(),
     };
     const commands = new OperatorCommands(ports, parts, link);
     return { coordinator: this.coordinator, participant: this.participant, commands };
@@ -168,6 +173,14 @@ export class GatewayNode {
           node.metrics.registry,
           () => node.health(),
           () => node.readiness(),
+          {
+            "/events": hiResRoute(
+              options.store,
+              node.hiRes,
+              node.intersectionId,
+              () => options.clock.now().wallMs,
+            ),
+          },
         );
       } catch (error) {
         await node.stop("cut");
@@ -190,6 +203,7 @@ export class GatewayNode {
       plan: { id: plan.planId, version: plan.version },
       fault: restored ? { kind: restored.kind, message: restored.message } : null,
     });
+    this.hiRes.start();
     if (this.outputs.layouts.length === 0)
       log.warn("no devices configured: the lamps are computed and checked, but drive nothing");
     this.participant.resume();
@@ -291,6 +305,7 @@ export class GatewayNode {
     this.coordinator?.stop();
     this.audit.close();
     await this.runner.stop();
+    this.hiRes.stop();
     for (const error of await this.outputs.writeSafeState())
       this.options.log.error({ error: error.message }, "could not write the safe state");
     await this.outputs.close();

@@ -22,6 +22,8 @@ export interface CommandPorts {
     reply: (reply: Omit<Reply, "v" | "at">) => void,
     counted: () => void,
   ): void;
+  /** Writes the event log rows still in memory, so that a page holds the newest. */
+  flushEventLog(): void;
 }
 
 /**
@@ -62,6 +64,7 @@ export class OperatorCommands {
 
   private execute(command: Command): void {
     if (command.name === "audit") return this.answerAudit(command);
+    if (command.name === "events") return this.answerEvents(command);
     const { ports } = this;
     const decision = decideCommand(command, {
       mode: ports.mode(),
@@ -123,6 +126,53 @@ export class OperatorCommands {
     }
     this.parts.metrics.commands.inc({ command: command.name });
     this.reply({ id: command.id, command: command.name, ok: true, result: page });
+  }
+
+  /**
+   * A page of the high-resolution event log, oldest first (the rows still in memory written first).
+   * A query: counted, not audited. `next`: the sequence number to ask after, or null at the end.
+   */
+  private answerEvents(command: Extract<Command, { name: "events" }>): void {
+    const rows = degradeOnStoreFailure(
+      this.parts.log,
+      "event log page not read",
+      () => {
+        this.ports.flushEventLog();
+        return this.parts.store.hiResEvents({
+          afterSeq: command.afterSeq,
+          sinceWallMs: command.sinceWallMs,
+          untilWallMs: command.untilWallMs,
+          limit: command.limit,
+        });
+      },
+      null,
+    );
+    if (!rows) {
+      this.parts.metrics.mqttRejected.inc({ reason: "refused" });
+      this.reply({
+        id: command.id,
+        command: command.name,
+        ok: false,
+        error: {
+          code: "refused",
+          message:
+            "this gateway cannot read its store now (see its log); at the cabinet: greenwave events export --data-dir",
+        },
+      });
+      return;
+    }
+    this.parts.metrics.commands.inc({ command: command.name });
+    const last = rows.at(-1);
+    this.reply({
+      id: command.id,
+      command: command.name,
+      ok: true,
+      result: {
+        device: this.parts.ids.intersection,
+        rows: rows.map((r) => [r.seq, r.atMs, r.code, r.param]),
+        next: rows.length === command.limit && last ? last.seq : null,
+      },
+    });
   }
 
   private auditCommand(command: Command, decision: ReturnType<typeof decideCommand>): void {

@@ -43,6 +43,7 @@ export function runnerHooks(
     writeOutputs: (aspects, lamps) => {
       metrics.ticks.inc();
       display.writeOutputs?.(aspects, lamps);
+      bus.emit("outputs", { aspects });
       bus.emit("changed");
     },
     exchange: async (lamps) => {

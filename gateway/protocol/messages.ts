@@ -14,6 +14,9 @@ export const MAX_COMMAND_BYTES = 4096;
 /** Except `plan-push`, which carries a whole plan file (a 64-intersection plan is about 17 kB). */
 export const MAX_PLAN_PUSH_BYTES = 128 * 1024;
 
+/** Rows in one `events` reply: 2,000 rows are about 60 kB of JSON, well inside a broker's payload limit. */
+export const MAX_EVENTS_COMMAND_ROWS = 2000;
+
 const correlationId = z.string().min(1).max(64);
 const operatorName = z.string().min(1).max(64);
 
@@ -55,6 +58,14 @@ export const commandSchemas = {
     sinceWallMs: z.number().int().nullable(),
     limit: z.number().int().min(1).max(MAX_AUDIT_PAGE_EVENTS),
   }),
+  /** A page of the high-resolution event log, oldest first (read only, not audited: docs/event-log.md). */
+  events: z.strictObject({
+    ...commandBase,
+    afterSeq: z.number().int().min(0),
+    sinceWallMs: z.number().int().nullable(),
+    untilWallMs: z.number().int().nullable(),
+    limit: z.number().int().min(1).max(MAX_EVENTS_COMMAND_ROWS),
+  }),
 } satisfies Record<CommandName, z.ZodType>;
 
 export type Command =
@@ -63,7 +74,8 @@ export type Command =
   | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>)
   | ({ readonly name: "txn-resolve" } & z.infer<(typeof commandSchemas)["txn-resolve"]>)
   | ({ readonly name: "plan-push" } & z.infer<(typeof commandSchemas)["plan-push"]>)
-  | ({ readonly name: "audit" } & z.infer<(typeof commandSchemas)["audit"]>);
+  | ({ readonly name: "audit" } & z.infer<(typeof commandSchemas)["audit"]>)
+  | ({ readonly name: "events" } & z.infer<(typeof commandSchemas)["events"]>);
 
 export type RejectionCode = "too-large" | "not-json" | "unsupported-version" | "unknown-command" | "invalid";
 
@@ -246,6 +258,51 @@ export const eventSchema = z.object({
   detail: z.record(z.string(), z.unknown()),
 });
 export type GatewayEvent = z.infer<typeof eventSchema>;
+
+/** The most events one `hires` message carries; more wait for the next message. */
+export const MAX_HIRES_BATCH_EVENTS = 256;
+
+const aspectName = z.enum([
+  "green",
+  "yellow",
+  "red",
+  "red-flash",
+  "yellow-flash",
+  "walk",
+  "ped-clearance",
+  "dont-walk",
+  "dark",
+]);
+
+/**
+ * The high-resolution event log, live (topic `…/<intersection>/hires`, QoS 0, not retained): the
+ * rows written since the last message, and what every signal group shows now. A collector that misses
+ * one fills the gap from the gateway's store (`greenwave events export`, or HTTP `/events?since=`) by
+ * `seq`. docs/event-log.md.
+ */
+export const hiResBatchSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  corridor: identifier,
+  intersection: identifier,
+  /** The location id the export writes in its device column. */
+  device: z.string().max(64),
+  /** What each signal group shows after the last of these events, by group id. */
+  aspects: z.record(identifier, aspectName),
+  events: z
+    .array(
+      z.strictObject({
+        /** Strictly increasing per gateway, across restarts. */
+        seq: z.number().int().positive(),
+        /** Wall-clock UTC ms, a multiple of 100. */
+        at: z.number().int(),
+        code: z.number().int().min(0).max(255),
+        param: z.number().int().min(0).max(255),
+      }),
+    )
+    .max(MAX_HIRES_BATCH_EVENTS),
+  at: z.string(),
+});
+export type HiResBatch = z.infer<typeof hiResBatchSchema>;
 
 /** Reads a JSON payload against a schema; null when it does not fit (the caller counts it). */
 export function parsePayload<T>(schema: z.ZodType<T>, payload: Uint8Array): T | null {

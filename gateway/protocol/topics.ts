@@ -8,13 +8,23 @@ export const PROTOCOL_VERSION = 1;
 export const TOPIC_ROOT = `greenwave/v${PROTOCOL_VERSION}`;
 
 /** Commands a gateway accepts from operators. */
-export const COMMANDS = ["fault-reset", "flash", "status", "txn-resolve", "plan-push", "audit"] as const;
+export const COMMANDS = [
+  "fault-reset",
+  "flash",
+  "status",
+  "txn-resolve",
+  "plan-push",
+  "audit",
+  "events",
+] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface IntersectionTopics {
   readonly availability: string;
   readonly status: string;
   readonly events: string;
+  /** The high-resolution signal event log (Indiana enumerations), live: docs/event-log.md. */
+  readonly hires: string;
   readonly reply: string;
   readonly commandFilter: string;
   command(name: CommandName): string;
@@ -26,6 +36,7 @@ export function intersectionTopics(corridor: string, intersection: string): Inte
     availability: `${base}/availability`,
     status: `${base}/status`,
     events: `${base}/events`,
+    hires: `${base}/hires`,
     reply: `${base}/reply`,
     commandFilter: `${base}/cmd/+`,
     command: (name) => `${base}/cmd/${name}`,
@@ -36,7 +47,7 @@ export type ParsedTopic =
   | {
       readonly corridor: string;
       readonly intersection: string;
-      readonly kind: "availability" | "status" | "events" | "reply";
+      readonly kind: "availability" | "status" | "events" | "hires" | "reply";
     }
   | {
       readonly corridor: string;
@@ -53,7 +64,13 @@ export function parseTopic(topic: string): ParsedTopic | null {
   if (!corridor || !intersection || rest.length > 0) return null;
   if (kind === "cmd") return command ? { corridor, intersection, kind, command } : null;
   if (command !== undefined) return null;
-  if (kind === "availability" || kind === "status" || kind === "events" || kind === "reply")
+  if (
+    kind === "availability" ||
+    kind === "status" ||
+    kind === "events" ||
+    kind === "hires" ||
+    kind === "reply"
+  )
     return { corridor, intersection, kind };
   return null;
 }

@@ -20,6 +20,17 @@ export interface ReadinessReport {
   readonly [detail: string]: unknown;
 }
 
+/** What an extra GET route answers. */
+export interface RouteAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** An extra GET route: its query string in, a whole answer out (never throws for bad input: a 400). */
+export type Route = (query: URLSearchParams) => RouteAnswer;
+
 /**
  * `/healthz` (is the process alive and doing its job: 200 or 503, JSON), `/readyz` (is the
  * intersection in service: 503 in a latched fault, during start-up and while stopping) and `/metrics`
@@ -31,9 +42,10 @@ export async function startHttpEndpoint(
   registry: Registry,
   health: () => HealthReport,
   readiness: () => ReadinessReport = () => ({ ready: health().healthy }),
+  routes: Readonly<Record<string, Route>> = {},
 ): Promise<HttpEndpoint> {
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? "/").split("?")[0];
+    const [path = "/", search = ""] = (request.url ?? "/").split("?", 2);
     if (request.method !== "GET") {
       response.writeHead(405, { allow: "GET" }).end();
       return;
@@ -59,9 +71,23 @@ export async function startHttpEndpoint(
       );
       return;
     }
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (route) {
+      let answer: RouteAnswer;
+      try {
+        answer = route(new URLSearchParams(search));
+      } catch (error) {
+        answer = { status: 500, contentType: "text/plain", body: `${(error as Error).message}\n` };
+      }
+      response
+        .writeHead(answer.status, { "content-type": answer.contentType, ...answer.headers })
+        .end(answer.body);
+      return;
+    }
+    const known = ["/healthz", "/readyz", "/metrics", ...Object.keys(routes)];
     response
       .writeHead(404, { "content-type": "text/plain" })
-      .end("not found: try /healthz, /readyz or /metrics\n");
+      .end(`not found: try ${known.slice(0, -1).join(", ")} or ${known.at(-1)}\n`);
   });
   server.keepAliveTimeout = 5000;
   server.maxConnections = 64;

@@ -31,6 +31,28 @@ export function createGatewayMetrics(intersection: string, sources: MetricSource
     ...networkMetrics(registers),
     ...stateMetrics(registers, sources),
     ...clockMetrics(registers),
+    ...hiResMetrics(registers),
+  };
+}
+
+/** The high-resolution event log (node/hires-log.ts): rows written, and what its bounds cost. */
+function hiResMetrics(registers: Registers) {
+  return {
+    hiResEvents: new Counter({
+      name: "greenwave_hires_events_total",
+      help: "High-resolution event log rows recorded",
+      registers,
+    }),
+    hiResDropped: new Counter({
+      name: "greenwave_hires_dropped_total",
+      help: "Event log rows dropped unwritten: the store refused them for longer than the memory bound",
+      registers,
+    }),
+    hiResPruned: new Counter({
+      name: "greenwave_hires_pruned_total",
+      help: "Oldest event log rows pruned from the store to keep it within its bound",
+      registers,
+    }),
   };
 }
 

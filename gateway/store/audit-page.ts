@@ -12,7 +12,7 @@ export type { AuditEvent, AuditPage, AuditPageRequest } from "../core/audit-page
 
 /**
  * Pages of a gateway's audit trail, newest first, for `greenwave audit`: read from the store at the
- * cabinet (audit-reader.ts), or by the gateway itself for the `audit` command over MQTT. Bounded as
+ * cabinet (store-reader.ts), or by the gateway itself for the `audit` command over MQTT. Bounded as
  * core/audit-page.ts says: a window of sequence numbers found by rowid, a count, and bytes.
  */
 

@@ -86,4 +86,15 @@ export const MIGRATIONS: readonly string[] = [
     taken TEXT
   ) STRICT;
   `,
+  // 7: the high-resolution event log (core/event-log, Indiana enumerations): one row per event, written
+  // in batches; read by time (the index) and by sequence (a collector's resume point).
+  `
+  CREATE TABLE hires_events (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    code INTEGER NOT NULL,
+    param INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX hires_by_time ON hires_events (at_ms);
+  `,
 ];

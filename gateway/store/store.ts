@@ -13,6 +13,14 @@ import { LATCH_RECORD_FILE, LatchRecordFile, nodeRecordFs, type RecordFs } from 
 import { latchDatabaseOf } from "./latch-table.js";
 import { type AuditPage, type AuditPageRequest, readAuditPage } from "./audit-page.js";
 import { boundEvents, boundOutbox, readEvents } from "./event-records.js";
+import {
+  appendHiRes,
+  boundHiRes,
+  type HiResQuery,
+  readHiRes,
+  reserveHiResSeqs,
+  type StoredHiResEvent,
+} from "./hires-records.js";
 import { MIGRATIONS } from "./migrations.js";
 import { handBackToOwner } from "./ownership.js";
 import {
@@ -65,12 +73,15 @@ export interface StoreLimits {
    * (counted). Well above the participant's tombstones (MAX_TOMBSTONES) and a restart's resumption.
    */
   readonly maxFinishedTxns: number;
+  /** High-resolution event log rows kept (docs/event-log.md: weeks at a fixed-time intersection's rate). */
+  readonly maxHiResEvents: number;
 }
 
 export const DEFAULT_STORE_LIMITS: StoreLimits = {
   maxEvents: 100_000,
   maxOutbox: 10_000,
   maxFinishedTxns: 1000,
+  maxHiResEvents: 1_500_000,
 };
 
 export interface StoredEvent {
@@ -287,6 +298,32 @@ export class GatewayStore implements LatchStore {
 
   get eventsPruned(): number {
     return this.counter("events_pruned");
+  }
+
+  get hiResPruned(): number {
+    return this.counter("hires_pruned");
+  }
+
+  // --- the high-resolution event log (hires-records.ts) ---
+
+  /** The next `count` sequence numbers, on disk before they are handed out (a forced write). */
+  reserveHiResSeqs(count: number): { first: number; last: number } {
+    return this.forced(() => reserveHiResSeqs(this.sql, count));
+  }
+
+  /**
+   * One batch of rows, not synced (the log is informational: a power cut may take back the last
+   * batch, never half of it), pruned to the bound. Returns how many old rows went.
+   */
+  appendHiRes(rows: readonly StoredHiResEvent[]): number {
+    return this.lazily(() => {
+      appendHiRes(this.sql, rows);
+      return boundHiRes(this.sql, this.limits.maxHiResEvents);
+    });
+  }
+
+  hiResEvents(query: HiResQuery): StoredHiResEvent[] {
+    return readHiRes(this.sql, query);
   }
 
   // --- latch (LatchStore): two copies, this database and the latch record (DurableLatch) ---

@@ -18,13 +18,17 @@ beforeAll(() => {
 
 describe("npm start (greenwave demo)", () => {
   it("runs the example corridor: start-up flash, all-red, then every intersection sequencing its plan", () => {
-    const run = spawnSync("node", [CLI, "demo", "--duration", "12", "--port", "0", "--http-port", "0"], {
-      encoding: "utf8",
-      // At info level the gateways log every cycle and mode change: lines the console must show readably.
-      env: { ...process.env, GREENWAVE_LOG_LEVEL: "info" },
-      // 12 s of demo, then a clean stop: at most elm's walk, pedestrian clearance and red clearance.
-      timeout: 60_000,
-    });
+    const run = spawnSync(
+      "node",
+      [CLI, "demo", "--duration", "12", "--port", "0", "--http-port", "0", "--console-port", "0"],
+      {
+        encoding: "utf8",
+        // At info level the gateways log every cycle and mode change: lines the console must show readably.
+        env: { ...process.env, GREENWAVE_LOG_LEVEL: "info" },
+        // 12 s of demo, then a clean stop: at most elm's walk, pedestrian clearance and red clearance.
+        timeout: 60_000,
+      },
+    );
     expect(run.status, run.stderr).toBe(0);
     const out = run.stdout;
     for (const id of ["elm", "oak", "pine", "cedar"]) {
@@ -58,7 +62,7 @@ describe("npm start (greenwave demo)", () => {
   }, 70_000);
 
   it("stops cleanly on Ctrl-C", async () => {
-    const child = spawn("node", [CLI, "demo", "--port", "0", "--http-port", "0"], {
+    const child = spawn("node", [CLI, "demo", "--port", "0", "--http-port", "0", "--console-port", "0"], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -86,7 +90,20 @@ describe("npm start: the demo corridor on the embedded broker", () => {
   it("runs 4 gateways with their simulated modules; status, fault reset, metrics and health answer; Ctrl-C stops it", async () => {
     // The corridor's clocks at a weekday midday (off-peak by its schedule), whatever the time now.
     const midday = "2026-12-01T11:00:00+01:00";
-    const demo = start(["demo", "--port", "0", "--http-port", "0", "--quiet", "--clock-start", midday]);
+    const demo = start([
+      ...[
+        "demo",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        "--console-port",
+        "0",
+        "--quiet",
+        "--clock-start",
+        midday,
+      ],
+    ]);
     await until("the demo to be up", 20_000, () => demo.out.includes("legend:"));
     // npm start commits the corridor's schedule as it starts, through the commit protocol.
     await until("the schedule to be committed", 20_000, () =>
@@ -186,10 +203,10 @@ describe("npm start: the demo corridor on the embedded broker", () => {
   }, 90_000);
 
   it("says which port is taken instead of crashing", async () => {
-    const first = start(["demo", "--port", "0", "--http-port", "0", "--quiet"]);
+    const first = start(["demo", "--port", "0", "--http-port", "0", "--console-port", "0", "--quiet"]);
     await until("the first demo", 20_000, () => first.out.includes("legend:"));
     const port = /127\.0\.0\.1:(\d+) \(embedded/.exec(first.out)?.[1] as string;
-    const second = cli(["demo", "--port", port, "--duration", "2"]);
+    const second = cli(["demo", "--port", port, "--console-port", "0", "--duration", "2"]);
     expect(second.status).toBe(1);
     expect(second.stderr).toContain(`127.0.0.1:${port}: the port is in use`);
     expect(second.stderr).toContain("--port");

@@ -166,3 +166,20 @@ users:
     expect(events.find((e) => e.type === "command")?.detail).toContain("module replaced");
   }, 60_000);
 });
+
+describe("an open broker (no users file) stays on this machine", () => {
+  it("refuses to listen on any other address, saying what to do; loopback still works", async () => {
+    for (const host of ["0.0.0.0", "::", "192.0.2.10"]) {
+      const run = cli(["broker", "--host", host, "--port", "0"]);
+      expect(run.status, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`listens on loopback only, not on ${host}`);
+      expect(run.stderr).toContain("--users FILE");
+      expect(run.stderr).not.toContain("    at ");
+    }
+    const broker = start(["broker", "--host", "127.0.0.1", "--port", "0"]);
+    await until("the open broker on loopback", 10_000, () =>
+      broker.lines.find((l) => l.msg === "broker listening"),
+    );
+    expect(await stop(broker)).toBe(0);
+  }, 30_000);
+});

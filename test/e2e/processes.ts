@@ -90,7 +90,20 @@ export async function startDemoCorridor() {
   const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
   const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
   dirs.push(fixture.dir);
-  const demo = start(["demo", "--corridor", fixture.corridor, "--port", "0", "--http-port", "0", "--quiet"]);
+  const demo = start([
+    ...[
+      "demo",
+      "--corridor",
+      fixture.corridor,
+      "--port",
+      "0",
+      "--http-port",
+      "0",
+      "--console-port",
+      "0",
+      "--quiet",
+    ],
+  ]);
   await until("the demo", 20_000, () => demo.out.includes("legend:"));
   const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
   return { fixture, demo, broker };

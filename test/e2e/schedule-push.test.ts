@@ -208,6 +208,8 @@ describe("greenwave schedule push against the demo corridor, as processes", () =
       "0",
       "--http-port",
       "0",
+      "--console-port",
+      "0",
       "--data-dir",
       data,
       "--quiet",

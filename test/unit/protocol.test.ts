@@ -22,6 +22,7 @@ const valid = {
     ackTimeoutMs: 0,
   },
   audit: { v: 1, id: "c1", by: "alice", beforeSeq: null, sinceWallMs: null, limit: 500 },
+  events: { v: 1, id: "c1", by: "alice", afterSeq: 0, sinceWallMs: null, untilWallMs: null, limit: 2000 },
 } as const;
 
 describe("command payloads", () => {

@@ -2,22 +2,23 @@ import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { type AuditPage, type AuditPageRequest, readAuditPage } from "./audit-page.js";
+import { type HiResQuery, readHiRes, type StoredHiResEvent } from "./hires-records.js";
 import { StoreError } from "./errors.js";
 import { handBackToOwner } from "./ownership.js";
 
 /**
- * A gateway's audit trail read at the cabinet: a read-only connection that never migrates, counts or
+ * A gateway's audit trail and event log read at the cabinet: a read-only connection that never migrates, counts or
  * writes anything, so that it is safe beside the running gateway (WAL: readers never block its
  * writes, and it never blocks ours for longer than its busy timeout). Run as root, whatever SQLite
  * created beside the store (its shared-memory file) goes back to the store's owner when it closes.
  */
-export class AuditReader {
+export class StoreReader {
   private constructor(
     private readonly db: Database.Database,
     readonly file: string,
   ) {}
 
-  static open(file: string): AuditReader {
+  static open(file: string): StoreReader {
     if (!existsSync(file) || statSync(file).size === 0)
       throw new StoreError(`no gateway store at ${file} (a gateway writes it when it first starts)`);
     let db: Database.Database;
@@ -31,11 +32,11 @@ export class AuditReader {
       if ((db.pragma("user_version", { simple: true }) as number) === 0)
         throw new StoreError(`the store ${file} has no schema yet: no event was ever written to it`);
     } catch (error) {
-      AuditReader.closeDb(db, file);
+      StoreReader.closeDb(db, file);
       if (error instanceof StoreError) throw error;
       throw new StoreError(`cannot read the store ${file}: ${(error as Error).message}`);
     }
-    return new AuditReader(db, file);
+    return new StoreReader(db, file);
   }
 
   page(request: AuditPageRequest): AuditPage {
@@ -46,8 +47,27 @@ export class AuditReader {
     }
   }
 
+  /** A page of the high-resolution event log; a store from before the log (schema < 7) has none. */
+  hiRes(query: HiResQuery): StoredHiResEvent[] {
+    try {
+      if ((this.db.pragma("user_version", { simple: true }) as number) < 7) return [];
+      return readHiRes(
+        {
+          statement: (sql) => this.db.prepare(sql),
+          addToCounter: () => {
+            throw new StoreError("the store reader never writes");
+          },
+        },
+        query,
+      );
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      throw new StoreError(`cannot read the event log of ${this.file}: ${(error as Error).message}`);
+    }
+  }
+
   close(): void {
-    AuditReader.closeDb(this.db, this.file);
+    StoreReader.closeDb(this.db, this.file);
   }
 
   private static closeDb(db: Database.Database, file: string): void {
