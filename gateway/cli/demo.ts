@@ -1,9 +1,15 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { type RunningSimulator, startSimulator } from "../../simulators/io-module/simulator.js";
+import {
+  type LiveModules,
+  type LiveTraffic,
+  startLiveTraffic,
+} from "../../simulators/traffic/live-traffic.js";
+import { loadDemand } from "../config/load-demand.js";
 import { type RunningBroker, startBroker } from "../broker/broker.js";
 import { CorridorModel } from "../console/corridor-model.js";
 import { type RunningConsole, startConsole } from "../console/server.js";
@@ -49,6 +55,7 @@ interface DemoOptions {
   schedule?: string | false;
   clockStart?: string;
   consolePort: string;
+  traffic?: string;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -85,6 +92,10 @@ export function registerDemoCommand(program: Command): void {
       "run the corridor's clocks from this instant (ISO 8601, e.g. 2026-12-01T06:29:30+01:00) instead of now: to see a scheduled change at once",
     )
     .option("--console-port <port>", "the web console's port on 127.0.0.1 (0: any free port)", "8080")
+    .option(
+      "--traffic <demand>",
+      "drive SUMO's traffic with the modules' lamps, in real time (a demand file, e.g. config/demand/off-peak.yaml; needs Debian's sumo)",
+    )
     .action((options: DemoOptions) => runDemo(options));
 }
 
@@ -104,6 +115,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const switchPlan = options.switch ? loadPlan(planFileFor(corridor, options.switch)) : null;
   const afterS = positiveSeconds(options.after, "--after");
   const setups = [...corridor.intersectionFiles.values()].map((file) => loadIntersectionSetup(file));
+  const demand = options.traffic === undefined ? null : loadDemand(options.traffic, corridor);
   const width = Math.max(...setups.map((s) => s.intersection.intersection.id.length));
   const clock = shiftedClock(systemClock, clockOffset(options.clockStart));
   const schedule =
@@ -128,6 +140,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "greenwave-demo-"));
   let broker: RunningBroker | null = null;
   let webConsole: RunningConsole | null = null;
+  let traffic: LiveTraffic | null = null;
   const simulators: RunningSimulator[] = [];
   const stores: ReturnType<typeof openStore>[] = [];
   try {
@@ -141,7 +154,21 @@ async function runDemo(options: DemoOptions): Promise<void> {
       port: consolePort,
       warn: (message) => log.warn(message),
     }).catch((error: unknown) => explainPortInUse(error, "the demo's web console", "--console-port"));
-    const controls = await simulateModules(setups, simulators, log);
+    const { controls, models } = await simulateModules(setups, simulators, log);
+    if (demand) {
+      const dir = join(dataDir, "traffic");
+      mkdirSync(dir, { recursive: true });
+      traffic = await startLiveTraffic({
+        corridor,
+        demand,
+        dir,
+        sites: setups.map((setup) => ({
+          intersection: setup.intersection,
+          modules: models.get(setup.intersection.intersection.id) ?? [],
+        })),
+        warn: (message) => log.warn(message),
+      });
+    }
     const display = (setup: IntersectionSetup, name: string, node: () => GatewayNode | null): Display =>
       options.quiet ? {} : demoDisplay(setup, name, node, print, stamp);
     print(
@@ -167,6 +194,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
       }
     }
     for (const line of controls) print(`  simulator   ${line}`);
+    for (const line of traffic?.description ?? []) print(`  traffic     ${line}`);
     print(
       "legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark",
     );
@@ -179,6 +207,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
     await Promise.all(nodes.map((node) => node.stop("clean")));
     for (const store of stores) store.close();
     await webConsole?.close();
+    await traffic?.stop();
     await Promise.all(simulators.map((sim) => sim.stop()));
     await broker?.close();
     if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -306,8 +335,9 @@ async function simulateModules(
   setups: readonly IntersectionSetup[],
   simulators: RunningSimulator[],
   log: Logger,
-): Promise<string[]> {
+): Promise<{ controls: string[]; models: Map<string, LiveModules["modules"][number][]> }> {
   const controls: string[] = [];
+  const models = new Map<string, LiveModules["modules"][number][]>();
   for (const setup of setups) {
     for (const module of setup.intersection.modules) {
       if (module.link.kind !== "tcp") {
@@ -331,10 +361,12 @@ async function simulateModules(
         ),
       );
       simulators.push(sim);
+      const id = setup.intersection.intersection.id;
+      models.set(id, [...(models.get(id) ?? []), { layout: module, model: sim.model }]);
       controls.push(
         `${setup.intersection.intersection.id}/${module.deviceId} http://127.0.0.1:${sim.controlPort}/state`,
       );
     }
   }
-  return controls;
+  return { controls, models };
 }

@@ -28,6 +28,13 @@ export interface HistoryEntry {
   readonly cause: "write" | "watchdog" | "start";
 }
 
+/** The discrete inputs a module has (0 when its feedback is not read from inputs). */
+export function inputChannels(profile: ModuleProfile): number {
+  return profile.feedback.source === "discrete-inputs"
+    ? profile.feedback.firstInput + profile.feedback.count
+    : 0;
+}
+
 /** History beyond this is dropped oldest first, and counted. */
 export const MAX_HISTORY = 200_000;
 
@@ -42,6 +49,11 @@ export class ModuleModel {
     dark: new Set(),
   };
   readonly history: HistoryEntry[] = [];
+  /**
+   * Discrete inputs driven from outside (a detector: the live demo's SUMO loops), by input channel:
+   * channels above the lamps' feedback, read as on or off instead of a lamp's current.
+   */
+  readonly detectorInputs = new Map<number, boolean>();
   historyDropped = 0;
   watchdogTrips = 0;
   private lastMasterWriteMono: number | null = null;
@@ -93,12 +105,20 @@ export class ModuleModel {
     return Array.from({ length: count }, (_, i) => this.coils[first - this.profile.firstCoil + i] ?? false);
   }
 
-  /** Lamp-current inputs: on when the relay is on and the lamp is alive. */
+  /** Lamp-current inputs: on when the relay is on and the lamp is alive; a detector input as it is set. */
   readInputs(first: number, count: number): boolean[] {
     return Array.from({ length: count }, (_, i) => {
       const channel = first + i;
+      const detector = this.detectorInputs.get(channel);
+      if (detector !== undefined) return detector;
       return (this.coils[channel] ?? false) && !this.faults.dark.has(channel);
     });
+  }
+
+  /** Sets a detector input (bounded by the module's inputs; a channel outside them is ignored). */
+  setDetectorInput(channel: number, on: boolean): void {
+    if (Number.isInteger(channel) && channel >= 0 && channel < inputChannels(this.profile))
+      this.detectorInputs.set(channel, on);
   }
 
   /** Advances the watchdog: no master write for its timeout sets the safe state. */
