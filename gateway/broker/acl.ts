@@ -28,7 +28,7 @@ function underRoot(parts: readonly string[]): boolean {
 
 /**
  * May this principal publish to this topic? A gateway only under its own intersection's branch and
- * never a command; an operator only commands and its own decision records. Corridor-protocol
+ * never a command; an operator only commands under its own login and its own decision records. Corridor-protocol
  * messages go to any party's inbox with the sender's own name as the topic's last level. Nothing is
  * published outside greenwave's tree.
  */
@@ -36,14 +36,19 @@ export function mayPublish(principal: Principal, topic: string): boolean {
   if (principal.role === "open") return true;
   const parts = levels(topic);
   if (!underRoot(parts) || parts.some((p) => p === "+" || p === "#" || p === "")) return false;
-  const [corridor, branch, kind, last] = parts.slice(ROOT_LEVELS.length);
+  const [corridor, branch, kind, last, sender] = parts.slice(ROOT_LEVELS.length);
   const depth = parts.length - ROOT_LEVELS.length;
   // Corridor protocol: anyone may write to anyone's inbox, but only under its own name as sender.
   const me = principal.role === "operator" ? `@${principal.username}` : principal.intersection;
   if (kind === "inbox" && depth === 4)
     return last === me && (principal.role === "operator" || corridor === principal.corridor);
+  // An operator's command carries its login as the topic's last level (`…/cmd/NAME/@alice`): the
+  // gateway records it as who sent the command, so it must be the operator's own.
   if (principal.role === "operator")
-    return (kind === "cmd" && depth === 4) || (branch === me && kind === "decisions" && depth === 4);
+    return (
+      (kind === "cmd" && depth === 5 && sender === me) ||
+      (branch === me && kind === "decisions" && depth === 4)
+    );
   return (
     corridor === principal.corridor &&
     branch === principal.intersection &&

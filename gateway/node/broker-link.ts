@@ -51,6 +51,7 @@ export class BrokerLink {
         },
         subscriptions: [
           topics.commandFilter,
+          topics.signedCommandFilter,
           inboxFilter(ids.corridor, ids.intersection),
           decisionFilter(ids.corridor),
         ],

@@ -4,7 +4,7 @@ import {
   decisionRecordSchema,
   parseCorridorMessage,
 } from "../protocol/corridor-messages.js";
-import { classifyInbound } from "../protocol/inbound-routes.js";
+import { classifyInbound, commandSender } from "../protocol/inbound-routes.js";
 import { parsePayload } from "../protocol/messages.js";
 import type { Clock } from "../shell/clock.js";
 import { DropWatch } from "../shell/drop-watch.js";
@@ -21,7 +21,8 @@ import type { GatewayMetrics } from "../shell/metrics.js";
 export interface InboundHandlers {
   corridor: (envelope: CorridorEnvelope) => boolean;
   decision: (record: DecisionRecord) => boolean;
-  command: (name: string, payload: Buffer) => boolean;
+  /** `operator`: the sender's broker login from the topic (null: a topic without one). */
+  command: (name: string, operator: string | null, payload: Buffer) => boolean;
 }
 
 /**
@@ -101,10 +102,10 @@ export class InboundRouter {
         if (!record) return this.metrics.mqttRejected.inc({ reason: "corridor-invalid" });
         return this.offer("decision", (h) => h(record));
       }
-      case "command":
-        return this.offer("command", (h) =>
-          h(message.topic.slice(this.ids.commandPrefix.length), message.payload),
-        );
+      case "command": {
+        const { name, operator } = commandSender(message.topic.slice(this.ids.commandPrefix.length));
+        return this.offer("command", (h) => h(name, operator, message.payload));
+      }
     }
   }
 
@@ -126,7 +127,7 @@ export function registerRoutes(
       onMessage(envelope: CorridorEnvelope): void;
       onDecisionRecord(record: DecisionRecord): void;
     };
-    readonly commands: { take(name: string, payload: Buffer): boolean };
+    readonly commands: { take(name: string, operator: string | null, payload: Buffer): boolean };
   },
 ): void {
   const { coordinator, participant, commands } = features;
@@ -139,5 +140,5 @@ export function registerRoutes(
     participant.onDecisionRecord(record);
     return true;
   });
-  router.on("command", (name, payload) => commands.take(name, payload));
+  router.on("command", (name, operator, payload) => commands.take(name, operator, payload));
 }

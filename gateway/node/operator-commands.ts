@@ -37,14 +37,18 @@ export class OperatorCommands {
     private readonly link: BrokerLink,
   ) {}
 
-  take(name: string, payload: Buffer): boolean {
+  /**
+   * `operator`: the sender's broker login, from the command's topic (null: a topic without one). It is
+   * the identity the audit trail records; the payload's `by` is the sender's note.
+   */
+  take(name: string, operator: string | null, payload: Buffer): boolean {
     const parsed = parseCommand(name, payload);
     if (!parsed.ok) {
       this.parts.metrics.mqttRejected.inc({ reason: parsed.code });
       this.parts.log.warn({ name, code: parsed.code, message: parsed.message }, "command refused");
       // Informational (a refused command changes nothing): written with the next batch, not forced,
       // so that a stream of refusals cannot make the gateway fsync at the sender's rate.
-      this.parts.audit.soon("command-refused", null, {
+      this.parts.audit.soon("command-refused", operator, {
         command: name,
         id: parsed.id,
         code: parsed.code,
@@ -58,11 +62,14 @@ export class OperatorCommands {
       });
       return true;
     }
-    this.execute(parsed.command);
+    // The login is the identity everywhere the command acts (a reset's "by", a push's lease holder);
+    // the payload's own `by` stays as the sender's note in the audit trail.
+    const note = parsed.command.by;
+    this.execute(operator === null ? parsed.command : { ...parsed.command, by: operator }, operator, note);
     return true;
   }
 
-  private execute(command: Command): void {
+  private execute(command: Command, operator: string | null, note: string): void {
     if (command.name === "audit") return this.answerAudit(command);
     if (command.name === "events") return this.answerEvents(command);
     const { ports } = this;
@@ -74,7 +81,7 @@ export class OperatorCommands {
     });
     // A status query changes nothing: it is counted, not audited. Audited, a monitor polling every 10 s
     // would cost the SD card 250 MB a day (docs/footprint.md); monitors read the retained status.
-    if (command.name !== "status") this.auditCommand(command, decision);
+    if (command.name !== "status") this.auditCommand(command, decision, operator, note);
     if (decision.controllerEvent) ports.dispatch(decision.controllerEvent);
     if (command.name === "txn-resolve" && decision.outcome.ok)
       ports.resolveTxn(command.txnId, command.outcome, command.by);
@@ -175,10 +182,22 @@ export class OperatorCommands {
     });
   }
 
-  private auditCommand(command: Command, decision: ReturnType<typeof decideCommand>): void {
+  /**
+   * The actor is the sender's broker login when the topic carries it (`…/cmd/NAME/@alice`: a broker
+   * with users lets an operator publish only under its own name), and the payload's `by` is kept as its
+   * note; without it (an older tool, an open broker), `by` is all there is, and the entry says so.
+   */
+  private auditCommand(
+    command: Command,
+    decision: ReturnType<typeof decideCommand>,
+    operator: string | null,
+    note: string,
+  ): void {
     this.parts.audit.now("command", command.by, {
       command: command.name,
       id: command.id,
+      identity: operator === null ? "claimed" : "login",
+      ...(operator !== null && note !== operator ? { note } : {}),
       ok: decision.outcome.ok,
       ...(command.name === "flash" ? { on: command.on } : {}),
       ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),

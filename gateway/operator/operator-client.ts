@@ -40,6 +40,11 @@ export class OperatorClient {
     private readonly timeoutMs: number,
     /** The broker it is connected to. */
     readonly url: string,
+    /**
+     * Its broker login: commands go under it (`…/cmd/NAME/@alice`), the identity the gateway records;
+     * null without one (an open broker), where the commands' `by` is all a gateway knows.
+     */
+    readonly login: string | null = null,
   ) {}
 
   static async connect(connection: OperatorConnection): Promise<OperatorClient> {
@@ -83,7 +88,7 @@ export class OperatorClient {
       client.on("close", onClose);
     });
     client.on("error", () => {}); // reported through the failing request instead
-    return new OperatorClient(client, timeoutMs, connection.url);
+    return new OperatorClient(client, timeoutMs, connection.url, connection.username ?? null);
   }
 
   async close(): Promise<void> {
@@ -249,7 +254,7 @@ export class OperatorClient {
           return;
         }
         this.client.publish(
-          topics.command(name),
+          topics.command(name, this.login ?? undefined),
           JSON.stringify({ v: PROTOCOL_VERSION, id, ...body }),
           { qos: 1 },
           (publishError) => {

@@ -19,9 +19,26 @@ export function classifyInbound(topic: string, corridor: string, me: string): In
   const root = `${TOPIC_ROOT}/${corridor}/`;
   if (!topic.startsWith(root)) return null;
   const [branch, kind, last, ...rest] = topic.slice(root.length).split("/");
-  if (rest.length > 0 || !branch || !last) return null;
-  if (kind === "cmd" && branch === me) return { cls: "command", sender: "operators" };
+  if (!branch || !last) return null;
+  // A command's fourth level, when there is one, is its sender's login (`@alice`): see commandSender.
+  if (
+    kind === "cmd" &&
+    branch === me &&
+    (rest.length === 0 || (rest.length === 1 && /^@.+/.test(rest[0] as string)))
+  )
+    return { cls: "command", sender: "operators" };
+  if (rest.length > 0) return null;
   if (kind === "inbox" && branch === me) return { cls: "corridor", sender: last };
   if (kind === "decisions") return { cls: "decision", sender: branch };
   return null;
+}
+
+/**
+ * A command topic's name and sender, after the intersection's `cmd/` prefix: `flash` (no sender:
+ * an older tool, or an open broker) or `flash/@alice` (the sender's broker login, which a broker with
+ * users lets an operator publish under only its own name).
+ */
+export function commandSender(rest: string): { readonly name: string; readonly operator: string | null } {
+  const [name = "", sender] = rest.split("/", 2);
+  return { name, operator: sender?.startsWith("@") ? sender.slice(1) : null };
 }

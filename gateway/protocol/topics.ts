@@ -26,8 +26,12 @@ export interface IntersectionTopics {
   /** The high-resolution signal event log (Indiana enumerations), live: docs/event-log.md. */
   readonly hires: string;
   readonly reply: string;
+  /** A command without its sender's level (older operators' tools; an open broker). */
   readonly commandFilter: string;
-  command(name: CommandName): string;
+  /** A command whose last level is `@<the sender's broker login>` (the broker's ACL enforces it). */
+  readonly signedCommandFilter: string;
+  /** The topic of a command; with `operator`, under that operator's login name (`…/cmd/NAME/@alice`). */
+  command(name: CommandName, operator?: string): string;
 }
 
 export function intersectionTopics(corridor: string, intersection: string): IntersectionTopics {
@@ -39,7 +43,8 @@ export function intersectionTopics(corridor: string, intersection: string): Inte
     hires: `${base}/hires`,
     reply: `${base}/reply`,
     commandFilter: `${base}/cmd/+`,
-    command: (name) => `${base}/cmd/${name}`,
+    signedCommandFilter: `${base}/cmd/+/+`,
+    command: (name, operator) => `${base}/cmd/${name}${operator === undefined ? "" : `/@${operator}`}`,
   };
 }
 

@@ -24,6 +24,8 @@ afterEach(() => cleanupProcesses());
 
 const ROOT = "greenwave/v1/test-corridor";
 const FLASH_X1 = `${ROOT}/x1/cmd/flash`;
+/** The same command under alice's login, as a broker with users requires of an operator. */
+const FLASH_X1_ALICE = `${FLASH_X1}/@alice`;
 const INBOX_X1_FROM_X2 = `${ROOT}/x1/inbox/x2`;
 const REPLY_X1 = `${ROOT}/x1/reply`;
 const flashOn = (id: string, by: string) => JSON.stringify({ v: 1, id, by, on: true });
@@ -100,7 +102,7 @@ users:
     // The operator may send this command, but not retained: the broker closes the connection (MQTT
     // 3.1.1 has no negative acknowledgement) and keeps nothing.
     const operator = await connect(url, alice);
-    expect(await publishOutcome(operator, FLASH_X1, flashOn("r1", "alice"))).toBe("closed");
+    expect(await publishOutcome(operator, FLASH_X1_ALICE, flashOn("r1", "alice"))).toBe("closed");
     // Nor may a gateway leave a retained message in a neighbour's inbox.
     const neighbour = await connect(url, gwX2);
     const inquiry = JSON.stringify({
@@ -114,12 +116,12 @@ users:
     const refusals = () =>
       broker.lines.filter((l) => String(l.msg).startsWith("publish refused: commands and inbox"));
     await until("the broker's refusals in its log", 5000, () => refusals().length >= 2);
-    expect(refusals().map((l) => l.topic)).toEqual([FLASH_X1, INBOX_X1_FROM_X2]);
+    expect(refusals().map((l) => l.topic)).toEqual([FLASH_X1_ALICE, INBOX_X1_FROM_X2]);
 
     expect(await retainedUnderCorridor(url, alice)).toEqual([]);
     // The same command, not retained, is an operator's to send: the refusal is about the flag alone.
     const again = await connect(url, alice);
-    await again.publishAsync(FLASH_X1, flashOn("r2", "alice"), { qos: 1 });
+    await again.publishAsync(FLASH_X1_ALICE, flashOn("r2", "alice"), { qos: 1 });
     await again.endAsync();
   }, 60_000);
 

@@ -283,6 +283,30 @@ describe("the broker's users and ACL", () => {
     ).toEqual([]);
     const reply = await op.command("main-street", "elm", "status", { by: "alice" });
     expect(reply.ok).toBe(true);
+
+    // Who sent a command is the broker login on its topic (…/cmd/flash/@alice), not the payload's
+    // `by`, which stays as the sender's note.
+    const flash = await op.command("main-street", "elm", "flash", { by: "bob at the cabinet", on: true });
+    expect(flash.ok).toBe(true);
+    const entry = stores
+      .get("elm")
+      ?.events(0, 1000)
+      .find((e) => e.type === "command" && e.detail.command === "flash");
+    expect(entry?.actor).toBe("alice");
+    expect(entry?.detail).toMatchObject({ identity: "login", note: "bob at the cabinet" });
+    // Another operator's name on the topic, or none at all, is refused by the broker.
+    const deniedBefore = b.counters.publishDenied;
+    for (const [i, topic] of [TOPICS.command("flash", "carol"), TOPICS.command("flash")].entries()) {
+      const forger = await rawClient(b.url, { username: "alice", password, clientId: `forger-${i}` });
+      forger.on("error", () => {});
+      forger.publish(topic, JSON.stringify({ v: 1, id: "f", by: "carol", on: false }), { qos: 1 });
+      await until(
+        `the forged command on ${topic} refused`,
+        3000,
+        () => b.counters.publishDenied >= deniedBefore + i + 1,
+      );
+    }
+    expect(elm?.runner.mode).toBe("flash");
   }, 30_000);
 });
 

@@ -1,3 +1,4 @@
+import { classifyInbound, commandSender } from "../../gateway/protocol/inbound-routes.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { mayPublish, maySubscribe, type Principal } from "../../gateway/broker/acl.js";
@@ -134,10 +135,26 @@ describe("broker ACL", () => {
     expect(mayPublish(elm, "something/else")).toBe(false);
   });
 
-  it("lets an operator publish commands only", () => {
-    expect(mayPublish(operator, oak.command("fault-reset"))).toBe(true);
+  it("lets an operator publish commands only, and only under its own login", () => {
+    const me = (operator as { username: string }).username;
+    expect(mayPublish(operator, oak.command("fault-reset", me))).toBe(true);
+    // Without the sender level the gateway could not tell who sent it: refused under users.
+    expect(mayPublish(operator, oak.command("fault-reset"))).toBe(false);
+    // Nor under another operator's name.
+    expect(mayPublish(operator, oak.command("fault-reset", `${me}-not`))).toBe(false);
     expect(mayPublish(operator, oak.status)).toBe(false);
-    expect(mayPublish(operator, `${oak.command("fault-reset")}/deeper`)).toBe(false);
+    expect(mayPublish(operator, `${oak.command("fault-reset", me)}/deeper`)).toBe(false);
+    // A gateway's credentials never command, whatever name they put on it.
+    expect(mayPublish(elm, oak.command("flash", me))).toBe(false);
+  });
+
+  it("reads a command topic's sender: the login after @, or none", () => {
+    expect(commandSender("flash/@alice")).toEqual({ name: "flash", operator: "alice" });
+    expect(commandSender("flash")).toEqual({ name: "flash", operator: null });
+    expect(commandSender("flash/alice")).toEqual({ name: "flash", operator: null });
+    expect(classifyInbound(oak.command("flash", "alice"), "main-street", "oak")?.cls).toBe("command");
+    expect(classifyInbound(`${oak.command("flash", "alice")}/deeper`, "main-street", "oak")).toBeNull();
+    expect(classifyInbound(`${oak.command("flash")}/alice`, "main-street", "oak")).toBeNull();
   });
 
   it("keeps a gateway's subscriptions inside its corridor", () => {

@@ -6,7 +6,7 @@ import {
   recordHiRes,
 } from "../../../gateway/core/event-log/hires-recorder.js";
 import { FlashStatus, type HiResEvent, IndianaCode } from "../../../gateway/core/event-log/indiana.js";
-import { type Aspect, type Intersection, phaseNumber } from "../../../gateway/core/model.js";
+import { type Aspect, type Intersection, type Lamps, phaseNumber } from "../../../gateway/core/model.js";
 import { flashStatus } from "../../../gateway/node/hires-log.js";
 import { VirtualIntersection } from "../../support/drive.js";
 import { setupArb } from "../../support/random-signal.js";
@@ -17,13 +17,14 @@ function runLogged(
   v: VirtualIntersection,
   ticks: number,
   between?: (tick: number) => void,
+  field?: (tick: number) => ((written: readonly Lamps[]) => readonly Lamps[]) | undefined,
 ): { events: HiResEvent[]; aspectsAt: { wallMs: number; aspects: readonly Aspect[] }[] } {
   let state: HiResRecorderState = INITIAL_RECORDER;
   const events: HiResEvent[] = [];
   const aspectsAt: { wallMs: number; aspects: readonly Aspect[] }[] = [];
   for (let t = 0; t < ticks; t++) {
     between?.(t);
-    v.tick(100);
+    v.tick(100, field?.(t));
     const seq = v.state.seq;
     const step = recordHiRes(
       intersection,
@@ -151,16 +152,29 @@ describe("the high-resolution event log recorder", () => {
         const warmup = Math.ceil(
           (intersection.startupFlashMs + intersection.startupAllRedMs + planA.cycleMs / 2) / 100,
         );
-        const faultAt = warmup + Math.ceil(planA.cycleMs / 100);
-        const { events } = runLogged(intersection, v, faultAt + 50, (t) => {
-          if (t === warmup) v.dispatch({ type: "enter-flash" });
-          if (t === warmup + Math.ceil(planA.cycleMs / 200)) v.dispatch({ type: "leave-flash" });
-        });
+        const faultAt = warmup + Math.ceil((3 * planA.cycleMs) / 100);
+        // Flash is entered through the clearances (up to a minimum, a clearance and a red clearance):
+        // it is left once it has shown for two seconds, whenever that is.
+        let flashTicks = 0;
+        // Then every lamp of the field lit at once from faultAt on: the monitor latches a fault.
+        const allLit = () => intersection.groups.map(() => ({ red: true, yellow: true, green: true }));
+        const { events } = runLogged(
+          intersection,
+          v,
+          faultAt + 50,
+          (t) => {
+            if (t === warmup) v.dispatch({ type: "enter-flash" });
+            if (v.state.seq.mode === "flash" && ++flashTicks === 20) v.dispatch({ type: "leave-flash" });
+          },
+          (t) => (t >= faultAt ? allLit : undefined),
+        );
         const flashes = events
           .filter((e) => e.code === IndianaCode.UNIT_FLASH_STATUS_CHANGE)
           .map((e) => e.param);
         expect(flashes.slice(0, 2)).toEqual([FlashStatus.STARTUP, FlashStatus.NOT_FLASH]);
         expect(flashes).toContain(FlashStatus.LOCAL_MANUAL);
+        expect(v.state.mon.latch).not.toBeNull();
+        expect(flashes.at(-1)).toBe(FlashStatus.FAULT_MONITOR);
         // Every begin green is ended before the next one of that phase, whatever happened in between.
         intersection.groups.forEach((group, i) => {
           if (group.kind !== "vehicle") return;
