@@ -8,7 +8,8 @@ import {
   recordHiRes,
 } from "../gateway/core/event-log/hires-recorder.js";
 import { FlashStatus } from "../gateway/core/event-log/indiana.js";
-import { GatewayStore } from "../gateway/store/store.js";
+import Database from "better-sqlite3";
+import { DEFAULT_STORE_LIMITS, GatewayStore } from "../gateway/store/store.js";
 import { startController, stepController } from "../gateway/core/controller.js";
 import type { Aspect } from "../gateway/core/model.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
@@ -76,6 +77,7 @@ export function benchEventLog(): BenchResult[] {
     }
     store.close();
     const bytesPerRow = statSync(join(dir, "gateway.db")).size / (200 * n);
+    const pages = pageOfFullStore(join(dir, "full"));
     const recorded = summarize("event log: recorder at one tick (oak)", "us", recorder);
     const ticked = summarize("event log: the controller's own tick, same loop", "us", controller);
     return [
@@ -90,8 +92,46 @@ export function benchEventLog(): BenchResult[] {
       summarize("event log: a batch of 256 rows to the store (SQLite on disk, unsynced)", "ms", batches, {
         bytesPerRow,
       }),
+      summarize(
+        `event log: a page of 5,000 rows from a full store (${DEFAULT_STORE_LIMITS.maxHiResEvents} rows), any window (on the lamp loop: /events, the events command)`,
+        "ms",
+        pages,
+      ),
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Pages read from a store at its bound, in the windows a reader asks for: none, every row, paging on
+ * from the middle, ten seconds an hour ago. Each runs on the gateway's event loop.
+ */
+function pageOfFullStore(dir: string): number[] {
+  GatewayStore.open(dir).close();
+  const count = DEFAULT_STORE_LIMITS.maxHiResEvents;
+  const db = new Database(join(dir, "gateway.db"));
+  db.exec(`WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < ${count})
+    INSERT INTO hires_events (seq, at_ms, code, param) SELECT k, 1800000000000 + k * 100, 1, 2 FROM n`);
+  db.close();
+  const store = GatewayStore.open(dir);
+  const t0 = 1_800_000_000_000;
+  const windows = [
+    { sinceWallMs: null, untilWallMs: null, afterSeq: 0 },
+    { sinceWallMs: t0 - 1, untilWallMs: Number.MAX_SAFE_INTEGER, afterSeq: 0 },
+    { sinceWallMs: null, untilWallMs: null, afterSeq: count / 2 },
+    { sinceWallMs: t0 + (count - 36_000) * 100, untilWallMs: t0 + (count - 35_900) * 100, afterSeq: 0 },
+  ];
+  const samples: number[] = [];
+  try {
+    for (let round = 0; round < 5; round++)
+      for (const w of windows) {
+        const t = process.hrtime.bigint();
+        store.hiResEvents({ ...w, limit: 5000 });
+        samples.push(elapsedMs(t));
+      }
+  } finally {
+    store.close();
+  }
+  return samples;
 }

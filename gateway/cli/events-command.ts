@@ -157,15 +157,31 @@ function readEventsPage(
   };
 }
 
+/** The --output file, opened before any row is read: a path it cannot write is a usage error, said once. */
+async function openOutput(output: string): Promise<WriteStream> {
+  const stream = createWriteStream(output);
+  await new Promise<void>((resolve, reject) => {
+    stream.once("ready", () => resolve());
+    stream.once("error", (error) => reject(new UsageError(`--output ${output}: ${error.message}`)));
+  });
+  // A later failure (a full disk) reaches write()'s callback; without a listener it would also be thrown.
+  stream.on("error", () => {});
+  return stream;
+}
+
 async function writeExport(
   fetch: FetchRows,
   format: ExportFormat,
   output: string | undefined,
 ): Promise<void> {
-  const out: WriteStream | NodeJS.WriteStream = output ? createWriteStream(output) : process.stdout;
+  const out: WriteStream | NodeJS.WriteStream = output ? await openOutput(output) : process.stdout;
   const write = (text: string) =>
     new Promise<void>((resolve, reject) => {
-      out.write(text, (error) => (error ? reject(error) : resolve()));
+      out.write(text, (error) =>
+        error
+          ? reject(output ? new OperatorError(`cannot write ${output}: ${error.message}`) : error)
+          : resolve(),
+      );
     });
   let afterSeq = 0;
   let written = 0;

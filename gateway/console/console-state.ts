@@ -182,9 +182,26 @@ export class ConsoleState {
   }
 
   private addRow(site: Site, row: { seq: number; at: number; code: number; param: number }): void {
+    const newest = site.rows.at(-1);
     if (row.seq <= site.lastRowSeq) {
-      this.counters.hiresDuplicates++;
-      return;
+      const oldest = site.rows[0];
+      // Below every seq kept yet newer than every row: no redelivery but a numbering that starts over
+      // (the gateway's store replaced). What is kept belongs to the old numbering: let it go (counted).
+      const startedOver =
+        oldest !== undefined && newest !== undefined && row.seq < oldest.seq && row.at > newest.atMs;
+      if (!startedOver) {
+        this.counters.hiresDuplicates++;
+        return;
+      }
+      this.counters.hiresDropped += site.rows.length;
+      site.rows = [];
+    } else if (newest !== undefined && row.at < newest.atMs) {
+      // The gateway's clock stepped back: the rows stamped after this one came from a clock that ran
+      // ahead. They go (counted), so the rows stay in time order, as aging and the diagram read them.
+      let keep = site.rows.length;
+      while (keep > 0 && (site.rows[keep - 1] as HiResRow).atMs > row.at) keep--;
+      this.counters.hiresDropped += site.rows.length - keep;
+      site.rows.length = keep;
     }
     site.lastRowSeq = row.seq;
     site.rows.push({ seq: row.seq, atMs: row.at, code: row.code, param: row.param });

@@ -184,7 +184,16 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   };
 
   const server: Server = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://console").pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? "/", "http://console").pathname;
+    } catch {
+      // Not a URL (`GET http://[`): thrown here, it would be an uncaught exception that ends the
+      // process — the demo's broker and gateways with it.
+      res.writeHead(400, { "content-type": "text/plain; charset=utf-8", ...SECURITY_HEADERS });
+      res.end("the request target is not a URL\n");
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, {
         allow: "GET, HEAD",

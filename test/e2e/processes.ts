@@ -104,7 +104,7 @@ export async function startDemoCorridor() {
       "--quiet",
     ],
   ]);
-  await until("the demo", 20_000, () => demo.out.includes("legend:"));
+  await until("the demo", 40_000, () => demo.out.includes("legend:"));
   const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
   return { fixture, demo, broker };
 }

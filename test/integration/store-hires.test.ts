@@ -91,3 +91,54 @@ describe("the event log in the store (SQLite on disk)", () => {
     store.close();
   });
 });
+
+describe("a page of a full event log: no sort of the whole table on the lamp loop", () => {
+  it("a wide window is read along the primary key (no temporary sort), a narrow one through the time index; both give the same rows as a plain filter", async () => {
+    const { PAGE_BY_SEQ, PAGE_BY_TIME } = await import("../../gateway/store/hires-records.js");
+    const Database = (await import("better-sqlite3")).default;
+    const dir = tempDir();
+    GatewayStore.open(dir).close();
+    const db = new Database(join(dir, "gateway.db"));
+    try {
+      db.exec(`WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 60000)
+        INSERT INTO hires_events (seq, at_ms, code, param) SELECT k, 1800000000000 + k * 100, 1, 2 FROM n`);
+      db.exec("ANALYZE");
+      const plan = (sql: string) =>
+        (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(0, 0, 1, 10) as { detail: string }[])
+          .map((r) => r.detail)
+          .join("; ");
+      expect(plan(PAGE_BY_SEQ)).not.toMatch(/TEMP B-TREE/);
+      expect(plan(PAGE_BY_SEQ)).not.toMatch(/hires_by_time/);
+      expect(plan(PAGE_BY_TIME)).toMatch(/hires_by_time/);
+    } finally {
+      db.close();
+    }
+    const store = GatewayStore.open(dir);
+    try {
+      const t0 = 1_800_000_000_000;
+      const brute = (since: number, until: number, after: number) => {
+        const out: number[] = [];
+        for (let k = after + 1; k <= 60000 && out.length < 5000; k++) {
+          const at = t0 + k * 100;
+          if (at >= since && at < until) out.push(k);
+        }
+        return out;
+      };
+      for (const [since, until, after] of [
+        [t0, t0 + 6_100_000, 0], // every row: read by seq
+        [t0 + 100_000, t0 + 101_000, 0], // ten rows: the index
+        [t0, t0 + 6_100_000, 30_000], // paging on from the middle
+      ] as const) {
+        const page = store.hiResEvents({
+          sinceWallMs: since,
+          untilWallMs: until,
+          afterSeq: after,
+          limit: 5000,
+        });
+        expect(page.map((r) => r.seq)).toEqual(brute(since, until, after));
+      }
+    } finally {
+      store.close();
+    }
+  });
+});
