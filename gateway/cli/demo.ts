@@ -173,7 +173,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
       options.quiet ? {} : demoDisplay(setup, name, node, print, stamp);
     print(
       `greenwave demo: corridor ${corridor.raw.id}, ${setups.length} intersections, ${durationS ? `${durationS} s` : "Ctrl-C to stop"}\n` +
-        `  broker      ${broker.url} (embedded aedes, open: loopback only)\n` +
+        `  broker      ${broker.url} (embedded aedes, open: no passwords, so anyone on this machine may command every intersection; it listens on loopback only)\n` +
         `  console     ${webConsole.url} (the web console: live intersections and the time-space diagram)\n` +
         `  status      npx greenwave status --broker ${broker.url} (--watch: redrawn every second)\n` +
         `  data        ${dataDir}${ownDataDir ? " (temporary)" : ""}`,

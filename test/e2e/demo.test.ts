@@ -112,6 +112,10 @@ describe("npm start: the demo corridor on the embedded broker", () => {
     const broker = /broker\s+(mqtt:\/\/127\.0\.0\.1:\d+)/.exec(demo.out)?.[1] as string;
     expect(broker).toBeTruthy();
     expect(demo.out).toContain(`npx greenwave status --broker ${broker}`);
+    // An open broker says plainly what it means on this machine (issue 20, item 7).
+    expect(demo.out).toContain(
+      "open: no passwords, so anyone on this machine may command every intersection",
+    );
 
     // The schedule governs a few seconds after its commit (its transaction's instant): then the status says so.
     const report = await until("every intersection to run by the schedule", 30_000, () => {

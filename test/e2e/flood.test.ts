@@ -31,7 +31,8 @@ const CORRIDOR = "test-corridor";
 const ROOT = `greenwave/v1/${CORRIDOR}`;
 const INBOX_X1_FROM_X2 = `${ROOT}/x1/inbox/x2`;
 const INBOX_X2_FROM_X1 = `${ROOT}/x2/inbox/x1`;
-const CMD = (name: string) => `${ROOT}/x1/cmd/${name}`;
+/** A command under alice's login, as the broker's ACL requires of an operator (…/cmd/NAME/@alice). */
+const CMD = (name: string) => `${ROOT}/x1/cmd/${name}/@alice`;
 const REPLY_X1 = `${ROOT}/x1/reply`;
 
 const INQUIRIES = 20_000;
