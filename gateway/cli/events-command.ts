@@ -11,6 +11,7 @@ import {
 import { readExportQuery } from "../core/event-log/export-query.js";
 import { MAX_EVENTS_COMMAND_ROWS } from "../protocol/messages.js";
 import { type OperatorClient, OperatorError } from "../operator/operator-client.js";
+import { nextAfter } from "../store/hires-records.js";
 import { StoreReader } from "../store/store-reader.js";
 import { addBrokerFlags, type BrokerFlags, connectOperator } from "./broker-options.js";
 import { DEFAULT_DATA_DIR, storeFile } from "./data-dir.js";
@@ -98,10 +99,9 @@ async function runExport(options: ExportOptions): Promise<void> {
   try {
     const fetch: FetchRows = (afterSeq) => {
       const rows = reader.hiRes({ ...query, afterSeq, limit: query.limit });
-      const last = rows.at(-1);
       return Promise.resolve({
         rows,
-        next: rows.length === query.limit && last ? last.seq : null,
+        next: nextAfter(rows, query.limit),
         device: options.intersection,
       });
     };

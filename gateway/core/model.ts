@@ -19,8 +19,18 @@ export interface Lamps {
  * What a signal group shows. Vehicle: green, yellow, red, red-flash, yellow-flash, dark.
  * Pedestrian: walk, ped-clearance (flashing DON'T WALK), dont-walk, dark.
  */
-export type Aspect =
-  "green" | "yellow" | "red" | "red-flash" | "yellow-flash" | "walk" | "ped-clearance" | "dont-walk" | "dark";
+export const ASPECTS = [
+  "green",
+  "yellow",
+  "red",
+  "red-flash",
+  "yellow-flash",
+  "walk",
+  "ped-clearance",
+  "dont-walk",
+  "dark",
+] as const;
+export type Aspect = (typeof ASPECTS)[number];
 
 export interface SignalGroup {
   readonly id: string;

@@ -1,6 +1,7 @@
 import { exportText } from "../core/event-log/export-format.js";
 import { readExportQuery } from "../core/event-log/export-query.js";
 import type { Route, RouteAnswer } from "../shell/http-server.js";
+import { nextAfter } from "../store/hires-records.js";
 import type { GatewayStore } from "../store/store.js";
 import type { HiResLog } from "./hires-log.js";
 
@@ -29,9 +30,8 @@ export function hiResRoute(
     if (!read.ok) return { status: 400, contentType: "text/plain", body: `${read.message}\n` };
     log.flush();
     const rows = store.hiResEvents(read.query);
-    const last = rows.at(-1);
-    const headers: Record<string, string> = {};
-    if (rows.length === read.query.limit && last) headers["x-greenwave-next-after"] = String(last.seq);
+    const next = nextAfter(rows, read.query.limit);
+    const headers: Record<string, string> = next === null ? {} : { "x-greenwave-next-after": String(next) };
     return {
       status: 200,
       contentType: read.query.format === "csv" ? "text/csv" : "application/json",

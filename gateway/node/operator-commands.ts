@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { BrokerLink } from "./broker-link.js";
 import { decideCommand } from "./commands.js";
 import type { GatewayParts } from "./gateway-parts.js";
+import { nextAfter } from "../store/hires-records.js";
 import { degradeOnStoreFailure } from "./store-guard.js";
 
 /** What the commands need to know of the gateway, and what they may make it do. */
@@ -118,19 +119,7 @@ export class OperatorCommands {
       () => this.parts.store.auditPage(command),
       null,
     );
-    if (!page) {
-      this.parts.metrics.mqttRejected.inc({ reason: "refused" });
-      this.reply({
-        id: command.id,
-        command: command.name,
-        ok: false,
-        error: {
-          code: "refused",
-          message: "this gateway cannot read its store now (see its log); at the cabinet: greenwave audit",
-        },
-      });
-      return;
-    }
+    if (!page) return this.refuseUnreadableStore(command, "greenwave audit");
     this.parts.metrics.commands.inc({ command: command.name });
     this.reply({ id: command.id, command: command.name, ok: true, result: page });
   }
@@ -154,22 +143,8 @@ export class OperatorCommands {
       },
       null,
     );
-    if (!rows) {
-      this.parts.metrics.mqttRejected.inc({ reason: "refused" });
-      this.reply({
-        id: command.id,
-        command: command.name,
-        ok: false,
-        error: {
-          code: "refused",
-          message:
-            "this gateway cannot read its store now (see its log); at the cabinet: greenwave events export --data-dir",
-        },
-      });
-      return;
-    }
+    if (!rows) return this.refuseUnreadableStore(command, "greenwave events export --data-dir");
     this.parts.metrics.commands.inc({ command: command.name });
-    const last = rows.at(-1);
     this.reply({
       id: command.id,
       command: command.name,
@@ -177,7 +152,7 @@ export class OperatorCommands {
       result: {
         device: this.parts.ids.intersection,
         rows: rows.map((r) => [r.seq, r.atMs, r.code, r.param]),
-        next: rows.length === command.limit && last ? last.seq : null,
+        next: nextAfter(rows, command.limit),
       },
     });
   }
@@ -187,6 +162,20 @@ export class OperatorCommands {
    * with users lets an operator publish only under its own name), and the payload's `by` is kept as its
    * note; without it (an older tool, an open broker), `by` is all there is, and the entry says so.
    */
+  /** A query the store could not answer (its failure is in the log): refused, with what to do at the cabinet. */
+  private refuseUnreadableStore(command: Command, atTheCabinet: string): void {
+    this.parts.metrics.mqttRejected.inc({ reason: "refused" });
+    this.reply({
+      id: command.id,
+      command: command.name,
+      ok: false,
+      error: {
+        code: "refused",
+        message: `this gateway cannot read its store now (see its log); at the cabinet: ${atTheCabinet}`,
+      },
+    });
+  }
+
   private auditCommand(
     command: Command,
     decision: ReturnType<typeof decideCommand>,

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { MAX_AUDIT_PAGE_EVENTS } from "../core/audit-page.js";
 import { identifier } from "../config/schema.js";
 import { schemaIssues } from "../config/validate.js";
+import { ASPECTS } from "../core/model.js";
 import { COMMANDS, type CommandName, PROTOCOL_VERSION } from "./topics.js";
 
 /**
@@ -262,17 +263,7 @@ export type GatewayEvent = z.infer<typeof eventSchema>;
 /** The most events one `hires` message carries; more wait for the next message. */
 export const MAX_HIRES_BATCH_EVENTS = 256;
 
-const aspectName = z.enum([
-  "green",
-  "yellow",
-  "red",
-  "red-flash",
-  "yellow-flash",
-  "walk",
-  "ped-clearance",
-  "dont-walk",
-  "dark",
-]);
+const aspectName = z.enum(ASPECTS);
 
 /**
  * The high-resolution event log, live (topic `…/<intersection>/hires`, QoS 0, not retained): the

@@ -79,6 +79,12 @@ export const PAGE_BY_TIME =
 export const PAGE_BY_SEQ =
   "SELECT seq, at_ms, code, param FROM hires_events WHERE seq > ? AND +at_ms >= ? AND +at_ms < ? ORDER BY seq LIMIT ?";
 
+/** Where the page after these rows starts: the last row's seq when the page is full, null at the end. */
+export function nextAfter(rows: readonly StoredHiResEvent[], limit: number): number | null {
+  const last = rows.at(-1);
+  return rows.length === limit && last ? last.seq : null;
+}
+
 export function readHiRes(q: SqlAccess, query: HiResQuery): StoredHiResEvent[] {
   invariant(query.limit >= 1 && query.limit <= MAX_HIRES_PAGE, () => `hi-res page of ${query.limit} rows`);
   const since = query.sinceWallMs ?? Number.MIN_SAFE_INTEGER;

@@ -30,7 +30,7 @@ export function readAspects(
 ): { watch: LampWatch; aspects: Aspect[] } {
   const windowMs = intersection.flashPeriodMs * 1.5;
   const groups = intersection.groups.map((_, i) => {
-    const before = watch.groups[i] ?? startLampWatch(intersection).groups[0];
+    const before = watch.groups[i];
     const now = lamps[i] ?? { red: false, yellow: false, green: false };
     const next = {} as Record<LampName, { on: boolean; changes: number[] }>;
     for (const name of LAMP_NAMES) {

@@ -24,7 +24,12 @@ import {
   stopsAfter,
   within,
 } from "./fcd-figures.js";
-import { buildCorridorNetwork, type CorridorNetwork, signalState } from "./network/index.js";
+import {
+  buildCorridorNetwork,
+  type CorridorNetwork,
+  signalState,
+  type TrafficLightMap,
+} from "./network/index.js";
 import { startSumo } from "./traci/index.js";
 
 /**
@@ -104,6 +109,8 @@ export interface TrafficReport {
 interface Controlled {
   readonly id: string;
   readonly tlsId: string;
+  /** Its SUMO traffic light: which group each character of the state string shows. */
+  readonly light: TrafficLightMap;
   readonly shell: ControllerShell;
   readonly plan: IntersectionPlan;
   readonly through: number;
@@ -182,7 +189,7 @@ export async function runTraffic(options: TrafficRunOptions): Promise<TrafficRep
         const states = new Map<string, string>();
         for (const c of controlled) {
           tick(c, nowMs, faults);
-          const state = signalState(network.lights.find((l) => l.tlsId === c.tlsId) as never, c.aspects);
+          const state = signalState(c.light, c.aspects);
           if (state !== c.lastState) states.set(c.tlsId, state);
           c.lastState = state;
         }
@@ -197,7 +204,17 @@ export async function runTraffic(options: TrafficRunOptions): Promise<TrafficRep
     }
     for (const c of controlled)
       if (c.greenSince !== null) c.greens.push({ fromS: c.greenSince, toS: totalS });
-    const report = await measure(options, network, controlled, files, { warmupS, totalS });
+    const report = await measure(
+      options,
+      network,
+      controlled,
+      files,
+      { warmupS, totalS },
+      {
+        signalMismatches: mismatches,
+        faults,
+      },
+    );
     return {
       ...report,
       sumoVersion,
@@ -212,7 +229,6 @@ export async function runTraffic(options: TrafficRunOptions): Promise<TrafficRep
           Object.entries(plan.raw.intersections).map(([id, p]) => [id, p.offsetSeconds]),
         ),
       },
-      safety: { ...report.safety, signalMismatches: mismatches, faults },
     };
   } finally {
     if (!options.workDir) rmSync(dir, { recursive: true, force: true });
@@ -240,6 +256,7 @@ function controllersFor(
     const c: Controlled = {
       id: intersection.id,
       tlsId: light.tlsId,
+      light,
       plan: compiled,
       through,
       aspects: intersection.groups.map(() => "dark"),
@@ -292,6 +309,8 @@ async function measure(
   controlled: readonly Controlled[],
   files: { fcd: string; trips: string; stats: string },
   window: { warmupS: number; totalS: number },
+  /** What the loop itself saw: disagreements read back from SUMO, faults latched. */
+  loop: Pick<TrafficReport["safety"], "signalMismatches" | "faults">,
 ): Promise<Omit<TrafficReport, "sumoVersion" | "seed" | "warmupS" | "durationS" | "wallMs" | "plan">> {
   const trips = readTripinfo(readFileSync(files.trips, "utf8"));
   const measured = trips.filter((t) => t.departS >= window.warmupS);
@@ -353,8 +372,7 @@ async function measure(
     })),
     vehicles: { arrived: trips.length, measured: measured.length },
     safety: {
-      signalMismatches: 0,
-      faults: [],
+      ...loop,
       collisions: count("safety", "collisions"),
       teleports: count("teleports", "total"),
     },

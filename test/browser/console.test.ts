@@ -1,19 +1,9 @@
-import {
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadIntersection } from "../../gateway/config/load.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
-import { cleanupProcesses, cli, dirs, start } from "../e2e/processes.js";
-import { freePort } from "../../simulators/fixtures/ports.js";
+import { cleanupProcesses, cli, exampleConfigCopy, start } from "../e2e/processes.js";
 import {
   eventually,
   hasChromium,
@@ -62,20 +52,10 @@ afterEach(() => cleanupProcesses());
  * port (the demo's own 15021–15024 may be in use by another test's demo).
  */
 async function demoConfig(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "greenwave-console-"));
-  dirs.push(dir);
-  cpSync("config", dir, { recursive: true, filter: (src) => !src.includes("broken") });
-  for (const id of ORDER) {
-    const file = join(dir, "intersections", `${id}.yaml`);
+  return await exampleConfigCopy((id, text) => {
     const line = `startup: { flashSeconds: ${STARTUP_FLASH_S[id]}, allRedSeconds: 4 }`;
-    const port = await freePort();
-    const text = readFileSync(file, "utf8").replace(/tcp: "127\.0\.0\.1:\d+"/, `tcp: "127.0.0.1:${port}"`);
-    writeFileSync(
-      file,
-      /^startup:.*$/m.test(text) ? text.replace(/^startup:.*$/m, line) : `${text}${line}\n`,
-    );
-  }
-  return join(dir, "corridor.yaml");
+    return /^startup:.*$/m.test(text) ? text.replace(/^startup:.*$/m, line) : `${text}${line}\n`;
+  });
 }
 
 /** The lamp channels of group M at an intersection, from its file (the module's layout). */

@@ -1,13 +1,9 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
-import { freePort } from "../../simulators/fixtures/ports.js";
 import { readModuleState } from "../support/lamp-history.js";
 import { hasTool } from "../support/tools.js";
 import { buildOnce } from "./cli.js";
-import { cleanupProcesses, dirs, start, stop } from "./processes.js";
+import { cleanupProcesses, exampleConfigCopy, start, stop } from "./processes.js";
 
 beforeAll(() => buildOnce(), 180_000);
 afterEach(() => cleanupProcesses());
@@ -16,25 +12,9 @@ const haveSumo =
   hasTool("netconvert", "the live demo against SUMO", "sumo") &&
   hasTool("sumo", "the live demo against SUMO", "sumo");
 
-/** config/ copied with every module on a free port (the demo's own 15021–15024 may be another test's). */
-async function demoConfig(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "greenwave-demo-traffic-"));
-  dirs.push(dir);
-  cpSync("config", dir, { recursive: true, filter: (src) => !src.includes("broken") });
-  for (const id of ["elm", "oak", "pine", "cedar"]) {
-    const file = join(dir, "intersections", `${id}.yaml`);
-    const port = await freePort();
-    writeFileSync(
-      file,
-      readFileSync(file, "utf8").replace(/tcp: "127\.0\.0\.1:\d+"/, `tcp: "127.0.0.1:${port}"`),
-    );
-  }
-  return join(dir, "corridor.yaml");
-}
-
 describe.runIf(haveSumo)("npm start -- --traffic: the live demo against SUMO", () => {
   it("the modules' lamps drive SUMO's signals in real time and SUMO's stop-bar loops drive the modules' inputs; Ctrl-C stops both", async () => {
-    const corridor = await demoConfig();
+    const corridor = await exampleConfigCopy();
     const demo = start([
       ...["demo", "--corridor", corridor, "--port", "0", "--http-port", "0", "--console-port", "0"],
       ...["--quiet", "--no-schedule", "--traffic", "config/demand/am-peak.yaml"],

@@ -5,12 +5,9 @@ import mqtt from "mqtt";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { IndianaCode } from "../../gateway/core/event-log/indiana.js";
 import { type HiResBatch, hiResBatchSchema } from "../../gateway/protocol/messages.js";
-import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
-import { until } from "../../simulators/fixtures/mqtt-corridor.js";
-import { freePort } from "../../simulators/fixtures/ports.js";
 import { type GroupId, readHistory, runsOf } from "../support/lamp-history.js";
 import { buildOnce } from "./cli.js";
-import { cleanupProcesses, cli, dirs, start, stop } from "./processes.js";
+import { cleanupProcesses, cli, dirs, startDemoCorridor, stop } from "./processes.js";
 
 beforeAll(() => buildOnce(), 180_000);
 afterEach(() => cleanupProcesses());
@@ -54,29 +51,9 @@ async function eventually(
 
 describe("the high-resolution event log of a demo run", () => {
   it("agrees with the simulated module's lamp history (every green and walk start within 0.1 s), over HTTP, MQTT and from the store", async () => {
-    const ports = await Promise.all([0, 1].map(() => freePort()));
-    const fixture = writeCorridorFixture(2, { devicePort: (i) => ports[i] ?? null });
-    dirs.push(fixture.dir);
     const dataDir = mkdtempSync(join(tmpdir(), "greenwave-events-"));
     dirs.push(dataDir);
-    const demo = start([
-      "demo",
-      ...[
-        "--corridor",
-        fixture.corridor,
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--console-port",
-        "0",
-        "--quiet",
-        "--data-dir",
-        dataDir,
-      ],
-    ]);
-    await until("the demo", 20_000, () => demo.out.includes("legend:"));
-    const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
+    const { demo, broker } = await startDemoCorridor({ intersections: 2, flags: ["--data-dir", dataDir] });
     const control = /simulator\s+x1\/io1 (http:\/\/\S+)\/state/.exec(demo.out)?.[1] as string;
     const http = /x1\s+metrics (http:\/\/\S+)\/metrics/.exec(demo.out)?.[1] as string;
     expect([broker, control, http].every(Boolean), demo.out).toBe(true);

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { freePort } from "../../simulators/fixtures/ports.js";
@@ -83,28 +85,40 @@ export async function stop(proc: Proc): Promise<number | null> {
 }
 
 /**
- * `greenwave demo` over a 4-intersection test corridor (30 s cycle, one simulated module each), as a
- * user starts it; returns the fixture, the process and the broker URL it printed.
+ * `greenwave demo` over a test corridor of `intersections` (4 by default; 30 s cycle, one simulated
+ * module each), as a user starts it, with any more of the demo's flags; returns the fixture, the process
+ * and the broker URL it printed.
  */
-export async function startDemoCorridor() {
-  const ports = await Promise.all([0, 1, 2, 3].map(() => freePort()));
-  const fixture = writeCorridorFixture(4, { devicePort: (i) => ports[i] ?? null });
+export async function startDemoCorridor(options: { intersections?: number; flags?: readonly string[] } = {}) {
+  const n = options.intersections ?? 4;
+  const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const fixture = writeCorridorFixture(n, { devicePort: (i) => ports[i] ?? null });
   dirs.push(fixture.dir);
   const demo = start([
-    ...[
-      "demo",
-      "--corridor",
-      fixture.corridor,
-      "--port",
-      "0",
-      "--http-port",
-      "0",
-      "--console-port",
-      "0",
-      "--quiet",
-    ],
+    ...["demo", "--corridor", fixture.corridor, "--port", "0", "--http-port", "0", "--console-port", "0"],
+    ...["--quiet", ...(options.flags ?? [])],
   ]);
   await until("the demo", 40_000, () => demo.out.includes("legend:"));
   const broker = /broker\s+(mqtt:\/\/\S+)/.exec(demo.out)?.[1] as string;
   return { fixture, demo, broker };
+}
+
+/**
+ * config/ copied (without its broken examples), each example intersection's module moved to a free
+ * port (the demo's own 15021–15024 may be another test's) and its file passed through `edit`; returns
+ * the copy's corridor file.
+ */
+export async function exampleConfigCopy(
+  edit: (id: string, text: string) => string = (_, text) => text,
+): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "greenwave-config-"));
+  dirs.push(dir);
+  cpSync("config", dir, { recursive: true, filter: (src) => !src.includes("broken") });
+  for (const id of ["elm", "oak", "pine", "cedar"]) {
+    const file = join(dir, "intersections", `${id}.yaml`);
+    const port = await freePort();
+    const text = readFileSync(file, "utf8").replace(/tcp: "127\.0\.0\.1:\d+"/, `tcp: "127.0.0.1:${port}"`);
+    writeFileSync(file, edit(id, text));
+  }
+  return join(dir, "corridor.yaml");
 }

@@ -17,7 +17,8 @@ import {
   statusCommand,
   variableResponseContent,
 } from "../../simulators/traffic/traci/codec.js";
-import { TraciClient, TraciError, freeLoopbackPort } from "../../simulators/traffic/traci/index.js";
+import { freePort } from "../../simulators/fixtures/ports.js";
+import { TraciClient, TraciError } from "../../simulators/traffic/traci/index.js";
 
 type Answer = Uint8Array | "silence" | "hang-up";
 
@@ -220,7 +221,7 @@ describe("TraCI client (against a fake server)", () => {
   });
 
   it("connect retries while nothing listens yet, and gives up within its bound", async () => {
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     const t0 = Date.now();
     const e = await TraciClient.connect(port, { connectWithinMs: 300 }).catch((x: unknown) => x);
     expect(Date.now() - t0).toBeLessThan(1_000);

@@ -2,10 +2,4 @@
 export { TraciClient, type TraciConnectOptions } from "./client.js";
 export { TraciError, type TraciErrorKind } from "./errors.js";
 export type { VehicleData } from "./codec.js";
-export {
-  startSumo,
-  freeLoopbackPort,
-  sumoEnvironment,
-  type SumoProcess,
-  type StartSumoOptions,
-} from "./sumo-process.js";
+export { startSumo, sumoEnvironment, type SumoProcess, type StartSumoOptions } from "./sumo-process.js";

@@ -1,10 +1,10 @@
+import { freePort } from "../../fixtures/ports.js";
 /**
  * Starts SUMO as a TraCI server on a free loopback port and connects to it; stop() makes sure the
  * process is gone. SUMO's stderr is kept (its last 64 KiB) so that every error says what SUMO said.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { TraciClient } from "./client.js";
 import { TraciError } from "./errors.js";
 
@@ -38,18 +38,6 @@ const EXIT_AFTER_TERM_MS = 2_000;
 const EXIT_AFTER_KILL_MS = 2_000;
 /** A port taken between choosing it and SUMO binding it: try another one, this many times in all. */
 const PORT_ATTEMPTS = 3;
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export async function freeLoopbackPort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Keeps the last `limit` bytes written to it. */
 class Tail {
@@ -98,7 +86,7 @@ export async function startSumo(options: StartSumoOptions): Promise<SumoProcess>
   const binary = options.binary ?? "sumo";
   let lastError: TraciError | null = null;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt++) {
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     const child = spawn(binary, ["--remote-port", String(port), ...options.args], {
       cwd: options.cwd,
       env: options.env ?? sumoEnvironment(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Aspect } from "../../../gateway/core/model.js";
+import { ASPECTS, type Aspect } from "../../../gateway/core/model.js";
 import {
   linkChar,
   signalState,
@@ -41,17 +41,7 @@ describe("signalState: the RYG string SUMO's traffic light shows for the control
   });
 
   it("every aspect gives one of SUMO's signal characters, for every kind of link", () => {
-    const aspects: Aspect[] = [
-      "green",
-      "yellow",
-      "red",
-      "red-flash",
-      "yellow-flash",
-      "walk",
-      "ped-clearance",
-      "dont-walk",
-      "dark",
-    ];
+    const aspects: readonly Aspect[] = ASPECTS;
     for (const kind of ["protected", "permissive", "pedestrian"] as const)
       for (const aspect of aspects) expect("rygGsuoO").toContain(linkChar(kind, aspect));
   });
