@@ -1,11 +1,12 @@
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
-import { loadCorridor } from "../../gateway/config/load.js";
-import { CorridorModel } from "../../gateway/console/corridor-model.js";
-import { type RunningConsole, startConsole } from "../../gateway/console/server.js";
-import type { ConsoleSnapshot, IntersectionView } from "../../gateway/console/view.js";
 import { eventually } from "../support/browser.js";
+import {
+  CONSOLE_TOPIC,
+  type ConsoleFixture,
+  startConsoleFixture,
+  viewOf,
+} from "../support/console-fixture.js";
 
 /**
  * The web console's server fed hostile or unlucky `hires` messages over a real broker (aedes on
@@ -14,37 +15,19 @@ import { eventually } from "../support/browser.js";
  * message on our topic. What it draws afterwards is read from /api/state.
  */
 
-const TOPIC = "greenwave/v1/main-street";
-let broker: RunningBroker;
-let web: RunningConsole;
+const TOPIC = CONSOLE_TOPIC;
+let fixture: ConsoleFixture;
 let publisher: MqttClient;
 
 beforeEach(async () => {
-  broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
-  web = await startConsole({
-    model: new CorridorModel(loadCorridor("config/corridor.yaml")),
-    broker: { url: broker.url },
-    host: "127.0.0.1",
-    port: 0,
-  });
-  publisher = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: "attack-publisher" });
-  await publisher.publishAsync(`${TOPIC}/cedar/availability`, JSON.stringify({ v: 1, online: true }), {
-    qos: 1,
-    retain: true,
-  });
-  await eventually("the console's subscription", 5000, async () => view(await state(), "cedar").online);
+  fixture = await startConsoleFixture("attack-publisher");
+  ({ publisher } = fixture);
 });
 
-afterEach(async () => {
-  await publisher.endAsync();
-  await web.close();
-  await broker.close();
-});
+afterEach(async () => await fixture.close());
 
-async function state(): Promise<ConsoleSnapshot> {
-  return (await (await fetch(`${web.url}api/state`)).json()) as ConsoleSnapshot;
-}
-const view = (s: ConsoleSnapshot, id: string) => s.intersections.find((i) => i.id === id) as IntersectionView;
+const state = () => fixture.state();
+const view = viewOf;
 
 function status(intersection: string) {
   return {

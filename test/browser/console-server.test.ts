@@ -1,11 +1,13 @@
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js";
-import { loadCorridor } from "../../gateway/config/load.js";
-import { CorridorModel } from "../../gateway/console/corridor-model.js";
-import { MAX_STREAM_CLIENTS, type RunningConsole, startConsole } from "../../gateway/console/server.js";
-import type { ConsoleSnapshot, IntersectionView } from "../../gateway/console/view.js";
+import { MAX_STREAM_CLIENTS, type RunningConsole } from "../../gateway/console/server.js";
 import { eventually } from "../support/browser.js";
+import {
+  CONSOLE_TOPIC,
+  type ConsoleFixture,
+  startConsoleFixture,
+  viewOf,
+} from "../support/console-fixture.js";
 
 /**
  * The console's server without a browser: an embedded broker, hand-made messages of the wire's formats
@@ -13,37 +15,19 @@ import { eventually } from "../support/browser.js";
  * including what they must drop.
  */
 
-const TOPIC = "greenwave/v1/main-street";
-let broker: RunningBroker;
+const TOPIC = CONSOLE_TOPIC;
+let fixture: ConsoleFixture;
 let web: RunningConsole;
 let publisher: MqttClient;
 
 beforeEach(async () => {
-  broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
-  web = await startConsole({
-    model: new CorridorModel(loadCorridor("config/corridor.yaml")),
-    broker: { url: broker.url },
-    host: "127.0.0.1",
-    port: 0,
-  });
-  publisher = await mqtt.connectAsync(broker.url, { protocolVersion: 4, clientId: "test-publisher" });
-  // The console subscribes once connected: a retained message it shows proves the subscription is there.
-  await publisher.publishAsync(`${TOPIC}/cedar/availability`, JSON.stringify({ v: 1, online: true }), {
-    qos: 1,
-    retain: true,
-  });
-  await eventually("the console's subscription", 5000, async () => view(await state(), "cedar").online);
+  fixture = await startConsoleFixture("test-publisher");
+  ({ web, publisher } = fixture);
 });
 
-afterEach(async () => {
-  await publisher.endAsync();
-  await web.close();
-  await broker.close();
-});
+afterEach(async () => await fixture.close());
 
-async function state(): Promise<ConsoleSnapshot> {
-  return (await (await fetch(`${web.url}api/state`)).json()) as ConsoleSnapshot;
-}
+const state = () => fixture.state();
 
 function status(intersection: string, overrides: Record<string, unknown> = {}) {
   return {
@@ -93,7 +77,7 @@ const publish = (topic: string, payload: unknown, retain = false) =>
     },
   );
 
-const view = (s: ConsoleSnapshot, id: string) => s.intersections.find((i) => i.id === id) as IntersectionView;
+const view = viewOf;
 
 describe("the console's server", () => {
   it("lists the corridor in order and shows each intersection's status, availability, aspects and events", async () => {
