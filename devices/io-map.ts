@@ -199,6 +199,149 @@ function wireChannels(
   return channels;
 }
 
+/** Where a detector's input is: detector index (in Intersection.detectors), device, input channel. */
+export interface DetectorWiring {
+  readonly detector: number;
+  readonly deviceId: string;
+  /**
+   * The input channel, 0-based like the lamp channels: index `input` of the module's feedback read
+   * (FC02 of `count` inputs from `firstInput`), that is discrete input `firstInput + input`.
+   */
+  readonly input: number;
+}
+
+/** A detector as written in the intersection file: its id, the device and the input channel it is on. */
+export interface DetectorInput {
+  readonly id: string;
+  readonly device: string;
+  readonly input: number;
+}
+
+/**
+ * Checks the detectors' inputs against the modules and wires them: a known device whose profile reads
+ * discrete inputs, a channel within them, not a lamp's feedback (channel n wired to a lamp is read as
+ * that lamp's current), not another detector's. `unloaded`: devices of the file whose layout is
+ * unknown (their profile failed): a detector on one is not checked further. `at` prefixes issue paths.
+ */
+export function wireDetectors(
+  intersection: Intersection,
+  detectors: readonly DetectorInput[],
+  layouts: readonly ModuleLayout[],
+  at: readonly (string | number)[] = ["detectors"],
+  unloaded: readonly string[] = [],
+): { wiring: DetectorWiring[]; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const wiring: DetectorWiring[] = [];
+  const byId = new Map(layouts.map((layout) => [layout.deviceId, layout]));
+  const taken = new Map<string, string>();
+  // Every input some detector asks for, so that a suggested free input is free of all of them.
+  const asked = new Set(detectors.map((detector) => `${detector.device}:${detector.input}`));
+  const free = (layout: ModuleLayout) => freeInputs(layout, asked);
+  detectors.forEach((detector, d) => {
+    const where = [...at, d];
+    const layout = byId.get(detector.device);
+    if (!layout) {
+      if (!unloaded.includes(detector.device)) {
+        const known = [...byId.keys(), ...unloaded];
+        issues.push({
+          path: [...where, "device"],
+          message: `detector ${detector.id} is on unknown device ${detector.device} (${known.length > 0 ? `devices: ${known.join(", ")}` : "the file has no devices: add its I/O module under devices"})`,
+        });
+      }
+      return;
+    }
+    const fb = layout.profile.feedback;
+    if (fb.source !== "discrete-inputs") {
+      issues.push({
+        path: [...where, "device"],
+        message: `detector ${detector.id}: device ${layout.deviceId} (profile ${layout.profile.id}) has no discrete inputs (its feedback is ${fb.source}): put the detector on a module whose profile reads discrete inputs (feedback: { source: discrete-inputs, … })`,
+      });
+      return;
+    }
+    const input = detector.input;
+    const lamp = layout.channels[input];
+    if (input >= fb.count) {
+      issues.push({
+        path: [...where, "input"],
+        message: `input ${input} does not exist on ${layout.deviceId} (profile ${layout.profile.id} reads ${fb.count} discrete inputs, channels 0–${fb.count - 1})${free(layout)}`,
+      });
+    } else if (lamp) {
+      issues.push({
+        path: [...where, "input"],
+        message: `input ${input} of ${layout.deviceId} is the lamp feedback of ${intersection.groups[lamp.group]?.id} ${lampName(intersection, lamp)} (output channel ${input} drives that lamp, and input ${input} reads its current)${free(layout)}`,
+      });
+    } else {
+      const key = `${layout.deviceId}:${input}`;
+      const other = taken.get(key);
+      if (other !== undefined) {
+        issues.push({
+          path: [...where, "input"],
+          message: `input ${input} of ${layout.deviceId} is already detector ${other}'s: one input is one detector${free(layout)}`,
+        });
+      } else {
+        taken.set(key, detector.id);
+        wiring.push({ detector: d, deviceId: layout.deviceId, input });
+      }
+    }
+  });
+  return { wiring, issues };
+}
+
+/** ": free inputs are …" for a module, or nothing when it has none left. */
+function freeInputs(layout: ModuleLayout, asked: ReadonlySet<string>): string {
+  const fb = layout.profile.feedback;
+  if (fb.source !== "discrete-inputs") return "";
+  const free: number[] = [];
+  for (let n = 0; n < fb.count; n++)
+    if (!layout.channels[n] && !asked.has(`${layout.deviceId}:${n}`)) free.push(n);
+  if (free.length === 0) return `: ${layout.deviceId} has no free input left`;
+  return `: use a free input of ${layout.deviceId} (${ranges(free)})`;
+}
+
+/** 3, 4, 5, 9 → "3–5, 9". */
+function ranges(numbers: readonly number[]): string {
+  const parts: string[] = [];
+  let start = numbers[0] as number;
+  let previous = start;
+  for (const n of [...numbers.slice(1), Number.NaN]) {
+    if (n === previous + 1) {
+      previous = n;
+      continue;
+    }
+    parts.push(start === previous ? String(start) : `${start}–${previous}`);
+    start = n;
+    previous = n;
+  }
+  return parts.join(", ");
+}
+
+/** A lamp's name as the config writes it (dontWalk / walk for pedestrian heads). */
+function lampName(intersection: Intersection, use: ChannelUse): string {
+  const kind = intersection.groups[use.group]?.kind ?? "vehicle";
+  for (const [name, lamp] of LAMP_NAMES[kind]) if (lamp === use.lamp) return name;
+  return use.lamp;
+}
+
+/**
+ * Each detector's input (by detector index) from the modules' feedback reads: `feedback[m]` is module
+ * m's sensed inputs as `observedLamps` takes them; null where the detector's module gave no feedback.
+ */
+export function detectorInputs(
+  detectorCount: number,
+  wiring: readonly DetectorWiring[],
+  layouts: readonly ModuleLayout[],
+  feedback: readonly (readonly boolean[] | null)[],
+): (boolean | null)[] {
+  const inputs: (boolean | null)[] = Array.from({ length: detectorCount }, () => null);
+  const module = new Map(layouts.map((layout, m) => [layout.deviceId, m]));
+  for (const w of wiring) {
+    const m = module.get(w.deviceId);
+    const sensed = m === undefined ? null : feedback[m];
+    inputs[w.detector] = sensed ? (sensed[w.input] ?? null) : null;
+  }
+  return inputs;
+}
+
 /** The coil image of one module for these lamps (one FC15 writes it all). */
 export function coilsFor(layout: ModuleLayout, lamps: readonly Lamps[]): boolean[] {
   return layout.channels.map((use) => (use ? (lamps[use.group] as Lamps)[use.lamp] : false));

@@ -1,5 +1,13 @@
 import type { Intersection, Lamps } from "../gateway/core/model.js";
-import { coilsFor, type Link, type ModuleLayout, observedLamps, safeStateRegisters } from "./io-map.js";
+import {
+  coilsFor,
+  type DetectorWiring,
+  detectorInputs,
+  type Link,
+  type ModuleLayout,
+  observedLamps,
+  safeStateRegisters,
+} from "./io-map.js";
 import { ModbusError } from "./modbus/errors.js";
 import { type BusLink, describeLink, openLink } from "./modbus/link.js";
 import { ModuleClient } from "./modbus/module-client.js";
@@ -12,6 +20,11 @@ export interface LostDevice {
 export interface ExchangeResult {
   /** The lamps every module reported back, or null when a module failed or has no feedback. */
   readonly observed: Lamps[] | null;
+  /**
+   * The detector inputs, by detector index, from the same read as the lamp feedback: null for a
+   * detector whose module gave no reading this time (its diagnostics fail it after a while).
+   */
+  readonly detectorInputs: (boolean | null)[];
   /** Modules that have not had a good exchange for longer than their fault window. */
   readonly lost: LostDevice[];
   readonly errors: ModbusError[];
@@ -45,6 +58,7 @@ export class OutputStage {
     private readonly intersection: Intersection,
     readonly layouts: readonly ModuleLayout[],
     private readonly monoNow: () => number,
+    private readonly detectorWiring: readonly DetectorWiring[] = [],
   ) {
     const start = monoNow();
     this.slots = layouts.map((layout) => {
@@ -155,6 +169,12 @@ export class OutputStage {
     const complete = this.slots.length > 0 && errors.length === 0 && feedback.every((f) => f !== null);
     return {
       observed: complete ? observedLamps(this.intersection, this.layouts, feedback) : null,
+      detectorInputs: detectorInputs(
+        this.intersection.detectors?.length ?? 0,
+        this.detectorWiring,
+        this.layouts,
+        feedback,
+      ),
       lost,
       errors,
       durationsMs,

@@ -56,7 +56,13 @@ export function describeSignal(event: SignalEvent, cycleMs: number | null): stri
       return `plan ${event.planId} rejected: ${event.reason}`;
     case "plan-withdrawn":
       return `plan ${event.planId} withdrawn before it took effect (${event.txnId})`;
+    case "detector-failed":
+      return event.message;
+    case "detector-restored":
+      return `detector #${event.detector + 1} behaves again: its groups leave recall`;
     case "stage-start":
+    case "stage-terminated":
+    case "detector":
       return null;
   }
 }

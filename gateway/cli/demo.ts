@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import type { ArrivalSpec } from "../../simulators/io-module/arrivals.js";
 import { type RunningSimulator, startSimulator } from "../../simulators/io-module/simulator.js";
 import {
   type LiveModules,
@@ -56,6 +57,7 @@ interface DemoOptions {
   clockStart?: string;
   consolePort: string;
   traffic?: string;
+  arrivals: string | false;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -96,13 +98,26 @@ export function registerDemoCommand(program: Command): void {
       "--traffic <demand>",
       "drive SUMO's traffic with the modules' lamps, in real time (a demand file, e.g. config/demand/off-peak.yaml; needs Debian's sumo)",
     )
+    .option(
+      "--arrivals <rate>",
+      "random vehicles at every vehicle detector of the simulated modules, per hour (push buttons get a quarter of it); off with --traffic, where SUMO's loops drive the detectors",
+      "240",
+    )
+    .option(
+      "--no-arrivals",
+      "no random arrivals: the side streets are served only on recall or a PUT /inputs",
+    )
     .action((options: DemoOptions) => runDemo(options));
 }
 
 function positiveSeconds(value: string, flag: string): number {
+  return positiveNumber(value, flag, "seconds");
+}
+
+function positiveNumber(value: string, flag: string, unit: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${flag} must be a positive number of seconds, got "${value}"`);
+    throw new UsageError(`${flag} must be a positive number of ${unit}, got "${value}"`);
   return n;
 }
 
@@ -116,6 +131,10 @@ async function runDemo(options: DemoOptions): Promise<void> {
   const afterS = positiveSeconds(options.after, "--after");
   const setups = [...corridor.intersectionFiles.values()].map((file) => loadIntersectionSetup(file));
   const demand = options.traffic === undefined ? null : loadDemand(options.traffic, corridor);
+  const arrivalsPerHour =
+    options.arrivals === false || demand
+      ? null
+      : positiveNumber(options.arrivals, "--arrivals", "vehicles per hour");
   const width = Math.max(...setups.map((s) => s.intersection.intersection.id.length));
   const clock = shiftedClock(systemClock, clockOffset(options.clockStart));
   const schedule =
@@ -154,7 +173,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
       port: consolePort,
       warn: (message) => log.warn(message),
     }).catch((error: unknown) => explainPortInUse(error, "the demo's web console", "--console-port"));
-    const { controls, models } = await simulateModules(setups, simulators, log);
+    const { controls, models } = await simulateModules(setups, simulators, log, arrivalsPerHour);
     if (demand) {
       const dir = join(dataDir, "traffic");
       mkdirSync(dir, { recursive: true });
@@ -194,6 +213,10 @@ async function runDemo(options: DemoOptions): Promise<void> {
       }
     }
     for (const line of controls) print(`  simulator   ${line}`);
+    if (arrivalsPerHour !== null)
+      print(
+        `  detectors   random arrivals: ${arrivalsPerHour} vehicles/h at each loop, ${arrivalsPerHour / 4} presses/h at each push button (--arrivals RATE, --no-arrivals)`,
+      );
     for (const line of traffic?.description ?? []) print(`  traffic     ${line}`);
     print(
       "legend: G green, Y yellow, r red, r*/Y* flashing, W walk, W* flashing don't walk, dw don't walk, - dark",
@@ -330,11 +353,23 @@ async function startDemoGateway(
   return node;
 }
 
+/** Random arrivals at the detector inputs of one module: vehicles at `perHour`, button presses at a quarter of it. */
+function arrivalsAt(setup: IntersectionSetup, deviceId: string, perHour: number): ArrivalSpec[] {
+  const detectors = setup.intersection.intersection.detectors ?? [];
+  return setup.intersection.detectorWiring
+    .filter((w) => w.deviceId === deviceId)
+    .map((w) => {
+      const kind = detectors[w.detector]?.kind ?? "vehicle";
+      return { channel: w.input, ratePerHour: kind === "vehicle" ? perHour : perHour / 4, kind };
+    });
+}
+
 /** One simulated Modbus TCP module per module of the corridor; returns where each one's state is seen. */
 async function simulateModules(
   setups: readonly IntersectionSetup[],
   simulators: RunningSimulator[],
   log: Logger,
+  arrivalsPerHour: number | null,
 ): Promise<{ controls: string[]; models: Map<string, LiveModules["modules"][number][]> }> {
   const controls: string[] = [];
   const models = new Map<string, LiveModules["modules"][number][]>();
@@ -353,6 +388,14 @@ async function simulateModules(
         host: module.link.host,
         tcpPort: module.link.port,
         controlPort: 0,
+        ...(arrivalsPerHour === null
+          ? {}
+          : {
+              arrivals: {
+                specs: arrivalsAt(setup, module.deviceId, arrivalsPerHour),
+                seed: simulators.length + 1,
+              },
+            }),
       }).catch((error: unknown) =>
         explainPortInUse(
           error,

@@ -178,7 +178,7 @@ function checkIntersectionFile(file: string, report: CheckReport): void {
   report.issues.push(...missing);
   if (intersection && member && missing.length === 0) {
     report.checked.push(
-      `intersection ${raw.id}: ${intersection.intersection.groups.length} signal groups, ${intersection.modules.length} I/O modules, corridor ${found.raw.id}, initial plan ${raw.initialPlan}`,
+      `intersection ${raw.id}: ${intersection.intersection.groups.length} signal groups, ${intersection.modules.length} I/O modules, ${detectorCount(intersection.detectorWiring.length)}corridor ${found.raw.id}, initial plan ${raw.initialPlan}`,
     );
   }
   // The corridor's plans have no part for an intersection it does not list: saying so for each is noise.
@@ -187,6 +187,12 @@ function checkIntersectionFile(file: string, report: CheckReport): void {
   for (const planFile of listPlanFiles(found)) {
     collect(report, () => checkPlanAgainst(readPlanFile(planFile), found, targets, report, { foreignParts: false }));
   }
+}
+
+/** "3 detectors, " (nothing without detectors: the line reads as before). */
+function detectorCount(n: number): string {
+  if (n === 0) return "";
+  return n === 1 ? "1 detector, " : `${n} detectors, `;
 }
 
 /** `greenwave plan check --intersection FILE PLAN`: PLAN is a plan file or a plan id of the corridor. */

@@ -2,18 +2,27 @@ import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import type { z } from "zod";
 import {
+  type DetectorWiring,
   type DeviceSpec,
   type Link,
   layoutModules,
   type ModuleLayout,
   type ModuleProfile,
+  wireDetectors,
 } from "../../devices/io-map.js";
 import type { Issue } from "../core/issues.js";
-import { DAY_MS, type Intersection, type IntersectionPlan, type SignalGroup } from "../core/model.js";
+import {
+  DAY_MS,
+  type Intersection,
+  type IntersectionPlan,
+  type SignalGroup,
+  type StageActuation,
+} from "../core/model.js";
 import { checkPlanPart, compilePlan, type PlanHeader, type PlanPartSpec } from "../core/plan.js";
 import type { TimeReference } from "../core/time/time-reference.js";
 import { formatSeconds, mod, secondsToMs } from "../core/units.js";
 import { ConfigError, displayPath, type LocatedIssue, UnreadableConfigFileError } from "./errors.js";
+import { buildDetectors } from "./load-detectors.js";
 import {
   type CorridorFile,
   corridorFileSchema,
@@ -26,6 +35,7 @@ import {
   type PlanFile,
   type PlanPartFile,
   planFileSchema,
+  type StageActuationFile,
 } from "./schema.js";
 import { trafficLayout } from "./traffic-schema.js";
 import { validate } from "./validate.js";
@@ -59,6 +69,8 @@ export interface LoadedIntersection extends Loaded<IntersectionFile> {
   readonly intersection: Intersection;
   /** The intersection's I/O modules, checked against its groups. */
   readonly modules: readonly ModuleLayout[];
+  /** Where each of `intersection.detectors` is read, in the same order (empty without detectors). */
+  readonly detectorWiring: readonly DetectorWiring[];
 }
 
 export type LoadedPlan = Loaded<PlanFile>;
@@ -169,7 +181,14 @@ export function loadIntersection(file: string): LoadedIntersection {
   if (devices.length === raw.devices.length) {
     const { layouts, issues: wiringIssues } = layoutModules(intersection, devices);
     issues.push(...yaml.locate(wiringIssues));
-    if (issues.length === 0) return { file: path, raw, yaml, intersection, modules: layouts };
+    const { wiring, issues: detectorIssues } = wireDetectors(intersection, raw.detectors, layouts);
+    issues.push(...yaml.locate(detectorIssues));
+    if (issues.length === 0)
+      return { file: path, raw, yaml, intersection, modules: layouts, detectorWiring: wiring };
+  } else {
+    // A detector on a device that failed to load is not checked further; one on no device of the file is.
+    const unloaded = raw.devices.map((device) => device.id);
+    issues.push(...yaml.locate(wireDetectors(intersection, raw.detectors, [], ["detectors"], unloaded).issues));
   }
   throw new ConfigError(issues);
 }
@@ -249,6 +268,8 @@ function buildIntersection(raw: IntersectionFile): { intersection: Intersection;
   // called: a gateway never depends on the simulation; `sim traffic` says what is missing.
   if (raw.traffic !== undefined) issues.push(...trafficLayout(raw.traffic, raw.groups, permissive).issues);
   const groups = raw.groups.map(signalGroup);
+  const { detectors, issues: detectorIssues } = buildDetectors(raw.detectors, groups, index);
+  issues.push(...detectorIssues);
   const yellowFlash = groups.map((g, i) => (g.scheduledFlash === "yellow" ? i : -1)).filter((i) => i >= 0);
   for (const a of yellowFlash) {
     for (const b of yellowFlash) {
@@ -279,6 +300,7 @@ function buildIntersection(raw: IntersectionFile): { intersection: Intersection;
     flashPeriodMs: Math.round(60_000 / raw.flash.flashesPerMinute),
     monitor: raw.monitor,
     ...(raw.phases ? { phases: phaseNumbers(raw, index, issues) } : {}),
+    ...(detectors.length > 0 ? { detectors } : {}),
   };
   return { intersection, issues };
 }
@@ -453,7 +475,23 @@ export function planPartSpec(part: PlanPartFile): PlanPartSpec {
     offsetReference: part.offsetReference,
     coordinatedStage: part.coordinatedStage,
     correction: part.correction,
-    stages: part.stages.map((s) => ({ id: s.id, groups: s.groups, splitMs: secondsToMs(s.splitSeconds) })),
+    stages: part.stages.map((s) => ({
+      id: s.id,
+      groups: s.groups,
+      splitMs: secondsToMs(s.splitSeconds),
+      ...(s.actuated === undefined ? {} : { actuated: stageActuation(s.actuated) }),
+    })),
+  };
+}
+
+/** A stage's `actuated:` in ms; compilePlan checks it against the stage and its intersection. */
+export function stageActuation(a: StageActuationFile): StageActuation {
+  return {
+    minGreenMs: secondsToMs(a.minGreenSeconds),
+    passageMs: secondsToMs(a.passageSeconds),
+    maxGreenMs: secondsToMs(a.maxGreenSeconds),
+    recall: a.recall,
+    pedestrianRecall: a.pedestrianRecall,
   };
 }
 

@@ -91,6 +91,65 @@ export const intersectionFileSchema = z.strictObject({
    * movement. Absent: defaults by the groups' names.
    */
   traffic: trafficSchema.optional(),
+
+  /** Vehicle detectors and pedestrian push buttons on the devices' discrete inputs (docs/detectors.md). */
+  detectors: z
+    .array(z.lazy(() => detectorSchema))
+    .max(255)
+    .default([]),
+});
+
+/**
+ * One detector input: a loop card's, a video or radar detector's contact, or a pedestrian push button.
+ * Cross-field rules (its groups and their kinds, its device's inputs, unique ids, inputs and numbers)
+ * are checked by the loader.
+ */
+export const detectorSchema = z.strictObject({
+  id: identifier,
+  /** vehicle (a presence detector) or pedestrian (a push button). */
+  kind: z.enum(["vehicle", "pedestrian"]).default("vehicle"),
+  /** The device (of this file's devices) whose discrete input it is. */
+  device: identifier,
+  /** The input channel on that module, 0-based like the lamp channels: the n-th input its feedback read returns. */
+  input: z
+    .number()
+    .int("must be a whole channel number")
+    .min(0, "must be at least 0 (channels count from 0)")
+    .max(255, "must be at most 255 (a module reads at most 256 inputs)"),
+  /** The groups it places calls on. */
+  calls: z.array(identifier).min(1, "must name at least one group").max(32),
+  /** The groups whose green it extends (vehicle detectors only); default: the groups it calls. */
+  extends: z.array(identifier).max(32).optional(),
+  /** The input must be on this long, while its group is not green, before it calls. */
+  delaySeconds: seconds(0, 60).default(0),
+  /** Carry-over: the extension holds this long after the input goes off. */
+  extendSeconds: seconds(0, 10).default(0),
+  /** locking: a call stays until its group is served, even when the vehicle leaves. */
+  memory: z.enum(["locking", "non-locking"]).default("locking"),
+  /** What its called groups go to while it is failed. */
+  onFailure: z.enum(["max-recall", "min-recall"]).default("max-recall"),
+  /** The checks that mark it failed; 0 turns one off. */
+  diagnostics: z
+    .strictObject({
+      /** No on-transition for this long: failed. Default 60 min. */
+      noActivityMinutes: z
+        .number()
+        .min(0, "must be at least 0 minutes")
+        .max(10_080, "must be at most 10080 minutes (a week)")
+        .optional(),
+      /** On without a break for this long: failed. Default 180 s (vehicle) / 60 s (pedestrian). */
+      maxPresenceSeconds: seconds(0, 3600).optional(),
+      /** More on-transitions than this within 60 s: failed (chattering). Default 120. */
+      chatterPerMinute: z
+        .number()
+        .int("must be a whole number of on-transitions")
+        .min(0, "must be at least 0")
+        .max(1200, "must be at most 1200 on-transitions a minute")
+        .optional(),
+    })
+    .default({}),
+  /** Its number in the event log (codes 81/82, 89/90), unique among detectors of its kind. Default: its position + 1. */
+  number: z.number().int("must be a whole number").min(1, "must be at least 1").max(255, "must be at most 255").optional(),
 });
 
 const channel = z.number().int().min(0).max(255);
@@ -243,6 +302,22 @@ export const correctionSchema = z.discriminatedUnion("mode", [
   }),
 ]);
 
+/**
+ * How a non-coordinated stage is served under actuated-coordinated control. Cross-field rules (not on
+ * the coordinated stage, passage within max green, min within max, the split holding min green and the
+ * clearances) are checked when the plan is compiled for its intersection.
+ */
+export const stageActuationSchema = z.strictObject({
+  minGreenSeconds: seconds(1, 120),
+  /** Passage (gap) time: the stage gaps out when no vehicle extends it for this long. */
+  passageSeconds: seconds(0, 30),
+  maxGreenSeconds: seconds(1, 255),
+  /** min/max: the stage is served every cycle (max: to its force-off); none: only when called. */
+  recall: z.enum(["none", "min", "max"]).default("none"),
+  /** Its pedestrian groups walk every cycle; otherwise only when a push button called them. */
+  pedestrianRecall: z.boolean().default(false),
+});
+
 export const planPartSchema = z.strictObject({
   offsetSeconds: z.number(),
   offsetReference: z.enum(["start-of-green", "end-of-green"]).default("start-of-green"),
@@ -254,6 +329,8 @@ export const planPartSchema = z.strictObject({
         id: identifier,
         groups: z.array(identifier),
         splitSeconds: z.number(),
+        /** A non-coordinated stage of an actuated-coordinated plan (docs/detectors.md). */
+        actuated: stageActuationSchema.optional(),
       }),
     )
     .max(16),
@@ -276,6 +353,8 @@ export type CorridorFile = z.output<typeof corridorFileSchema>;
 export type PlanFile = z.output<typeof planFileSchema>;
 export type PlanPartFile = z.output<typeof planPartSchema>;
 export type DeviceFile = z.output<typeof deviceSchema>;
+export type DetectorFile = z.output<typeof detectorSchema>;
+export type StageActuationFile = z.output<typeof stageActuationSchema>;
 export type DeviceProfileFile = z.output<typeof deviceProfileFileSchema>;
 
 export const fileSchemas = {

@@ -1,3 +1,4 @@
+import { type DetectorBankState, startDetectors, stepDetectors } from "./detectors.js";
 import { InvariantViolation } from "./invariant.js";
 import { flashIsOn, lampsFor } from "./lamps.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "./model.js";
@@ -35,11 +36,15 @@ export interface ControllerState {
   readonly mon: MonitorState;
   /** What was last written, for the readback check. */
   readonly written: { readonly aspects: readonly Aspect[]; readonly lamps: readonly Lamps[] } | null;
+  /** The detector inputs and the calls they hold (core/detectors.ts). */
+  readonly det: DetectorBankState;
 }
 
 export type ControllerEvent =
   | { readonly type: "tick" }
   | { readonly type: "readback"; readonly observed: readonly Lamps[] }
+  /** The detector inputs as read with the lamps, by detector index (null: no reading this time). */
+  | { readonly type: "detectors"; readonly readings: readonly (boolean | null)[] }
   /** A plan change, with the corridor transaction that committed it: the sequencer's own event. */
   | Extract<SequencerEvent, { type: "schedule-plan" }>
   | Extract<SequencerEvent, { type: "withdraw-plan" }>
@@ -77,6 +82,7 @@ export function startController(
     seq: startSequencer(intersection, plan, now),
     mon: startMonitor(intersection, restoredLatch),
     written: null,
+    det: startDetectors(intersection, now.monoMs),
   };
 }
 
@@ -129,7 +135,23 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
       effects.push({ type: "clear-latch", by: event.by });
       const restarted = stepSequencer(state.seq, { type: "restart" }, now);
       for (const e of restarted.events) effects.push({ type: "signal", event: e });
-      return { state: { seq: restarted.state, mon: resetMonitor(state.mon), written: null }, effects };
+      return {
+        state: { ...state, seq: restarted.state, mon: resetMonitor(state.mon), written: null },
+        effects,
+      };
+    }
+    case "detectors": {
+      if ((intersection.detectors ?? []).length === 0) return { state, effects };
+      const green = state.seq.groups.map((g) => g.interval === "go");
+      const read = stepDetectors(intersection, state.det, event.readings, green, now.monoMs);
+      for (const e of read.events) effects.push({ type: "signal", event: e });
+      return runSequencer(
+        { ...state, det: read.state },
+        { type: "demand", groups: read.demand },
+        now,
+        effects,
+        intersection,
+      );
     }
     case "field-at-start":
       if (state.written || state.mon.latch) return { state, effects };

@@ -15,18 +15,18 @@ export interface CyclePosition {
 
 /**
  * The cycle position of a running sequence; null while it is not sequencing a plan (start-up, flash,
- * clearing to flash or to a stop). Stages end at planned instants, each the previous one's plus its
- * duration, so the cycle's start is the current stage's planned end less the stages run so far.
+ * clearing to flash or to a stop). The cycle's windows are planned at its start: it ends with the last
+ * one, whichever stage is shown (an actuated plan's coordinated stage may rest across a boundary).
  */
 export function cyclePosition(s: SequencerState): CyclePosition | null {
   if (s.mode !== "running") return null;
   const stage = s.plan.stages[s.stage];
   if (!stage) return null;
-  const throughCurrent = s.cycleDurationsMs.slice(0, s.stage + 1).reduce((a, b) => a + b, 0);
+  const endMs = s.windowEndsMs.at(-1) ?? s.cycleStartMs;
   return {
     stage: stage.id,
-    startedMonoMs: s.stagePlannedEndMs - throughCurrent,
-    lengthMs: s.cycleDurationsMs.reduce((a, b) => a + b, 0),
+    startedMonoMs: s.cycleStartMs,
+    lengthMs: endMs - s.cycleStartMs,
     offsetErrorMs: s.offsetErrorMs,
     inStep: s.inStep,
   };

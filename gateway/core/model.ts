@@ -71,6 +71,50 @@ export interface Intersection {
    * Read it through phaseNumber().
    */
   readonly phases?: readonly number[];
+  /** Vehicle detectors and pedestrian push buttons, read from the modules' discrete inputs (core/detectors.ts). */
+  readonly detectors?: readonly Detector[];
+}
+
+export type DetectorKind = "vehicle" | "pedestrian";
+export type RecallMode = "none" | "min" | "max";
+
+/** A detector input (a loop card's, a video or radar detector's contact, a push button) and what it does. */
+export interface Detector {
+  readonly id: string;
+  /** pedestrian: a push button. */
+  readonly kind: DetectorKind;
+  /** Group indices it places calls on. */
+  readonly calls: readonly number[];
+  /** Group indices whose green it extends (vehicle detectors only). */
+  readonly extends: readonly number[];
+  /** The input must be on this long, while its group is not green, before it calls. */
+  readonly delayMs: number;
+  /** Carry-over: its extension holds this long after the input goes off. */
+  readonly extendMs: number;
+  /** Locking memory: a call stays until its group is served, even when the vehicle leaves. */
+  readonly locking: boolean;
+  /** What its called groups go to while it is failed: a failed detector never starves a movement. */
+  readonly failedRecall: "min" | "max";
+  /** No on-transition for this long marks it failed; 0: not checked. */
+  readonly noActivityMs: number;
+  /** On without a break for this long marks it failed; 0: not checked. */
+  readonly maxPresenceMs: number;
+  /** More on-transitions than this within 60 s marks it failed (chattering); 0: not checked. */
+  readonly chatterPerMinute: number;
+  /** Its number in the event log (codes 81/82, 89/90). */
+  readonly number: number;
+}
+
+/** How a non-coordinated stage of an actuated-coordinated plan is served (core/actuated.ts). */
+export interface StageActuation {
+  readonly minGreenMs: number;
+  /** Passage (gap) time: the stage gaps out when no vehicle extends it for this long. */
+  readonly passageMs: number;
+  readonly maxGreenMs: number;
+  /** min/max: served every cycle (max: to its force-off, as a fixed-time stage); none: only when called. */
+  readonly recall: RecallMode;
+  /** Its pedestrian groups walk every cycle; otherwise only when a push button called them. */
+  readonly pedestrianRecall: boolean;
 }
 
 /** The phase number the event log writes for a group (core/event-log). */
@@ -93,6 +137,8 @@ export interface Stage {
   readonly splitMs: number;
   /** The shortest this stage may run without cutting a minimum or a clearance (see plan.ts). */
   readonly minMs: number;
+  /** Present on the non-coordinated stages of an actuated-coordinated plan. */
+  readonly actuation?: StageActuation;
 }
 
 /** One intersection's part of a corridor plan, checked against that intersection and ready to run. */

@@ -6,6 +6,7 @@ import {
   type IntersectionPlan,
   type OffsetReference,
   type Stage,
+  type StageActuation,
 } from "./model.js";
 import { formatSeconds } from "./units.js";
 
@@ -22,6 +23,8 @@ export interface StageSpec {
   readonly id: string;
   readonly groups: readonly string[];
   readonly splitMs: number;
+  /** A non-coordinated stage of an actuated-coordinated plan. */
+  readonly actuated?: StageActuation;
 }
 
 export type CorrectionSpec =
@@ -53,6 +56,11 @@ interface ResolvedStage {
   readonly groups: number[];
   readonly member: boolean[];
   readonly splitMs: number;
+}
+
+/** Whether a plan is actuated-coordinated: some of its stages are served on demand. */
+export function isActuated(plan: IntersectionPlan): boolean {
+  return plan.stages.some((s) => s.actuation !== undefined);
 }
 
 /** Each stage's groups by index, reporting unknown and repeated groups and non-permissive pairs. */
@@ -127,7 +135,8 @@ export function compilePlan(
   });
 
   // An unknown group only drops out of its stage's minimum: a split shorter than what is left is short.
-  const minimums = stageMinimums(intersection, stages);
+  const minimums = actuatedMinimums(intersection, part, stages, stageMinimums(intersection, stages));
+  checkActuation(intersection, part, stages, report);
   stages.forEach((st, s) => {
     const need = minimums[s] as StageMinimum;
     if (st.splitMs < need.minMs) {
@@ -156,7 +165,10 @@ export function compilePlan(
   }
   if (issues.length > 0 || !correction) return { ok: false, issues };
 
-  const compiled: Stage[] = stages.map((st, s) => ({ ...st, minMs: (minimums[s] as StageMinimum).minMs }));
+  const compiled: Stage[] = stages.map((st, s) => {
+    const actuation = part.stages[s]?.actuated;
+    return { ...st, minMs: (minimums[s] as StageMinimum).minMs, ...(actuation ? { actuation } : {}) };
+  });
   return {
     ok: true,
     value: {
@@ -278,6 +290,89 @@ function compileCorrection(
     maxLengthenMs: percentOf(spec.maxLengthenPercent),
     maxShortenMs: percentOf(spec.maxShortenPercent),
   };
+}
+
+/**
+ * An actuated stage's minimum green counts too: its force-off (the end of its split) must leave room
+ * for the minimum green and the clearances, however much the offset correction shortens the cycle.
+ */
+function actuatedMinimums(
+  intersection: Intersection,
+  part: PlanPartSpec,
+  stages: readonly ResolvedStage[],
+  minimums: readonly StageMinimum[],
+): StageMinimum[] {
+  return minimums.map((base, s) => {
+    const actuation = part.stages[s]?.actuated;
+    const stage = stages[s];
+    if (!actuation || !stage) return base;
+    let best = base;
+    for (const gi of stage.groups) {
+      const g = intersection.groups[gi];
+      if (!g || g.kind !== "vehicle") continue;
+      const need = Math.max(actuation.minGreenMs, g.minGoMs) + g.clearanceMs + g.redClearanceMs;
+      if (need > best.minMs)
+        best = {
+          minMs: need,
+          why: `its actuated minimum green ${formatSeconds(actuation.minGreenMs)} + ${clearanceWhy(intersection, gi)} of group ${g.id}; a force-off earlier would cut the minimum`,
+        };
+    }
+    return best;
+  });
+}
+
+/**
+ * The actuated stages' own rules: the coordinated stage is never actuated (it keeps its band on max
+ * recall); passage and minimum fit under the maximum green; and every group an actuated stage serves
+ * can be called, by a detector or a recall — or it would never be served.
+ */
+function checkActuation(
+  intersection: Intersection,
+  part: PlanPartSpec,
+  stages: readonly ResolvedStage[],
+  report: (path: readonly (string | number)[], message: string) => void,
+): void {
+  const called = intersection.groups.map(() => false);
+  for (const d of intersection.detectors ?? []) for (const g of d.calls) called[g] = true;
+  part.stages.forEach((spec, s) => {
+    const a = spec.actuated;
+    const stage = stages[s];
+    if (!a || !stage) return;
+    const at = ["stages", s, "actuated"];
+    if (spec.id === part.coordinatedStage) {
+      report(
+        at,
+        `stage ${spec.id} is the coordinated stage: it keeps its band on max recall and cannot be actuated; remove "actuated" from it`,
+      );
+      return;
+    }
+    if (a.passageMs > a.maxGreenMs)
+      report(
+        [...at, "passageSeconds"],
+        `stage ${spec.id} has a passage time of ${formatSeconds(a.passageMs)}, longer than its maximum green ${formatSeconds(a.maxGreenMs)}: lower the passage time or raise the maximum green`,
+      );
+    if (a.minGreenMs > a.maxGreenMs)
+      report(
+        [...at, "minGreenSeconds"],
+        `stage ${spec.id} has a minimum green of ${formatSeconds(a.minGreenMs)}, longer than its maximum green ${formatSeconds(a.maxGreenMs)}`,
+      );
+    const walks = stage.groups.filter((g) => intersection.groups[g]?.kind === "pedestrian");
+    const names = (gs: readonly number[]) => gs.map((g) => intersection.groups[g]?.id).join(", ");
+    if (a.recall === "none" && !a.pedestrianRecall && !stage.groups.some((g) => called[g]))
+      report(
+        [...at, "recall"],
+        `stage ${spec.id} is served only when called, but no detector of intersection ${intersection.id} calls ${names(stage.groups)}: it would never be served; add a detector or set recall: min`,
+      );
+    // A walk served by a stage that is not actuated (the coordinated one) is shown there anyway.
+    const silentWalks = walks.filter(
+      (g) => !called[g] && !part.stages.some((o, k) => !o.actuated && stages[k]?.member[g]),
+    );
+    if (!a.pedestrianRecall && silentWalks.length > 0)
+      report(
+        [...at, "pedestrianRecall"],
+        `stage ${spec.id} walks ${names(silentWalks)} only when a push button calls, but no detector of intersection ${intersection.id} calls ${silentWalks.length === 1 ? "it" : "them"}: the walk would never be shown; add a push button or set pedestrianRecall: true`,
+      );
+  });
 }
 
 export interface StageMinimum {

@@ -1,3 +1,4 @@
+import type { DetectorEvent, GroupDemand } from "./detectors.js";
 import type { Intersection, IntersectionPlan } from "./model.js";
 
 /** The sequencer's state, events and what it reports (sequencer.ts is the machine). */
@@ -44,6 +45,24 @@ export interface NextStage {
    * ones, they come back if the activation is withdrawn before the boundary.
    */
   readonly superseded?: readonly PendingPlan[];
+  /** The groups it serves (all its members, but for the walks of an actuated stage nobody called). */
+  readonly served: readonly boolean[];
+  /** It starts a new cycle (the plan's first stage, or an actuated plan's first called one). */
+  readonly boundary: boolean;
+  /** The coordinated stage of the next cycle, started early (early return to green). */
+  readonly ahead?: boolean;
+}
+
+/** The stage shown by an actuated-coordinated plan: how long it has been green, and how it ends. */
+export interface ActuatedRun {
+  /** When the stage's green began (its minimum and maximum green count from here). */
+  readonly goStartMs: number;
+  /** The last instant a vehicle extended it (its passage time counts from here). */
+  readonly lastExtendMs: number;
+  /** Set once it gapped out or maxed out: it ends as soon as its minimums allow. */
+  readonly ended: "gap-out" | "max-out" | null;
+  /** The coordinated stage of the next cycle, started before this cycle's end. */
+  readonly ahead: boolean;
 }
 
 export interface SequencerState {
@@ -58,6 +77,15 @@ export interface SequencerState {
   /** Decided when the current stage starts, so that the right groups start their clearances in time. */
   readonly next: NextStage | null;
   readonly cycleDurationsMs: readonly number[];
+  /** When the current cycle began (monotonic), and each stage's window end in it: the force-offs. */
+  readonly cycleStartMs: number;
+  readonly windowEndsMs: readonly number[];
+  /** The groups the current stage serves (all its members, or fewer in an actuated stage). */
+  readonly served: readonly boolean[];
+  /** Each group's latest demand from the detectors; null before the first reading (no calls). */
+  readonly demand: readonly GroupDemand[] | null;
+  /** Set while an actuated-coordinated plan runs. */
+  readonly actuated: ActuatedRun | null;
   readonly offsetErrorMs: number;
   readonly inStep: boolean;
   readonly cycles: number;
@@ -90,7 +118,9 @@ export type SequencerEvent =
    * dead process's lamps). Groups showing go or clearance are taken over and cleared properly before
    * the start-up flash, never cut.
    */
-  | { readonly type: "adopt"; readonly intervals: readonly GroupInterval[] };
+  | { readonly type: "adopt"; readonly intervals: readonly GroupInterval[] }
+  /** The detectors' latest demand, by group (core/detectors.ts): the next tick acts on it. */
+  | { readonly type: "demand"; readonly groups: readonly GroupDemand[] };
 
 export type SignalEvent =
   | { readonly type: "mode"; readonly mode: ReportedMode; readonly previous: ReportedMode }
@@ -114,7 +144,16 @@ export type SignalEvent =
   | { readonly type: "plan-scheduled"; readonly planId: string; readonly activationWallMs: number }
   | { readonly type: "plan-superseded"; readonly planId: string; readonly by: string }
   | { readonly type: "plan-withdrawn"; readonly planId: string; readonly txnId: string }
-  | { readonly type: "plan-rejected"; readonly planId: string; readonly reason: string };
+  | { readonly type: "plan-rejected"; readonly planId: string; readonly reason: string }
+  /** An actuated stage ended before, or at, its force-off; `groups`: its vehicle groups. */
+  | {
+      readonly type: "stage-terminated";
+      readonly planId: string;
+      readonly stage: string;
+      readonly reason: "gap-out" | "max-out" | "force-off";
+      readonly groups: readonly number[];
+    }
+  | DetectorEvent;
 
 export interface SequencerStep {
   readonly state: SequencerState;

@@ -1,6 +1,21 @@
+import {
+  endingClearanceMs,
+  extending,
+  longestClearanceMs,
+  minGoIn,
+  minRunMs,
+  onMaxRecall,
+  servedIfCalled,
+  terminationAt,
+  type Termination,
+  vehicleGroupsOf,
+  windowEnds,
+  windowStartMs,
+} from "./actuated.js";
 import { planCycle } from "./correction.js";
 import { invariant } from "./invariant.js";
 import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection, type IntersectionPlan } from "./model.js";
+import { isActuated } from "./plan.js";
 import type { Now } from "./time.js";
 import { applyRequests, CLEARING_TARGET, enterMode, isClearing } from "./sequencer-modes.js";
 
@@ -28,8 +43,10 @@ export type {
   SequencerStep,
 } from "./sequencer-types.js";
 import type {
+  ActuatedRun,
   GroupInterval,
   GroupTimer,
+  NextStage,
   ReportedMode,
   PendingPlan,
   SequencerState,
@@ -60,6 +77,14 @@ export function startSequencer(intersection: Intersection, plan: IntersectionPla
     stagePlannedEndMs: now.monoMs,
     next: null,
     cycleDurationsMs: plan.stages.map((s) => s.splitMs),
+    cycleStartMs: now.monoMs,
+    windowEndsMs: windowEnds(
+      now.monoMs,
+      plan.stages.map((s) => s.splitMs),
+    ),
+    served: intersection.groups.map(() => false),
+    demand: null,
+    actuated: null,
     offsetErrorMs: 0,
     inStep: false,
     cycles: 0,
@@ -139,6 +164,14 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
     case "adopt":
       next = adopt(state, event.intervals, now);
       break;
+    case "demand":
+      invariant(
+        event.groups.length === state.groups.length,
+        () =>
+          `demand for ${event.groups.length} groups at ${state.intersection.id}, which has ${state.groups.length}`,
+      );
+      next = { ...state, demand: event.groups };
+      break;
   }
   const after = reportedMode(next);
   if (after !== before) events.push({ type: "mode", mode: after, previous: before });
@@ -173,6 +206,7 @@ function schedule(
     events.push({ type: "plan-superseded", planId: old.plan.planId, by: plan.planId });
   events.push({ type: "plan-scheduled", planId: plan.planId, activationWallMs });
   const pending = [...kept, change].sort((a, b) => a.activationWallMs - b.activationWallMs);
+  if (state.actuated) return redecide(state, pending, activationWallMs, now);
   // The next stage of a running sequence is decided when the current one starts. Deciding again is
   // always safe (every interval is guarded when it ends), and lets a plan committed during the last
   // stage still take the coming boundary.
@@ -190,6 +224,7 @@ function withdraw(state: SequencerState, txnId: string, now: Now, events: Signal
     events.push({ type: "plan-withdrawn", planId: p.plan.planId, txnId });
   const pending = state.pending.filter((p) => p.txnId !== txnId);
   if (!chosen) return { ...state, pending };
+  if (state.actuated) return { ...state, pending: withSuperseded(state, pending), next: null };
   // Chosen for the coming boundary already: decide again without it (always safe, as in `schedule`),
   // from every change that was due, those it superseded too (or the intersection would run none of
   // them, while its peers run the one it superseded).
@@ -299,6 +334,10 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
     case "clearing-to-stop": {
       if (s.groups.some((g) => g.sinceMs === NOT_YET_SHOWN))
         return { ...s, modeSinceMs: t, groups: s.groups.map((g) => ({ ...g, sinceMs: t })) };
+      if (s.mode === "running" && s.actuated) {
+        const acted = actuate(s, s.actuated, now, events);
+        if (acted !== s) return acted;
+      }
       const groups = advanceGroups(s, t);
       if (groups !== s.groups) return { ...s, groups };
       // A group served again by the next stage goes on only after its steady red / DON'T WALK has been
@@ -306,7 +345,7 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
       // the clearance must not run straight into green or WALK. A red clearance interval has already
       // shown it; only a group without one (redClearanceMs 0) may have to wait a tick.
       const allClear = s.groups.every((g, gi) => {
-        const servedNext = s.next?.plan.stages[s.next.index]?.member[gi] === true;
+        const servedNext = s.next?.served[gi] === true;
         if (g.interval === "go") return servedNext;
         const redShown = g.sinceMs < t || (s.intersection.groups[gi]?.redClearanceMs ?? 0) > 0;
         return g.interval === "rest" && (!servedNext || redShown);
@@ -333,7 +372,7 @@ function advanceGroups(s: SequencerState, t: number): readonly GroupTimer[] {
     const elapsed = t - timer.sinceMs;
     let interval: GroupInterval | null = null;
     if (timer.interval === "go") {
-      const continues = s.next?.plan.stages[s.next.index]?.member[gi] === true;
+      const continues = s.next?.served[gi] === true;
       if (!continues && elapsed >= g.minGoMs) {
         const clearanceFrom = isClearing(s.mode)
           ? Number.NEGATIVE_INFINITY
@@ -356,18 +395,31 @@ function advanceGroups(s: SequencerState, t: number): readonly GroupTimer[] {
 function startNextStage(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
   const next = s.next;
   invariant(next, `intersection ${s.intersection.id}: a running sequence has no next stage`);
-  if (next.index === 0) return beginCycle(s, next.plan, next.activation, now, events);
+  if (next.boundary) return beginCycle(s, next.plan, next.activation, now, events, next);
   const stage = next.plan.stages[next.index];
   invariant(stage, `stage index ${next.index} out of range in plan ${next.plan.planId}`);
+  const t = now.monoMs;
+  const ahead = next.ahead === true;
   const started: SequencerState = {
     ...s,
     stage: next.index,
-    stagePlannedEndMs: s.stagePlannedEndMs + (s.cycleDurationsMs[next.index] as number),
-    groups: startGroups(s, stage.member, now.monoMs),
+    // An actuated stage runs to its force-off, the end of its window, wherever it started; the
+    // coordinated stage of the next cycle, started early, rests until that cycle gives it its window.
+    stagePlannedEndMs: s.actuated
+      ? ahead
+        ? RESTING
+        : (s.windowEndsMs[next.index] as number)
+      : s.stagePlannedEndMs + (s.cycleDurationsMs[next.index] as number),
+    groups: startGroups(s, next.served, t),
+    served: next.served,
+    actuated: s.actuated ? { goStartMs: t, lastExtendMs: t, ended: null, ahead } : null,
   };
   events.push({ type: "stage-start", planId: s.plan.planId, stage: stage.id });
-  return decideNext(started, now, events);
+  return s.actuated ? { ...started, next: null } : decideNext(started, now, events);
 }
+
+/** A stage end that is not yet known: a coordinated stage resting in green until a call comes. */
+const RESTING = Number.POSITIVE_INFINITY;
 
 /** Starts a cycle of `plan` with stage 0, planning this cycle's offset correction. */
 function beginCycle(
@@ -376,6 +428,7 @@ function beginCycle(
   activation: PendingPlan | null,
   now: Now,
   events: SignalEvent[],
+  first?: NextStage,
 ): SequencerState {
   if (activation) {
     events.push({
@@ -387,16 +440,27 @@ function beginCycle(
       lateByMs: now.wallMs - activation.activationWallMs,
     });
   }
+  const t = now.monoMs;
   const cycle = planCycle(plan, now.wallMs);
-  const stage0 = plan.stages[0];
-  invariant(stage0, `plan ${plan.planId} has no stages`);
+  // A cycle starts with its first stage; an actuated plan's with the first one called, when its
+  // previous cycle chose it (start-up and a plan change start with the first stage, in full).
+  const index = first?.index ?? 0;
+  const stage = plan.stages[index];
+  invariant(stage, `plan ${plan.planId} has no stage ${index}`);
+  const served = first?.served ?? stage.member;
+  const ends = windowEnds(t, cycle.durationsMs);
+  const actuated = isActuated(plan);
   const started: SequencerState = {
     ...s,
     plan,
-    stage: 0,
+    stage: index,
     cycleDurationsMs: cycle.durationsMs,
-    stagePlannedEndMs: now.monoMs + (cycle.durationsMs[0] as number),
-    groups: startGroups(s, stage0.member, now.monoMs),
+    cycleStartMs: t,
+    windowEndsMs: ends,
+    stagePlannedEndMs: ends[index] as number,
+    groups: startGroups(s, served, t),
+    served,
+    actuated: actuated ? { goStartMs: t, lastExtendMs: t, ended: null, ahead: false } : null,
     offsetErrorMs: cycle.offsetErrorMs,
     inStep: cycle.inStep,
     cycles: s.cycles + 1,
@@ -407,8 +471,8 @@ function beginCycle(
     offsetErrorMs: cycle.offsetErrorMs,
     correctionMs: cycle.correctionMs,
   });
-  events.push({ type: "stage-start", planId: plan.planId, stage: stage0.id });
-  return decideNext(started, now, events);
+  events.push({ type: "stage-start", planId: plan.planId, stage: stage.id });
+  return actuated ? { ...started, next: null } : decideNext(started, now, events);
 }
 
 function startGroups(s: SequencerState, member: readonly boolean[], t: number): GroupTimer[] {
@@ -428,7 +492,13 @@ function startGroups(s: SequencerState, member: readonly boolean[], t: number): 
  */
 function decideNext(s: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
   const last = s.stage === s.plan.stages.length - 1;
-  if (!last) return { ...s, next: { plan: s.plan, index: s.stage + 1, activation: null } };
+  if (!last) {
+    const member = (s.plan.stages[s.stage + 1] as (typeof s.plan.stages)[number]).member;
+    return {
+      ...s,
+      next: { plan: s.plan, index: s.stage + 1, activation: null, served: member, boundary: false },
+    };
+  }
   // The boundary is predicted from the plan; ticks can land it a little either side. One predicted
   // within the in-step tolerance before an activation instant is that instant's boundary: an
   // intersection in step enters there, not a whole cycle later.
@@ -442,6 +512,8 @@ function decideNext(s: SequencerState, now: Now, events: SignalEvent[]): Sequenc
       index: 0,
       activation: due.activation,
       superseded: due.superseded,
+      served: ((due.activation?.plan ?? s.plan).stages[0] as (typeof s.plan.stages)[number]).member,
+      boundary: true,
     },
   };
 }
@@ -470,6 +542,300 @@ function takeDue(
     events.push({ type: "plan-superseded", planId: old.plan.planId, by: activation.plan.planId });
   }
   return { activation, pending: s.pending.slice(chosen + 1), superseded };
+}
+
+/**
+ * Applies the actuated-coordinated rules (actuated.ts) at a tick: one change, or the same state when
+ * none is due. The cycle rolls on at its boundary while a resting or early coordinated stage stays
+ * green; a vehicle extends the stage; the stage gaps out, maxes out or reaches its force-off, and what
+ * follows is chosen then, as late as its clearances allow.
+ */
+function actuate(s: SequencerState, run: ActuatedRun, now: Now, events: SignalEvent[]): SequencerState {
+  const t = now.monoMs;
+  const { intersection, plan } = s;
+  const c = plan.coordinatedStage;
+  const boundaryMs = s.windowEndsMs[plan.stages.length - 1] as number;
+  if (t >= boundaryMs) {
+    // A boundary reached late (a stalled process) takes what is due by now: a change chosen for it
+    // earlier gives way to a later one that has become due meanwhile, as its peers enter that one.
+    const chosen = s.next?.activation ?? null;
+    const later = s.pending.some(
+      (p) =>
+        p.activationWallMs <= now.wallMs + IN_STEP_TOLERANCE_MS &&
+        p.activationWallMs > (chosen?.activationWallMs ?? Number.NEGATIVE_INFINITY),
+    );
+    if (s.next?.boundary && later)
+      return { ...s, pending: withSuperseded(s, [...s.pending, ...(chosen ? [chosen] : [])]), next: null };
+    if (!s.next?.boundary) return atBoundary(s, run, boundaryMs, now, events);
+  }
+  const stage = plan.stages[s.stage];
+  invariant(stage, () => `stage index ${s.stage} out of range in plan ${plan.planId}`);
+  invariant(
+    s.served.every((on, g) => !on || stage.member[g]),
+    () => `stage ${stage.id} of plan ${plan.planId} serves a group that is not one of its own`,
+  );
+  if (s.next) return s;
+  if (
+    s.stage !== c &&
+    run.ended === null &&
+    t > run.lastExtendMs &&
+    extending(intersection, s.served, s.demand)
+  )
+    return { ...s, actuated: { ...run, lastExtendMs: t } };
+  const clearance = longestClearanceMs(intersection, s.served);
+  return s.stage === c
+    ? endCoordinated(s, run, clearance, boundaryMs, now, events)
+    : endNonCoordinated(s, run, clearance, boundaryMs, now, events);
+}
+
+function endNonCoordinated(
+  s: SequencerState,
+  run: ActuatedRun,
+  clearance: number,
+  boundaryMs: number,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  const t = now.monoMs;
+  const { intersection, plan } = s;
+  const stage = plan.stages[s.stage] as (typeof plan.stages)[number];
+  const early = onMaxRecall(stage, s.served, intersection, s.demand)
+    ? null
+    : (run.ended ?? terminationAt(stage, run, t));
+  const forcedOff = t >= s.stagePlannedEndMs - clearance;
+  if (!early && !forcedOff) return s;
+  const earliestMs = early ? Math.min(s.stagePlannedEndMs, t + clearance) : s.stagePlannedEndMs;
+  const choice = chooseNext(s, earliestMs, s.stage + 1, boundaryMs, now, events);
+  invariant(choice !== "rest", () => `stage ${stage.id} of plan ${plan.planId} found nothing to follow it`);
+  const { next, pending } = choice;
+  const minEndMs = minimumEnd(s, stage, next.served);
+  if (next.boundary && boundaryMs > earliestMs) {
+    // What follows starts with the next cycle and nothing can use the time before it: the stage holds.
+    return { ...s, pending, next, stagePlannedEndMs: Math.max(boundaryMs, minEndMs) };
+  }
+  const reason: Termination = early ?? "force-off";
+  if (run.ended === null && stage.actuation)
+    events.push({
+      type: "stage-terminated",
+      planId: plan.planId,
+      stage: stage.id,
+      reason,
+      groups: vehicleGroupsOf(intersection, plan, s.stage),
+    });
+  const endMs = early
+    ? Math.min(
+        s.stagePlannedEndMs,
+        Math.max(t + endingClearanceMs(intersection, s.served, next.served), minEndMs),
+      )
+    : s.stagePlannedEndMs;
+  return {
+    ...s,
+    pending,
+    next,
+    stagePlannedEndMs: Math.max(endMs, minEndMs),
+    actuated: { ...run, ended: early },
+  };
+}
+
+function endCoordinated(
+  s: SequencerState,
+  run: ActuatedRun,
+  clearance: number,
+  boundaryMs: number,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  const t = now.monoMs;
+  const { plan } = s;
+  const c = plan.coordinatedStage;
+  const stage = plan.stages[c] as (typeof plan.stages)[number];
+  let earliestMs: number;
+  let from: number;
+  let bandEndMs = 0;
+  if (run.ahead) {
+    // The next cycle's coordinated stage, started early: only a plan change due at this cycle's
+    // boundary ends it before that cycle begins.
+    earliestMs = t + clearance;
+    from = plan.stages.length;
+  } else {
+    const bandStartMs = windowStartMs(s.cycleStartMs, s.windowEndsMs, c);
+    bandEndMs = s.windowEndsMs[c] as number;
+    const before = t < bandStartMs;
+    // Its band is never cut: it is decided what follows only as its clearances must begin.
+    if (!before && t < bandEndMs - clearance) return s;
+    earliestMs = before ? t + clearance : Math.max(bandEndMs, t + clearance);
+    // Before its band (resting since the last cycle), a called stage whose window lies before the
+    // band may still be served, if it ends by its force-off; after it, the stages that follow.
+    from = before ? 0 : c + 1;
+  }
+  const choice = chooseNext(s, earliestMs, from, boundaryMs, now, events);
+  if (choice === "rest") return s.stagePlannedEndMs === RESTING ? s : { ...s, stagePlannedEndMs: RESTING };
+  const { next, pending } = choice;
+  const minEndMs = minimumEnd(s, stage, next.served);
+  const endMs = next.boundary
+    ? Math.max(boundaryMs, minEndMs, t + endingClearanceMs(s.intersection, s.served, next.served))
+    : Math.max(bandEndMs, minEndMs, t + endingClearanceMs(s.intersection, s.served, next.served));
+  return { ...s, pending, next, stagePlannedEndMs: endMs };
+}
+
+/**
+ * What follows the stage shown, if it ends at `earliestMs`: the first stage from window `from` on that
+ * is called (or on recall) and can run its minimum before its force-off, or the coordinated stage,
+ * which always can; past this cycle's windows, a plan change due at the boundary, the next cycle's
+ * first called stage (from the boundary), or its coordinated stage (early). "rest": the coordinated
+ * stage shown has nothing to give way to yet.
+ */
+function chooseNext(
+  s: SequencerState,
+  earliestMs: number,
+  from: number,
+  boundaryMs: number,
+  now: Now,
+  events: SignalEvent[],
+): { readonly next: NextStage; readonly pending: readonly PendingPlan[] } | "rest" {
+  const { intersection, plan } = s;
+  const c = plan.coordinatedStage;
+  const coordinated = (ahead: boolean) =>
+    s.stage === c
+      ? ("rest" as const)
+      : {
+          next: {
+            plan,
+            index: c,
+            activation: null,
+            served: (plan.stages[c] as (typeof plan.stages)[number]).member,
+            boundary: false,
+            ahead,
+          },
+          pending: s.pending,
+        };
+  for (let w = from; w < plan.stages.length; w++) {
+    const endMs = s.windowEndsMs[w] as number;
+    if (endMs <= earliestMs) continue;
+    if (w === c) return coordinated(false);
+    const stage = plan.stages[w] as (typeof plan.stages)[number];
+    const served = servedIfCalled(intersection, stage, s.demand);
+    if (served && earliestMs + minRunMs(intersection, stage, served) <= endMs)
+      return { next: { plan, index: w, activation: null, served, boundary: false }, pending: s.pending };
+  }
+  const boundaryWallMs = now.wallMs + Math.max(0, boundaryMs - now.monoMs);
+  const due = takeDue(s, boundaryWallMs + IN_STEP_TOLERANCE_MS, events);
+  if (due.activation) {
+    const changed = due.activation.plan;
+    const first = changed.stages[0] as (typeof plan.stages)[number];
+    return {
+      next: {
+        plan: changed,
+        index: 0,
+        activation: due.activation,
+        superseded: due.superseded,
+        served: first.member,
+        boundary: true,
+      },
+      pending: due.pending,
+    };
+  }
+  for (let w = 0; w < c; w++) {
+    if (earliestMs > boundaryMs) break;
+    const served = servedIfCalled(intersection, plan.stages[w] as (typeof plan.stages)[number], s.demand);
+    if (served)
+      return { next: { plan, index: w, activation: null, served, boundary: true }, pending: s.pending };
+  }
+  return coordinated(true);
+}
+
+/** The earliest the shown stage may end when `next` follows: no minimum go, clearance or red clearance cut. */
+function minimumEnd(
+  s: SequencerState,
+  stage: IntersectionPlan["stages"][number],
+  next: readonly boolean[],
+): number {
+  let endMs = 0;
+  s.groups.forEach((timer, g) => {
+    const group = s.intersection.groups[g];
+    if (!group || timer.interval !== "go" || next[g]) return;
+    endMs = Math.max(
+      endMs,
+      timer.sinceMs + minGoIn(s.intersection, stage, g) + group.clearanceMs + group.redClearanceMs,
+    );
+  });
+  return endMs;
+}
+
+/**
+ * The boundary has come and what is shown does not end there: the cycle rolls on — unless a plan
+ * change is due at it (one scheduled too late to be prepared for, or re-decided at the last moment),
+ * which then takes effect as soon as the clearances allow, never a boundary later.
+ */
+function atBoundary(
+  s: SequencerState,
+  run: ActuatedRun,
+  boundaryMs: number,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  const t = now.monoMs;
+  // The boundary is now (this tick, or later than planned after a stall).
+  if (!s.pending.some((p) => p.activationWallMs <= now.wallMs + IN_STEP_TOLERANCE_MS))
+    return rollCycle(s, run, now, events);
+  const choice = chooseNext(
+    s,
+    t + longestClearanceMs(s.intersection, s.served),
+    s.plan.stages.length,
+    boundaryMs,
+    now,
+    events,
+  );
+  invariant(
+    choice !== "rest" && choice.next.activation !== null,
+    () => `intersection ${s.intersection.id}: a plan change due at the boundary was not taken`,
+  );
+  const { next, pending } = choice;
+  const stage = s.plan.stages[s.stage] as IntersectionPlan["stages"][number];
+  const endMs = Math.max(
+    t + endingClearanceMs(s.intersection, s.served, next.served),
+    minimumEnd(s, stage, next.served),
+  );
+  return { ...s, pending, next, stagePlannedEndMs: endMs };
+}
+
+/** An actuated plan's cycle boundary passes while its coordinated stage stays green: the next cycle's windows begin. */
+function rollCycle(s: SequencerState, run: ActuatedRun, now: Now, events: SignalEvent[]): SequencerState {
+  const cycle = planCycle(s.plan, now.wallMs);
+  events.push({
+    type: "cycle-start",
+    planId: s.plan.planId,
+    offsetErrorMs: cycle.offsetErrorMs,
+    correctionMs: cycle.correctionMs,
+  });
+  return {
+    ...s,
+    cycleDurationsMs: cycle.durationsMs,
+    cycleStartMs: now.monoMs,
+    windowEndsMs: windowEnds(now.monoMs, cycle.durationsMs),
+    next: s.next ? { ...s.next, ahead: false } : null,
+    actuated: { ...run, ahead: false },
+    offsetErrorMs: cycle.offsetErrorMs,
+    inStep: cycle.inStep,
+    cycles: s.cycles + 1,
+  };
+}
+
+/**
+ * A plan change scheduled while an actuated plan runs: what follows the stage shown is chosen again
+ * when the change is due at this cycle's boundary, or when the choice already took a change (always
+ * safe: every interval is guarded when it ends).
+ */
+function redecide(
+  s: SequencerState,
+  pending: readonly PendingPlan[],
+  activationWallMs: number,
+  now: Now,
+): SequencerState {
+  const boundaryMs = s.windowEndsMs[s.plan.stages.length - 1] as number;
+  const dueThisCycle = activationWallMs <= now.wallMs + (boundaryMs - now.monoMs) + IN_STEP_TOLERANCE_MS;
+  if (s.mode !== "running" || (!dueThisCycle && !s.next?.activation)) return { ...s, pending };
+  return { ...s, pending: withSuperseded(s, pending), next: null };
 }
 
 /** Every group's commanded aspect in this state. */

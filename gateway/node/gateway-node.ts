@@ -157,6 +157,7 @@ export class GatewayNode {
       intersection,
       options.setup.intersection.modules,
       () => options.clock.now().monoMs,
+      options.setup.intersection.detectorWiring,
     );
     for (const reason of await outputs.open())
       options.log.warn(`cannot open a module link: ${reason}; retrying in the background`);

@@ -7,6 +7,7 @@ import {
   stopRow,
 } from "../core/event-log/hires-recorder.js";
 import { FlashStatus, type HiResEvent } from "../core/event-log/indiana.js";
+import { signalRows } from "../core/event-log/signal-rows.js";
 import type { Aspect } from "../core/model.js";
 import { type HiResBatch, MAX_HIRES_BATCH_EVENTS } from "../protocol/messages.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
@@ -48,6 +49,10 @@ export class HiResLog {
     private readonly device: string,
   ) {
     parts.bus.on("outputs", ({ aspects }) => this.observe(aspects));
+    parts.bus.on("signal", (event) => {
+      const rows = signalRows(parts.runner.intersection, event, parts.clock.now().wallMs);
+      if (rows.length > 0) this.add(rows);
+    });
     parts.bus.on("tick", () => this.publishLive());
   }
 

@@ -19,7 +19,19 @@ export function registerSignalAudit(parts: GatewayParts): void {
   bus.on("signal", (event) => {
     switch (event.type) {
       case "stage-start":
+      case "stage-terminated":
+      case "detector":
+        // Many a cycle: the high-resolution event log keeps them (hires-log.ts); here, debug only.
         log.debug({ event }, event.type);
+        return;
+      case "detector-failed":
+        log.warn({ event }, event.message);
+        audit.soon(event.type, null, {
+          detector: event.detector,
+          reason: event.reason,
+          recall: event.recall,
+          message: event.message,
+        });
         return;
       case "cycle-start":
         // Once a cycle: logged, not audited (the audit trail is for changes).

@@ -13,6 +13,8 @@ import { type ControllerHooks, ControllerShell } from "./controller-shell.js";
 export interface ExchangeOutcome {
   /** What the field reports back, or null when there is no complete readback this tick. */
   readonly observed: readonly Lamps[] | null;
+  /** The detector inputs read with it, by detector index (null: no reading); absent: none read. */
+  readonly detectorInputs?: readonly (boolean | null)[];
   /** Devices silent for longer than their fault window. */
   readonly lost: readonly { readonly device: string; readonly detail: string }[];
 }
@@ -135,6 +137,8 @@ export class IntersectionRunner {
         for (const lost of outcome.lost)
           this.dispatch({ type: "device-lost", device: lost.device, detail: lost.detail });
         if (outcome.observed) this.dispatch({ type: "readback", observed: outcome.observed });
+        if (outcome.detectorInputs && outcome.detectorInputs.length > 0)
+          this.dispatch({ type: "detectors", readings: outcome.detectorInputs });
       }
       if (this.stopWaiter && readyToStop(this.shell.controller)) this.stopWaiter("clean");
       // Ticks stay on a fixed grid: a late tick does not push the following ones later. Grid slots

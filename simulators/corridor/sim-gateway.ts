@@ -18,6 +18,7 @@ import { type BucketLimits, takeToken, type TokenBucket } from "../../gateway/co
 import type { ParticipantShellHost, PlanCheck } from "../../gateway/shell/corridor/participant-ports.js";
 import { ParticipantShell } from "../../gateway/shell/corridor/participant-shell.js";
 import { type ControllerHooks, ControllerShell } from "../../gateway/shell/controller-shell.js";
+import { DetectorTraffic } from "./detector-traffic.js";
 import { MemoryLatchStore } from "../../gateway/shell/latch-store.js";
 import { DEFAULT_INBOUND_LIMITS } from "../../gateway/shell/inbound-queue.js";
 import type { ScheduleShell } from "../../gateway/shell/schedule-shell.js";
@@ -31,6 +32,8 @@ import { SimulatedCrash, simParticipantPorts } from "./sim-participant-ports.js"
 import { recordSimSchedulePlans, restoreSimSchedule, simScheduleShell } from "./sim-schedule-shell.js";
 
 export interface GatewayContext {
+  /** The run's seed: what the gateway's own random streams (its detector traffic) start from. */
+  readonly seed: number;
   readonly trueNow: () => number;
   readonly random: SeededRandom;
   readonly send: (envelope: SimEnvelope) => void;
@@ -48,6 +51,16 @@ export interface GatewayContext {
   readonly maxTickMs: number;
   /** A clean stop is done and the process has exited (with `tookMs` on its own clock): restart it later. */
   readonly stopped: (party: string, tookMs: number) => void;
+}
+
+/**
+ * A gateway's detector traffic stream: from the run's seed and the gateway's id, not drawn from the
+ * world's stream, so that adding detectors changed no other fault or push of a seed's run.
+ */
+function trafficSeed(seed: number, id: string): number {
+  let h = seed | 0;
+  for (const ch of id) h = (Math.imul(h, 31) + ch.charCodeAt(0)) | 0;
+  return h;
 }
 
 /** The I/O module's host watchdog (`watchdogMs` of the example intersections' devices). */
@@ -116,6 +129,8 @@ export class SimGateway {
   dropped = 0;
 
   private readonly intersection: Intersection;
+  /** Its detectors' traffic (from the world's seed): readings each tick, as its modules would give them. */
+  private readonly traffic: DetectorTraffic | null;
 
   constructor(
     readonly id: string,
@@ -124,6 +139,10 @@ export class SimGateway {
     private readonly ctx: GatewayContext,
   ) {
     this.intersection = config.intersection;
+    this.traffic =
+      (config.intersection.detectors?.length ?? 0) > 0
+        ? new DetectorTraffic(config.intersection, trafficSeed(ctx.seed, id))
+        : null;
     this.boot();
   }
 
@@ -368,6 +387,7 @@ export class SimGateway {
     this.stepController({ type: "tick" }, now);
     const written = this.controller.written;
     if (written) this.stepController({ type: "readback", observed: written.lamps }, now);
+    if (this.traffic) this.stepController({ type: "detectors", readings: this.traffic.next() }, now);
     if (this.stopAskedAtMonoMs !== null) {
       const ready = readyToStop(this.controller);
       this.ctx.checker.stopProgress(

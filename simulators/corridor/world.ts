@@ -232,6 +232,7 @@ class World {
       this.gateways.set(
         id,
         new SimGateway(id, setup, clockFor(id), {
+          seed: options.seed,
           trueNow: () => this.t,
           random: r,
           send: (e) => this.send(e),

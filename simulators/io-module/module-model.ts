@@ -121,6 +121,11 @@ export class ModuleModel {
       this.detectorInputs.set(channel, on);
   }
 
+  /** Gives a detector input back to the lamp feedback (read as the lamp's current again). */
+  releaseDetectorInput(channel: number): void {
+    this.detectorInputs.delete(channel);
+  }
+
   /** Advances the watchdog: no master write for its timeout sets the safe state. */
   tick(nowMonoMs: number, nowWallMs: number): void {
     const timeout = this.watchdogTimeoutMs;

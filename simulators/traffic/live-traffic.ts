@@ -2,7 +2,7 @@ import type { LoadedCorridor, LoadedIntersection } from "../../gateway/config/lo
 import type { LoadedDemand } from "../../gateway/config/load-demand.js";
 import type { Intersection } from "../../gateway/core/model.js";
 import { type ModuleLayout, observedLamps } from "../../devices/io-map.js";
-import { inputChannels, type ModuleModel } from "../io-module/module-model.js";
+import type { ModuleModel } from "../io-module/module-model.js";
 import { type LampWatch, readAspects, startLampWatch } from "./lamp-aspects.js";
 import {
   buildCorridorNetwork,
@@ -17,9 +17,9 @@ import { startSumo, type SumoProcess } from "./traci/index.js";
  * Every 100 ms each intersection's relay outputs (the module's coils, as its gateway wrote them over
  * Modbus) are read as lamps, then as aspects (lamp-aspects.ts: flashing is seen, as at the roadside),
  * and set on its SUMO traffic light; SUMO steps to the wall clock; each stop-bar loop's presence is
- * written to a discrete input of the intersection's first module, above its lamp channels, where a
- * gateway with detectors (issue 18) will read it. The gateways, Modbus, MQTT and plan pushes run as
- * always: only the lamps' other side changed.
+ * written to the discrete input of the intersection's detector that calls the loop's group (the loops
+ * of one group share it, as several loops share one detector card's channel), where the gateway reads
+ * it. The gateways, Modbus, MQTT and plan pushes run as always: only the lamps' other side changed.
  */
 
 export const LIVE_STEP_MS = 100;
@@ -46,17 +46,37 @@ interface LiveSite {
   readonly light: TrafficLightMap;
   readonly modules: LiveModules["modules"];
   watch: LampWatch;
-  /** Stop-bar loops and the input channel each drives (on the first module). */
-  readonly loops: readonly { readonly loop: LoopDetector; readonly channel: number }[];
+  /** Each detector input fed by loops: its module and channel, and the stop-bar loops on it. */
+  readonly inputs: readonly {
+    readonly model: ModuleModel;
+    readonly channel: number;
+    readonly loops: readonly string[];
+  }[];
 }
 
-/** The first input channel above every lamp channel of a module: where detector inputs go. */
-function firstFreeChannel(layout: ModuleLayout): number {
-  let last = -1;
-  layout.channels.forEach((use, n) => {
-    if (use) last = n;
-  });
-  return last + 1;
+/** The stop-bar loops of an intersection grouped by the detector input that calls their group. */
+function loopInputs(
+  site: LiveModules,
+  loops: readonly LoopDetector[],
+): { inputs: LiveSite["inputs"]; unwired: number } {
+  const setup = site.intersection;
+  const detectors = setup.intersection.detectors ?? [];
+  const inputs = new Map<string, { model: ModuleModel; channel: number; loops: string[] }>();
+  let unwired = 0;
+  for (const loop of loops) {
+    const d = detectors.findIndex((det) => det.kind === "vehicle" && det.calls.includes(loop.group));
+    const wiring = setup.detectorWiring.find((w) => w.detector === d);
+    const model = site.modules.find((m) => m.layout.deviceId === wiring?.deviceId)?.model;
+    if (!wiring || !model) {
+      unwired++;
+      continue;
+    }
+    const key = `${wiring.deviceId}:${wiring.input}`;
+    const entry = inputs.get(key) ?? { model, channel: wiring.input, loops: [] };
+    entry.loops.push(loop.id);
+    inputs.set(key, entry);
+  }
+  return { inputs: [...inputs.values()], unwired };
 }
 
 export async function startLiveTraffic(options: {
@@ -79,24 +99,17 @@ export async function startLiveTraffic(options: {
     const intersection = site.intersection.intersection;
     const light = network.lights.find((l) => l.intersectionId === intersection.id);
     if (!light) throw new Error(`no traffic light for ${intersection.id} in the generated network`);
-    const first = site.modules[0];
-    const free = first ? firstFreeChannel(first.layout) : 0;
-    const inputs = first ? inputChannels(first.layout.profile) : 0;
     const stopBars = network.loops
       .filter((l) => l.intersectionId === intersection.id && l.purpose === "stop-bar")
       .sort((a, b) => a.id.localeCompare(b.id));
-    const loops = stopBars
-      .slice(0, Math.max(0, inputs - free))
-      .map((loop, k) => ({ loop, channel: free + k }));
-    if (loops.length > 0)
+    const { inputs, unwired } = loopInputs(site, stopBars);
+    for (const input of inputs)
+      description.push(`${intersection.id}: loops ${input.loops.join(", ")} → input ${input.channel}`);
+    if (unwired > 0)
       description.push(
-        `${intersection.id}: loops ${loops[0]?.loop.id}… → inputs ${free}–${free + loops.length - 1} of ${first?.layout.deviceId}`,
+        `${intersection.id}: ${unwired} stop-bar loops call a group no detector of the intersection file calls (the coordinated Main St): not wired`,
       );
-    if (loops.length < stopBars.length)
-      options.warn(
-        `${intersection.id}: ${stopBars.length - loops.length} stop-bar loops have no free input on ${first?.layout.deviceId ?? "a module"}`,
-      );
-    return { intersection, light, modules: site.modules, watch: startLampWatch(intersection), loops };
+    return { intersection, light, modules: site.modules, watch: startLampWatch(intersection), inputs };
   });
   const sumo: SumoProcess = await startSumo({
     cwd: options.dir,
@@ -131,11 +144,11 @@ export async function startLiveTraffic(options: {
     await sumo.client.stepWith(states, counters.steps * (LIVE_STEP_MS / 1000));
     let on = 0;
     for (const site of sites) {
-      const model = site.modules[0]?.model;
-      if (!model) continue;
-      for (const { loop, channel } of site.loops) {
-        const present = (await sumo.client.inductionLoopVehicleCount(loop.id)) > 0;
-        model.setDetectorInput(channel, present);
+      for (const input of site.inputs) {
+        let present = false;
+        for (const loop of input.loops)
+          if ((await sumo.client.inductionLoopVehicleCount(loop)) > 0) present = true;
+        input.model.setDetectorInput(input.channel, present);
         if (present) on++;
       }
     }
