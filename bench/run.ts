@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { benchActuation } from "./actuation.js";
 import { benchEventLog } from "./event-log.js";
 import { benchGreenWave } from "./green-wave.js";
 import { benchLampStates } from "./lamp-states.js";
@@ -15,6 +16,7 @@ import type { BenchResult } from "./stats.js";
  * to bench/results/latest.json. Compare ratios measured in one run: these machines are shared.
  */
 const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchResult | BenchResult[]>> = {
+  actuation: benchActuation,
   "event-log": benchEventLog,
   "green-wave": benchGreenWave,
   "lamp-states": benchLampStates,
@@ -26,7 +28,7 @@ const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchR
 };
 
 /** Minutes of SUMO each: run only when named (`--only green-wave`). */
-const ON_REQUEST = new Set(["green-wave"]);
+const ON_REQUEST = new Set(["actuation", "green-wave"]);
 
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 if (only !== undefined && !(only in BENCHES)) {

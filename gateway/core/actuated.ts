@@ -33,11 +33,15 @@ export function servedIfCalled(
   const a = stage.actuation;
   if (!a) return [...stage.member];
   const wanted = (g: number) => demandOf(demand, g).call || demandOf(demand, g).recall !== "none";
-  const called = a.recall !== "none" || a.pedestrianRecall || stage.groups.some(wanted);
+  const walks = stage.groups.filter((g) => intersection.groups[g]?.kind === "pedestrian");
+  const pedestrianRecall = a.pedestrianRecall && walks.length > 0;
+  const called = a.recall !== "none" || pedestrianRecall || stage.groups.some(wanted);
   if (!called) return null;
-  return stage.member.map(
-    (m, g) => m && (intersection.groups[g]?.kind === "vehicle" || a.pedestrianRecall || wanted(g)),
+  const served = stage.member.map(
+    (m, g) => m && (intersection.groups[g]?.kind === "vehicle" || pedestrianRecall || wanted(g)),
   );
+  // A stage of walks only, on recall but with no walk called, would show nothing: it is not served.
+  return served.some(Boolean) ? served : null;
 }
 
 /** A group's minimum go in a stage: an actuated stage's minimum green counts for its vehicle groups. */
@@ -48,13 +52,25 @@ export function minGoIn(intersection: Intersection, stage: Stage, g: number): nu
   return a && group.kind === "vehicle" ? Math.max(group.minGoMs, a.minGreenMs) : group.minGoMs;
 }
 
-/** The shortest a stage serving `served` can run from its start: minimum go, clearance, red clearance. */
-export function minRunMs(intersection: Intersection, stage: Stage, served: readonly boolean[]): number {
+/**
+ * The shortest a stage serving `served` can run from `startMs`: minimum go, clearance, red clearance.
+ * A group already green (it goes on from the stage before) owes only what is left of its minimum.
+ */
+export function minRunMs(
+  intersection: Intersection,
+  stage: Stage,
+  served: readonly boolean[],
+  greenSinceMs: readonly (number | null)[] = [],
+  startMs = 0,
+): number {
   let longest = 0;
   served.forEach((on, g) => {
     const group = intersection.groups[g];
-    if (on && group)
-      longest = Math.max(longest, minGoIn(intersection, stage, g) + group.clearanceMs + group.redClearanceMs);
+    if (!on || !group) return;
+    const since = greenSinceMs[g];
+    const go = minGoIn(intersection, stage, g);
+    const owed = since === null || since === undefined ? go : Math.max(0, since + go - startMs);
+    longest = Math.max(longest, owed + group.clearanceMs + group.redClearanceMs);
   });
   return longest;
 }

@@ -37,6 +37,8 @@ export interface DetectorState {
   readonly lastOnsetMs: number;
   /** On-transitions within the last minute, oldest first; bounded by the chatter limit + 1. */
   readonly onsets: readonly number[];
+  /** When its called groups last stopped being green (+∞ while one is): its delay counts from then at the earliest. */
+  readonly armedMs: number;
   /** The last instant a reading came; no reading for NO_READING_MS fails the detector. */
   readonly lastReadingMs: number;
   readonly failure: DetectorFailure | null;
@@ -77,6 +79,7 @@ export function startDetectors(intersection: Intersection, nowMonoMs: number): D
       changedMs: nowMonoMs,
       lastOnsetMs: nowMonoMs,
       onsets: [],
+      armedMs: Number.NEGATIVE_INFINITY,
       lastReadingMs: nowMonoMs,
       failure: null,
     })),
@@ -104,7 +107,15 @@ export function stepDetectors(
   const events: DetectorEvent[] = [];
   const detectors = state.detectors.map((d, i) => {
     const spec = specs[i] as Detector;
-    const next = readDetector(spec, d, readings[i] ?? null, nowMonoMs, i, events);
+    const read = readDetector(spec, d, readings[i] ?? null, nowMonoMs, i, events);
+    // While a called group is green its delay does not run; it starts at the first reading after.
+    const greenNow = spec.calls.some((g) => green[g]);
+    const armedMs = greenNow
+      ? Number.POSITIVE_INFINITY
+      : read.armedMs === Number.POSITIVE_INFINITY
+        ? nowMonoMs
+        : read.armedMs;
+    const next = armedMs === read.armedMs ? read : { ...read, armedMs };
     return diagnose(intersection, spec, next, nowMonoMs, i, events);
   });
   const locked = state.locked.map((l, g) => l && !green[g]);
@@ -117,7 +128,9 @@ export function stepDetectors(
       for (const g of spec.calls) recall[g] = stronger(recall[g] as RecallMode, spec.failedRecall);
       return;
     }
-    const calling = d.on && nowMonoMs - d.changedMs >= spec.delayMs;
+    // The delay counts while its groups are not green: from the later of the input's onset and the
+    // end of their green.
+    const calling = d.on && nowMonoMs - Math.max(d.changedMs, d.armedMs) >= spec.delayMs;
     for (const g of spec.calls) {
       if (!calling || green[g]) continue;
       if (spec.locking) locked[g] = true;

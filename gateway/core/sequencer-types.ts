@@ -82,6 +82,9 @@ export interface SequencerState {
   readonly windowEndsMs: readonly number[];
   /** The groups the current stage serves (all its members, or fewer in an actuated stage). */
   readonly served: readonly boolean[];
+  /** By stage: served in this cycle, and (started early) in the next one (actuated plans serve a stage once a cycle). */
+  readonly servedThisCycle: readonly boolean[];
+  readonly servedNextCycle: readonly boolean[];
   /** Each group's latest demand from the detectors; null before the first reading (no calls). */
   readonly demand: readonly GroupDemand[] | null;
   /** Set while an actuated-coordinated plan runs. */

@@ -83,6 +83,8 @@ export function startSequencer(intersection: Intersection, plan: IntersectionPla
       plan.stages.map((s) => s.splitMs),
     ),
     served: intersection.groups.map(() => false),
+    servedThisCycle: plan.stages.map(() => false),
+    servedNextCycle: plan.stages.map(() => false),
     demand: null,
     actuated: null,
     offsetErrorMs: 0,
@@ -407,15 +409,24 @@ function startNextStage(s: SequencerState, now: Now, events: SignalEvent[]): Seq
     // coordinated stage of the next cycle, started early, rests until that cycle gives it its window.
     stagePlannedEndMs: s.actuated
       ? ahead
-        ? RESTING
+        ? next.index === s.plan.coordinatedStage
+          ? RESTING
+          : predictedWindowEnd(s, next.index)
         : (s.windowEndsMs[next.index] as number)
       : s.stagePlannedEndMs + (s.cycleDurationsMs[next.index] as number),
     groups: startGroups(s, next.served, t),
     served: next.served,
     actuated: s.actuated ? { goStartMs: t, lastExtendMs: t, ended: null, ahead } : null,
+    // A stage is served once a cycle: one that ended early is not called back into its window.
+    servedThisCycle: ahead ? s.servedThisCycle : marked(s.servedThisCycle, next.index),
+    servedNextCycle: ahead ? marked(s.servedNextCycle, next.index) : s.servedNextCycle,
   };
   events.push({ type: "stage-start", planId: s.plan.planId, stage: stage.id });
   return s.actuated ? { ...started, next: null } : decideNext(started, now, events);
+}
+
+function marked(flags: readonly boolean[], k: number): boolean[] {
+  return flags.map((f, i) => f || i === k);
 }
 
 /** A stage end that is not yet known: a coordinated stage resting in green until a call comes. */
@@ -460,6 +471,11 @@ function beginCycle(
     stagePlannedEndMs: ends[index] as number,
     groups: startGroups(s, served, t),
     served,
+    servedThisCycle: marked(
+      plan.stages.map(() => false),
+      index,
+    ),
+    servedNextCycle: plan.stages.map(() => false),
     actuated: actuated ? { goStartMs: t, lastExtendMs: t, ended: null, ahead: false } : null,
     offsetErrorMs: cycle.offsetErrorMs,
     inStep: cycle.inStep,
@@ -566,6 +582,19 @@ function actuate(s: SequencerState, run: ActuatedRun, now: Now, events: SignalEv
     );
     if (s.next?.boundary && later)
       return { ...s, pending: withSuperseded(s, [...s.pending, ...(chosen ? [chosen] : [])]), next: null };
+    // A stage of this cycle that runs to the boundary decides what follows it first (its force-off).
+    const undecided = s.next === null && s.stage !== plan.coordinatedStage && !run.ahead;
+    if (undecided) {
+      const decided = endNonCoordinated(
+        s,
+        run,
+        longestClearanceMs(intersection, s.served),
+        boundaryMs,
+        now,
+        events,
+      );
+      if (decided !== s) return decided;
+    }
     if (!s.next?.boundary) return atBoundary(s, run, boundaryMs, now, events);
   }
   const stage = plan.stages[s.stage];
@@ -605,12 +634,15 @@ function endNonCoordinated(
   const forcedOff = t >= s.stagePlannedEndMs - clearance;
   if (!early && !forcedOff) return s;
   const earliestMs = early ? Math.min(s.stagePlannedEndMs, t + clearance) : s.stagePlannedEndMs;
-  const choice = chooseNext(s, earliestMs, s.stage + 1, boundaryMs, now, events);
+  // A stage started ahead of its cycle is followed by the stages after it in that cycle.
+  const choice = run.ahead
+    ? chooseNext(s, earliestMs, plan.stages.length, boundaryMs, now, events, s.stage + 1)
+    : chooseNext(s, earliestMs, s.stage + 1, boundaryMs, now, events);
   invariant(choice !== "rest", () => `stage ${stage.id} of plan ${plan.planId} found nothing to follow it`);
   const { next, pending } = choice;
   const minEndMs = minimumEnd(s, stage, next.served);
   if (next.boundary && boundaryMs > earliestMs) {
-    // What follows starts with the next cycle and nothing can use the time before it: the stage holds.
+    // A plan change takes effect at the boundary with its new plan's first stage: the stage holds.
     return { ...s, pending, next, stagePlannedEndMs: Math.max(boundaryMs, minEndMs) };
   }
   const reason: Termination = early ?? "force-off";
@@ -664,6 +696,8 @@ function endCoordinated(
     // Its band is never cut: it is decided what follows only as its clearances must begin.
     if (!before && t < bandEndMs - clearance) return s;
     earliestMs = before ? t + clearance : Math.max(bandEndMs, t + clearance);
+    // Before its band, it gives way as soon as its clearances allow (no band end to wait for).
+    if (before) bandEndMs = 0;
     // Before its band (resting since the last cycle), a called stage whose window lies before the
     // band may still be served, if it ends by its force-off; after it, the stages that follow.
     from = before ? 0 : c + 1;
@@ -692,8 +726,9 @@ function chooseNext(
   boundaryMs: number,
   now: Now,
   events: SignalEvent[],
+  nextCycleFrom = 0,
 ): { readonly next: NextStage; readonly pending: readonly PendingPlan[] } | "rest" {
-  const { intersection, plan } = s;
+  const { plan } = s;
   const c = plan.coordinatedStage;
   const coordinated = (ahead: boolean) =>
     s.stage === c
@@ -711,11 +746,16 @@ function chooseNext(
         };
   for (let w = from; w < plan.stages.length; w++) {
     const endMs = s.windowEndsMs[w] as number;
+    // The coordinated stage shown rests into its own band while that band lasts (it goes on: nothing
+    // to clear), however long a change away from it would take.
+    if (w === c && s.stage === c && endMs > now.monoMs) return "rest";
     if (endMs <= earliestMs) continue;
     if (w === c) return coordinated(false);
     const stage = plan.stages[w] as (typeof plan.stages)[number];
-    const served = servedIfCalled(intersection, stage, s.demand);
-    if (served && earliestMs + minRunMs(intersection, stage, served) <= endMs)
+    const served = s.servedThisCycle[w]
+      ? null
+      : fitting(s, stage, earliestMs, windowStartMs(s.cycleStartMs, s.windowEndsMs, w), endMs);
+    if (served)
       return { next: { plan, index: w, activation: null, served, boundary: false }, pending: s.pending };
   }
   const boundaryWallMs = now.wallMs + Math.max(0, boundaryMs - now.monoMs);
@@ -735,13 +775,94 @@ function chooseNext(
       pending: due.pending,
     };
   }
-  for (let w = 0; w < c; w++) {
-    if (earliestMs > boundaryMs) break;
-    const served = servedIfCalled(intersection, plan.stages[w] as (typeof plan.stages)[number], s.demand);
+  // The next cycle's stages before its coordinated one may start early too (their force-offs are
+  // predicted from the splits; the cycle's correction, known at the boundary, may move them a little).
+  for (let w = nextCycleFrom; w < c; w++) {
+    const stage = plan.stages[w] as (typeof plan.stages)[number];
+    const served = s.servedNextCycle[w]
+      ? null
+      : fitting(s, stage, earliestMs, predictedWindowEnd(s, w - 1), predictedWindowEnd(s, w));
     if (served)
-      return { next: { plan, index: w, activation: null, served, boundary: true }, pending: s.pending };
+      return {
+        next: { plan, index: w, activation: null, served, boundary: false, ahead: true },
+        pending: s.pending,
+      };
   }
   return coordinated(true);
+}
+
+/**
+ * Whether a stage starting at `startMs` can run its minimum before its force-off. A stage starts at the
+ * first tick after the one before it ends, so it may end a tick or two later than planned: a minimum
+ * that overruns the force-off by that little still fits (the coordinated stage then starts well within
+ * the in-step tolerance), as the plan check allows a split exactly at its minimum.
+ */
+function fits(
+  s: SequencerState,
+  stage: IntersectionPlan["stages"][number],
+  served: readonly boolean[],
+  startMs: number,
+  forceOffMs: number,
+): boolean {
+  // Groups green now and served by it go on: they owe only the rest of their minimum.
+  const greenSince = s.groups.map((g, gi) => (g.interval === "go" && s.served[gi] ? g.sinceMs : null));
+  return startMs + minRunMs(s.intersection, stage, served, greenSince, startMs) <= forceOffMs + TICK_SLACK_MS;
+}
+
+/**
+ * The groups a called stage serves if what is shown now can end at `earliestMs`, or null: all it would
+ * serve when that fits before its force-off; else its vehicle groups alone (the walk waits for its next
+ * service, its call kept), when a vehicle group is called or the stage is on recall.
+ */
+function fitting(
+  s: SequencerState,
+  stage: IntersectionPlan["stages"][number],
+  earliestMs: number,
+  windowStart: number,
+  forceOffMs: number,
+): boolean[] | null {
+  const all = servedIfCalled(s.intersection, stage, s.demand);
+  if (!all) return null;
+  if (fitsFrom(s, stage, all, earliestMs, windowStart, forceOffMs)) return all;
+  const vehicles = all.map((on, g) => on && s.intersection.groups[g]?.kind === "vehicle");
+  const vehicleCalled = vehicles.some(
+    (on, g) => on && ((s.demand?.[g]?.call ?? false) || (s.demand?.[g]?.recall ?? "none") !== "none"),
+  );
+  const recalled = (stage.actuation?.recall ?? "max") !== "none";
+  return (vehicleCalled || recalled) &&
+    vehicles.some(Boolean) &&
+    fitsFrom(s, stage, vehicles, earliestMs, windowStart, forceOffMs)
+    ? vehicles
+    : null;
+}
+
+/**
+ * Whether `served` fits: it starts once the stage shown has also run its own minimums (those of its
+ * groups that do not go on). From its window's start on, a stage has its split, which the plan check
+ * proved holds its minimums (a group going on into the next stage counted there); started later, what
+ * is left of the window must hold them.
+ */
+function fitsFrom(
+  s: SequencerState,
+  stage: IntersectionPlan["stages"][number],
+  served: readonly boolean[],
+  earliestMs: number,
+  windowStart: number,
+  forceOffMs: number,
+): boolean {
+  const shown = s.plan.stages[s.stage] as IntersectionPlan["stages"][number];
+  const startMs = Math.max(earliestMs, minimumEnd(s, shown, served));
+  return startMs <= windowStart + TICK_SLACK_MS || fits(s, stage, served, startMs, forceOffMs);
+}
+
+/** What a stage may overrun its force-off by to run its minimum: the tick it may start late, and one more. */
+const TICK_SLACK_MS = 200;
+
+/** A stage's window end in the next cycle, from this cycle's end and the plan's splits (before that cycle's correction); k −1: the boundary. */
+function predictedWindowEnd(s: SequencerState, k: number): number {
+  let end = s.windowEndsMs[s.plan.stages.length - 1] as number;
+  for (let j = 0; j <= k; j++) end += (s.plan.stages[j] as IntersectionPlan["stages"][number]).splitMs;
+  return end;
 }
 
 /** The earliest the shown stage may end when `next` follows: no minimum go, clearance or red clearance cut. */
@@ -808,11 +929,17 @@ function rollCycle(s: SequencerState, run: ActuatedRun, now: Now, events: Signal
     offsetErrorMs: cycle.offsetErrorMs,
     correctionMs: cycle.correctionMs,
   });
+  const ends = windowEnds(now.monoMs, cycle.durationsMs);
+  // A stage started ahead of this cycle runs to its window end in it (its predicted one, corrected).
+  const aheadStage = run.ahead && s.stage !== s.plan.coordinatedStage && s.next === null;
   return {
     ...s,
     cycleDurationsMs: cycle.durationsMs,
     cycleStartMs: now.monoMs,
-    windowEndsMs: windowEnds(now.monoMs, cycle.durationsMs),
+    windowEndsMs: ends,
+    stagePlannedEndMs: aheadStage ? (ends[s.stage] as number) : s.stagePlannedEndMs,
+    servedThisCycle: s.servedNextCycle,
+    servedNextCycle: s.plan.stages.map(() => false),
     next: s.next ? { ...s.next, ahead: false } : null,
     actuated: { ...run, ahead: false },
     offsetErrorMs: cycle.offsetErrorMs,

@@ -82,6 +82,13 @@ export class GatewayNode {
       latchDurable: () => this.runner.latchDurable,
       mode: () => this.runner.mode,
       ...sequencerMetricSources(() => this.runner.controller.seq),
+      detectors: () => {
+        const c = this.runner.controller;
+        return (c.seq.intersection.detectors ?? []).map((d, i) => ({
+          id: d.id,
+          failed: c.det.detectors[i]?.failure?.reason ?? null,
+        }));
+      },
     });
     const tickMs = options.tickMs ?? 100;
     const hooks = runnerHooks(outputs, this.bus, this.metrics, clock, log, tickMs, options.display ?? {});

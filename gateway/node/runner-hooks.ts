@@ -54,6 +54,8 @@ export function runnerHooks(
       return result;
     },
     onSignal: (event) => {
+      if (event.type === "stage-terminated")
+        metrics.stageTerminations.inc({ stage: event.stage, reason: event.reason });
       display.onSignal?.(event);
       bus.emit("signal", event);
     },

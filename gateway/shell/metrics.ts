@@ -16,6 +16,8 @@ export interface MetricSources {
   stage(): string | null;
   offsetErrorMs(): number;
   inStep(): boolean;
+  /** Each detector's id and why it is failed now (null: it works). */
+  detectors(): readonly { readonly id: string; readonly failed: string | null }[];
 }
 
 export const MODES = ["startup", "coordinated", "transition", "flash", "stopping", "fault"] as const;
@@ -228,6 +230,23 @@ function stateMetrics(registers: Registers, sources: MetricSources) {
       collect() {
         this.set(sources.inStep() ? 1 : 0);
       },
+    }),
+    detectorFailed: new Gauge({
+      name: "greenwave_detector_failed",
+      help: "1 while a detector is failed (its groups on recall), by detector and diagnostic (reason); 0 while it works",
+      labelNames: ["detector", "reason"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const d of sources.detectors())
+          this.set({ detector: d.id, reason: d.failed ?? "none" }, d.failed ? 1 : 0);
+      },
+    }),
+    stageTerminations: new Counter({
+      name: "greenwave_stage_terminations_total",
+      help: "Actuated stages ended, by stage and how: gap-out, max-out, force-off",
+      labelNames: ["stage", "reason"] as const,
+      registers,
     }),
     mode: new Gauge({
       name: "greenwave_mode",

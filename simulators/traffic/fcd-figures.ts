@@ -134,3 +134,57 @@ export function readTripinfo(text: string): TripSummary[] {
 export function mean(values: readonly number[]): number {
   return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
 }
+
+/**
+ * The side-street leg a vehicle entered by, from its id (its flow's `origin~destination`,
+ * docs/traffic-network.md): `oak-N~E.3` entered from oak's north leg (it drives southbound), `oak-S~…`
+ * from its south leg (northbound); null for a vehicle that entered at a corridor end.
+ */
+export function sideStreetEntry(
+  vehicleId: string,
+): { readonly intersectionId: string; readonly approach: "northbound" | "southbound" } | null {
+  const tilde = vehicleId.indexOf("~");
+  if (tilde < 0) return null;
+  const match = /^(.+)-([NS])$/.exec(vehicleId.slice(0, tilde));
+  if (!match) return null;
+  return { intersectionId: match[1] as string, approach: match[2] === "N" ? "southbound" : "northbound" };
+}
+
+/**
+ * Reads SUMO's fcd-export XML (as FcdReader does, line by line) for the time each vehicle spent stopped
+ * (speed below `STOPPED_MPS`) on one edge: the side-street approach it entered by, say, where it
+ * waited for that signal. `edgeOf` names the edge for a vehicle (null: not tracked); every sample
+ * stands for `periodS` (the export's period).
+ */
+export class StoppedOnEdgeReader {
+  /** Seconds stopped, by vehicle; a tracked vehicle that never stopped there is absent. */
+  readonly stoppedS = new Map<string, number>();
+
+  constructor(
+    private readonly edgeOf: (vehicleId: string) => string | null,
+    private readonly periodS: number,
+  ) {}
+
+  line(text: string): void {
+    if (!text.includes("<vehicle ")) return;
+    const id = attribute(text, "id");
+    if (id === null) return;
+    const edge = this.edgeOf(id);
+    if (edge === null) return;
+    const lane = attribute(text, "lane");
+    if (lane === null || !lane.startsWith(`${edge}_`)) return;
+    const speed = Number(attribute(text, "speed"));
+    if (!(speed < STOPPED_MPS)) return;
+    this.stoppedS.set(id, (this.stoppedS.get(id) ?? 0) + this.periodS);
+  }
+}
+
+/** The median of a list (the mean of the middle two for an even count); 0 for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}

@@ -10,6 +10,7 @@ import {
   signalState,
   type TrafficLightMap,
 } from "./network/index.js";
+import { stopBarLoopsByDetector } from "./loop-inputs.js";
 import { startSumo, type SumoProcess } from "./traci/index.js";
 
 /**
@@ -54,29 +55,20 @@ interface LiveSite {
   }[];
 }
 
-/** The stop-bar loops of an intersection grouped by the detector input that calls their group. */
+/** The detector inputs SUMO's stop-bar loops feed (loop-inputs.ts), each with its module and channel. */
 function loopInputs(
   site: LiveModules,
   loops: readonly LoopDetector[],
 ): { inputs: LiveSite["inputs"]; unwired: number } {
   const setup = site.intersection;
-  const detectors = setup.intersection.detectors ?? [];
-  const inputs = new Map<string, { model: ModuleModel; channel: number; loops: string[] }>();
-  let unwired = 0;
-  for (const loop of loops) {
-    const d = detectors.findIndex((det) => det.kind === "vehicle" && det.calls.includes(loop.group));
+  const fed = stopBarLoopsByDetector(setup.intersection, loops);
+  const inputs: LiveSite["inputs"][number][] = [];
+  fed.byDetector.forEach((ids, d) => {
     const wiring = setup.detectorWiring.find((w) => w.detector === d);
     const model = site.modules.find((m) => m.layout.deviceId === wiring?.deviceId)?.model;
-    if (!wiring || !model) {
-      unwired++;
-      continue;
-    }
-    const key = `${wiring.deviceId}:${wiring.input}`;
-    const entry = inputs.get(key) ?? { model, channel: wiring.input, loops: [] };
-    entry.loops.push(loop.id);
-    inputs.set(key, entry);
-  }
-  return { inputs: [...inputs.values()], unwired };
+    if (wiring && model && ids.length > 0) inputs.push({ model, channel: wiring.input, loops: ids });
+  });
+  return { inputs, unwired: fed.unwired.length };
 }
 
 export async function startLiveTraffic(options: {

@@ -16,11 +16,17 @@ export function elmConfig(
     cpSync(join("config", part), join(dir, part), { recursive: true });
   const config = join(dir, "intersections", "elm.yaml");
   let text = readFileSync(config, "utf8").replace('link: { tcp: "127.0.0.1:15021" }', `link: ${link}`);
-  if (options.profile)
+  if (options.profile) {
     text = text.replace(
       "profile: ../devices/generic-do32-di32.yaml",
       `profile: ../devices/${options.profile}.yaml`,
     );
+    // A module without discrete inputs has no detectors: elm runs the fixed-time plan then (its
+    // actuated plans need a detector to call the side street).
+    text = text
+      .slice(0, text.indexOf("# Detectors"))
+      .replace("initialPlan: off-peak", "initialPlan: pm-peak");
+  }
   writeFileSync(config, text);
   return { dir, config, dataDir: join(dir, "data") };
 }

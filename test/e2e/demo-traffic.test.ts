@@ -23,7 +23,7 @@ describe.runIf(haveSumo)("npm start -- --traffic: the live demo against SUMO", (
     expect(demo.out).toMatch(
       /traffic {5}SUMO 1\.\d+\.\d+, demand am-peak, stepped with the wall clock every 100 ms/,
     );
-    const loops = /traffic {5}elm: loops (\S+) → input (\d+)/.exec(demo.out);
+    const loops = /traffic {5}elm: loops (.+?) → input (\d+)/.exec(demo.out);
     expect(loops, demo.out).not.toBeNull();
     const channel = Number(loops?.[2]);
     const control = /simulator\s+elm\/io1 (http:\/\/\S+)\/state/.exec(demo.out)?.[1] as string;

@@ -112,6 +112,26 @@ describe("npm start: the demo corridor on the embedded broker", () => {
     const broker = /broker\s+(mqtt:\/\/127\.0\.0\.1:\d+)/.exec(demo.out)?.[1] as string;
     expect(broker).toBeTruthy();
     expect(demo.out).toContain(`npx greenwave status --broker ${broker}`);
+    // The simulated modules send random vehicles and presses to the detector inputs by default (issue 18).
+    expect(demo.out).toMatch(/detectors {3}random arrivals: 240 vehicles\/h at each loop, 60 presses\/h/);
+    const controls = [...demo.out.matchAll(/simulator\s+\S+ (http:\/\/\S+\/state)/g)].map(
+      (m) => m[1] as string,
+    );
+    expect(controls).toHaveLength(4);
+    let arrivals = 0;
+    for (const deadline = performance.now() + 60_000; arrivals === 0 && performance.now() < deadline;) {
+      for (const url of controls) {
+        const state = (await (await fetch(url)).json()) as {
+          arrivals?: { arrivals: number; presses: number };
+        };
+        arrivals += (state.arrivals?.arrivals ?? 0) + (state.arrivals?.presses ?? 0);
+      }
+      if (arrivals === 0) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(
+      arrivals,
+      "vehicles or presses at the four modules' detector inputs within a minute",
+    ).toBeGreaterThan(0);
     // An open broker says plainly what it means on this machine (issue 20, item 7).
     expect(demo.out).toContain(
       "open: no passwords, so anyone on this machine may command every intersection",

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { ModuleLayout } from "../../devices/io-map.js";
 import type { IntersectionPlan } from "../../gateway/core/model.js";
 import { freePort } from "../../simulators/fixtures/ports.js";
+import { makePlansFixedTime } from "../support/fixture-intersection.js";
 
 /**
  * What test/e2e/schedule-push.test.ts needs besides processes: a copy of the example corridor that
@@ -13,11 +14,14 @@ import { freePort } from "../../simulators/fixtures/ports.js";
 /**
  * The example configuration copied under `dir`, its simulated modules on free ports (the shipped
  * intersections listen on fixed ones, which another demo on this machine may hold). Nothing else
- * changes: the same corridor, intersections, plans and time reference. Returns the corridor file.
+ * changes but the plans' actuation (each stage runs its split): the same corridor, intersections,
+ * plans and time reference. Returns the corridor file.
  */
 export async function exampleCorridorCopy(dir: string): Promise<string> {
   for (const part of ["corridor.yaml", "intersections", "plans", "devices"])
     cpSync(join("config", part), join(dir, part), { recursive: true });
+  // The lamps are read against the plans' splits: every stage runs its split (fixed time).
+  makePlansFixedTime(join(dir, "plans"));
   const intersections = join(dir, "intersections");
   for (const name of readdirSync(intersections)) {
     const file = join(intersections, name);

@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import type { IntersectionPlan } from "../../gateway/core/model.js";
 
 /**
  * A small, fast intersection for end-to-end tests (30 s cycle, short start-up), written to a temp
@@ -109,4 +110,21 @@ export function writeFixture(
   const dir = mkdtempSync(join(tmpdir(), "greenwave-e2e-"));
   writeFixtureFiles(dir, fixtureFiles(link, { extra }));
   return { dir, intersection: join(dir, "x1.yaml"), dataDir: join(dir, "data") };
+}
+
+/**
+ * The example plans of a config copy made fixed-time: every stage's `actuated:` removed, so that each
+ * stage runs its split whatever the detectors say (for tests that read the plan's splits off the lamps).
+ */
+export function makePlansFixedTime(plansDir: string): void {
+  for (const name of readdirSync(plansDir)) {
+    const file = join(plansDir, name);
+    const text = readFileSync(file, "utf8");
+    writeFileSync(file, text.replace(/,\n\s+actuated: \{[^}]*\} \}/g, " }"));
+  }
+}
+
+/** A compiled plan run fixed-time: every stage's actuation dropped (each stage runs its split). */
+export function withoutActuation(plan: IntersectionPlan): IntersectionPlan {
+  return { ...plan, stages: plan.stages.map(({ actuation: _actuation, ...stage }) => stage) };
 }

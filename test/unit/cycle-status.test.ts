@@ -4,14 +4,15 @@ import { cyclePosition } from "../../gateway/core/cycle-position.js";
 import { CycleStatusReader } from "../../gateway/node/cycle-status.js";
 import { type CycleStatus, cycleStatusSchema } from "../../gateway/protocol/messages.js";
 import { VirtualIntersection } from "../support/drive.js";
+import { withoutActuation } from "../support/fixture-intersection.js";
 
 const elm = loadIntersectionSetup("config/intersections/elm.yaml");
-// off-peak at elm: 80 s cycle (main 46 s, side 34 s), dwell up to 20 s; daily sync 02:00 UTC.
+// off-peak at elm, fixed-time: 80 s cycle (main 46 s, side 34 s), dwell up to 20 s; daily sync 02:00 UTC.
 const SYNC = Date.UTC(2026, 0, 5, 2, 0, 0);
 
 /** Starts elm 30 s late against its offset; the first cycle begins 10 s in, after the start-up. */
 function lateElm() {
-  return new VirtualIntersection(elm.intersection.intersection, elm.initialPlan, {
+  return new VirtualIntersection(elm.intersection.intersection, withoutActuation(elm.initialPlan), {
     monoMs: 5_000,
     wallMs: SYNC + 20_000,
   });

@@ -8,6 +8,7 @@ import {
 import type { Intersection, IntersectionPlan } from "../../../gateway/core/model.js";
 import { greenWindows, planSite, throughGroup } from "../../../gateway/core/progression/index.js";
 import { sinceSync } from "../../../gateway/core/time/time-reference.js";
+import { withoutActuation } from "../../support/fixture-intersection.js";
 import { VirtualIntersection } from "../../support/drive.js";
 
 const corridor = loadCorridor("config/corridor.yaml");
@@ -16,7 +17,10 @@ function compiled(id: string, planId: string): { intersection: Intersection; pla
   const { intersection } = loadIntersection(`config/intersections/${id}.yaml`);
   return {
     intersection,
-    plan: compileIntersectionPlan(intersection, readPlanFile(`config/plans/${planId}.yaml`), corridor),
+    // The windows are the fixed-time plan's (an actuated plan's coordinated band: the green it is sure of).
+    plan: withoutActuation(
+      compileIntersectionPlan(intersection, readPlanFile(`config/plans/${planId}.yaml`), corridor),
+    ),
   };
 }
 

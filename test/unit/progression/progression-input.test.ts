@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { planBands } from "../../../gateway/config/check-plan.js";
 import { ConfigError, formatIssue } from "../../../gateway/config/errors.js";
+import { makePlansFixedTime } from "../../support/fixture-intersection.js";
 import { loadCorridorProgression } from "../../../gateway/config/progression-input.js";
 
 const dirs: string[] = [];
@@ -18,6 +19,8 @@ function exampleCopy(): string {
   for (const part of ["corridor.yaml", "intersections", "plans", "devices"]) {
     cpSync(join("config", part), join(dir, part), { recursive: true });
   }
+  // The edits below are written against the fixed-time form of the plans.
+  makePlansFixedTime(join(dir, "plans"));
   return dir;
 }
 
