@@ -634,10 +634,12 @@ function endNonCoordinated(
   const forcedOff = t >= s.stagePlannedEndMs - clearance;
   if (!early && !forcedOff) return s;
   const earliestMs = early ? Math.min(s.stagePlannedEndMs, t + clearance) : s.stagePlannedEndMs;
+  // Ended early it may end as soon as the groups that do not go on have cleared; forced off, at its end.
+  const floorMs = early ? t : s.stagePlannedEndMs;
   // A stage started ahead of its cycle is followed by the stages after it in that cycle.
   const choice = run.ahead
-    ? chooseNext(s, earliestMs, plan.stages.length, boundaryMs, now, events, s.stage + 1)
-    : chooseNext(s, earliestMs, s.stage + 1, boundaryMs, now, events);
+    ? chooseNext(s, earliestMs, plan.stages.length, boundaryMs, now, events, s.stage + 1, floorMs)
+    : chooseNext(s, earliestMs, s.stage + 1, boundaryMs, now, events, 0, floorMs);
   invariant(choice !== "rest", () => `stage ${stage.id} of plan ${plan.planId} found nothing to follow it`);
   const { next, pending } = choice;
   const minEndMs = minimumEnd(s, stage, next.served);
@@ -702,7 +704,8 @@ function endCoordinated(
     // band may still be served, if it ends by its force-off; after it, the stages that follow.
     from = before ? 0 : c + 1;
   }
-  const choice = chooseNext(s, earliestMs, from, boundaryMs, now, events);
+  const floorMs = run.ahead || bandEndMs === 0 ? t : bandEndMs;
+  const choice = chooseNext(s, earliestMs, from, boundaryMs, now, events, 0, floorMs);
   if (choice === "rest") return s.stagePlannedEndMs === RESTING ? s : { ...s, stagePlannedEndMs: RESTING };
   const { next, pending } = choice;
   const minEndMs = minimumEnd(s, stage, next.served);
@@ -727,7 +730,10 @@ function chooseNext(
   now: Now,
   events: SignalEvent[],
   nextCycleFrom = 0,
+  /** The earliest the stage shown may end whatever follows: with `now`, each candidate's own start. */
+  floorMs = earliestMs,
 ): { readonly next: NextStage; readonly pending: readonly PendingPlan[] } | "rest" {
+  const at = { floorMs, nowMs: now.monoMs };
   const { plan } = s;
   const c = plan.coordinatedStage;
   const coordinated = (ahead: boolean) =>
@@ -754,7 +760,7 @@ function chooseNext(
     const stage = plan.stages[w] as (typeof plan.stages)[number];
     const served = s.servedThisCycle[w]
       ? null
-      : fitting(s, stage, earliestMs, windowStartMs(s.cycleStartMs, s.windowEndsMs, w), endMs);
+      : fitting(s, stage, at, windowStartMs(s.cycleStartMs, s.windowEndsMs, w), endMs);
     if (served)
       return { next: { plan, index: w, activation: null, served, boundary: false }, pending: s.pending };
   }
@@ -781,7 +787,7 @@ function chooseNext(
     const stage = plan.stages[w] as (typeof plan.stages)[number];
     const served = s.servedNextCycle[w]
       ? null
-      : fitting(s, stage, earliestMs, predictedWindowEnd(s, w - 1), predictedWindowEnd(s, w));
+      : fitting(s, stage, at, predictedWindowEnd(s, w - 1), predictedWindowEnd(s, w));
     if (served)
       return {
         next: { plan, index: w, activation: null, served, boundary: false, ahead: true },
@@ -817,13 +823,13 @@ function fits(
 function fitting(
   s: SequencerState,
   stage: IntersectionPlan["stages"][number],
-  earliestMs: number,
+  at: EndOfShown,
   windowStart: number,
   forceOffMs: number,
 ): boolean[] | null {
   const all = servedIfCalled(s.intersection, stage, s.demand);
   if (!all) return null;
-  if (fitsFrom(s, stage, all, earliestMs, windowStart, forceOffMs)) return all;
+  if (fitsFrom(s, stage, all, at, windowStart, forceOffMs)) return all;
   const vehicles = all.map((on, g) => on && s.intersection.groups[g]?.kind === "vehicle");
   const vehicleCalled = vehicles.some(
     (on, g) => on && ((s.demand?.[g]?.call ?? false) || (s.demand?.[g]?.recall ?? "none") !== "none"),
@@ -831,7 +837,7 @@ function fitting(
   const recalled = (stage.actuation?.recall ?? "max") !== "none";
   return (vehicleCalled || recalled) &&
     vehicles.some(Boolean) &&
-    fitsFrom(s, stage, vehicles, earliestMs, windowStart, forceOffMs)
+    fitsFrom(s, stage, vehicles, at, windowStart, forceOffMs)
     ? vehicles
     : null;
 }
@@ -846,13 +852,24 @@ function fitsFrom(
   s: SequencerState,
   stage: IntersectionPlan["stages"][number],
   served: readonly boolean[],
-  earliestMs: number,
+  at: EndOfShown,
   windowStart: number,
   forceOffMs: number,
 ): boolean {
   const shown = s.plan.stages[s.stage] as IntersectionPlan["stages"][number];
-  const startMs = Math.max(earliestMs, minimumEnd(s, shown, served));
+  // It starts when the groups that do not go on into it have cleared, and have run their minimums.
+  const startMs = Math.max(
+    at.floorMs,
+    at.nowMs + endingClearanceMs(s.intersection, s.served, served),
+    minimumEnd(s, shown, served),
+  );
   return startMs <= windowStart + TICK_SLACK_MS || fits(s, stage, served, startMs, forceOffMs);
+}
+
+/** When the stage shown may end: not before `floorMs`, nor before its ending groups' clearances from `nowMs`. */
+interface EndOfShown {
+  readonly floorMs: number;
+  readonly nowMs: number;
 }
 
 /** What a stage may overrun its force-off by to run its minimum: the tick it may start late, and one more. */
