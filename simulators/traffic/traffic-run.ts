@@ -35,6 +35,7 @@ import {
   signalState,
   type TrafficLightMap,
 } from "./network/index.js";
+import { mulberry32 } from "./mulberry32.js";
 import { startSumo } from "./traci/index.js";
 
 /**
@@ -474,7 +475,7 @@ function countSignal(c: Controlled, event: SignalEvent, warmupS: number): void {
  * sequence whatever the others do.
  */
 function pressProcess(perHour: number, seed: number, intersection: number, detector: number): PressProcess {
-  const random = generator(hashSeed(seed, intersection, detector));
+  const random = mulberry32(hashSeed(seed, intersection, detector));
   const ratePerMs = perHour / 3_600_000;
   const button: PressProcess = { random, ratePerMs, nextPressMs: Number.POSITIVE_INFINITY, heldUntilMs: 0 };
   if (ratePerMs > 0) button.nextPressMs = gapMs(button);
@@ -501,18 +502,6 @@ function hashSeed(...parts: readonly number[]): number {
   let h = 0x811c9dc5;
   for (const part of parts) h = Math.imul(h ^ (part >>> 0), 0x01000193) ^ (h >>> 13);
   return h >>> 0;
-}
-
-/** A small deterministic generator (mulberry32): the same seed, the same presses, on every machine. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 async function measure(

@@ -9,6 +9,7 @@ import {
   type StageActuation,
 } from "../../gateway/core/model.js";
 import { type CorrectionSpec, compilePlan, type PlanPartSpec } from "../../gateway/core/plan.js";
+import { mulberry32 } from "../../simulators/traffic/mulberry32.js";
 import { setupArb } from "./random-signal.js";
 
 /**
@@ -326,25 +327,13 @@ export function actuatedSetupArb(options: ActuationOptions = {}): fc.Arbitrary<A
   });
 }
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** The detector inputs of a scenario, one reading per detector and tick. */
 export class ScriptedInputs {
   private readonly random: (() => number)[];
   private readonly on: boolean[];
 
   constructor(private readonly scripts: readonly DetectorScript[]) {
-    this.random = scripts.map((s) => prng(s.seed));
+    this.random = scripts.map((s) => mulberry32(s.seed));
     this.on = scripts.map(() => false);
   }
 

@@ -26,6 +26,7 @@ import {
   plainXml,
 } from "./geometry.js";
 import { type NetFile, parseNetFile } from "./net-file.js";
+import { mulberry32 } from "../mulberry32.js";
 import type { LinkRole, TrafficLightMap } from "./signal-state.js";
 
 /** A loop detector the run reads: an advance loop upstream of a main-street stop line (arrivals on green), or a stop-bar loop (issue 18). */
@@ -345,18 +346,6 @@ function additionalXml(loops: readonly LoopDetector[], geometry: CorridorGeometr
   return `<?xml version="1.0" encoding="UTF-8"?>\n<additional>\n${lines.join("\n")}\n</additional>\n`;
 }
 
-/** A small deterministic generator (mulberry32) for the flows' start times. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /**
  * The routes file: one vehicle type, one route and one flow per origin–destination pair. Arrivals are
  * random (a Poisson process: `period="exp(rate)"`), drawn by SUMO from its --seed; the seed here
@@ -384,7 +373,7 @@ export function sidestepSumoPoissonRates(routesXml: string): string {
 }
 
 function routesXml(flows: readonly Flow[], speedKmh: number, seed: number): string {
-  const random = generator(seed);
+  const random = mulberry32(seed);
   const lines = [
     `  <vType id="${VEHICLE_TYPE_ID}" vClass="passenger" length="5" minGap="2.5" accel="2.6" decel="4.5" sigma="0.5" maxSpeed="${((speedKmh / 3.6) * 1.5).toFixed(2)}" speedFactor="normc(1,0.05,0.9,1.1)"/>`,
   ];
