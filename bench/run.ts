@@ -9,6 +9,7 @@ import { benchMqttRoundTrip } from "./mqtt-roundtrip.js";
 import { benchPlanPush } from "./plan-push.js";
 import { benchProgression } from "./progression.js";
 import { benchSchedule } from "./schedule.js";
+import { benchSignedPush } from "./signed-push.js";
 import type { BenchResult } from "./stats.js";
 
 /**
@@ -25,6 +26,7 @@ const BENCHES: Record<string, () => BenchResult | BenchResult[] | Promise<BenchR
   "plan-push": benchPlanPush,
   progression: benchProgression,
   schedule: benchSchedule,
+  "signed-push": benchSignedPush,
 };
 
 /** Minutes of SUMO each: run only when named (`--only green-wave`). */

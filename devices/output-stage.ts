@@ -43,6 +43,12 @@ interface ModuleSlot {
   /** What the module's coils were last written to (FC05 boards write only what changed). */
   lastCoils: boolean[] | null;
   watchdogConfigured: boolean;
+  /** When the module last acknowledged a write (coils or registers), or null: none yet. */
+  lastWriteMonoMs: number | null;
+  /** Why the module's watchdog dropped the lamps, found before this exchange wrote: reported as lost. */
+  watchdogDrop: string | null;
+  /** What `observe()` read before the first write (checked again just before it), or null. */
+  atStart: boolean[] | null;
 }
 
 /**
@@ -77,6 +83,9 @@ export class OutputStage {
         lastInvalid: null,
         lastCoils: null,
         watchdogConfigured: false,
+        lastWriteMonoMs: null,
+        watchdogDrop: null,
+        atStart: null,
       };
     });
   }
@@ -128,16 +137,10 @@ export class OutputStage {
   async observe(): Promise<Lamps[] | null> {
     if (this.slots.length === 0) return null;
     const feedback = await Promise.all(
-      this.slots.map(async ({ layout, client }) => {
-        const fb = layout.profile.feedback;
-        try {
-          if (fb.source === "discrete-inputs") return await client.readInputs(fb.firstInput, fb.count);
-          if (fb.source === "coils")
-            return await client.readCoils(layout.profile.firstCoil, layout.profile.outputs);
-          return null;
-        } catch {
-          return null;
-        }
+      this.slots.map(async (slot) => {
+        const read = await readBack(slot).catch(() => null);
+        if (slot.lastWriteMonoMs === null) slot.atStart = read;
+        return read;
       }),
     );
     return feedback.every((f) => f !== null)
@@ -160,7 +163,10 @@ export class OutputStage {
     const lost: LostDevice[] = [];
     for (const slot of this.slots) {
       const silentMs = now - slot.lastGoodMonoMs;
-      if (slot.lastError && silentMs > slot.layout.faultWindowMs)
+      if (slot.watchdogDrop !== null) {
+        lost.push({ device: slot.layout.deviceId, detail: slot.watchdogDrop });
+        slot.watchdogDrop = null;
+      } else if (slot.lastError && silentMs > slot.layout.faultWindowMs)
         lost.push({ device: slot.layout.deviceId, detail: lostDetail(slot, silentMs) });
     }
     const feedback = results.map((r) => (r instanceof ModbusError ? null : r));
@@ -187,15 +193,29 @@ export class OutputStage {
   ): Promise<boolean[] | null | ModbusError> {
     const { layout, client } = slot;
     const profile = layout.profile;
+    // A module whose watchdog ran out since its last write has dropped the lamps to its safe state (a
+    // green to red, with no yellow): writing the lamps again would bring a green back out of nowhere
+    // ~100 ms later. Reported as lost instead (the controller latches a fault: flash), not written.
+    const drop = watchdogDrop(slot, this.monoNow()) ?? (await droppedSinceStart(slot));
+    if (drop !== null) {
+      slot.watchdogDrop = drop;
+      slot.lastWriteMonoMs = null;
+      slot.lastCoils = null;
+      slot.watchdogConfigured = false;
+      return null;
+    }
     try {
       if (!slot.watchdogConfigured) await this.configureWatchdog(slot);
       const coils = coilsFor(layout, lamps);
       if (profile.writeFunction === "fc15") {
         await client.writeCoils(profile.firstCoil, coils);
+        slot.lastWriteMonoMs = this.monoNow();
       } else {
         for (let n = 0; n < coils.length; n++) {
-          if (slot.lastCoils?.[n] !== coils[n])
+          if (slot.lastCoils?.[n] !== coils[n]) {
             await client.writeCoil(profile.firstCoil + n, coils[n] as boolean);
+            slot.lastWriteMonoMs = this.monoNow();
+          }
         }
       }
       slot.lastCoils = coils;
@@ -240,9 +260,61 @@ export class OutputStage {
       );
       const units = Math.max(1, Math.round(slot.layout.watchdogMs / w.timeoutUnitMs));
       await writeWatchdogRegister(slot, w.timeoutRegister, "timeoutRegister", [units]);
+      slot.lastWriteMonoMs = this.monoNow();
     }
     slot.watchdogConfigured = true;
   }
+}
+
+/** What a module's feedback shows now (lamp current, or its coils); null when it has no feedback. */
+async function readBack({ layout, client }: ModuleSlot): Promise<boolean[] | null> {
+  const fb = layout.profile.feedback;
+  if (fb.source === "discrete-inputs") return await client.readInputs(fb.firstInput, fb.count);
+  if (fb.source === "coils") return await client.readCoils(layout.profile.firstCoil, layout.profile.outputs);
+  return null;
+}
+
+/**
+ * Before the first write after a start: has the module's watchdog dropped the lamps since `observe()`
+ * read them (the core decided from that reading: a green it took over would come back out of nowhere)?
+ * Read once more; the lamps in use gone from what was read to exactly the safe state is the watchdog's
+ * doing. Once per start, for a module with a watchdog; a failed read is the exchange's to find.
+ */
+async function droppedSinceStart(slot: ModuleSlot): Promise<string | null> {
+  const atStart = slot.atStart;
+  slot.atStart = null;
+  if (atStart === null || slot.layout.profile.watchdog === null) return null;
+  const used = slot.layout.channels.flatMap((use, n) => (use ? [n] : []));
+  const safe = (read: readonly boolean[]) =>
+    used.every((n) => read[n] === (slot.layout.safeState[n] ?? false));
+  // Nothing to drop: the lamps showed the safe state already.
+  if (safe(atStart)) return null;
+  const now = await readBack(slot).catch(() => null);
+  if (now === null || !safe(now)) return null;
+  return `its watchdog dropped the lamps to its safe state between the start-up readback and the first write (the last run's lamps, which the start-up decided from, are gone without their clearances); the gateway flashes the intersection rather than bring them back. The restart came too close to the module's watchdog (${String(effectiveWatchdogMs(slot.layout))} ms): check the intersection, then reset the fault`;
+}
+
+/** The timeout a module's watchdog really runs with: `watchdogMs` in the profile's units (as written). */
+export function effectiveWatchdogMs(layout: ModuleLayout): number | null {
+  const w = layout.profile.watchdog;
+  if (!w) return null;
+  return Math.max(1, Math.round(layout.watchdogMs / w.timeoutUnitMs)) * w.timeoutUnitMs;
+}
+
+/**
+ * Whether a module with a host watchdog has certainly dropped its lamps since its last acknowledged
+ * write, and why, in words for the fault; null when it has not. The gap is measured from the write's
+ * acknowledgement to the write about to go, which is never longer than the gap the module itself saw
+ * (it received the last write before acknowledging it, and receives the next after it is sent): past
+ * the watchdog here, the module's watchdog ran out too. A module without a watchdog holds its lamps.
+ */
+function watchdogDrop(slot: ModuleSlot, nowMonoMs: number): string | null {
+  const watchdogMs = effectiveWatchdogMs(slot.layout);
+  if (watchdogMs === null || slot.lastWriteMonoMs === null) return null;
+  const gapMs = nowMonoMs - slot.lastWriteMonoMs;
+  if (gapMs <= watchdogMs) return null;
+  const error = slot.lastError ? ` (last error: ${slot.lastError.message})` : "";
+  return `no write reached it for ${Math.round(gapMs)} ms${error}, longer than its watchdog (${watchdogMs} ms): it dropped the lamps to its safe state (a green went to red without its yellow); the gateway flashes the intersection rather than bring the lamps back out of nowhere. Find why the gateway stalled or could not write (machine load, swap, a blocked disk, the link to ${slot.layout.deviceId}), then reset the fault`;
 }
 
 /**

@@ -4,6 +4,14 @@ import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "a
 import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, mayRetain, maySubscribe, type Principal } from "./acl.js";
 import { guardChunk, PACKET_GUARD_START } from "./packet-size-guard.js";
 import { LoginGuard, type LoginCounters } from "./login-guard.js";
+import { DropReport } from "./drop-report.js";
+import {
+  DEFAULT_PUBLISH_LIMITS,
+  type PublisherCounts,
+  type PublishLimits,
+  PublishPacer,
+  topicClass,
+} from "./publish-limit.js";
 import type { BrokerUser } from "./users.js";
 
 export interface BrokerOptions {
@@ -16,6 +24,8 @@ export interface BrokerOptions {
   readonly noDelay?: boolean;
   /** Runs on the broker before it accepts connections (an in-process subscriber that must miss nothing). */
   readonly beforeListen?: (aedes: Aedes) => void | Promise<void>;
+  /** PUBLISHes per login (per client id when open): see publish-limit.ts. Null: no limit (tests only). */
+  readonly publishLimits?: PublishLimits | null;
   readonly onLog?: (level: "info" | "warn", message: string, detail?: Record<string, unknown>) => void;
 }
 
@@ -25,6 +35,15 @@ export interface BrokerCounters {
   publishDenied: number;
   subscribeDenied: number;
   tooLarge: number;
+  /** Publishes held for their turn by the publish limit (then routed). */
+  publishDelayed: number;
+  /** Publishes dropped by the publish limit, never routed (by login and class: `RunningBroker.publishers`). */
+  publishDropped: number;
+  /**
+   * Subscribers disconnected because their socket did not drain for aedes's `drainTimeout` (60 s):
+   * what was queued for them (QoS 1 included: clean sessions) is lost with the connection.
+   */
+  slowSubscribers: number;
 }
 
 export interface RunningBroker {
@@ -33,6 +52,8 @@ export interface RunningBroker {
   readonly counters: BrokerCounters;
   /** Logins refused before any password check (rate limit, full queue) or skipped (client gone). */
   readonly logins: LoginCounters;
+  /** Publishes passed, held and dropped, per login (per client id when open). */
+  readonly publishers: ReadonlyMap<string, Readonly<PublisherCounts>>;
   readonly aedes: Aedes;
   close(): Promise<void>;
 }
@@ -63,12 +84,17 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     publishDenied: 0,
     subscribeDenied: 0,
     tooLarge: 0,
+    publishDelayed: 0,
+    publishDropped: 0,
+    slowSubscribers: 0,
   };
   const log = options.onLog ?? (() => {});
   const guard = new LoginGuard();
+  const limits = options.publishLimits === undefined ? DEFAULT_PUBLISH_LIMITS : options.publishLimits;
+  const limiter = limits ? publishLimiter(new PublishPacer(limits), counters, log) : null;
   const aedes = await Aedes.createBroker({
     authenticate: authenticator(options.users, counters, log, guard),
-    authorizePublish: publishAuthorizer(counters, log),
+    authorizePublish: publishAuthorizer(counters, log, limiter),
     authorizeSubscribe(client, subscription, callback) {
       if (!maySubscribe(principalOf(client), subscription.topic)) {
         counters.subscribeDenied++;
@@ -80,7 +106,99 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       callback(null, subscription);
     },
   });
-  return { ...(await listen(aedes, options, counters)), logins: guard.counters };
+  if (limiter) limiter.install(aedes);
+  aedes.on("clientError", (client, error) => {
+    if (error.message !== "drain timeout") return;
+    counters.slowSubscribers++;
+    log("warn", "subscriber disconnected: it read nothing for 60 s; what was queued for it is lost", {
+      clientId: client.id,
+      login: loginOf(client),
+      hint: "a client that subscribes must read its messages: check its host (CPU, network) and its subscriptions",
+    });
+  });
+  const running = await listen(aedes, options, counters);
+  return {
+    ...running,
+    logins: guard.counters,
+    publishers: limiter?.pacer.counts ?? new Map(),
+    close: async () => {
+      limiter?.close();
+      await running.close();
+    },
+  };
+}
+
+/** Whose budget a publish uses: the login, or the client id on an open broker. */
+function loginOf(client: Client): string {
+  const principal = principalOf(client);
+  return principal.role === "open" ? `client:${client.id}` : principal.username;
+}
+
+interface PublishLimiter {
+  readonly pacer: PublishPacer;
+  /** Calls `pass` now or after the login's turn, or marks the packet to be dropped and calls `pass`. */
+  admit(client: Client, packet: { topic: string }, pass: () => void): void;
+  /** Makes marked packets go nowhere: aedes routes a client's PUBLISH through `broker.publish`. */
+  install(aedes: Aedes): void;
+  close(): void;
+}
+
+/**
+ * The publish limit in aedes's terms. A held publish delays `authorizePublish`'s answer: aedes reads
+ * the next bytes of a connection only when every packet of the last read is done, so the sender is
+ * held back by TCP and nothing piles up in the broker. A dropped one is authorised (refusing it would
+ * close the connection) but marked, and aedes's `publish`, which a client's PUBLISH goes through with
+ * the same packet object once acknowledged, ends it there: not retained, not routed.
+ */
+function publishLimiter(pacer: PublishPacer, counters: BrokerCounters, log: BrokerLog): PublishLimiter {
+  const marked = new WeakSet<object>();
+  const timers = new Set<NodeJS.Timeout>();
+  const report = new DropReport((dropped, otherLogins) =>
+    log("warn", "publishes dropped by the broker's publish limit (never routed, never retained)", {
+      dropped,
+      ...(otherLogins > 0 ? { otherLogins } : {}),
+      limit: pacer.limits,
+      hint: "a login that publishes faster than the limit for longer than its burst: stop or fix that client (its credential may be stolen: see the threat model in docs/protocol.md), or raise --publish-rate/--publish-burst if its traffic is legitimate",
+    }),
+  );
+  return {
+    pacer,
+    admit(client, packet, pass) {
+      const login = loginOf(client);
+      const verdict = pacer.take(login, packet.topic);
+      if (verdict.kind === "pass") return pass();
+      if (verdict.kind === "wait") {
+        counters.publishDelayed++;
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          pass();
+        }, verdict.waitMs);
+        timers.add(timer);
+        return;
+      }
+      counters.publishDropped++;
+      marked.add(packet);
+      report.count(login, client.id, topicClass(packet.topic));
+      pass();
+    },
+    install(aedes) {
+      const publish = aedes.publish.bind(aedes) as unknown as (
+        packet: object,
+        client: Client | null,
+        done: (error?: Error) => void,
+      ) => void;
+      (aedes as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
+        if (!marked.has(packet)) return publish(packet, client, done);
+        marked.delete(packet);
+        done();
+      };
+    },
+    close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      report.flush();
+    },
+  };
 }
 
 function principalOf(client: Client | null): Principal {
@@ -103,7 +221,7 @@ function authenticator(
     const user = username === undefined ? undefined : users.get(username);
     const address = client.conn && "remoteAddress" in client.conn ? String(client.conn.remoteAddress) : "?";
     const gone = () => Boolean((client.conn as { destroyed?: boolean } | undefined)?.destroyed);
-    guard.check(address, user?.passwordHash ?? null, password, gone).then((verdict) => {
+    guard.check(address, username, user?.passwordHash ?? null, password, gone).then((verdict) => {
       if (verdict === "accepted" && user) {
         principals.set(client, user.principal);
         done(null, true);
@@ -113,7 +231,7 @@ function authenticator(
       if (verdict === "rate-limited" || verdict === "busy") {
         log(
           "warn",
-          `connection refused: ${verdict === "busy" ? "too many logins waiting" : "too many login attempts from this address"}`,
+          `connection refused: ${verdict === "busy" ? "too many logins waiting" : "too many login attempts from this address or for this user"}`,
           {
             clientId: client.id,
             address,
@@ -130,8 +248,15 @@ function authenticator(
   };
 }
 
-/** Size, retain and the ACL, in that order; a refusal closes the client's connection (MQTT 3.1.1). */
-function publishAuthorizer(counters: BrokerCounters, log: BrokerLog): AedesOptions["authorizePublish"] {
+/**
+ * Size, retain, the ACL and the publish limit, in that order; a refusal closes the client's
+ * connection (MQTT 3.1.1); the limit holds or drops, never refuses.
+ */
+function publishAuthorizer(
+  counters: BrokerCounters,
+  log: BrokerLog,
+  limiter: PublishLimiter | null,
+): AedesOptions["authorizePublish"] {
   return (client, packet, callback) => {
     const bytes = packet.payload ? Buffer.byteLength(packet.payload as Buffer) : 0;
     if (bytes > MAX_BROKER_PAYLOAD_BYTES) {
@@ -163,7 +288,11 @@ function publishAuthorizer(counters: BrokerCounters, log: BrokerLog): AedesOptio
       callback(new Error(`not authorised to publish to ${packet.topic}`));
       return;
     }
-    callback(null);
+    // The rate limit last: a refusal above closes the connection anyway. A client's last will
+    // (published when it goes) is not limited: it is one message, and says the client is gone.
+    if (client === null || limiter === null || packet === (client as { will?: unknown }).will)
+      return callback(null);
+    limiter.admit(client, packet, () => callback(null));
   };
 }
 
@@ -197,7 +326,7 @@ async function listen(
   aedes: Aedes,
   options: BrokerOptions,
   counters: BrokerCounters,
-): Promise<Omit<RunningBroker, "logins">> {
+): Promise<Omit<RunningBroker, "logins" | "publishers">> {
   await options.beforeListen?.(aedes);
   const onConnection = (socket: Socket) => {
     counters.connections++;

@@ -1,8 +1,11 @@
 import type { Command } from "commander";
-import { startBroker } from "../broker/broker.js";
+import { Counter, Registry } from "prom-client";
+import { type RunningBroker, startBroker } from "../broker/broker.js";
+import { DEFAULT_PUBLISH_LIMITS, type PublishLimits } from "../broker/publish-limit.js";
 import { hashPassword, loadBrokerUsers } from "../broker/users.js";
 import { createLogger } from "../shell/log.js";
-import { parsePort } from "./broker-options.js";
+import { startHttpEndpoint } from "../shell/http-server.js";
+import { parseListenAddress, parsePort } from "./broker-options.js";
 import { readRegularFile, UnreadableFileError } from "../config/read-file.js";
 import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
@@ -13,6 +16,10 @@ interface BrokerCommandOptions {
   users?: string;
   tlsCert?: string;
   tlsKey?: string;
+  publishRate: string;
+  publishBurst: string;
+  publishMaxDelayMs: string;
+  http?: string;
 }
 
 export function registerBrokerCommand(program: Command): void {
@@ -27,6 +34,22 @@ export function registerBrokerCommand(program: Command): void {
     )
     .option("--tls-cert <file>", "TLS certificate (PEM); with --tls-key, the broker speaks mqtts")
     .option("--tls-key <file>", "TLS private key (PEM)")
+    .option(
+      "--publish-rate <n>",
+      "PUBLISHes per second per login (per client id without --users); past it a publish is held, then dropped (docs/protocol.md)",
+      String(DEFAULT_PUBLISH_LIMITS.ratePerSecond),
+    )
+    .option(
+      "--publish-burst <n>",
+      "PUBLISHes at once above the rate before any is held",
+      String(DEFAULT_PUBLISH_LIMITS.burst),
+    )
+    .option(
+      "--publish-max-delay-ms <ms>",
+      "the longest a publish is held for its turn; one that would wait longer is dropped, counted and logged",
+      String(DEFAULT_PUBLISH_LIMITS.maxDelayMs),
+    )
+    .option("--http <host:port>", "serve /metrics (Prometheus) and /healthz here, e.g. 127.0.0.1:9200")
     .action((options: BrokerCommandOptions) => runBroker(options));
   broker
     .command("hash-password")
@@ -61,8 +84,113 @@ export function isLoopback(host: string): boolean {
   );
 }
 
+/**
+ * The broker's counters as Prometheus metrics, read when scraped: what the publish limit passed, held
+ * and dropped per login and topic class, refused logins by reason, refused publishes and subscribers
+ * cut for not reading.
+ */
+export function brokerMetrics(running: RunningBroker): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+  const counter = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    read: () => [Partial<Record<L, string>>, number][],
+  ) =>
+    new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  const publishers = () => [...running.publishers];
+  counter(
+    "greenwave_broker_publish_passed_total",
+    "PUBLISHes routed, by login (client:<id> on an open broker)",
+    ["login"],
+    () => publishers().map(([login, c]) => [{ login }, c.passed]),
+  );
+  counter(
+    "greenwave_broker_publish_delayed_total",
+    "PUBLISHes held by the publish limit for their turn, then routed",
+    ["login"],
+    () => publishers().map(([login, c]) => [{ login }, c.delayed]),
+  );
+  counter(
+    "greenwave_broker_publish_dropped_total",
+    "PUBLISHes dropped by the publish limit (acknowledged, never routed nor retained), by login and topic class",
+    ["login", "class"],
+    () =>
+      publishers().flatMap(([login, c]) =>
+        Object.entries(c.dropped).map(([cls, n]): [Partial<Record<"login" | "class", string>>, number] => [
+          { login, class: cls },
+          n ?? 0,
+        ]),
+      ),
+  );
+  counter("greenwave_broker_logins_refused_total", "Logins refused, by reason", ["reason"], () => [
+    [
+      { reason: "bad-credentials" },
+      running.counters.authFailures -
+        running.logins.rateLimited -
+        running.logins.userLimited -
+        running.logins.busy,
+    ],
+    [{ reason: "address-rate-limit" }, running.logins.rateLimited],
+    [{ reason: "user-rate-limit" }, running.logins.userLimited],
+    [{ reason: "busy" }, running.logins.busy],
+  ]);
+  counter(
+    "greenwave_broker_publish_refused_total",
+    "PUBLISHes refused (the connection closed), by reason",
+    ["reason"],
+    () => [
+      [{ reason: "acl" }, running.counters.publishDenied],
+      [{ reason: "too-large" }, running.counters.tooLarge],
+    ],
+  );
+  counter(
+    "greenwave_broker_slow_subscribers_total",
+    "Subscribers disconnected for not reading for 60 s (what was queued for them is lost)",
+    [],
+    () => [[{}, running.counters.slowSubscribers]],
+  );
+  counter("greenwave_broker_connections_total", "Connections accepted", [], () => [
+    [{}, running.counters.connections],
+  ]);
+  return registry;
+}
+
+/** A whole number within [min, max], or a usage error naming the flag. */
+function wholeNumber(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(
+      `${flag} must be a whole number from ${String(min)} to ${String(max)}, got "${value}"`,
+    );
+  return n;
+}
+
+export function parsePublishLimits(options: {
+  publishRate: string;
+  publishBurst: string;
+  publishMaxDelayMs: string;
+}): PublishLimits {
+  return {
+    ratePerSecond: wholeNumber(options.publishRate, "--publish-rate", 1, 1_000_000),
+    burst: wholeNumber(options.publishBurst, "--publish-burst", 1, 1_000_000),
+    maxDelayMs: wholeNumber(options.publishMaxDelayMs, "--publish-max-delay-ms", 0, 60_000),
+  };
+}
+
 async function runBroker(options: BrokerCommandOptions): Promise<void> {
   const port = parsePort(options.port, "--port");
+  const publishLimits = parsePublishLimits(options);
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey))
     throw new UsageError("--tls-cert and --tls-key go together");
   const users = options.users ? loadBrokerUsers(options.users) : null;
@@ -81,6 +209,7 @@ async function runBroker(options: BrokerCommandOptions): Promise<void> {
     host: options.host,
     port,
     users,
+    publishLimits,
     ...(options.tlsCert && options.tlsKey
       ? { tls: { cert: readPem(options.tlsCert, "--tls-cert"), key: readPem(options.tlsKey, "--tls-key") } }
       : {}),
@@ -90,8 +219,20 @@ async function runBroker(options: BrokerCommandOptions): Promise<void> {
     log.warn(
       "no --users file: the broker is OPEN (no passwords, no ACL); fine on loopback, never in the field",
     );
-  log.info({ url: running.url, users: users?.size ?? 0 }, "broker listening");
+  const http = options.http
+    ? await (async () => {
+        const { host, port: httpPort } = parseListenAddress(options.http as string, "--http");
+        return await startHttpEndpoint(host, httpPort, brokerMetrics(running), () => ({
+          healthy: true,
+        })).catch((error: unknown) => explainPortInUse(error, "the broker's metrics", "--http"));
+      })()
+    : null;
+  log.info(
+    { url: running.url, users: users?.size ?? 0, publishLimits, ...(http ? { http: http.url } : {}) },
+    "broker listening",
+  );
   await stopped;
+  await http?.close();
   await running.close();
-  log.info({ counters: running.counters }, "broker stopped");
+  log.info({ counters: running.counters, logins: running.logins }, "broker stopped");
 }

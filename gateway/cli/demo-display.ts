@@ -60,6 +60,12 @@ export function describeSignal(event: SignalEvent, cycleMs: number | null): stri
       return event.message;
     case "detector-restored":
       return `detector #${event.detector + 1} behaves again: its groups leave recall`;
+    case "hold":
+      return event.held
+        ? `maintenance hold of stage ${event.stage} by ${event.by}`
+        : `maintenance hold of stage ${event.stage} ended (${event.reason})`;
+    case "start-up":
+      return `start-up ${event.how}: ${event.reason}`;
     case "stage-start":
     case "stage-terminated":
     case "detector":
@@ -78,6 +84,8 @@ export function describeCycleStart(
   cycleMs: number | null,
 ): string | null {
   const { offsetErrorMs: error, correctionMs: correction } = event;
+  if (event.entered !== undefined)
+    return `entered the cycle of ${event.planId} at stage ${event.entered}, where the clock puts it: in step`;
   if (error === 0 && correction === 0) return null;
   const inStep = Math.abs(error) <= IN_STEP_TOLERANCE_MS;
   const when = Math.abs(error) < 50 ? "on time" : describeOffsetError(error);

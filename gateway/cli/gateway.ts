@@ -2,6 +2,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { type IntersectionSetup, loadIntersectionSetup } from "../config/load.js";
 import { checkTickMs } from "../config/tick.js";
+import { onReloadSignal } from "../node/config-reload.js";
 import { GatewayNode } from "../node/gateway-node.js";
 import type { ServiceManagerLink } from "../node/service-feature.js";
 import { systemClock } from "../shell/clock.js";
@@ -18,12 +19,15 @@ import { exitOnBug } from "./fatal.js";
 import { packageVersion } from "./package-version.js";
 import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
+import { gatewayPlanTrust } from "./keys-command.js";
+import { DEFAULT_CORRIDOR_SETTINGS } from "../node/corridor-participant.js";
 
 interface GatewayOptions extends BrokerFlags {
   config: string;
   dataDir: string;
   tickMs: string;
   http?: string;
+  trustedKeys?: string;
 }
 
 export function registerGatewayCommand(program: Command): void {
@@ -39,7 +43,11 @@ export function registerGatewayCommand(program: Command): void {
       "/var/lib/greenwave",
     )
     .option("--tick-ms <ms>", "output tick", "100")
-    .option("--http <host:port>", "serve /healthz and /metrics here (e.g. 127.0.0.1:9100)");
+    .option("--http <host:port>", "serve /healthz and /metrics here (e.g. 127.0.0.1:9100)")
+    .option(
+      "--trusted-keys <dir>",
+      "public keys (NAME.pub) and revocations that plans and schedules must be signed with (default: keys/ beside --config if it exists; none: unsigned plans are taken)",
+    );
   addBrokerFlags(command, null).action((options: GatewayOptions) => runGateway(options));
 }
 
@@ -86,6 +94,8 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   const intersection = setup.intersection.intersection;
   const log = createLogger(`greenwave-gateway:${intersection.id}`);
   exitOnBug(log, `the gateway of ${intersection.id}`);
+  // Read now, and again for every PREPARE: said loudly when there is none (unsigned plans taken).
+  const planTrust = gatewayPlanTrust(options.trustedKeys, options.config, setup.corridor.raw.id, log);
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
   // The first stop signal ends every interval through its clearances (bounded); a second cuts that
@@ -107,13 +117,17 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   };
   process.on("SIGINT", onStopSignal);
   process.on("SIGTERM", onStopSignal);
+  // SIGHUP (systemctl reload): the intersection file read again, refused or taken at a cycle boundary.
+  const reload = onReloadSignal(options.config, log);
 
   const store = openStore(options.dataDir, intersection.id);
   const unmark = markRunning(dirname(store.file));
   const service = serviceManagerLink(log);
   node = await GatewayNode.start({
     ...{ setup, store, clock: systemClock, log, tickMs, broker, http, service },
+    features: [reload.feature],
     readClockSync: () => readClockSync(),
+    corridor: { ...DEFAULT_CORRIDOR_SETTINGS, planTrust },
     ...installedRelease(options.dataDir, log),
   }).catch((error: unknown) => explainPortInUse(error, "the gateway's HTTP endpoint", "--http HOST:PORT"));
   log.info(

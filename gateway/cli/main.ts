@@ -12,6 +12,9 @@ import { registerEventsCommand } from "./events-command.js";
 import { registerFaultCommands } from "./fault-commands.js";
 import { registerFlashCommand } from "./flash-command.js";
 import { registerGatewayCommand } from "./gateway.js";
+import { registerHoldCommand } from "./hold-command.js";
+import { registerKeysCommands } from "./keys-command.js";
+import { registerLampTestCommand } from "./lamp-test-command.js";
 import { packageVersion } from "./package-version.js";
 import { registerReleaseCommands } from "./release-commands.js";
 import { registerScheduleCommands } from "./schedule-commands.js";
@@ -48,11 +51,14 @@ registerStatusCommand(program);
 registerTxnCommands(program);
 registerFaultCommands(program);
 registerFlashCommand(program);
+registerHoldCommand(program);
+registerLampTestCommand(program);
 registerAuditCommand(program);
 registerEventsCommand(program);
 registerSimCommands(program);
 registerReleaseCommands(program);
 registerDoctorCommand(program);
+registerKeysCommands(program);
 (await import("./console.js")).registerConsoleCommand(program);
 
 try {

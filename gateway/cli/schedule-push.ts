@@ -15,10 +15,12 @@ import {
   renderPush,
 } from "./txn-commands.js";
 import { UsageError } from "./usage-error.js";
+import { pushSignature, registerScheduleSign, scheduleSubjectOf } from "./keys-command.js";
 
 interface SchedulePushFlags extends CoordinatorFlags {
   corridor?: string;
   schedule: string;
+  signature?: string;
 }
 
 /**
@@ -33,10 +35,15 @@ export function registerSchedulePush(schedule: Command): void {
       "commit a time-of-day schedule (and its plans) to every intersection of the corridor atomically; exit 0 only if committed",
     )
     .requiredOption("--schedule <file>", "the schedule file")
-    .option("--corridor <file>", "the corridor file (default: found from the schedule, as for a plan)");
+    .option("--corridor <file>", "the corridor file (default: found from the schedule, as for a plan)")
+    .option(
+      "--signature <file>",
+      "the schedule's signature (greenwave schedule sign); default: SCHEDULE.sig beside it if there is one, else unsigned",
+    );
   addCoordinatorFlags(push, "the schedule governs from at least this far ahead").action(
     (flags: SchedulePushFlags) => runSchedulePush(flags),
   );
+  registerScheduleSign(schedule);
 }
 
 async function runSchedulePush(flags: SchedulePushFlags): Promise<void> {
@@ -48,6 +55,9 @@ async function runSchedulePush(flags: SchedulePushFlags): Promise<void> {
   // Every problem of the schedule and its plans, for every intersection, before any lease is taken.
   const schedule = loadSchedule(flags.schedule, corridor);
   const { leadMs, ackTimeoutMs } = coordinatorTiming(flags);
+  const signature = pushSignature(flags.schedule, flags.signature, () =>
+    scheduleSubjectOf(schedule, corridor),
+  );
   if (flags.via) {
     const bundle = scheduleBundle(schedule, corridor);
     const result = await pushVia(flags, flags.via, corridor.raw.id, bundle, {
@@ -56,6 +66,7 @@ async function runSchedulePush(flags: SchedulePushFlags): Promise<void> {
       ackTimeoutMs,
       until: undefined,
       kind: "schedule",
+      signature,
     });
     return report(result, flags);
   }
@@ -70,6 +81,7 @@ async function runSchedulePush(flags: SchedulePushFlags): Promise<void> {
       leadMs,
       store,
       ackTimeoutMs,
+      ...(signature ? { signature } : {}),
     });
     report(result, flags);
   } finally {

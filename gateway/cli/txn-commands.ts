@@ -16,6 +16,8 @@ import {
 } from "./broker-options.js";
 import { activationRequestRefusal } from "../core/corridor/prepare-check.js";
 import { UsageError } from "./usage-error.js";
+import { planSubjectOf, pushSignature, registerPlanSign } from "./keys-command.js";
+import type { WireSignature } from "../core/corridor/plan-signature.js";
 
 interface PushFlags extends CoordinatorFlags {
   corridor: string;
@@ -23,6 +25,7 @@ interface PushFlags extends CoordinatorFlags {
   at?: string;
   until?: string;
   hold?: boolean;
+  signature?: string;
 }
 
 const DEFAULT_COORDINATOR_DIR = join(homedir(), ".local", "state", "greenwave");
@@ -56,10 +59,15 @@ export function registerPlanPush(plan: Command): void {
       "--until <instant>",
       "over a running schedule: the plan wins until this instant (ISO 8601); default: the schedule's next change",
     )
-    .option("--hold", "over a running schedule: the plan wins until the next schedule push");
+    .option("--hold", "over a running schedule: the plan wins until the next schedule push")
+    .option(
+      "--signature <file>",
+      "the plan's signature (greenwave plan sign); default: PLAN.sig beside the plan if there is one, else unsigned",
+    );
   addCoordinatorFlags(push, "activation at least this far ahead").action((flags: PushFlags) =>
     runPush(flags),
   );
+  registerPlanSign(plan);
 }
 
 /** What `plan push` and `schedule push` share: who coordinates, where, how far ahead, for how long. */
@@ -118,14 +126,22 @@ async function runPush(flags: PushFlags): Promise<void> {
   if (refusal) throw new UsageError(`--at: ${refusal}`);
   const until = overrideEnd(flags, atWallMs);
   const { leadMs, ackTimeoutMs } = coordinatorTiming(flags);
+  const signature = pushSignature(flags.plan, flags.signature, () => planSubjectOf(loadedPlan.raw));
   const result = flags.via
     ? await pushVia(flags, flags.via, corridor.raw.id, loadedPlan.raw, {
         atWallMs,
         leadMs,
         ackTimeoutMs,
         until,
+        signature,
       })
-    : await pushHere(flags, broker, corridor, loadedPlan, { atWallMs, leadMs, ackTimeoutMs, until });
+    : await pushHere(flags, broker, corridor, loadedPlan, {
+        atWallMs,
+        leadMs,
+        ackTimeoutMs,
+        until,
+        signature,
+      });
   if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(renderPush(result));
   if (result.outcome !== "committed") process.exitCode = 1;
@@ -156,6 +172,8 @@ interface PushTiming {
   readonly until: number | "hold" | undefined;
   /** A schedule bundle rather than a plan file (`schedule push --via`). */
   readonly kind?: "schedule";
+  /** The content's signature, sent with the PREPARE (undefined: unsigned). */
+  readonly signature?: WireSignature | undefined;
 }
 
 /** This command is the coordinator, with its own decision log (`--data-dir`). */
@@ -164,7 +182,7 @@ async function pushHere(
   broker: NonNullable<ReturnType<typeof brokerSettings>>,
   corridor: LoadedCorridor,
   loadedPlan: LoadedPlan,
-  { atWallMs, leadMs, ackTimeoutMs, until }: PushTiming,
+  { atWallMs, leadMs, ackTimeoutMs, until, signature }: PushTiming,
 ): Promise<PushResult> {
   const store = CoordinatorStore.open(resolve(flags.dataDir));
   let result: PushResult;
@@ -179,6 +197,7 @@ async function pushHere(
       store,
       ackTimeoutMs,
       ...(until !== undefined ? { until } : {}),
+      ...(signature ? { signature } : {}),
     });
   } finally {
     store.close();
@@ -195,7 +214,7 @@ export async function pushVia(
   via: string,
   corridorId: string,
   planFile: unknown,
-  { atWallMs, leadMs, ackTimeoutMs, until, kind }: PushTiming,
+  { atWallMs, leadMs, ackTimeoutMs, until, kind, signature }: PushTiming,
 ): Promise<PushResult> {
   // Leases (5 attempts), votes (5 s) and the ack timeout, with room to spare.
   const replyTimeoutMs = 60_000 + ackTimeoutMs;
@@ -213,6 +232,7 @@ export async function pushVia(
         ackTimeoutMs,
         ...(until !== undefined ? { until } : {}),
         ...(kind ? { kind } : {}),
+        ...(signature ? { signature } : {}),
       },
       replyTimeoutMs,
     );

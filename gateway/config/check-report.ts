@@ -61,7 +61,8 @@ export function describePlan(plan: IntersectionPlan): string {
 
 /**
  * How long offset correction takes at worst (core/convergence.ts): from any offset error at a cycle
- * boundary (start-up, a clock step), and after a switch to this plan (the switching cycle may stretch).
+ * boundary (a clock step, a hold released), and after a switch to this plan (the switching cycle may
+ * stretch). A start-up enters the cycle where the offset puts it: in step from its first cycle.
  */
 export function describeConvergence(plan: IntersectionPlan): string {
   const worst = convergence(plan, DEFAULT_TICK_MS);
@@ -71,5 +72,5 @@ export function describeConvergence(plan: IntersectionPlan): string {
     return `no hard bound on getting in step: on ${DEFAULT_TICK_MS} ms ticks a cycle can end up to ${formatSeconds(worst.lossPerCycleMs)} late (a stage at its minimum passes a late start on), more than the ${formatSeconds(IN_STEP_TOLERANCE_MS)} in-step tolerance; without that, ${exact.cycles} cycles (${Math.ceil(exact.ms / 1000)} s); give the stages time above their minimums`;
   }
   const cycles = `${worst.cycles} cycle${worst.cycles === 1 ? "" : "s"}`;
-  return `in step within ${cycles} (${Math.ceil(worst.ms / 1000)} s) from any start, within ${switched} cycles of a switch`;
+  return `in step at start-up, within ${cycles} (${Math.ceil(worst.ms / 1000)} s) from any offset error, within ${switched} cycles of a switch`;
 }

@@ -74,6 +74,7 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .mode { font-weight: 600; }
 .mode[data-mode="coordinated"] { color: #1f7a35; }
 .mode[data-mode="transition"] { color: #9a6700; }
+.mode[data-mode="hold"] { color: #0a58ca; }
 .mode[data-mode="fault"], .fault-text { color: #b42318; font-weight: 600; }
 ol.events { list-style: none; padding: 0; margin: .3rem 0 0; max-height: 9.5rem; overflow: auto; font-size: .72rem; border-top: 1px solid var(--line); }
 ol.events li { padding: .1rem 0; border-bottom: 1px dotted var(--line); }

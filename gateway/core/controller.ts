@@ -1,6 +1,16 @@
 import { type DetectorBankState, startDetectors, stepDetectors } from "./detectors.js";
 import { InvariantViolation } from "./invariant.js";
 import { flashIsOn, lampsFor } from "./lamps.js";
+import {
+  abortLampTest,
+  faultEndsLampTest,
+  type LampTestState,
+  lampTestRunning,
+  maskForMonitor,
+  observeLampTest,
+  startLampTest,
+  stepLampTest,
+} from "./lamp-test.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "./model.js";
 import {
   checkCommanded,
@@ -15,6 +25,7 @@ import {
   aspectsOf,
   type GroupInterval,
   isStopped,
+  type PreviousRun,
   type ReportedMode,
   reportedMode,
   type SequencerEvent,
@@ -38,6 +49,8 @@ export interface ControllerState {
   readonly written: { readonly aspects: readonly Aspect[]; readonly lamps: readonly Lamps[] } | null;
   /** The detector inputs and the calls they hold (core/detectors.ts). */
   readonly det: DetectorBankState;
+  /** The lamp walk test running, or the last one (kept for its report); null: none since the start. */
+  readonly lamp: LampTestState | null;
 }
 
 export type ControllerEvent =
@@ -54,8 +67,17 @@ export type ControllerEvent =
   | { readonly type: "stop" }
   | { readonly type: "device-lost"; readonly device: string; readonly detail: string }
   | { readonly type: "operator-reset"; readonly by: string }
-  /** Before the first tick: the lamps the field shows (read back without writing). */
-  | { readonly type: "field-at-start"; readonly observed: readonly Lamps[] };
+  /** The lamp walk test (core/lamp-test.ts), in scheduled flash only (lampTestRefusal), and its abort. */
+  | { readonly type: "lamp-test"; readonly id: string; readonly by: string; readonly stepMs: number }
+  | { readonly type: "abort-lamp-test"; readonly by: string }
+  /** A maintenance hold of the stage shown, and its release (the sequencer's own events). */
+  | Extract<SequencerEvent, { type: "hold" }>
+  | Extract<SequencerEvent, { type: "release-hold" }>
+  /**
+   * Before the first tick: the lamps the field shows (read back without writing), and how the last run
+   * on this store ended (absent: unknown, the full start-up).
+   */
+  | { readonly type: "field-at-start"; readonly observed: readonly Lamps[]; readonly previous?: PreviousRun };
 
 export type ControllerEffect =
   /** Write these lamps now. Always preceded, when a fault latched in the same step, by persist-latch. */
@@ -83,6 +105,7 @@ export function startController(
     mon: startMonitor(intersection, restoredLatch),
     written: null,
     det: startDetectors(intersection, now.monoMs),
+    lamp: null,
   };
 }
 
@@ -96,7 +119,8 @@ export function controllerMode(state: ControllerState): ControllerMode {
  */
 export function readyToStop(state: ControllerState): boolean {
   if (state.mon.latch) return true;
-  return isStopped(state.seq) && state.written !== null;
+  // A lamp under test ends through its clearances first (the sequencer, in flash, is all-red at once).
+  return isStopped(state.seq) && state.written !== null && !lampTestRunning(state.lamp);
 }
 
 /** Malfunction flash: every vehicle group red flashing, pedestrian heads dark. */
@@ -107,20 +131,27 @@ export function faultFlashAspects(intersection: Intersection): Aspect[] {
 export function stepController(state: ControllerState, event: ControllerEvent, now: Now): ControllerStep {
   const effects: ControllerEffect[] = [];
   const intersection = state.seq.intersection;
+  if (lampTestRunning(state.lamp) && (event.type === "leave-flash" || event.type === "stop"))
+    return duringLampTest(state, state.lamp, event, now, effects);
   switch (event.type) {
     case "tick":
       return tick(state, now, effects);
     case "readback": {
       if (!state.written || state.mon.latch) return { state, effects };
-      const verdict = checkObserved(
-        state.mon,
-        event.observed,
-        state.written.lamps,
-        state.written.aspects,
-        now,
-      );
-      return latched({ ...state, mon: verdict.state }, verdict.fault, now, effects);
+      const { lamps } = state.written;
+      const lamp = lampTestRunning(state.lamp)
+        ? observeLampTest(state.lamp, intersection, event.observed, lamps)
+        : state.lamp;
+      const seen = lampTestRunning(lamp) ? maskForMonitor(lamp, event.observed, lamps) : event.observed;
+      const verdict = checkObserved(state.mon, seen, lamps, state.written.aspects, now);
+      return latched({ ...state, lamp, mon: verdict.state }, verdict.fault, now, effects);
     }
+    case "lamp-test":
+      if (lampTestRefusal(state) !== null) return { state, effects };
+      return { state: { ...state, lamp: startLampTest(intersection, event, now.wallMs) }, effects };
+    case "abort-lamp-test":
+      if (!lampTestRunning(state.lamp)) return { state, effects };
+      return { state: { ...state, lamp: abortLampTest(state.lamp, event.by, "operator") }, effects };
     case "device-lost": {
       const verdict = latchFault(state.mon, {
         kind: "device-lost",
@@ -157,7 +188,12 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
       if (state.written || state.mon.latch) return { state, effects };
       return runSequencer(
         state,
-        { type: "adopt", intervals: intervalsShown(intersection, event.observed) },
+        {
+          type: "adopt",
+          intervals: intervalsShown(intersection, event.observed),
+          allRed: allRedShown(intersection, event.observed),
+          ...(event.previous ? { previous: event.previous } : {}),
+        },
         now,
         effects,
         intersection,
@@ -167,6 +203,8 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
     case "enter-flash":
     case "leave-flash":
     case "stop":
+    case "hold":
+    case "release-hold":
       // The same events in the sequencer's vocabulary: passed on as they are.
       return runSequencer(state, event, now, effects, intersection);
   }
@@ -187,12 +225,22 @@ export function intervalsShown(intersection: Intersection, observed: readonly La
   });
 }
 
+/** Every vehicle head shows steady red alone, and no WALK is lit: what a clean stop leaves. */
+export function allRedShown(intersection: Intersection, observed: readonly Lamps[]): boolean {
+  return intersection.groups.every((g, i) => {
+    const lamps = observed[i];
+    if (!lamps) return false;
+    return g.kind === "vehicle" ? lamps.red && !lamps.yellow && !lamps.green : !lamps.green;
+  });
+}
+
 function tick(state: ControllerState, now: Now, effects: ControllerEffect[]): ControllerStep {
   const intersection = state.seq.intersection;
-  if (state.mon.latch) return writeFaultFlash(state, now, effects);
-  const advanced = runSequencer(state, { type: "tick" }, now, effects, intersection);
-  if (advanced.state.mon.latch) return advanced;
-  const aspects = aspectsOf(advanced.state.seq);
+  if (state.mon.latch) return writeFaultFlash(endLampTestByFault(state, now), now, effects);
+  const sequenced = runSequencer(state, { type: "tick" }, now, effects, intersection);
+  if (sequenced.state.mon.latch) return { ...sequenced, state: endLampTestByFault(sequenced.state, now) };
+  const advanced = lampTestTick(sequenced, now, effects);
+  const { aspects } = advanced;
   const verdict = checkCommanded(advanced.state.mon, aspects, now);
   if (verdict.fault) return latched({ ...advanced.state, mon: verdict.state }, verdict.fault, now, effects);
   const on = flashIsOn(now.monoMs, intersection.flashPeriodMs);
@@ -211,7 +259,21 @@ function runSequencer(
   try {
     const step = stepSequencer(state.seq, event, now);
     for (const e of step.events) effects.push({ type: "signal", event: e });
-    return { state: { ...state, seq: step.state }, effects };
+    const reloaded = step.state.intersection;
+    if (reloaded === state.seq.intersection) return { state: { ...state, seq: step.state }, effects };
+    // A reloaded configuration took effect with its plan: the monitor checks against it from now on (its
+    // history carries over: same groups, same order), and detectors start afresh if their list changed.
+    const sameDetectors =
+      (reloaded.detectors ?? []).length === (state.seq.intersection.detectors ?? []).length;
+    return {
+      state: {
+        ...state,
+        seq: step.state,
+        mon: { ...state.mon, intersection: reloaded },
+        det: sameDetectors ? state.det : startDetectors(reloaded, now.monoMs),
+      },
+      effects,
+    };
   } catch (error) {
     if (!(error instanceof InvariantViolation)) throw error;
     const verdict = latchFault(state.mon, {
@@ -242,4 +304,69 @@ function writeFaultFlash(state: ControllerState, now: Now, effects: ControllerEf
   const lamps = aspects.map((a) => lampsFor(a, on));
   effects.push({ type: "write-outputs", aspects, lamps });
   return { state: { ...state, written: { aspects, lamps } }, effects };
+}
+
+/**
+ * Why a lamp walk test cannot start now, or null: only from scheduled flash fully entered (an operator's
+ * flash, not a fault's), not while one runs, not while leaving flash or stopping.
+ */
+export function lampTestRefusal(state: ControllerState): string | null {
+  const { seq, mon } = state;
+  if (mon.latch)
+    return `a fault is latched (${mon.latch.kind}): a lamp test runs from scheduled flash only; reset the fault, then flash on`;
+  if (lampTestRunning(state.lamp))
+    return `a lamp test is already running (by ${state.lamp.by}): wait for its report, or abort it (greenwave lamp-test --abort)`;
+  if (seq.stopRequested) return "this gateway is stopping";
+  if (seq.mode === "clearing-to-flash")
+    return "the intersection is still entering flash through its clearances: try again once status shows it in flash";
+  if (seq.mode !== "flash" || seq.flashRequest === "leave")
+    return `the intersection is not in scheduled flash (${controllerMode(state)}): put it in flash first (greenwave flash on)`;
+  return null;
+}
+
+/**
+ * The tick's aspects: the sequencer's, or the lamp test's picture while one runs. A test that is over
+ * hands the lamps back to the sequencer's flash at once, and then passes on a leave-flash asked for
+ * meanwhile (the sequencer leaves flash through all-red from the next tick).
+ */
+function lampTestTick(
+  step: ControllerStep,
+  now: Now,
+  effects: ControllerEffect[],
+): ControllerStep & { readonly aspects: readonly Aspect[] } {
+  const { state } = step;
+  if (!lampTestRunning(state.lamp)) return { ...step, aspects: aspectsOf(state.seq) };
+  const intersection = state.seq.intersection;
+  const lamp = stepLampTest(state.lamp, intersection, now);
+  const next = { ...state, lamp: lamp.state };
+  if (lamp.aspects) return { state: next, effects, aspects: lamp.aspects };
+  if (lamp.state.then === null) return { state: next, effects, aspects: aspectsOf(next.seq) };
+  const left = runSequencer(next, { type: lamp.state.then }, now, effects, intersection);
+  return { ...left, aspects: aspectsOf(left.state.seq) };
+}
+
+/**
+ * Leaving flash or stopping while a lamp is under test: the test is aborted (the lamp ends through its
+ * minimum and clearances). A stop goes on to the sequencer at once — in flash it is all-red at once, and
+ * readyToStop waits for the test to end; leaving flash waits for the test, so that no cycle starts under
+ * the lamp test's picture.
+ */
+function duringLampTest(
+  state: ControllerState,
+  lamp: LampTestState,
+  event: Extract<ControllerEvent, { type: "leave-flash" | "stop" }>,
+  now: Now,
+  effects: ControllerEffect[],
+): ControllerStep {
+  const why = event.type === "stop" ? "stop" : "leave-flash";
+  const aborted = abortLampTest(lamp, lamp.by, why);
+  if (event.type === "leave-flash")
+    return { state: { ...state, lamp: { ...aborted, then: "leave-flash" } }, effects };
+  return runSequencer({ ...state, lamp: aborted }, event, now, effects, state.seq.intersection);
+}
+
+function endLampTestByFault(state: ControllerState, now: Now): ControllerState {
+  if (!lampTestRunning(state.lamp) || !state.mon.latch) return state;
+  const lamp = faultEndsLampTest(state.lamp, state.seq.intersection, state.mon.latch.message, now.wallMs);
+  return { ...state, lamp };
 }

@@ -25,14 +25,34 @@ export type SequencerMode =
   /** ...to all-red, held until the shell hands the lamps to the module's safe state. */
   | "stopped";
 
-/** The mode reported to operators. */
-export type ReportedMode = "startup" | "coordinated" | "transition" | "flash" | "stopping";
+/** The mode reported to operators ("hold": a maintenance hold keeps the stage shown). */
+export type ReportedMode = "startup" | "coordinated" | "transition" | "hold" | "flash" | "stopping";
+
+/**
+ * How the last run on this store ended, as the shell proves it (core/start-up.ts decides what it allows):
+ * `unknown` — no proof, or another intersection configuration or plan: the full start-up;
+ * `stopped-clean` — a clean stop that reached all-red, same configuration: no start-up flash;
+ * `ended-abruptly` — a crash or a kill, same configuration and plan: the lamps, if they still show the
+ * stage the clock says, are taken over where they are.
+ */
+export type PreviousRun = "unknown" | "stopped-clean" | "ended-abruptly";
+
+/** A maintenance hold: the stage shown stays until it is released, or until `untilMs` (monotonic). */
+export interface Hold {
+  readonly untilMs: number;
+  readonly by: string;
+}
 
 export interface PendingPlan {
   readonly plan: IntersectionPlan;
   readonly activationWallMs: number;
   /** The corridor transaction that committed it; null for a local change (the demo's, a restart's). */
   readonly txnId: string | null;
+  /**
+   * A changed intersection configuration (a reload), which takes effect with this plan at its boundary:
+   * the plan was compiled against it. Same groups in the same order (the shell refuses anything else).
+   */
+  readonly intersection?: Intersection;
 }
 
 export interface NextStage {
@@ -96,6 +116,13 @@ export interface SequencerState {
   readonly flashRequest: "enter" | "leave" | null;
   /** The process is stopping: applied at the next tick, and final (flash requests no longer count). */
   readonly stopRequested: boolean;
+  /** A maintenance hold in force (running only), or null. */
+  readonly held: Hold | null;
+  /**
+   * No group starts its go interval before this instant (monotonic): after the lamps were taken over,
+   * a pedestrian clearance the readback cannot see (a frozen flashing DON'T WALK) is given its full time.
+   */
+  readonly noGoBeforeMs: number;
 }
 
 export type SequencerEvent =
@@ -105,6 +132,8 @@ export type SequencerEvent =
       readonly plan: IntersectionPlan;
       readonly activationWallMs: number;
       readonly txnId?: string | null;
+      /** A reloaded intersection configuration that takes effect with the plan (PendingPlan.intersection). */
+      readonly intersection?: Intersection;
     }
   /**
    * Take back a waiting plan change (by the id it was scheduled with) before it takes effect: a
@@ -121,7 +150,17 @@ export type SequencerEvent =
    * dead process's lamps). Groups showing go or clearance are taken over and cleared properly before
    * the start-up flash, never cut.
    */
-  | { readonly type: "adopt"; readonly intervals: readonly GroupInterval[] }
+  | {
+      readonly type: "adopt";
+      readonly intervals: readonly GroupInterval[];
+      /** Every vehicle head shows steady red and no WALK is lit (what a clean stop leaves). */
+      readonly allRed?: boolean;
+      /** How the last run ended (absent: unknown, the full start-up). */
+      readonly previous?: PreviousRun;
+    }
+  /** Hold the stage shown (maintenance) for at most `forMs`, or release the hold. */
+  | { readonly type: "hold"; readonly forMs: number; readonly by: string }
+  | { readonly type: "release-hold"; readonly by: string }
   /** The detectors' latest demand, by group (core/detectors.ts): the next tick acts on it. */
   | { readonly type: "demand"; readonly groups: readonly GroupDemand[] };
 
@@ -132,6 +171,8 @@ export type SignalEvent =
       readonly planId: string;
       readonly offsetErrorMs: number;
       readonly correctionMs: number;
+      /** Set when a start-up entered the cycle at this stage, where the clock puts it (start-up.ts). */
+      readonly entered?: string;
     }
   | { readonly type: "stage-start"; readonly planId: string; readonly stage: string }
   | {
@@ -155,6 +196,20 @@ export type SignalEvent =
       readonly stage: string;
       readonly reason: "gap-out" | "max-out" | "force-off";
       readonly groups: readonly number[];
+    }
+  /** A maintenance hold began, or ended (released by an operator, expired, or ended by flash or stop). */
+  | {
+      readonly type: "hold";
+      readonly held: boolean;
+      readonly by: string;
+      readonly stage: string;
+      readonly reason: "operator" | "expired" | "flash" | "stop" | "fault";
+    }
+  /** How this run started (core/start-up.ts): the lamps taken over, no start-up flash, or the full start-up. */
+  | {
+      readonly type: "start-up";
+      readonly how: "resumed" | "warm" | "cold";
+      readonly reason: string;
     }
   | DetectorEvent;
 

@@ -18,6 +18,7 @@ import { type Aspect, IN_STEP_TOLERANCE_MS, type Intersection, type Intersection
 import { isActuated } from "./plan.js";
 import type { Now } from "./time.js";
 import { applyRequests, CLEARING_TARGET, enterMode, isClearing } from "./sequencer-modes.js";
+import { type CycleEntry, cycleEntry, decideStartUp, ENTRY_SLACK_MS, type StartUp } from "./start-up.js";
 
 /**
  * The fixed-time sequencer: a pure state machine. Given the intersection, the plan in force and the
@@ -41,6 +42,8 @@ export type {
   SequencerEvent,
   SignalEvent,
   SequencerStep,
+  PreviousRun,
+  Hold,
 } from "./sequencer-types.js";
 import type {
   ActuatedRun,
@@ -49,6 +52,7 @@ import type {
   NextStage,
   ReportedMode,
   PendingPlan,
+  PreviousRun,
   SequencerState,
   SequencerEvent,
   SignalEvent,
@@ -92,7 +96,22 @@ export function startSequencer(intersection: Intersection, plan: IntersectionPla
     cycles: 0,
     flashRequest: null,
     stopRequested: false,
+    held: null,
+    noGoBeforeMs: Number.NEGATIVE_INFINITY,
   };
+}
+
+/** The longest a maintenance hold may last, and how long one lasts when the operator names no time. */
+export const MAX_HOLD_MS = 2 * 60 * 60_000;
+export const DEFAULT_HOLD_MS = 15 * 60_000;
+
+/** Why a maintenance hold cannot begin now, or null: only a running sequence can hold its stage. */
+export function holdRefusal(state: SequencerState): string | null {
+  if (state.stopRequested) return "this gateway is stopping";
+  if (state.flashRequest === "enter") return "the intersection is entering flash";
+  if (state.mode !== "running")
+    return `the intersection is not running a plan (${reportedMode(state)}): a hold keeps a running stage`;
+  return null;
 }
 
 export function reportedMode(state: SequencerState): ReportedMode {
@@ -110,6 +129,7 @@ export function reportedMode(state: SequencerState): ReportedMode {
     case "stopped":
       return "stopping";
     case "running":
+      if (state.held) return "hold";
       return state.inStep ? "coordinated" : "transition";
   }
 }
@@ -143,7 +163,12 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
     case "schedule-plan":
       next = schedule(
         state,
-        { plan: event.plan, activationWallMs: event.activationWallMs, txnId: event.txnId ?? null },
+        {
+          plan: event.plan,
+          activationWallMs: event.activationWallMs,
+          txnId: event.txnId ?? null,
+          ...(event.intersection ? { intersection: event.intersection } : {}),
+        },
         now,
         events,
       );
@@ -160,11 +185,27 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
       next = { ...state, stopRequested: true };
       break;
     case "restart":
+      // After a fault's reset: a hold that the fault ended is reported ended now (a latched fault stops
+      // the sequencer where it was).
+      if (state.held)
+        events.push({
+          type: "hold",
+          held: false,
+          by: state.held.by,
+          stage: state.plan.stages[state.stage]?.id ?? "?",
+          reason: "fault",
+        });
       next = startSequencer(state.intersection, state.plan, now);
       next = { ...next, pending: state.pending, stopRequested: state.stopRequested };
       break;
     case "adopt":
-      next = adopt(state, event.intervals, now);
+      next = adopt(state, event.intervals, event.allRed ?? false, event.previous ?? "unknown", now, events);
+      break;
+    case "hold":
+      next = hold(state, event.forMs, event.by, now, events);
+      break;
+    case "release-hold":
+      next = state.held ? releaseHold(state, event.by, "operator", now, events) : state;
       break;
     case "demand":
       invariant(
@@ -267,18 +308,33 @@ export function planChangeRefusal(
   stopping: boolean,
 ): string | null {
   if (stopping) return "this gateway is stopping: it takes no plan change";
+  if (state.held)
+    return `this intersection is on a maintenance hold (by ${state.held.by}): release the hold first`;
   if (!hasRoomForPlan(state, activationWallMs))
     return `${MAX_PENDING_PLANS} plan changes already wait for their instants here; push again once the first has taken effect`;
   return null;
 }
 
-function adopt(state: SequencerState, intervals: readonly GroupInterval[], now: Now): SequencerState {
+function adopt(
+  state: SequencerState,
+  intervals: readonly GroupInterval[],
+  allRed: boolean,
+  previous: PreviousRun,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
   invariant(
     intervals.length === state.groups.length,
     `adopt: ${intervals.length} intervals for ${state.groups.length} groups`,
   );
-  // Only a sequencer that has not started yet takes over the field; nothing to take over: start as usual.
-  if (state.mode !== "startup-flash" || !intervals.some((i) => i === "go" || i === "clearance")) return state;
+  // Only a sequencer that has not started yet takes over the field.
+  if (state.mode !== "startup-flash") return state;
+  const decided = decideStartUp(state.intersection, state.plan, intervals, allRed, previous, now.wallMs);
+  events.push({ type: "start-up", how: decided.how, reason: decided.reason });
+  if (decided.how === "resumed") return resume(state, decided, now, events);
+  if (decided.how === "warm") return enterMode(state, "startup-all-red", now);
+  // Nothing to take over: start as usual.
+  if (!intervals.some((i) => i === "go" || i === "clearance")) return state;
   return {
     ...state,
     mode: "startup-clearing",
@@ -292,10 +348,114 @@ function adopt(state: SequencerState, intervals: readonly GroupInterval[], now: 
   };
 }
 
+/**
+ * Takes over the lamps of a run that ended abruptly, at the stage they show (core/start-up.ts decided
+ * it is where the clock puts the cycle). Every green and WALK shown runs its minimum again from the
+ * first tick, and nothing new goes before every group at rest could have finished a clearance the
+ * readback cannot see: the stage ends with its window, or that much later (an offset error, corrected).
+ */
+function resume(
+  state: SequencerState,
+  decided: Extract<StartUp, { how: "resumed" }>,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  const t = now.monoMs;
+  const { intersection, plan } = state;
+  const stage = plan.stages[decided.index];
+  invariant(stage, () => `plan ${plan.planId} has no stage ${decided.index}`);
+  let goNeedMs = 0;
+  let restNeedMs = 0;
+  intersection.groups.forEach((g, gi) => {
+    if (decided.served[gi])
+      goNeedMs = Math.max(goNeedMs, minGoIn(intersection, stage, gi) + g.clearanceMs + g.redClearanceMs);
+    else restNeedMs = Math.max(restNeedMs, g.clearanceMs + g.redClearanceMs);
+  });
+  const cycleStartMs = t - decided.positionMs;
+  const durations = plan.stages.map((st) => st.splitMs);
+  const ends = windowEnds(cycleStartMs, durations);
+  const noGoBeforeMs = t + restNeedMs + RESUME_FIRST_TICK_MS;
+  const resumed: SequencerState = {
+    ...state,
+    mode: "running",
+    modeSinceMs: t,
+    stage: decided.index,
+    cycleDurationsMs: durations,
+    cycleStartMs,
+    windowEndsMs: ends,
+    stagePlannedEndMs: Math.max(
+      ends[decided.index] as number,
+      t + goNeedMs + RESUME_FIRST_TICK_MS,
+      noGoBeforeMs,
+    ),
+    groups: decided.served.map((on) => ({ interval: on ? "go" : "rest", sinceMs: NOT_YET_SHOWN })),
+    served: decided.served,
+    servedThisCycle: plan.stages.map((_, k) => k <= decided.index),
+    servedNextCycle: plan.stages.map(() => false),
+    actuated: isActuated(plan) ? { goStartMs: t, lastExtendMs: t, ended: null, ahead: false } : null,
+    offsetErrorMs: 0,
+    inStep: true,
+    cycles: state.cycles + 1,
+    noGoBeforeMs,
+    next: null,
+  };
+  events.push({ type: "stage-start", planId: plan.planId, stage: stage.id });
+  return resumed.actuated ? resumed : decideNext(resumed, now, events);
+}
+
+/** Room for the first tick after a take-over, from which the minimums are counted. */
+const RESUME_FIRST_TICK_MS = 500;
+
 const NOT_YET_SHOWN = Number.POSITIVE_INFINITY;
 
+function hold(
+  state: SequencerState,
+  forMs: number,
+  by: string,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  if (holdRefusal(state) !== null) return state;
+  const ms = Math.min(Math.max(0, forMs), MAX_HOLD_MS);
+  const stage = state.plan.stages[state.stage]?.id ?? "?";
+  if (!state.held) events.push({ type: "hold", held: true, by, stage, reason: "operator" });
+  return { ...state, held: { untilMs: now.monoMs + ms, by } };
+}
+
+/**
+ * Ends a maintenance hold. A fixed-time stage held past its end ends now, through its clearances, and
+ * the sequence goes on from there (the cycle's correction brings it back in step); an actuated plan
+ * goes on as after a stall (the boundary reached late takes what is due, the next cycle rolls).
+ */
+function releaseHold(
+  state: SequencerState,
+  by: string,
+  reason: "operator" | "expired" | "flash" | "stop" | "fault",
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  if (!state.held) return state;
+  const stage = state.plan.stages[state.stage]?.id ?? "?";
+  events.push({ type: "hold", held: false, by, stage, reason });
+  const released: SequencerState = { ...state, held: null };
+  if (released.mode !== "running" || released.actuated) return released;
+  return {
+    ...released,
+    stagePlannedEndMs: Math.max(
+      state.stagePlannedEndMs,
+      now.monoMs + longestClearanceMs(state.intersection, state.served),
+    ),
+  };
+}
+
 function advance(state: SequencerState, now: Now, events: SignalEvent[]): SequencerState {
-  let s = applyRequests(state, now);
+  let s = state;
+  if (s.held) {
+    if (s.stopRequested) s = releaseHold(s, s.held.by, "stop", now, events);
+    else if (s.flashRequest === "enter") s = releaseHold(s, s.held.by, "flash", now, events);
+    else if (now.monoMs >= s.held.untilMs) s = releaseHold(s, s.held.by, "expired", now, events);
+  }
+  s = applyRequests(s, now);
   for (let i = 0; i < MAX_ADVANCES_PER_TICK; i++) {
     const moved = advanceOnce(s, now, events);
     if (moved === s) return s;
@@ -315,16 +475,21 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
       return t - s.modeSinceMs >= s.intersection.startupFlashMs ? enterMode(s, "startup-all-red", now) : s;
     case "startup-all-red": {
       if (t - s.modeSinceMs < s.intersection.startupAllRedMs) return s;
-      // Normal operation begins at a cycle boundary: a plan due by now takes effect here.
+      // Normal operation begins where the clock puts the cycle; a plan due by now takes effect here.
       const due = takeDue(s, now.wallMs, events);
       const plan = due.activation?.plan ?? s.plan;
-      return beginCycle(
-        { ...s, mode: "running", modeSinceMs: t, pending: due.pending },
-        plan,
-        due.activation,
-        now,
-        events,
-      );
+      const intersection = due.activation?.intersection ?? s.intersection;
+      const entering: SequencerState = {
+        ...s,
+        intersection,
+        mode: "running",
+        modeSinceMs: t,
+        pending: due.pending,
+      };
+      const entry = cycleEntry(intersection, plan, now.wallMs, ENTRY_SLACK_MS);
+      return entry
+        ? enterCycle(entering, plan, due.activation, entry, now, events)
+        : beginCycle(entering, plan, due.activation, now, events);
     }
     case "flash":
     case "stopped":
@@ -336,7 +501,7 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
     case "clearing-to-stop": {
       if (s.groups.some((g) => g.sinceMs === NOT_YET_SHOWN))
         return { ...s, modeSinceMs: t, groups: s.groups.map((g) => ({ ...g, sinceMs: t })) };
-      if (s.mode === "running" && s.actuated) {
+      if (s.mode === "running" && s.actuated && !s.held) {
         const acted = actuate(s, s.actuated, now, events);
         if (acted !== s) return acted;
       }
@@ -358,7 +523,7 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
         // Every head shows steady red / DON'T WALK for at least one tick before what follows starts.
         return s.groups.every((g) => g.sinceMs < t) ? enterMode(s, target, now) : s;
       }
-      if (t < s.stagePlannedEndMs) return s;
+      if (t < s.stagePlannedEndMs || t < s.noGoBeforeMs) return s;
       return startNextStage(s, now, events);
     }
   }
@@ -375,7 +540,9 @@ function advanceGroups(s: SequencerState, t: number): readonly GroupTimer[] {
     let interval: GroupInterval | null = null;
     if (timer.interval === "go") {
       const continues = s.next?.served[gi] === true;
-      if (!continues && elapsed >= g.minGoMs) {
+      // A maintenance hold keeps every go interval of a running sequence (flash and stop end the hold first).
+      const held = s.held !== null && s.mode === "running";
+      if (!continues && !held && elapsed >= g.minGoMs) {
         const clearanceFrom = isClearing(s.mode)
           ? Number.NEGATIVE_INFINITY
           : s.stagePlannedEndMs - g.clearanceMs - g.redClearanceMs;
@@ -452,6 +619,12 @@ function beginCycle(
     });
   }
   const t = now.monoMs;
+  // A reloaded intersection configuration takes effect with its plan, here at the boundary.
+  const intersection = activation?.intersection ?? s.intersection;
+  invariant(
+    intersection.groups.length === s.intersection.groups.length,
+    () => `intersection ${s.intersection.id}: a reloaded configuration changed the number of groups`,
+  );
   const cycle = planCycle(plan, now.wallMs);
   // A cycle starts with its first stage; an actuated plan's with the first one called, when its
   // previous cycle chose it (start-up and a plan change start with the first stage, in full).
@@ -463,6 +636,7 @@ function beginCycle(
   const actuated = isActuated(plan);
   const started: SequencerState = {
     ...s,
+    intersection,
     plan,
     stage: index,
     cycleDurationsMs: cycle.durationsMs,
@@ -489,6 +663,67 @@ function beginCycle(
   });
   events.push({ type: "stage-start", planId: plan.planId, stage: stage.id });
   return actuated ? { ...started, next: null } : decideNext(started, now, events);
+}
+
+/**
+ * Starts the sequence where the clock puts the cycle (core/start-up.ts chose the stage): the cycle's
+ * windows are laid from its ideal start, `positionMs` ago, so that its boundary and its coordinated band
+ * fall where the offset puts them; the chosen stage's groups go now, and it ends with its window. The
+ * stages before it are taken as served in this cycle (an actuated plan serves each once a cycle).
+ */
+function enterCycle(
+  s: SequencerState,
+  plan: IntersectionPlan,
+  activation: PendingPlan | null,
+  entry: CycleEntry,
+  now: Now,
+  events: SignalEvent[],
+): SequencerState {
+  const t = now.monoMs;
+  const stage = plan.stages[entry.index];
+  invariant(stage, () => `plan ${plan.planId} has no stage ${entry.index}`);
+  if (activation) {
+    events.push({
+      type: "plan-activated",
+      planId: plan.planId,
+      version: plan.version,
+      txnId: activation.txnId,
+      activationWallMs: activation.activationWallMs,
+      lateByMs: now.wallMs - activation.activationWallMs,
+    });
+  }
+  const durations = plan.stages.map((st) => st.splitMs);
+  const ends = windowEnds(t - entry.positionMs, durations);
+  invariant(
+    (ends[entry.index] as number) - t >= stage.minMs,
+    () => `plan ${plan.planId}: entering stage ${stage.id} with less than its minimum left in its window`,
+  );
+  const entered: SequencerState = {
+    ...s,
+    plan,
+    stage: entry.index,
+    cycleDurationsMs: durations,
+    cycleStartMs: t - entry.positionMs,
+    windowEndsMs: ends,
+    stagePlannedEndMs: ends[entry.index] as number,
+    groups: startGroups(s, stage.member, t),
+    served: stage.member,
+    servedThisCycle: plan.stages.map((_, k) => k <= entry.index),
+    servedNextCycle: plan.stages.map(() => false),
+    actuated: isActuated(plan) ? { goStartMs: t, lastExtendMs: t, ended: null, ahead: false } : null,
+    offsetErrorMs: 0,
+    inStep: true,
+    cycles: s.cycles + 1,
+  };
+  events.push({
+    type: "cycle-start",
+    planId: plan.planId,
+    offsetErrorMs: 0,
+    correctionMs: 0,
+    entered: stage.id,
+  });
+  events.push({ type: "stage-start", planId: plan.planId, stage: stage.id });
+  return entered.actuated ? { ...entered, next: null } : decideNext(entered, now, events);
 }
 
 function startGroups(s: SequencerState, member: readonly boolean[], t: number): GroupTimer[] {
@@ -552,8 +787,12 @@ function takeDue(
     if (p.activationWallMs <= boundaryWallMs) chosen = i;
   });
   if (chosen < 0) return { activation: null, pending: s.pending, superseded: [] };
-  const activation = s.pending[chosen] as PendingPlan;
+  const latest = s.pending[chosen] as PendingPlan;
   const superseded = s.pending.slice(0, chosen);
+  // A reloaded configuration is not lost with the change it came with: the newest one goes on with the
+  // change taken (the shell compiles what it dispatches after a reload against it).
+  const reloaded = [...superseded].reverse().find((p) => p.intersection)?.intersection;
+  const activation = latest.intersection || !reloaded ? latest : { ...latest, intersection: reloaded };
   for (const old of superseded) {
     events.push({ type: "plan-superseded", planId: old.plan.planId, by: activation.plan.planId });
   }
@@ -949,12 +1188,19 @@ function rollCycle(s: SequencerState, run: ActuatedRun, now: Now, events: Signal
   const ends = windowEnds(now.monoMs, cycle.durationsMs);
   // A stage started ahead of this cycle runs to its window end in it (its predicted one, corrected).
   const aheadStage = run.ahead && s.stage !== s.plan.coordinatedStage && s.next === null;
+  // The coordinated stage, undecided, rests to its band's end in this cycle at least: a planned end left
+  // from a cycle that passed (a stall, a hold) would end it with nothing chosen to follow.
+  const coordinated = s.stage === s.plan.coordinatedStage && s.next === null;
   return {
     ...s,
     cycleDurationsMs: cycle.durationsMs,
     cycleStartMs: now.monoMs,
     windowEndsMs: ends,
-    stagePlannedEndMs: aheadStage ? (ends[s.stage] as number) : s.stagePlannedEndMs,
+    stagePlannedEndMs: aheadStage
+      ? (ends[s.stage] as number)
+      : coordinated
+        ? Math.max(s.stagePlannedEndMs, ends[s.stage] as number)
+        : s.stagePlannedEndMs,
     servedThisCycle: s.servedNextCycle,
     servedNextCycle: s.plan.stages.map(() => false),
     next: s.next ? { ...s.next, ahead: false } : null,

@@ -1,5 +1,8 @@
 import type { ControllerEvent, ControllerMode } from "../core/controller.js";
+import { DEFAULT_LAMP_STEP_MS, type LampTestReport } from "../core/lamp-test.js";
 import type { FaultLatch } from "../core/monitor.js";
+import { DEFAULT_HOLD_MS } from "../core/sequencer.js";
+import { formatSeconds } from "../core/units.js";
 import type { Command } from "../protocol/messages.js";
 
 export interface CommandContext {
@@ -9,6 +12,25 @@ export interface CommandContext {
   readonly inDoubt: string | null;
   /** Can this gateway coordinate now: null when it can, else why not. */
   readonly coordinatorBusy: string | null;
+  /** The signal side, for `hold` and `lamp-test` (absent: refused, nothing known of it). */
+  readonly signal?: SignalContext;
+}
+
+/** What the hold and lamp-test commands need to know of the controller (read by OperatorCommands). */
+export interface SignalContext {
+  /** The stage shown, while a plan runs. */
+  readonly stage: string | null;
+  /** Why a hold cannot begin now (core/sequencer.ts holdRefusal), or null. */
+  readonly holdRefusal: string | null;
+  /** The hold in force: who holds, and how long it has left. */
+  readonly held: { readonly by: string; readonly leftMs: number } | null;
+  /** Why a lamp test cannot start now (core/controller.ts lampTestRefusal), or null. */
+  readonly lampTestRefusal: string | null;
+  /** The running or last lamp test, null: none since the gateway started. */
+  readonly lampTest: LampTestReport | null;
+  /** How many lamps a test lights here, and the longest it takes with a step. */
+  readonly lampChannels: number;
+  readonly lampTestBoundMs: (stepMs: number) => number;
 }
 
 export interface CommandDecision {
@@ -92,5 +114,104 @@ export function decideCommand(command: Command, context: CommandContext): Comman
         },
         controllerEvent: { type: command.on ? "enter-flash" : "leave-flash" },
       };
+    case "hold":
+      return decideHold(command, context);
+    case "lamp-test":
+      return decideLampTest(command, context);
+  }
+}
+
+/** "15 min", "1 h 30 min", "45 s". */
+export function describeDuration(ms: number): string {
+  if (ms < 60_000 || ms % 60_000 !== 0) return formatSeconds(ms);
+  const minutes = ms / 60_000;
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return h === 0 ? `${m} min` : m === 0 ? `${h} h` : `${h} h ${m} min`;
+}
+
+const refuse = (message: string): CommandDecision => ({
+  outcome: { ok: false, message },
+  controllerEvent: null,
+});
+
+function decideHold(command: Extract<Command, { name: "hold" }>, context: CommandContext): CommandDecision {
+  const signal = context.signal;
+  if (!signal) return refuse("this gateway cannot hold a stage");
+  if (!command.on) {
+    if (!signal.held)
+      return { outcome: { ok: true, result: { message: "no hold was in force" } }, controllerEvent: null };
+    return {
+      outcome: {
+        ok: true,
+        result: {
+          message: `hold released: the sequence goes on from stage ${signal.stage ?? "?"} (its clearances first); offset correction brings it back into step`,
+        },
+      },
+      controllerEvent: { type: "release-hold", by: command.by },
+    };
+  }
+  if (context.latch) return refuse(`a fault is latched (${context.latch.kind}): reset it first`);
+  if (signal.holdRefusal) return refuse(`cannot hold: ${signal.holdRefusal}`);
+  const forMs = command.forMs ?? DEFAULT_HOLD_MS;
+  const how = signal.held ? `hold extended (was ${signal.held.by}'s)` : "holding";
+  return {
+    outcome: {
+      ok: true,
+      result: {
+        message: `${how}: stage ${signal.stage ?? "?"} stays for at most ${describeDuration(forMs)} (greenwave hold off to release; flash, a stop or a fault end it too)`,
+        forMs,
+      },
+    },
+    controllerEvent: { type: "hold", forMs, by: command.by },
+  };
+}
+
+function decideLampTest(
+  command: Extract<Command, { name: "lamp-test" }>,
+  context: CommandContext,
+): CommandDecision {
+  const signal = context.signal;
+  if (!signal) return refuse("this gateway cannot run a lamp test");
+  const running = signal.lampTest?.state === "running" ? signal.lampTest : null;
+  switch (command.action) {
+    case "report":
+      return { outcome: { ok: true, result: { report: signal.lampTest } }, controllerEvent: null };
+    case "abort":
+      if (!running)
+        return {
+          outcome: { ok: true, result: { message: "no lamp test is running" } },
+          controllerEvent: null,
+        };
+      return {
+        outcome: {
+          ok: true,
+          result: {
+            message: `aborting the lamp test (${running.current ?? "between lamps"}): the lamp lit now ends through its clearances, then scheduled flash`,
+          },
+        },
+        controllerEvent: { type: "abort-lamp-test", by: command.by },
+      };
+    case "start": {
+      if (command.confirm !== true)
+        return refuse(
+          "a lamp test lights every lamp of the intersection in turn: it needs the operator's confirmation (confirm: true; greenwave lamp-test --confirm)",
+        );
+      if (signal.lampTestRefusal) return refuse(`cannot start a lamp test: ${signal.lampTestRefusal}`);
+      const stepMs = command.stepMs ?? DEFAULT_LAMP_STEP_MS;
+      const boundMs = signal.lampTestBoundMs(stepMs);
+      return {
+        outcome: {
+          ok: true,
+          result: {
+            message: `lamp test started: ${signal.lampChannels} lamps, each lit alone for ${formatSeconds(stepMs)} (a green or WALK its minimum and clearances), at most ${formatSeconds(boundMs)}`,
+            channels: signal.lampChannels,
+            stepMs,
+            boundMs,
+          },
+        },
+        controllerEvent: { type: "lamp-test", id: command.id, by: command.by, stepMs },
+      };
+    }
   }
 }

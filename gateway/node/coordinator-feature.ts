@@ -10,6 +10,7 @@ import { CoordinatorStore } from "../store/coordinator-store.js";
 import { activationRequestRefusal } from "../core/corridor/prepare-check.js";
 import type { TimeReference } from "../core/time/time-reference.js";
 import type { GatewayParts } from "./gateway-parts.js";
+import { setupInForce } from "./config-reload.js";
 import type { AuditTrail } from "./audit-trail.js";
 import type { BrokerLink } from "./broker-link.js";
 import { CoordinatorHost, coordinatePush, type PushedChange } from "../shell/corridor/coordinator-host.js";
@@ -161,20 +162,25 @@ export class CoordinatorFeature {
         planFile: plan.raw,
         digest: planDigest(plan.raw),
         ...(command.until !== undefined ? { until: command.until } : {}),
+        // Sent on with the PREPARE: each participant checks it against its own trusted keys.
+        ...(command.signature ? { signature: command.signature } : {}),
       };
     }
     try {
       const label = `plan-push ${command.id}: schedule`;
       const raw = (command.planFile as { schedule?: { id?: unknown; version?: unknown } } | null)?.schedule;
       const claimed = { id: String(raw?.id), version: Number(raw?.version) };
-      const compiled = compileScheduleBundle(label, command.planFile, this.setup, claimed);
+      // Checked against the configuration in force (the reloaded file after a SIGHUP).
+      const setup = setupInForce(this.setup);
+      const compiled = compileScheduleBundle(label, command.planFile, setup, claimed);
       return {
         kind: "schedule",
         scheduleId: compiled.scheduleId,
         version: compiled.version,
         digest: compiled.digest,
         bundle: command.planFile,
-        participants: this.setup.corridor.raw.intersections.map((member) => member.id),
+        participants: setup.corridor.raw.intersections.map((member) => member.id),
+        ...(command.signature ? { signature: command.signature } : {}),
       };
     } catch (error) {
       return refuseInvalid(error, command, reply);

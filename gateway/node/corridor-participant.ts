@@ -12,6 +12,7 @@ import { ParticipantShell } from "../shell/corridor/participant-shell.js";
 import type { Logger } from "../shell/log.js";
 import type { GatewayStore } from "../store/store.js";
 import { compiledPlanCheck } from "./compiled-plan-check.js";
+import { setupInForce } from "./config-reload.js";
 
 export { type CorridorSettings, DEFAULT_CORRIDOR_SETTINGS };
 
@@ -64,7 +65,8 @@ export class CorridorParticipant extends ParticipantShell {
       disk: storeParticipantDisk(store),
       network: { send: (to, body) => host.send(to, body) },
       clock,
-      planCheck: compiledPlanCheck(setup, log),
+      // Against the configuration in force: after a SIGHUP reload, the reloaded file (config-reload.ts).
+      planCheck: { check: (body) => compiledPlanCheck(setupInForce(setup), log).check(body) },
       host: {
         schedulePlan: (change, txn) => host.schedulePlan(change, txn),
         planRefusal: (activationWallMs) => host.planRefusal(activationWallMs),

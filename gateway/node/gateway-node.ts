@@ -21,6 +21,7 @@ import { InboundRouter, registerRoutes } from "./inbound-router.js";
 import { type CommandPorts, OperatorCommands } from "./operator-commands.js";
 import type { GatewayNodeOptions, GatewayParts } from "./gateway-parts.js";
 import { recordPlanAtStart, startPlan } from "./plan-at-start.js";
+import { judgePreviousRun, type PreviousRunJudgement, runIdentity, runStarted } from "./previous-run.js";
 import { createScheduleShell, restoreSchedule, scheduleStatus, tickSchedule } from "./schedule-feature.js";
 import type { ScheduleShell } from "../shell/schedule-shell.js";
 import { runnerHooks, sequencerMetricSources } from "./runner-hooks.js";
@@ -61,6 +62,10 @@ export class GatewayNode {
   private readonly schedule: ScheduleShell;
   private readonly endService: (() => void) | null;
   private readonly clockWatch: ClockWatch | null;
+  /** Set from begin() until the start-up is decided and audited (`startedAs`). */
+  private starting: { readonly previous: PreviousRunJudgement } | null = null;
+  /** When this run began (wall ms), for the record of the run. */
+  private startedAtWallMs = 0;
   /** A clean stop is running its clearances: the gateway votes no and says "stopping". */
   private stopping = false;
   private stopped = false;
@@ -119,6 +124,12 @@ export class GatewayNode {
       ...{ setup, ids, topics: this.topics, store, clock, log, runner: this.runner, bus: this.bus },
       ...{ audit: this.audit, metrics: this.metrics, link: this.link, router: this.router },
     };
+    // Before the signal audit: the start-up decision is audited with gateway-started, ahead of the mode
+    // change it brings; the run's record follows the plan in force.
+    this.bus.on("signal", (event) => {
+      if (event.type === "start-up") this.startedAs(event.how, event.reason);
+      else if (event.type === "plan-activated") this.recordRun(null);
+    });
     registerSignalAudit(parts);
     this.clockWatch = options.readClockSync ? new ClockWatch(parts, options.readClockSync) : null;
     this.schedule = createScheduleShell(parts, restoredSchedule);
@@ -207,28 +218,99 @@ export class GatewayNode {
     for (const finding of store.latchFindings) log.warn({ record: store.latchRecordFile }, finding);
     if (restored)
       log.error({ latch: restored }, `starting in fault flash: latched before restart: ${restored.message}`);
-    this.audit.now("gateway-started", null, {
-      plan: { id: plan.planId, version: plan.version },
-      fault: restored ? { kind: restored.kind, message: restored.message } : null,
-    });
+    // How the last run ended, as the store proves it; then this run is recorded as begun and not yet
+    // stopped (what a crash leaves), on disk before the first write to the lamps.
+    const previous = degradeOnStoreFailure(
+      log,
+      "the record of the last run could not be read: the full start-up",
+      () => judgePreviousRun(store.runRecord(), this.runIdentity()),
+      { previous: "unknown", why: "the record of the last run could not be read" } as PreviousRunJudgement,
+    );
+    this.startedAtWallMs = clock.now().wallMs;
+    this.recordRun(null);
+    this.starting = { previous };
     this.hiRes.start();
     if (this.outputs.layouts.length === 0)
       log.warn("no devices configured: the lamps are computed and checked, but drive nothing");
-    this.participant.resume();
     if (field) {
-      this.runner.dispatch({ type: "field-at-start", observed: field });
+      // The core decides how to start (core/start-up.ts) and says so: `startedAs` audits it.
+      this.runner.dispatch({ type: "field-at-start", observed: field, previous: previous.previous });
       if (this.runner.controller.seq.mode === "startup-clearing")
         log.warn(
           { observed: field },
           "the module still shows a running sequence: clearing it before start-up",
         );
     }
+    if (this.starting)
+      this.startedAs(
+        "cold",
+        restored
+          ? "a fault was latched before the restart: fault flash until an operator resets it"
+          : field
+            ? "the full start-up"
+            : "the lamps could not be read back before the first write (a module did not answer): the full start-up",
+      );
+    this.participant.resume();
     this.runner.start();
     this.participantTimer = tickParticipant(this.participant);
     this.scheduleTimer = tickSchedule(this.schedule);
     this.clockWatch?.start();
     this.coordinator?.start();
     this.link?.start();
+  }
+
+  /** The start-up decided (once per run): said in the log in words, and audited as gateway-started. */
+  private startedAs(how: "resumed" | "warm" | "cold", reason: string): void {
+    const starting = this.starting;
+    if (!starting) return;
+    this.starting = null;
+    const { log } = this.options;
+    const plan = this.runner.controller.seq.plan;
+    const restored = this.runner.controller.mon.latch;
+    const previous = starting.previous;
+    const words =
+      how === "resumed"
+        ? `start-up: resumed, no flash: ${reason}; the lamps are taken over where they are`
+        : how === "warm"
+          ? `start-up without flash: ${reason}; all-red, then the cycle`
+          : `start-up: the full start-up (flash, then all-red): ${reason}`;
+    log.info({ startUp: { how, reason }, previousRun: previous }, `${words} (last run: ${previous.why})`);
+    this.audit.now("gateway-started", null, {
+      plan: { id: plan.planId, version: plan.version },
+      fault: restored ? { kind: restored.kind, message: restored.message } : null,
+      how,
+      reason,
+      previousRun: previous.previous,
+      previousRunWhy: previous.why,
+    });
+  }
+
+  /** What this run drives now: the configuration (the intersection in force, its wiring) and the plan. */
+  private runIdentity() {
+    const { intersection } = this.options.setup;
+    const seq = this.runner.controller.seq;
+    return runIdentity(seq.intersection, intersection.modules, intersection.detectorWiring, seq.plan);
+  }
+
+  /**
+   * The record of this run, forced (store/run-record.ts): begun and not yet stopped, with the plan in
+   * force (at start, and again whenever a plan takes effect); `cleanStopAtWallMs` only once a clean stop
+   * has reached all-red and the safe state is written to every module.
+   */
+  private recordRun(cleanStopAtWallMs: number | null): void {
+    const { store, log } = this.options;
+    degradeOnStoreFailure(
+      log,
+      cleanStopAtWallMs === null
+        ? "this run not recorded: a restart after a crash may be taken for one after a clean stop (its readback still decides)"
+        : "the clean stop not recorded: the next start takes the lamps for what a crash left",
+      () =>
+        store.setRunRecord({
+          ...runStarted(this.runIdentity(), this.startedAtWallMs),
+          cleanStopAtWallMs,
+        }),
+      undefined,
+    );
   }
 
   private connected(): void {
@@ -314,8 +396,14 @@ export class GatewayNode {
     this.audit.close();
     await this.runner.stop();
     this.hiRes.stop();
-    for (const error of await this.outputs.writeSafeState())
+    const unsafe = await this.outputs.writeSafeState();
+    for (const error of unsafe)
       this.options.log.error({ error: error.message }, "could not write the safe state");
+    // A clean stop proved on every module: the next start may skip its start-up flash (if the lamps
+    // still show all-red then). Anything less leaves the record of a run that did not stop cleanly.
+    // A run that ended in a latched fault is not clean: its recovery is the whole start-up.
+    if (outcome === "clean" && unsafe.length === 0 && this.latch === null)
+      this.recordRun(this.options.clock.now().wallMs);
     await this.outputs.close();
     this.audit.now("gateway-stopped", null, { how, outcome });
     await this.link?.stop();

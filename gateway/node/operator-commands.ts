@@ -1,9 +1,11 @@
-import type { ControllerEvent, ControllerMode } from "../core/controller.js";
+import { type ControllerEvent, type ControllerMode, lampTestRefusal } from "../core/controller.js";
+import { lampChannels, lampTestBoundMs, lampTestReport } from "../core/lamp-test.js";
+import { holdRefusal } from "../core/sequencer.js";
 import type { FaultLatch } from "../core/monitor.js";
 import { type Command, parseCommand, type Reply, type Status } from "../protocol/messages.js";
 import { PROTOCOL_VERSION } from "../protocol/topics.js";
 import type { BrokerLink } from "./broker-link.js";
-import { decideCommand } from "./commands.js";
+import { decideCommand, type SignalContext } from "./commands.js";
 import type { GatewayParts } from "./gateway-parts.js";
 import { nextAfter } from "../store/hires-records.js";
 import { degradeOnStoreFailure } from "./store-guard.js";
@@ -79,10 +81,13 @@ export class OperatorCommands {
       latch: ports.latch(),
       inDoubt: ports.inDoubt(),
       coordinatorBusy: ports.coordinatorBusy(),
+      signal: this.signalContext(),
     });
     // A status query changes nothing: it is counted, not audited. Audited, a monitor polling every 10 s
-    // would cost the SD card 250 MB a day (docs/footprint.md); monitors read the retained status.
-    if (command.name !== "status") this.auditCommand(command, decision, operator, note);
+    // would cost the SD card 250 MB a day (docs/footprint.md); monitors read the retained status. A lamp
+    // test's report is such a query too (the CLI polls it while the test runs).
+    const query = command.name === "status" || (command.name === "lamp-test" && command.action === "report");
+    if (!query) this.auditCommand(command, decision, operator, note);
     if (decision.controllerEvent) ports.dispatch(decision.controllerEvent);
     if (command.name === "txn-resolve" && decision.outcome.ok)
       ports.resolveTxn(command.txnId, command.outcome, command.by);
@@ -106,6 +111,23 @@ export class OperatorCommands {
         error: { code: "refused", message: decision.outcome.message },
       });
     }
+  }
+
+  /** What `hold` and `lamp-test` decide on: the controller as it is now. */
+  private signalContext(): SignalContext {
+    const { runner, clock } = this.parts;
+    const controller = runner.controller;
+    const { seq } = controller;
+    const intersection = seq.intersection;
+    return {
+      stage: seq.mode === "running" ? (seq.plan.stages[seq.stage]?.id ?? null) : null,
+      holdRefusal: holdRefusal(seq),
+      held: seq.held ? { by: seq.held.by, leftMs: Math.max(0, seq.held.untilMs - clock.now().monoMs) } : null,
+      lampTestRefusal: lampTestRefusal(controller),
+      lampTest: controller.lamp ? lampTestReport(controller.lamp, intersection) : null,
+      lampChannels: lampChannels(intersection).length,
+      lampTestBoundMs: (stepMs) => lampTestBoundMs(intersection, stepMs, runner.tickMs),
+    };
   }
 
   /**
@@ -189,6 +211,12 @@ export class OperatorCommands {
       ...(operator !== null && note !== operator ? { note } : {}),
       ok: decision.outcome.ok,
       ...(command.name === "flash" ? { on: command.on } : {}),
+      ...(command.name === "hold"
+        ? { on: command.on, ...(command.forMs !== undefined ? { forMs: command.forMs } : {}) }
+        : {}),
+      ...(command.name === "lamp-test"
+        ? { action: command.action, ...(command.stepMs !== undefined ? { stepMs: command.stepMs } : {}) }
+        : {}),
       ...(command.name === "fault-reset" && command.reason ? { reason: command.reason } : {}),
       ...(command.name === "txn-resolve" ? { txnId: command.txnId, outcome: command.outcome } : {}),
       ...(decision.outcome.ok ? {} : { refused: decision.outcome.message }),

@@ -48,7 +48,8 @@ export function runnerHooks(
     },
     exchange: async (lamps) => {
       const result = await outputs.exchange(lamps);
-      answered = outputs.layouts.length === 0 ? null : result.errors.length === 0;
+      // A module found dropped by its own watchdog (reported lost, not written) has not answered either.
+      answered = outputs.layouts.length === 0 ? null : result.errors.length === 0 && result.lost.length === 0;
       for (const [device, ms] of result.durationsMs) metrics.modbusExchange.observe({ device }, ms / 1000);
       countModbusErrors();
       return result;

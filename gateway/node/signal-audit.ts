@@ -1,3 +1,4 @@
+import { describeChannel, LAMP_WORDS, type LampTestState, lampTestReport } from "../core/lamp-test.js";
 import type { GatewayParts } from "./gateway-parts.js";
 import { degradeOnStoreFailure } from "./store-guard.js";
 
@@ -18,6 +19,11 @@ export function registerSignalAudit(parts: GatewayParts): void {
   });
   bus.on("signal", (event) => {
     switch (event.type) {
+      case "start-up":
+        // The gateway logs and audits its start-up decision in words, with what the store proved
+        // (gateway-node.ts, gateway-started): here, debug only.
+        log.debug({ event }, event.type);
+        return;
       case "stage-start":
       case "stage-terminated":
       case "detector":
@@ -33,6 +39,14 @@ export function registerSignalAudit(parts: GatewayParts): void {
           message: event.message,
         });
         return;
+      case "hold": {
+        const text = event.held
+          ? `maintenance hold: stage ${event.stage} held (by ${event.by})`
+          : `maintenance hold of stage ${event.stage} ended: ${HOLD_ENDS[event.reason]}`;
+        log.warn({ event }, text);
+        audit.soon("hold", event.by, { held: event.held, stage: event.stage, reason: event.reason });
+        return;
+      }
       case "cycle-start":
         // Once a cycle: logged, not audited (the audit trail is for changes).
         log.info({ event }, event.type);
@@ -67,4 +81,60 @@ export function registerSignalAudit(parts: GatewayParts): void {
       }
     }
   });
+  registerLampTestAudit(parts);
 }
+
+const HOLD_ENDS: Record<"operator" | "expired" | "flash" | "stop" | "fault", string> = {
+  operator: "released by the operator; the sequence goes on from it",
+  expired: "its time ran out; the sequence goes on from it",
+  flash: "the intersection went to flash",
+  stop: "the gateway is stopping",
+  fault: "a fault latched",
+};
+
+/**
+ * The lamp walk test in the log and the audit trail: each lamp's verdict as it is found (informational)
+ * and the end with its summary (forced). The test is the controller's state (core/lamp-test.ts); it is
+ * read after every tick's outputs, so nothing it reports is missed.
+ */
+function registerLampTestAudit(parts: GatewayParts): void {
+  const { bus, audit, log, runner } = parts;
+  let seen: { test: LampTestState; results: number; ended: boolean } | null = null;
+  bus.on("outputs", () => {
+    const test = runner.controller.lamp;
+    if (!test) return;
+    if (!seen || seen.test.id !== test.id || seen.test.startedWallMs !== test.startedWallMs) {
+      seen = { test, results: 0, ended: false };
+      log.warn({ by: test.by, stepMs: test.stepMs }, `lamp test started by ${test.by}: every lamp in turn`);
+    }
+    const intersection = runner.controller.seq.intersection;
+    for (const result of test.results.slice(seen.results)) {
+      const channel = test.channels[seen.results];
+      const text = `lamp test: ${channel ? describeChannel(intersection, channel) : `${result.group} ${LAMP_WORDS[result.lamp]}`} ${VERDICT_WORDS[result.verdict]}${result.others.length > 0 ? ` (${result.others.join(", ")} lit)` : ""}`;
+      (result.verdict === "ok" ? log.info.bind(log) : log.warn.bind(log))({ result }, text);
+      audit.soon("lamp-test-lamp", test.by, { ...result, others: [...result.others] });
+      seen.results++;
+    }
+    seen.test = test;
+    if (test.end && !seen.ended) {
+      seen.ended = true;
+      const report = lampTestReport(test, intersection);
+      const notOk = report.results.filter((r) => r.verdict !== "ok");
+      log.warn({ end: test.end }, `lamp test ${report.message}`);
+      audit.now("lamp-test-ended", test.end.kind === "aborted" ? test.end.by : test.by, {
+        outcome: report.state,
+        tested: report.results.length,
+        lamps: report.channels,
+        notOk: notOk.map((r) => `${r.group} ${LAMP_WORDS[r.lamp]}: ${r.verdict}`),
+        message: report.message,
+      });
+    }
+  });
+}
+
+const VERDICT_WORDS: Record<"ok" | "no-current" | "other-lamp-lit" | "not-read", string> = {
+  ok: "ok",
+  "no-current": "NO CURRENT (dead lamp, open load or channel not wired)",
+  "other-lamp-lit": "OTHER LAMP LIT (crossed or stuck channel)",
+  "not-read": "not read back (no feedback)",
+};

@@ -16,6 +16,7 @@ import {
 import { inboxFilter, parseCorridorMessage } from "../protocol/corridor-messages.js";
 import type { CoordinatorStore } from "../store/coordinator-store.js";
 import { OperatorError } from "./operator-client.js";
+import type { WireSignature } from "../core/corridor/plan-signature.js";
 
 export type { PushResult } from "../shell/corridor/coordinator-host.js";
 
@@ -33,6 +34,8 @@ export interface PushOptions extends BrokerConnection {
   readonly plan: LoadedPlan;
   /** Over a running schedule: until when this plan wins (absent: the schedule's next change). */
   readonly until?: number | "hold";
+  /** The content's signature (`greenwave plan sign`), sent with the PREPARE; absent: unsigned. */
+  readonly signature?: WireSignature;
   /** Earliest activation wanted (wall clock ms); rounded up to a common cycle boundary. */
   readonly atWallMs: number | null;
   /** At least this far ahead: PREPARE + COMMIT propagation + the clock-error bound. */
@@ -138,6 +141,7 @@ export async function pushPlan(options: PushOptions): Promise<PushResult> {
     planFile: options.plan.raw,
     digest: planDigest(options.plan.raw),
     ...(options.until !== undefined ? { until: options.until } : {}),
+    ...(options.signature ? { signature: options.signature } : {}),
   });
 }
 
@@ -155,12 +159,13 @@ export async function pushSchedule(options: SchedulePushOptions): Promise<PushRe
     digest: scheduleBundleDigest(bundle),
     bundle,
     participants: options.corridor.raw.intersections.map((member) => member.id),
+    ...(options.signature ? { signature: options.signature } : {}),
   });
 }
 
 /** One push of either kind: the coordinator opened (its log finished first), the change coordinated, closed. */
 async function pushChange(
-  options: Omit<PushOptions, "plan" | "until">,
+  options: Omit<PushOptions, "plan" | "until" | "signature">,
   change: PushedChange,
 ): Promise<PushResult> {
   const { host, close } = await openCoordinator(options);
@@ -179,7 +184,7 @@ async function pushChange(
   }
 }
 
-export type RecoverOptions = Omit<PushOptions, "plan" | "atWallMs" | "leadMs" | "haltAfter"> & {
+export type RecoverOptions = Omit<PushOptions, "plan" | "atWallMs" | "leadMs" | "haltAfter" | "signature"> & {
   /** Stay up at least this long answering inquiries (participants in doubt ask with back-off). */
   readonly answerForMs?: number;
 };

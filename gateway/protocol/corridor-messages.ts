@@ -21,6 +21,17 @@ const txnId = z.string().min(1).max(100);
 const token = z.number().int().nonnegative();
 const outcome = z.enum(["committed", "aborted"]);
 
+/**
+ * A signature of the change's content (core/corridor/plan-signature.ts): who signed, the key's
+ * fingerprint, the Ed25519 signature in base64. What it signs is not sent: each participant rebuilds
+ * the statement from its own corridor and its own digest of the content, so nothing here is trusted.
+ */
+export const wireSignatureSchema = z.strictObject({
+  signer: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "must be a key name"),
+  key: z.string().regex(/^[0-9a-f]{64}$/, "must be a key fingerprint (sha256, lower-case hex)"),
+  value: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be an Ed25519 signature in base64"),
+});
+
 export const leaseReplySchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("granted"), requestId: z.string().max(200), token, ttlMs: z.number() }),
   z.object({ type: z.literal("renewed"), token, ttlMs: z.number() }),
@@ -69,6 +80,11 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     /** The plan file's content (as JSON: YAML costs a small gateway 10+ ms to parse); each participant checks its own part. */
     planFile: z.unknown(),
     activationWallMs: z.number().int(),
+    /**
+     * The content's signature (`greenwave plan sign`); absent: unsigned. A gateway with trusted keys
+     * votes no without one. An older gateway reads a PREPARE strictly and drops one that carries it.
+     */
+    signature: wireSignatureSchema.optional(),
   }),
   z.strictObject({
     type: z.literal("vote"),

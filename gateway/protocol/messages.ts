@@ -3,7 +3,10 @@ import { MAX_AUDIT_PAGE_EVENTS } from "../core/audit-page.js";
 import { identifier } from "../config/schema.js";
 import { schemaIssues } from "../config/validate.js";
 import { ASPECTS } from "../core/model.js";
+import { MAX_LAMP_STEP_MS, MIN_LAMP_STEP_MS } from "../core/lamp-test.js";
+import { MAX_HOLD_MS } from "../core/sequencer.js";
 import { COMMANDS, type CommandName, PROTOCOL_VERSION } from "./topics.js";
+import { wireSignatureSchema } from "./corridor-messages.js";
 
 /**
  * The payloads of the topic tree. Every payload is JSON with a version field `v`; everything that
@@ -32,6 +35,22 @@ const commandBase = {
 export const commandSchemas = {
   "fault-reset": z.strictObject({ ...commandBase, reason: z.string().max(200).optional() }),
   flash: z.strictObject({ ...commandBase, on: z.boolean() }),
+  /** Hold the stage shown (maintenance) for `forMs` (absent: 15 min), or release the hold. */
+  hold: z.strictObject({
+    ...commandBase,
+    on: z.boolean(),
+    forMs: z.number().int().min(1000).max(MAX_HOLD_MS).optional(),
+  }),
+  /**
+   * The lamp walk test (core/lamp-test.ts): `start` (in scheduled flash, with `confirm: true`), `abort`,
+   * or `report` (a query: the running or last test's results).
+   */
+  "lamp-test": z.strictObject({
+    ...commandBase,
+    action: z.enum(["start", "abort", "report"]),
+    stepMs: z.number().int().min(MIN_LAMP_STEP_MS).max(MAX_LAMP_STEP_MS).optional(),
+    confirm: z.boolean().optional(),
+  }),
   status: z.strictObject(commandBase),
   "txn-resolve": z.strictObject({
     ...commandBase,
@@ -51,6 +70,8 @@ export const commandSchemas = {
     until: z.union([z.number().int(), z.literal("hold")]).optional(),
     /** `schedule`: `planFile` is a schedule bundle (config/schedule-bundle.ts): `schedule push --via`. */
     kind: z.literal("schedule").optional(),
+    /** The content's signature (`greenwave plan sign`), sent on with the PREPARE; absent: unsigned. */
+    signature: wireSignatureSchema.optional(),
   }),
   /** A page of the audit trail, newest first (read only, not audited: see core/audit-page.ts). */
   audit: z.strictObject({
@@ -72,6 +93,8 @@ export const commandSchemas = {
 export type Command =
   | ({ readonly name: "fault-reset" } & z.infer<(typeof commandSchemas)["fault-reset"]>)
   | ({ readonly name: "flash" } & z.infer<(typeof commandSchemas)["flash"]>)
+  | ({ readonly name: "hold" } & z.infer<(typeof commandSchemas)["hold"]>)
+  | ({ readonly name: "lamp-test" } & z.infer<(typeof commandSchemas)["lamp-test"]>)
   | ({ readonly name: "status" } & z.infer<(typeof commandSchemas)["status"]>)
   | ({ readonly name: "txn-resolve" } & z.infer<(typeof commandSchemas)["txn-resolve"]>)
   | ({ readonly name: "plan-push" } & z.infer<(typeof commandSchemas)["plan-push"]>)
@@ -182,7 +205,8 @@ export const statusSchema = z.object({
   name: z.string(),
   /** Position of the intersection along the corridor (0 first). */
   position: z.number().int().min(0),
-  mode: z.enum(["startup", "coordinated", "transition", "flash", "stopping", "fault"]),
+  /** hold: a maintenance hold keeps the stage shown (`greenwave hold`). */
+  mode: z.enum(["startup", "coordinated", "transition", "hold", "flash", "stopping", "fault"]),
   /** `digest`: the first 12 hex characters of the plan's content digest (absent: older gateway, or a plan stored before digests). */
   plan: z.object({ id: z.string(), version: z.number().int(), digest: z.string().optional() }),
   fault: faultSchema.nullable(),

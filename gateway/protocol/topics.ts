@@ -16,6 +16,8 @@ export const COMMANDS = [
   "plan-push",
   "audit",
   "events",
+  "hold",
+  "lamp-test",
 ] as const;
 export type CommandName = (typeof COMMANDS)[number];
 

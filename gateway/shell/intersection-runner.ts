@@ -55,7 +55,7 @@ export class IntersectionRunner {
   private stopWaiter: ((outcome: StopOutcome) => void) | null = null;
 
   constructor(
-    readonly intersection: Intersection,
+    intersection: Intersection,
     plan: IntersectionPlan,
     private readonly clock: Clock,
     latchStore: LatchStore,
@@ -63,6 +63,11 @@ export class IntersectionRunner {
     readonly tickMs = 100,
   ) {
     this.shell = new ControllerShell(intersection, plan, latchStore, hooks, clock.now());
+  }
+
+  /** The intersection configuration in force (a reload takes effect at a cycle boundary). */
+  get intersection(): Intersection {
+    return this.shell.controller.seq.intersection;
   }
 
   get mode(): ControllerMode {

@@ -20,7 +20,7 @@ export interface MetricSources {
   detectors(): readonly { readonly id: string; readonly failed: string | null }[];
 }
 
-export const MODES = ["startup", "coordinated", "transition", "flash", "stopping", "fault"] as const;
+export const MODES = ["startup", "coordinated", "transition", "hold", "flash", "stopping", "fault"] as const;
 
 export function createGatewayMetrics(intersection: string, sources: MetricSources) {
   const registry = new Registry();

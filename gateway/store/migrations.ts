@@ -97,4 +97,17 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX hires_by_time ON hires_events (at_ms);
   `,
+  // 8: how the last run on this store ended (run-record.ts): the intersection configuration's digest,
+  // the plan in force, and whether it stopped cleanly: a restart proves its start-up from it.
+  `
+  CREATE TABLE run_record (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    config_digest TEXT NOT NULL,
+    plan_id TEXT NOT NULL,
+    plan_version INTEGER NOT NULL,
+    plan_digest TEXT NOT NULL,
+    started_at_ms INTEGER NOT NULL,
+    clean_stop_at_ms INTEGER
+  ) STRICT;
+  `,
 ];

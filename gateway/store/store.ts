@@ -22,6 +22,7 @@ import {
   type StoredHiResEvent,
 } from "./hires-records.js";
 import { MIGRATIONS } from "./migrations.js";
+import { readRunRecord, type RunRecord, writeRunRecord } from "./run-record.js";
 import { handBackToOwner } from "./ownership.js";
 import {
   forgetPlanOfAborted,
@@ -50,6 +51,7 @@ import {
 
 export type { TxnRow } from "./txn-records.js";
 export type { PlanInForce } from "./plan-records.js";
+export type { RunRecord } from "./run-record.js";
 
 export { StoreError } from "./errors.js";
 
@@ -397,6 +399,18 @@ export class GatewayStore implements LatchStore {
 
   scheduleInForce(): ScheduleInForce | null {
     return readScheduleInForce(this.sql);
+  }
+
+  // --- how the last run ended (run-record.ts) ---
+
+  /** The record of the last (or the current) run on this store; null before the first run that kept one. */
+  runRecord(): RunRecord | null {
+    return readRunRecord(this.sql);
+  }
+
+  /** Forced: a restart proves its start-up from it, so it is on disk before the lamps are touched. */
+  setRunRecord(record: RunRecord): void {
+    this.forced(() => writeRunRecord(this.sql, record));
   }
 
   // --- audit trail and outbox ---

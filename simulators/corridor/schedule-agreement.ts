@@ -148,6 +148,8 @@ export class ScheduleAgreement {
   signal(id: string, event: SignalEvent, nowWallMs: number): void {
     const facts = this.facts(id);
     if (event.type === "mode") {
+      // Anything else runs no schedule: start-up, flash, stopping, and a maintenance hold ("hold"), which
+      // keeps one stage and waits for its release before the next plan (the next cycle start says so).
       if (event.mode !== "coordinated" && event.mode !== "transition") facts.running = false;
     } else if (event.type === "plan-activated") {
       if (event.txnId?.startsWith("schedule ") && facts.running)

@@ -117,6 +117,9 @@ export class SimGateway {
   /** What its I/O module shows: the last outputs written, held until the module's watchdog fires. */
   private field: { readonly lamps: readonly Lamps[]; readonly aspects: readonly Aspect[] } | null = null;
   private crashedAtMonoMs: number | null = null;
+  /** How the last run ended, and the plan it ran: what production's store records (PreviousRun). */
+  private lastRun: { readonly ended: "stopped-clean" | "ended-abruptly"; readonly plan: string } | null =
+    null;
   /** When (local monotonic) this gateway voted yes on what it is in doubt about (for a mutation). */
   private preparedAtMonoMs: number | null = null;
   /** When (local monotonic) a clean stop was asked for; null unless one is running. */
@@ -211,8 +214,10 @@ export class SimGateway {
       now.wallMs,
     );
     const field = held?.lamps ?? this.intersection.groups.map(() => SAFE_STATE);
+    const previous =
+      this.lastRun && this.lastRun.plan === `${plan.planId}@${plan.version}` ? this.lastRun.ended : "unknown";
     if (this.crashedAtMonoMs !== null && this.ctx.mutation !== "ignore-field-at-start")
-      this.stepController({ type: "field-at-start", observed: field }, now);
+      this.stepController({ type: "field-at-start", observed: field, previous }, now);
     const committed = this.disk
       .newestFirst()
       .filter((r) => r.phase === "committed" && r.txn.coordinator !== "");
@@ -312,6 +317,7 @@ export class SimGateway {
 
   crash(): void {
     this.crashedAtMonoMs = this.now().monoMs;
+    this.lastRun = this.ranBy("ended-abruptly");
     const lost = this.disk.crash(this.ctx.random);
     this.up = false;
     const stopping = this.stopAskedAtMonoMs !== null ? " while stopping" : "";
@@ -361,10 +367,16 @@ export class SimGateway {
     this.ctx.checker.aspects(this.id, aspects, now.monoMs);
     this.disk.close();
     this.crashedAtMonoMs = now.monoMs;
+    this.lastRun = this.ranBy("stopped-clean");
     this.stopAskedAtMonoMs = null;
     this.up = false;
     this.ctx.trace(`${this.id} stopped cleanly after ${tookMs} ms: module safe state, process exits`);
     this.ctx.stopped(this.id, tookMs);
+  }
+
+  private ranBy(ended: "stopped-clean" | "ended-abruptly") {
+    const plan = this.signal?.controller.seq.plan;
+    return plan ? { ended, plan: `${plan.planId}@${plan.version}` } : null;
   }
 
   restart(): void {

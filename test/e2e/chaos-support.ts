@@ -727,13 +727,22 @@ export function stopViolations(
 /**
  * The windows in which a gateway ran its intersection normally, from its audit trail: from a mode
  * event into transition/coordinated to the next mode event out of them, the next start, the first of
- * `deaths` (a kill leaves no event), or `end`.
+ * `deaths` (a kill leaves no event), or `end`. A kill in `resumedAfter` whose next start took the lamps
+ * over (`gateway-started` with `how: resumed`) ends nothing: the lamps ran on normally across it.
  */
 export function normalWindows(
   events: readonly EventRow[],
   end: number,
   deaths: readonly number[] = [],
+  resumedAfter: readonly number[] = [],
 ): Window[] {
+  const starts = events.filter((e) => e.type === "gateway-started");
+  const resumedStarts = new Set(
+    resumedAfter
+      .map((t) => starts.find((e) => e.at_wall_ms >= t))
+      .filter((e): e is EventRow => e !== undefined && e.detail.how === "resumed")
+      .map((e) => e.seq),
+  );
   const windows: Window[] = [];
   let from: number | null = null;
   const close = (t: number) => {
@@ -741,6 +750,7 @@ export function normalWindows(
     from = null;
   };
   for (const e of events) {
+    if (resumedStarts.has(e.seq)) continue;
     if (e.type === "gateway-started" || e.type === "gateway-stopped") close(e.at_wall_ms);
     if (e.type !== "mode") continue;
     const mode = String(e.detail.mode);

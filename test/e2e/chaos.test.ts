@@ -21,6 +21,8 @@ import {
   type HistoryEntry,
   lampViolations,
   metricSum,
+  type PedestrianChannels,
+  type VehicleChannels,
   normalWindows,
   readCoordinatorLog,
   readGatewayStore,
@@ -68,6 +70,14 @@ import { cleanupProcesses, cli, dirs } from "./processes.js";
  * watchdog (2 s in the fixture), so the new process finds the dead one's lamps still lit and must take
  * them over and clear them (seed 1002 found it cutting a green without yellow before that was fixed);
  * sometimes longer, so it finds the module in its safe state.
+ *
+ * Restarts without the start-up flash (issue 19, item 16): every restart's start-up (`how` in its
+ * `gateway-started` audit: resumed, warm or cold) is counted. After the rounds, each gateway is killed
+ * (`kill -9`) in the middle of a green it runs in step and started again at once, within its module's
+ * watchdog: it must take the lamps over (resumed; cold only if the watchdog tripped first), and for a
+ * resumed one the lamps get no outage exemption — the safety oracle, dark heads included, holds
+ * straight across the kill and the restart. A clean stop's restart that started warm must show no
+ * flash between the hand-over and its first green.
  */
 const SEED = Number(process.env.GREENWAVE_CHAOS_SEED ?? Date.now() % 2_147_483_647);
 const ROUNDS = Number(process.env.GREENWAVE_CHAOS_ROUNDS ?? 3);
@@ -245,6 +255,8 @@ describe("chaos: kill -9, clean stop or flood of a gateway, or kill -9 of the br
      */
     const outages = new Map<string, { goneAt: number; restartedAt: number }[]>(ids.map((id) => [id, []]));
     const counts = { committed: 0, aborted: 0, neverPrepared: 0, recoveries: 0, pushesKilled: 0 };
+    /** Restarts by their start-up (resumed, warm, cold). */
+    const restarts: Record<string, number> = {};
     const faults = { "kill-broker": 0, "kill-gateway": 0, stop: 0, flood: 0 };
 
     for (let round = 1; round <= ROUNDS; round++) {
@@ -807,6 +819,71 @@ describe("chaos: kill -9, clean stop or flood of a gateway, or kill -9 of the br
       expect(s.planInForce?.planId, why(`${id} lost its plan in force`)).toBe(was);
     }
 
+    // --- resume: each gateway killed in the middle of a green it runs in step, started again at once ---
+    const resumes = await Promise.all(
+      ids.map(async (id) => {
+        const ctl = control.get(id) as string;
+        const greenFrom = await untilAsync(`${id} in step, M green with its walk`, 4 * CYCLE_MS, async () => {
+          const mode = readGatewayStore(storeFile(id)).events.findLast((e) => e.type === "mode");
+          if (mode?.detail.mode !== "coordinated") return null;
+          const { entries } = (await (await fetch(`${ctl}/history`)).json()) as { entries: HistoryEntry[] };
+          const last = entries.at(-1);
+          const on = (ch: number) => last?.outputs[ch] === "1";
+          const M = FIXTURE_LAYOUT.vehicles.M as VehicleChannels;
+          const S = FIXTURE_LAYOUT.vehicles.S as VehicleChannels;
+          const PS = FIXTURE_LAYOUT.pedestrians.PS as PedestrianChannels;
+          if (!last || !on(M.green) || !on(S.red) || !on(PS.walk)) return null;
+          // Since when M has been green: the first entry of the run that ends with the last one.
+          let from = last.t;
+          for (
+            let k = entries.length - 1;
+            k >= 0 && (entries[k] as HistoryEntry).outputs[M.green] === "1";
+            k--
+          )
+            from = (entries[k] as HistoryEntry).t;
+          const shown = Date.now() - from;
+          // In step: the green began with a cycle on its offset (main is the first stage), not in a stage
+          // a start-up entered late and stretched, where the clock does not put it.
+          const inStep = (gateways.get(id) as Spawned).lines.some(
+            (l) =>
+              l.msg === "cycle-start" &&
+              Math.abs(Date.parse(String(l.time)) - from) <= TOLERANCE_MS &&
+              Math.abs((l.event as { offsetErrorMs: number }).offsetErrorMs) <= IN_STEP_TOLERANCE_MS,
+          );
+          return inStep && shown >= 300 && shown <= 2500 ? from : null;
+        }).catch((error: Error) => {
+          throw new Error(why(error.message));
+        });
+        const killAt = Date.now();
+        fleet.kill9(gateways.get(id) as Spawned);
+        await sleep(50);
+        gateways.set(id, fleet.start(`gateway ${id} (killed in its green)`, gatewayArgs(id)));
+        outages.get(id)?.push({ goneAt: killAt, restartedAt: Date.now() });
+        const started = await until(`${id} started again after the kill in its green`, 20_000, () =>
+          readGatewayStore(storeFile(id)).events.find(
+            (e) => e.type === "gateway-started" && e.at_wall_ms >= killAt,
+          ),
+        );
+        const { entries } = (await (await fetch(`${ctl}/history`)).json()) as { entries: HistoryEntry[] };
+        const tripped = entries.some(
+          (e) => e.cause === "watchdog" && e.t >= killAt && e.t <= started.at_wall_ms,
+        );
+        note(
+          `${id}: killed ${killAt - greenFrom} ms into M's green, started again: ${String(started.detail.how)} (${String(started.detail.reason)})${tripped ? ", its module's watchdog had tripped" : ""}`,
+        );
+        if (!tripped)
+          expect(
+            started.detail.how,
+            why(
+              `${id}: killed in its green in step and restarted within the watchdog, but not resumed: ${String(started.detail.reason)}`,
+            ),
+          ).toBe("resumed");
+        return { id, killAt, greenFrom, resumed: started.detail.how === "resumed" };
+      }),
+    );
+    // The resumed ones ran on: give them a stage change to show it.
+    await sleep(CYCLE_MS / 2);
+
     // --- safety, from what the lamps did during the whole run ---
     await sleep(1000);
     const end = Date.now();
@@ -817,14 +894,36 @@ describe("chaos: kill -9, clean stop or flood of a gateway, or kill -9 of the br
       const response = await fetch(`${control.get(id)}/history`);
       const { entries, dropped } = (await response.json()) as { entries: HistoryEntry[]; dropped: number };
       expect(dropped).toBe(0);
+      // A kill whose restart took the lamps over (resumed: any kill, in a round, in the corridor crash or
+      // in a green) gets no outage: the lamps ran on normally across it.
+      const startAfter = (t: number) =>
+        s.events.find((e) => e.type === "gateway-started" && e.at_wall_ms >= t);
+      const resumedKills = (outages.get(id) ?? []).filter(
+        (g) => startAfter(g.goneAt)?.detail.how === "resumed",
+      );
       const windows = normalWindows(
         s.events,
         end,
-        (outages.get(id) ?? []).map((g) => g.goneAt),
+        (outages.get(id) ?? []).filter((g) => !resumedKills.includes(g)).map((g) => g.goneAt),
+        resumedKills.map((g) => g.goneAt),
       );
       expect(windows.length, why(`${id} never ran normally`)).toBeGreaterThan(0);
       const problems = lampViolations(FIXTURE_LAYOUT, entries, windows, TOLERANCE_MS);
       expect(problems, why(`${id}: the lamps broke a safety rule`)).toEqual([]);
+      // Every restart's start-up, and what it showed: a resumed one no flash from the kill on (the
+      // oracle above covered it as normal operation), a warm one none between the hand-over and its first go.
+      for (const g of outages.get(id) ?? []) {
+        const started = s.events.find((e) => e.type === "gateway-started" && e.at_wall_ms >= g.goneAt);
+        const how = String(started?.detail.how ?? "none");
+        restarts[how] = (restarts[how] ?? 0) + 1;
+        if (how !== "warm" || !started) continue;
+        const firstGo = entries.find((e) => e.t > started.at_wall_ms && /1/.test(goOutputs(e)));
+        const flash = entries.filter((e) => e.t >= g.goneAt && e.t < (firstGo?.t ?? end) && vehicleDarkIn(e));
+        expect(
+          flash.map((e) => `${e.t} ${e.outputs}`),
+          why(`${id}: a warm restart (after ${new Date(g.goneAt).toISOString()}) flashed`),
+        ).toEqual([]);
+      }
       // The module falls to its safe state when, and only when, its gateway is gone: between a kill (or
       // a clean stop's hand-over) and the new process's start (its first write follows its `gateway-started`).
       const starts = s.events.filter((e) => e.type === "gateway-started").map((e) => e.at_wall_ms);
@@ -846,6 +945,12 @@ describe("chaos: kill -9, clean stop or flood of a gateway, or kill -9 of the br
     }
     for (const p of [broker, ...gateways.values(), ...sims])
       expect(alive(p), why(`${p.name} died on its own: ${p.out.slice(-2000)}`)).toBe(true);
+    const resumed = resumes.filter((r) => r.resumed).length;
+    console.log(
+      `chaos seed ${SEED}: restarts by start-up: ${Object.entries(restarts)
+        .map(([how, n]) => `${how} ${n}`)
+        .join(", ")}; killed in a green in step: ${resumed} of ${resumes.length} resumed`,
+    );
 
     console.log(`chaos seed ${SEED}: the run\n  ${chaosLog.join("\n  ")}`);
     console.log(
@@ -853,5 +958,18 @@ describe("chaos: kill -9, clean stop or flood of a gateway, or kill -9 of the br
         `${counts.recoveries} coordinator recoveries, ${counts.pushesKilled} pushes killed; faults: kill -9 broker ${faults["kill-broker"]}, ` +
         `kill -9 gateway ${faults["kill-gateway"]}, clean stop ${faults.stop}, flood ${faults.flood}`,
     );
-  }, 270_000);
+  }, 330_000);
 });
+
+/** The go lamps of an entry (vehicle greens, walks), as "0"/"1" per group. */
+const goOutputs = (e: HistoryEntry) =>
+  [
+    ...Object.values(FIXTURE_LAYOUT.vehicles).map((c) => e.outputs[c.green]),
+    ...Object.values(FIXTURE_LAYOUT.pedestrians).map((c) => e.outputs[c.walk]),
+  ].join("");
+
+/** Is a vehicle head dark (no lamp lit): a flash's dark half. */
+const vehicleDarkIn = (e: HistoryEntry) =>
+  Object.values(FIXTURE_LAYOUT.vehicles).some(
+    (c) => e.outputs[c.red] !== "1" && e.outputs[c.yellow] !== "1" && e.outputs[c.green] !== "1",
+  );

@@ -352,9 +352,13 @@ users:
         .map((l) => `${String(l.time)} ${String(l.msg)}`)
         .slice(-20)
         .join("\n");
+    // Its cycle boundaries (the plan's first stage starts there), less the start-up's entry mid-cycle.
     const cycleStarts = () =>
-      gateway.lines.filter((l) => (l.event as { type?: string } | undefined)?.type === "cycle-start");
-    await until("x1 running its plan (a cycle start)", 30_000, () => cycleStarts().length >= 1);
+      gateway.lines.filter((l) => {
+        const event = l.event as { type?: string; entered?: string } | undefined;
+        return event?.type === "cycle-start" && event.entered === undefined;
+      });
+    await until("x1 running its plan (a cycle boundary)", 30_000 + 40_000, () => cycleStarts().length >= 1);
     /** The stage durations the gateway planned for a cycle: its offset correction, from its cycle-start line. */
     const plannedDurations = (line: Record<string, unknown>) => {
       const event = line.event as { offsetErrorMs: number; correctionMs: number };

@@ -134,6 +134,12 @@ export async function history(sim: Sim): Promise<HistoryEntry[]> {
 export const logTime = (line: Record<string, unknown>) => Date.parse(line.time as string);
 export const cycleStarts = (p: Proc) =>
   p.lines.filter((l) => (l.event as { type?: string } | undefined)?.type === "cycle-start");
+/**
+ * The cycle boundaries: cycle starts less the start-up's entry into the cycle (it enters at the stage the
+ * clock says, mid-cycle; core/start-up.ts). At a boundary the plan's first stage starts.
+ */
+export const cycleBoundaries = (p: Proc) =>
+  cycleStarts(p).filter((l) => (l.event as { entered?: string } | undefined)?.entered === undefined);
 export const faultLine = (p: Proc) => p.lines.find((l) => String(l.msg).startsWith("FAULT latched"));
 
 const permissive = (a: GroupId, b: GroupId) =>
@@ -200,12 +206,19 @@ function verifyHistory(entries: HistoryEntry[]): Record<GroupId, number[]> {
  * follow the plan's stages in order, with no conflict, every clearance complete, no fault, and a cycle
  * of the plan's length. Waits for the cycles (bounded by what it waits for).
  */
+/** The start-up, then at most the rest of the cycle it enters (lengthened by the +20 % correction), and slack. */
+const FIRST_BOUNDARY_MS = FIXTURE.startupMs + FIXTURE.cycleMs * 1.2 + 10_000;
+
 export async function expectTwoCyclesFollowPlan(sim: Sim, gateway: Proc): Promise<void> {
-  // Bound from what it waits for: the start-up, then up to three cycles (the first may start a cycle
-  // late), each stretched by at most the plan's +20 % shortway correction, plus 10 s of slack.
+  // Bound from what it waits for: the start-up, the rest of the cycle it enters, then two cycles, each
+  // stretched by at most the plan's +20 % shortway correction, plus 10 s of slack.
   const boundMs = FIXTURE.startupMs + 3 * FIXTURE.cycleMs * 1.2 + 10_000;
-  await until("two full cycles (three cycle starts)", boundMs, () => cycleStarts(gateway).length >= 3);
-  const [first, , third] = cycleStarts(gateway);
+  await until(
+    "two full cycles (three cycle boundaries)",
+    boundMs,
+    () => cycleBoundaries(gateway).length >= 3,
+  );
+  const [first, , third] = cycleBoundaries(gateway);
   const from = logTime(first as Record<string, unknown>) - 200;
   const to = logTime(third as Record<string, unknown>) + 200;
   const entries = (await history(sim)).filter((e) => e.t >= from && e.t <= to);
@@ -241,7 +254,7 @@ export function defineGatewaySimTests(transport: "tcp" | "rtu"): void {
     it("a dark lamp ends in latched flash within the red-fail window", async () => {
       const sim = await startSim(transport);
       const { gateway } = startGateway(sim);
-      await until("the first cycle", 20_000, () => cycleStarts(gateway).length >= 1);
+      await until("the first cycle boundary", FIRST_BOUNDARY_MS, () => cycleBoundaries(gateway).length >= 1);
       await new Promise((r) => setTimeout(r, 500)); // M is green (main stage, at least 5 s)
       const injected = await setFaults(sim, { dark: [2] });
       const fault = await until("the fault", 5_000, () => faultLine(gateway));
@@ -264,7 +277,11 @@ export function defineGatewaySimTests(transport: "tcp" | "rtu"): void {
       async () => {
         const sim = await startSim(transport);
         const { gateway, fixture } = startGateway(sim);
-        await until("the first cycle", 20_000, () => cycleStarts(gateway).length >= 1);
+        await until(
+          "the first cycle boundary",
+          FIRST_BOUNDARY_MS,
+          () => cycleBoundaries(gateway).length >= 1,
+        );
         await setFaults(sim, { stuck: [2] }); // M's green relay welded on
         const fault = await until("the fault", 30_000, () => faultLine(gateway));
         expect(["feedback-mismatch", "observed-conflict"]).toContain((fault.latch as { kind: string }).kind);
@@ -311,7 +328,11 @@ export function defineGatewaySimTests(transport: "tcp" | "rtu"): void {
       async () => {
         const sim = await startSim(transport);
         const { gateway } = startGateway(sim);
-        await until("the first cycle", 20_000, () => cycleStarts(gateway).length >= 1);
+        await until(
+          "the first cycle boundary",
+          FIRST_BOUNDARY_MS,
+          () => cycleBoundaries(gateway).length >= 1,
+        );
         const injected = await setFaults(sim, { noAnswer: true });
         const fault = await until("the fault", 5_000, () => faultLine(gateway));
         expect((fault.latch as { kind: string }).kind).toBe("device-lost");

@@ -73,6 +73,22 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
         : null;
     });
 
+    // And until each has shown a main green of the base plan: a start-up enters the cycle where the clock
+    // puts it, which may be the side stage, and the push would otherwise take effect before any.
+    const historyOf = async (id: string) =>
+      (
+        (await (await fetch(`${controls.get(id)}/history`)).json()) as {
+          entries: HistoryEntry[];
+        }
+      ).entries;
+    const deadline = Date.now() + 2 * CYCLE_MS;
+    for (const id of fixture.ids) {
+      while (greenOnsets(await historyOf(id)).length === 0) {
+        if (Date.now() > deadline) throw new Error(`${id} showed no main green within two cycles`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+
     const push = cli([
       "plan",
       "push",
@@ -123,9 +139,7 @@ describe("greenwave plan push against the demo corridor, as processes", () => {
     );
 
     for (const [index, id] of fixture.ids.entries()) {
-      const history = (
-        (await (await fetch(`${controls.get(id)}/history`)).json()) as { entries: HistoryEntry[] }
-      ).entries;
+      const history = await historyOf(id);
       const spans = greenOnsets(history);
       const setup = loadIntersectionSetup(join(fixture.dir, `${id}.yaml`));
       const phaseOf = (planName: string) => {

@@ -35,7 +35,11 @@ afterEach(async () => {
 
 type Transport = "tcp" | "rtu";
 
-async function rig(transport: Transport, rejectRegisters: number[] = []): Promise<Rig> {
+async function rig(
+  transport: Transport,
+  rejectRegisters: number[] = [],
+  monoNow: () => number = mono,
+): Promise<Rig> {
   let sim: RunningSimulator;
   let link: Link;
   let pty: PtyPair | undefined;
@@ -70,7 +74,7 @@ async function rig(transport: Transport, rejectRegisters: number[] = []): Promis
     faultWindowMs: 400,
     watchdogMs: 500,
   };
-  const stage = new OutputStage(intersection, [layout], mono);
+  const stage = new OutputStage(intersection, [layout], monoNow);
   await stage.open();
   const made = { sim, stage, layout, ...(pty ? { pty } : {}) };
   rigs.push(made);
@@ -137,6 +141,8 @@ describe.each(transports)("output stage against the simulated module over %s", (
     expect(client?.counters.failures.timeout).toBeGreaterThanOrEqual(2);
     expect(client?.link.isOpen).toBe(true);
     expect(client?.link.reopens).toBe(0);
+    // Whether its fault window (400 ms) or its watchdog (500 ms) is seen to pass first, the last error is named.
+    expect(lost[0]?.detail).toMatch(/no good exchange for \d+ ms|longer than its watchdog \(500 ms\)/);
     sim.model.faults.noAnswer = false;
     const back = await stage.exchange(lamps(MAIN));
     expect(back.errors).toEqual([]);
@@ -165,6 +171,90 @@ describe.each(transports)("output stage against the simulated module over %s", (
     expect(sim.model.inSafeState).toBe(true);
     expect(sim.model.coils).toEqual(layout.safeState);
     expect(sim.model.history.at(-1)?.cause).toBe("watchdog");
+    // The stall is over: the next exchange does not bring M's green back out of the safe state (it did,
+    // ~100 ms later, with no fault): it reports the module lost, naming the gap and the watchdog.
+    const after = await stage.exchange(lamps(MAIN));
+    expect(after.lost).toHaveLength(1);
+    expect(after.lost[0]?.device).toBe("io1");
+    expect(after.lost[0]?.detail).toMatch(
+      /no write reached it for \d+ ms, longer than its watchdog \(500 ms\)/,
+    );
+    expect(after.lost[0]?.detail).toContain("reset the fault");
+    expect(after.observed).toBeNull();
+    expect(sim.model.coils).toEqual(layout.safeState);
+    expect(sim.model.history.at(-1)?.cause).toBe("watchdog");
+  });
+
+  it("a stall past the watchdog, on the stage's own clock, is reported before any write; one within it is not", async () => {
+    let stalledMs = 0;
+    const { sim, stage, layout } = await rig(transport, [], () => mono() + stalledMs);
+    await stage.exchange(lamps(MAIN));
+    // Within the watchdog (the module's timer has not run out): written as usual.
+    stalledMs += 400;
+    const within = await stage.exchange(lamps(MAIN));
+    expect(within.lost).toEqual([]);
+    expect(within.observed).toEqual(lamps(MAIN));
+    const writes = sim.model.history.length;
+    const yellow = lamps(["yellow", "red", "dont-walk", "dont-walk"]);
+    // Past it: nothing is written (the real module would be in its safe state), and it is said once.
+    stalledMs += 600;
+    const past = await stage.exchange(yellow);
+    expect(past.lost.map((l) => l.device)).toEqual(["io1"]);
+    expect(past.lost[0]?.detail).toContain("longer than its watchdog (500 ms)");
+    expect(sim.model.history.length).toBe(writes);
+    expect(sim.model.coils).toEqual(coilsFor(layout, lamps(MAIN)));
+    // What follows (the controller's fault flash) is written again, the watchdog configured again first.
+    const next = await stage.exchange(yellow);
+    expect(next.lost).toEqual([]);
+    expect(next.errors).toEqual([]);
+    expect(sim.model.coils).toEqual(coilsFor(layout, yellow));
+  });
+
+  it("a restart whose module drops the lamps between the start-up readback and the first write reports it, once", async () => {
+    const { sim, stage, layout } = await rig(transport);
+    await stage.exchange(lamps(MAIN));
+    await stage.close(); // the process dies (its link with it)
+    // The dead process's lamps, read by a new one; then the module's watchdog (500 ms) runs out.
+    const restarted = new OutputStage(intersection, [layout], mono);
+    rigs.push({ sim, stage: restarted, layout });
+    await restarted.open();
+    expect(await restarted.observe()).toEqual(lamps(MAIN));
+    await sleep(800);
+    expect(sim.model.inSafeState).toBe(true);
+    const first = await restarted.exchange(lamps(MAIN));
+    expect(first.lost[0]?.detail).toContain("between the start-up readback and the first write");
+    expect(sim.model.coils).toEqual(layout.safeState);
+    // Within the watchdog, the same start writes as usual.
+    await restarted.exchange(lamps(MAIN));
+    await restarted.close();
+    const again = new OutputStage(intersection, [layout], mono);
+    rigs.push({ sim, stage: again, layout });
+    await again.open();
+    expect(await again.observe()).toEqual(lamps(MAIN));
+    const ok = await again.exchange(lamps(MAIN));
+    expect(ok.lost).toEqual([]);
+    expect(ok.observed).toEqual(lamps(MAIN));
+  });
+
+  it("a module without a watchdog holds its lamps: a long gap is not a drop", async () => {
+    let stalledMs = 0;
+    const { stage, layout } = await rig(transport, [], () => mono() + stalledMs);
+    const noWatchdog = new OutputStage(
+      intersection,
+      [{ ...layout, profile: { ...layout.profile, watchdog: null } }],
+      () => mono() + stalledMs,
+    );
+    await stage.close();
+    await noWatchdog.open();
+    try {
+      await noWatchdog.exchange(lamps(MAIN));
+      stalledMs += 10_000;
+      const later = await noWatchdog.exchange(lamps(MAIN));
+      expect(later.lost).toEqual([]);
+      expect(later.observed).toEqual(lamps(MAIN));
+    } finally {
+      await noWatchdog.close();
+    }
   });
 
   it.runIf(transport === "rtu")("counts a corrupted answer as a CRC error, not a timeout", async () => {
@@ -199,7 +289,8 @@ describe.each(transports)("output stage against the simulated module over %s", (
       rigs.push({ sim: again, stage: new OutputStage(intersection, [], mono), layout });
       const started = mono();
       let result = await stage.exchange(lamps(MAIN));
-      while (result.errors.length > 0 && mono() - started < 5_000) {
+      // Down for longer than its watchdog, the module is reported as having dropped the lamps, once.
+      while ((result.errors.length > 0 || result.lost.length > 0) && mono() - started < 5_000) {
         await sleep(100);
         result = await stage.exchange(lamps(MAIN));
       }

@@ -61,6 +61,8 @@ describe("greenwave.service", () => {
     expect(one("RestartSec")).toBe("2");
     expect(one("KillSignal")).toBe("SIGTERM");
     expect(one("TimeoutStopSec")).toBe("60");
+    // systemctl reload: SIGHUP, the intersection file reloaded (README, "Changing the intersection file").
+    expect(one("ExecReload")).toBe("/bin/kill -HUP $MAINPID");
     expect(one("User")).toBe("greenwave");
     expect(one("SupplementaryGroups")).toBe("dialout");
     expect(one("EnvironmentFile")).toBe("-/etc/greenwave/gateway.env");

@@ -24,6 +24,8 @@ const valid = {
   },
   audit: { v: 1, id: "c1", by: "alice", beforeSeq: null, sinceWallMs: null, limit: 500 },
   events: { v: 1, id: "c1", by: "alice", afterSeq: 0, sinceWallMs: null, untilWallMs: null, limit: 2000 },
+  hold: { v: 1, id: "c1", by: "alice", on: true, forMs: 600_000 },
+  "lamp-test": { v: 1, id: "c1", by: "alice", action: "start", stepMs: 2000, confirm: true },
 } as const;
 
 describe("command payloads", () => {

@@ -90,6 +90,8 @@ describe("greenwave status, the table", () => {
       view(status("pine", 2, { mode: "coordinated" })),
       view(status("cedar", 3, { mode: "flash", cycle: null })),
       view(status("ash", 4, { mode: "coordinated", cycle: cycle(0, true) }), false),
+      // A maintenance hold (greenwave hold): the stage it keeps, its cycle second running on.
+      view(status("birch", 5, { mode: "hold", cycle: cycle(0, true) })),
     ];
     const table = renderStatusTable(statusJson("main-street", views, NOW), "u", { wide: false });
     const row = (id: string) => table.split("\n").find((l) => l.startsWith(`${id} `)) ?? "";
@@ -101,6 +103,7 @@ describe("greenwave status, the table", () => {
     expect(row("cedar")).toMatch(/^cedar\s+flash\s+off-peak v1\s+-\s+-\s+-\s+no\s+-$/);
     // Offline: the retained cycle is history, not where it is now.
     expect(row("ash")).toMatch(/^ash\s+OFFLINE\s+off-peak v1\s+-\s+-\s+-\s+-\s+-$/);
+    expect(row("birch")).toMatch(/^birch\s+hold\s+off-peak v1\s+main\s+12\/100 s\s+0\.0 s\s+yes\s+-$/);
   });
 
   it("says when no intersection has published", () => {

@@ -5,6 +5,7 @@ import type { TimeReference } from "../../core/time/time-reference.js";
 import { bareId, scheduleKey } from "../../core/schedule/committed-change.js";
 import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
 import type { Outcome } from "../../core/corridor/participant.js";
+import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import { decisionTopic, inboxTopic } from "../../protocol/corridor-messages.js";
 import { PROTOCOL_VERSION } from "../../protocol/topics.js";
 import { systemClock } from "../clock.js";
@@ -148,6 +149,8 @@ export type PushedChange =
       /** The plan file's content digest (config/plan-digest.ts), sent with the PREPARE. */
       readonly digest: string;
       readonly until?: number | "hold";
+      /** Its signature (`greenwave plan sign`), sent with the PREPARE; absent: unsigned. */
+      readonly signature?: WireSignature;
     }
   | {
       readonly kind: "schedule";
@@ -157,6 +160,8 @@ export type PushedChange =
       readonly digest: string;
       readonly bundle: unknown;
       readonly participants: readonly string[];
+      /** Its signature (`greenwave schedule sign`), sent with the PREPARE; absent: unsigned. */
+      readonly signature?: WireSignature;
     };
 
 /** A change to coordinate: what, its earliest activation, how far ahead at least. */
@@ -203,6 +208,7 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
     }),
     change.kind === "plan" ? change.planFile : change.bundle,
     request.haltAfter,
+    change.signature ?? null,
   );
   // Decided, then acknowledged by all or given up on after the ack timeout (the record is retained).
   let giveUp: NodeJS.Timeout | null = null;

@@ -9,6 +9,7 @@ import type { Outcome } from "../../core/corridor/participant.js";
 import { bareId, isScheduleKey } from "../../core/schedule/committed-change.js";
 import { invariant } from "../../core/invariant.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
+import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import type { CommitRecord, CoordinatorPorts } from "./coordinator-ports.js";
 
 /** Fault injection for tests and drills: the coordinator "dies" right after sending every PREPARE, or right after forcing its commit. */
@@ -36,6 +37,8 @@ export class CoordinatorRun {
     /** The plan file's content, sent with every PREPARE (null for a run resumed from the log). */
     private readonly planFile: unknown,
     private readonly haltAfter: HaltAfter | null,
+    /** The content's signature (`greenwave plan sign`), sent with every PREPARE; null: unsigned. */
+    private readonly signature: WireSignature | null = null,
   ) {}
 
   step(event: CoordinatorEvent): void {
@@ -119,6 +122,7 @@ export class CoordinatorRun {
       },
       planFile: this.planFile,
       activationWallMs: m.txn.activationWallMs,
+      ...(this.signature ? { signature: this.signature } : {}),
     };
   }
 
@@ -144,13 +148,18 @@ export class CoordinatorShell {
     return this.current.filter((r) => r.state.phase !== "done" && !r.halted);
   }
 
-  begin(state: CoordinatorState, planFile: unknown, haltAfter?: HaltAfter | null): CoordinatorRun {
+  begin(
+    state: CoordinatorState,
+    planFile: unknown,
+    haltAfter?: HaltAfter | null,
+    signature?: WireSignature | null,
+  ): CoordinatorRun {
     this.current = [...this.runs];
     invariant(
       this.current.length < MAX_COORDINATOR_RUNS,
       () => `coordinator ${this.ports.me} already runs ${MAX_COORDINATOR_RUNS} transactions`,
     );
-    const run = new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null);
+    const run = new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null, signature ?? null);
     this.current.push(run);
     run.step({ type: "start" });
     return run;

@@ -4,6 +4,8 @@ import { DEFAULT_PREPARE_TIMING_RULES } from "../../core/corridor/prepare-check.
 import type { PlanInForceRef, StoredTxn } from "../../core/corridor/resume.js";
 import type { CommittedChange } from "../../core/schedule/committed-change.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
+import type { PrepareVerdict } from "../../core/corridor/participant.js";
+import type { SignedSubject, WireSignature } from "../../core/corridor/plan-signature.js";
 
 /**
  * The ports of the participant shell (`participant-shell.ts`): everything it touches outside the pure
@@ -83,9 +85,19 @@ export interface ParticipantShellHost {
   changed(): void;
 }
 
+/**
+ * Whether a PREPARE's content is signed by a key this gateway trusts (plan-trust.ts): the subject is
+ * what this participant compiled (its own digest); the corridor is the trust's own.
+ */
+export interface SignatureCheck {
+  check(subject: Omit<SignedSubject, "corridor">, signature: WireSignature | null): PrepareVerdict;
+}
+
 export interface CorridorSettings extends PrepareTimingRules {
   /** Our own knowledge of our clock's error (NTP/GPS), when the platform gives it; null: unknown. */
   readonly clockErrorMs: () => number | null;
+  /** The trusted keys a PREPARE's plan or schedule must be signed with; absent: unsigned content is taken. */
+  readonly planTrust?: SignatureCheck;
 }
 
 export const DEFAULT_CORRIDOR_SETTINGS: CorridorSettings = {

@@ -217,7 +217,8 @@ export class ParticipantShell {
 
   /**
    * Timing first (cheapest, and what a stale PREPARE fails), then the controller's room, then the plan,
-   * then its identity: one content per (id, version) here (plan-identity.ts).
+   * then its signature (with trusted keys: plan-trust.ts), then its identity: one content per (id,
+   * version) here (plan-identity.ts).
    */
   private check(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
     const { settings, host, planCheck, clock, disk } = this.ports;
@@ -232,6 +233,21 @@ export class ParticipantShell {
     if (refusal !== null) return { ok: false, reason: refusal };
     const verdict = planCheck.check(body);
     if (!verdict.ok) return verdict;
+    // Signed by a trusted key? Over this gateway's own digest of the content (never the PREPARE's claim).
+    if (settings.planTrust) {
+      const digest = (verdict.plan as { digest?: unknown }).digest;
+      if (typeof digest !== "string")
+        return {
+          ok: false,
+          reason: "no content digest could be computed here, so no signature can be checked",
+        };
+      const kind = isCompiledSchedule(verdict.plan) ? "schedule" : "plan";
+      const signed = settings.planTrust.check(
+        { kind, id: body.plan.id, version: body.plan.version, digest },
+        body.signature ?? null,
+      );
+      if (!signed.ok) return signed;
+    }
     const key = isCompiledSchedule(verdict.plan) ? scheduleKey(body.plan.id) : body.plan.id;
     const identity = checkPlanIdentity(
       {
