@@ -27,6 +27,12 @@ export interface ExchangeResult {
   readonly detectorInputs: (boolean | null)[];
   /** Modules that have not had a good exchange for longer than their fault window. */
   readonly lost: LostDevice[];
+  /**
+   * Set when, before the first write after a start, a module's watchdog had dropped the lamps the start-up
+   * decided from: what every module shows now (null: not all could be read), and why. Nothing was written
+   * to that module. The controller decides the start-up again from it (the full start-up).
+   */
+  readonly fieldDropped: { readonly detail: string; readonly observed: Lamps[] | null } | null;
   readonly errors: ModbusError[];
   /** Each module's share of the exchange (its write and readback), in milliseconds, by device id. */
   readonly durationsMs: ReadonlyMap<string, number>;
@@ -47,6 +53,8 @@ interface ModuleSlot {
   lastWriteMonoMs: number | null;
   /** Why the module's watchdog dropped the lamps, found before this exchange wrote: reported as lost. */
   watchdogDrop: string | null;
+  /** The same, found before the first write after a start: what the module shows now, and why. */
+  startDrop: { readonly detail: string; readonly read: boolean[] } | null;
   /** What `observe()` read before the first write (checked again just before it), or null. */
   atStart: boolean[] | null;
 }
@@ -85,6 +93,7 @@ export class OutputStage {
         watchdogConfigured: false,
         lastWriteMonoMs: null,
         watchdogDrop: null,
+        startDrop: null,
         atStart: null,
       };
     });
@@ -170,6 +179,18 @@ export class OutputStage {
         lost.push({ device: slot.layout.deviceId, detail: lostDetail(slot, silentMs) });
     }
     const feedback = results.map((r) => (r instanceof ModbusError ? null : r));
+    const startDrops = this.slots.filter((slot) => slot.startDrop !== null);
+    let fieldDropped: ExchangeResult["fieldDropped"] = null;
+    if (startDrops.length > 0) {
+      const now = this.slots.map((slot, i) => slot.startDrop?.read ?? feedback[i] ?? null);
+      fieldDropped = {
+        detail: startDrops
+          .map((slot) => `device ${slot.layout.deviceId}: ${slot.startDrop?.detail}`)
+          .join("; "),
+        observed: now.every((f) => f !== null) ? observedLamps(this.intersection, this.layouts, now) : null,
+      };
+      for (const slot of startDrops) slot.startDrop = null;
+    }
     // No module, no feedback: an intersection without devices has nothing to compare. A failed
     // exchange (an invalid answer included) gives no feedback at all: garbage never reaches the monitor.
     const complete = this.slots.length > 0 && errors.length === 0 && feedback.every((f) => f !== null);
@@ -182,6 +203,7 @@ export class OutputStage {
         feedback,
       ),
       lost,
+      fieldDropped,
       errors,
       durationsMs,
     };
@@ -196,7 +218,16 @@ export class OutputStage {
     // A module whose watchdog ran out since its last write has dropped the lamps to its safe state (a
     // green to red, with no yellow): writing the lamps again would bring a green back out of nowhere
     // ~100 ms later. Reported as lost instead (the controller latches a fault: flash), not written.
-    const drop = watchdogDrop(slot, this.monoNow()) ?? (await droppedSinceStart(slot));
+    const atStart = await droppedSinceStart(slot);
+    if (atStart !== null) {
+      // Nothing written yet in this run: the start-up is decided again from what the module shows now.
+      slot.startDrop = atStart;
+      slot.lastWriteMonoMs = null;
+      slot.lastCoils = null;
+      slot.watchdogConfigured = false;
+      return null;
+    }
+    const drop = watchdogDrop(slot, this.monoNow());
     if (drop !== null) {
       slot.watchdogDrop = drop;
       slot.lastWriteMonoMs = null;
@@ -280,7 +311,9 @@ async function readBack({ layout, client }: ModuleSlot): Promise<boolean[] | nul
  * Read once more; the lamps in use gone from what was read to exactly the safe state is the watchdog's
  * doing. Once per start, for a module with a watchdog; a failed read is the exchange's to find.
  */
-async function droppedSinceStart(slot: ModuleSlot): Promise<string | null> {
+async function droppedSinceStart(
+  slot: ModuleSlot,
+): Promise<{ readonly detail: string; readonly read: boolean[] } | null> {
   const atStart = slot.atStart;
   slot.atStart = null;
   if (atStart === null || slot.layout.profile.watchdog === null) return null;
@@ -291,7 +324,10 @@ async function droppedSinceStart(slot: ModuleSlot): Promise<string | null> {
   if (safe(atStart)) return null;
   const now = await readBack(slot).catch(() => null);
   if (now === null || !safe(now)) return null;
-  return `its watchdog dropped the lamps to its safe state between the start-up readback and the first write (the last run's lamps, which the start-up decided from, are gone without their clearances); the gateway flashes the intersection rather than bring them back. The restart came too close to the module's watchdog (${String(effectiveWatchdogMs(slot.layout))} ms): check the intersection, then reset the fault`;
+  return {
+    detail: `its watchdog dropped the lamps to its safe state between the start-up readback and the first write (the restart came too close to the module's watchdog, ${String(effectiveWatchdogMs(slot.layout))} ms): the start-up is decided again from what it shows now`,
+    read: now,
+  };
 }
 
 /** The timeout a module's watchdog really runs with: `watchdogMs` in the profile's units (as written). */

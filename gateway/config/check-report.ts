@@ -1,6 +1,6 @@
 import { IN_STEP_TOLERANCE_MS, type IntersectionPlan } from "../core/model.js";
-import { convergence } from "../core/convergence.js";
 import { correctionCycleBound } from "../core/plan.js";
+import { convergence } from "../core/convergence.js";
 import { formatSeconds } from "../core/units.js";
 import { ConfigError, formatIssue, type LocatedIssue } from "./errors.js";
 
@@ -62,7 +62,7 @@ export function describePlan(plan: IntersectionPlan): string {
 /**
  * How long offset correction takes at worst (core/convergence.ts): from any offset error at a cycle
  * boundary (a clock step, a hold released), and after a switch to this plan (the switching cycle may
- * stretch). A start-up enters the cycle where the offset puts it: in step from its first cycle.
+ * stretch). A start-up enters the cycle where the offset puts it (core/start-up.ts): in step at once.
  */
 export function describeConvergence(plan: IntersectionPlan): string {
   const worst = convergence(plan, DEFAULT_TICK_MS);
@@ -72,5 +72,5 @@ export function describeConvergence(plan: IntersectionPlan): string {
     return `no hard bound on getting in step: on ${DEFAULT_TICK_MS} ms ticks a cycle can end up to ${formatSeconds(worst.lossPerCycleMs)} late (a stage at its minimum passes a late start on), more than the ${formatSeconds(IN_STEP_TOLERANCE_MS)} in-step tolerance; without that, ${exact.cycles} cycles (${Math.ceil(exact.ms / 1000)} s); give the stages time above their minimums`;
   }
   const cycles = `${worst.cycles} cycle${worst.cycles === 1 ? "" : "s"}`;
-  return `in step at start-up, within ${cycles} (${Math.ceil(worst.ms / 1000)} s) from any offset error, within ${switched} cycles of a switch`;
+  return `in step at start-up (entered where the clock puts the cycle), within ${cycles} (${Math.ceil(worst.ms / 1000)} s) from any offset error, within ${switched} cycles of a switch`;
 }

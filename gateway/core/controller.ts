@@ -54,6 +54,7 @@ export interface ControllerState {
 }
 
 export type ControllerEvent =
+  | FieldDropped
   | { readonly type: "tick" }
   | { readonly type: "readback"; readonly observed: readonly Lamps[] }
   /** The detector inputs as read with the lamps, by detector index (null: no reading this time). */
@@ -78,6 +79,16 @@ export type ControllerEvent =
    * on this store ended (absent: unknown, the full start-up).
    */
   | { readonly type: "field-at-start"; readonly observed: readonly Lamps[]; readonly previous?: PreviousRun };
+/**
+ * The lamps the start-up decided from were dropped by a module's watchdog before the first write (the
+ * restart came too close to it): `observed` is what every module shows now. The start-up is decided
+ * again from it, the full start-up (what shows is cleared first).
+ */
+export type FieldDropped = {
+  readonly type: "field-dropped";
+  readonly observed: readonly Lamps[];
+  readonly detail: string;
+};
 
 export type ControllerEffect =
   /** Write these lamps now. Always preceded, when a fault latched in the same step, by persist-latch. */
@@ -184,6 +195,21 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
         intersection,
       );
     }
+    case "field-dropped":
+      if (state.mon.latch) return { state, effects };
+      return runSequencer(
+        // What the tick before computed was not written where the lamps dropped: the monitor's history of
+        // it goes, as at a start (the full start-up's flash and all-red cover what the module dropped).
+        { ...state, written: null, mon: startMonitor(intersection, null) },
+        {
+          type: "re-adopt",
+          intervals: intervalsShown(intersection, event.observed),
+          reason: `a module's watchdog dropped the lamps before the first write (${event.detail})`,
+        },
+        now,
+        effects,
+        intersection,
+      );
     case "field-at-start":
       if (state.written || state.mon.latch) return { state, effects };
       return runSequencer(

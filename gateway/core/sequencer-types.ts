@@ -158,6 +158,11 @@ export type SequencerEvent =
       /** How the last run ended (absent: unknown, the full start-up). */
       readonly previous?: PreviousRun;
     }
+  /**
+   * The lamps a start-up decided from are gone before its first write (a module's watchdog dropped them):
+   * start again from what shows now — cleared first, then the full start-up.
+   */
+  | { readonly type: "re-adopt"; readonly intervals: readonly GroupInterval[]; readonly reason: string }
   /** Hold the stage shown (maintenance) for at most `forMs`, or release the hold. */
   | { readonly type: "hold"; readonly forMs: number; readonly by: string }
   | { readonly type: "release-hold"; readonly by: string }

@@ -201,6 +201,17 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
     case "adopt":
       next = adopt(state, event.intervals, event.allRed ?? false, event.previous ?? "unknown", now, events);
       break;
+    case "re-adopt": {
+      const fresh = startSequencer(state.intersection, state.plan, now);
+      events.push({ type: "start-up", how: "cold", reason: event.reason });
+      next = clearShown(
+        { ...fresh, pending: state.pending, stopRequested: state.stopRequested, cycles: state.cycles },
+        event.intervals,
+        now,
+        true,
+      );
+      break;
+    }
     case "hold":
       next = hold(state, event.forMs, event.by, now, events);
       break;
@@ -333,10 +344,33 @@ function adopt(
   events.push({ type: "start-up", how: decided.how, reason: decided.reason });
   if (decided.how === "resumed") return resume(state, decided, now, events);
   if (decided.how === "warm") return enterMode(state, "startup-all-red", now);
+  return clearShown(state, intervals, now, previous === "ended-abruptly");
+}
+
+/**
+ * The full start-up over what the field shows: a green, WALK or yellow is cleared first, never cut; and
+ * no group goes before every group at rest could have finished a clearance the readback cannot see (a
+ * pedestrian clearance frozen as steady DON'T WALK), should it outlast the start-up flash and all-red.
+ */
+function clearShown(
+  state: SequencerState,
+  intervals: readonly GroupInterval[],
+  now: Now,
+  lastRunRan: boolean,
+): SequencerState {
+  const running = intervals.some((i) => i === "go" || i === "clearance");
+  // Only where a run was going (the lamps show it, or the store proves an abrupt end): a module that
+  // shows nothing running after a first start or another configuration gets the start-up as it was.
+  if (!running && !lastRunRan) return state;
+  let hiddenMs = 0;
+  state.intersection.groups.forEach((g, gi) => {
+    if (intervals[gi] === "rest") hiddenMs = Math.max(hiddenMs, g.clearanceMs + g.redClearanceMs);
+  });
+  const guarded = { ...state, noGoBeforeMs: Math.max(state.noGoBeforeMs, now.monoMs + hiddenMs) };
   // Nothing to take over: start as usual.
-  if (!intervals.some((i) => i === "go" || i === "clearance")) return state;
+  if (!running) return guarded;
   return {
-    ...state,
+    ...guarded,
     mode: "startup-clearing",
     modeSinceMs: now.monoMs,
     // Timed from the first tick, when the outputs are first written and checked (as every interval).
@@ -474,7 +508,7 @@ function advanceOnce(s: SequencerState, now: Now, events: SignalEvent[]): Sequen
     case "startup-flash":
       return t - s.modeSinceMs >= s.intersection.startupFlashMs ? enterMode(s, "startup-all-red", now) : s;
     case "startup-all-red": {
-      if (t - s.modeSinceMs < s.intersection.startupAllRedMs) return s;
+      if (t - s.modeSinceMs < s.intersection.startupAllRedMs || t < s.noGoBeforeMs) return s;
       // Normal operation begins where the clock puts the cycle; a plan due by now takes effect here.
       const due = takeDue(s, now.wallMs, events);
       const plan = due.activation?.plan ?? s.plan;

@@ -262,7 +262,15 @@ export class GatewayNode {
   /** The start-up decided (once per run): said in the log in words, and audited as gateway-started. */
   private startedAs(how: "resumed" | "warm" | "cold", reason: string): void {
     const starting = this.starting;
-    if (!starting) return;
+    if (!starting) {
+      // Decided again before the first write reached the lamps (a module's watchdog dropped them).
+      this.options.log.warn(
+        { startUp: { how, reason } },
+        `start-up decided again: the full start-up: ${reason}`,
+      );
+      this.audit.now("start-up-revised", null, { how, reason });
+      return;
+    }
     this.starting = null;
     const { log } = this.options;
     const plan = this.runner.controller.seq.plan;

@@ -17,6 +17,8 @@ export interface ExchangeOutcome {
   readonly detectorInputs?: readonly (boolean | null)[];
   /** Devices silent for longer than their fault window. */
   readonly lost: readonly { readonly device: string; readonly detail: string }[];
+  /** Lamps a module's watchdog dropped before the first write of this run (OutputStage), and what shows now. */
+  readonly fieldDropped?: { readonly detail: string; readonly observed: readonly Lamps[] | null } | null;
 }
 
 export interface RunnerHooks extends ControllerHooks {
@@ -141,6 +143,13 @@ export class IntersectionRunner {
         const outcome = await this.hooks.exchange(lamps);
         for (const lost of outcome.lost)
           this.dispatch({ type: "device-lost", device: lost.device, detail: lost.detail });
+        const dropped = outcome.fieldDropped;
+        // Dropped before anything was written: the start-up is decided again from what shows now; if not
+        // every module could be read, nothing proves what shows: a fault (flash) instead.
+        if (dropped?.observed)
+          this.dispatch({ type: "field-dropped", observed: dropped.observed, detail: dropped.detail });
+        else if (dropped)
+          this.dispatch({ type: "device-lost", device: "(start-up)", detail: dropped.detail });
         if (outcome.observed) this.dispatch({ type: "readback", observed: outcome.observed });
         if (outcome.detectorInputs && outcome.detectorInputs.length > 0)
           this.dispatch({ type: "detectors", readings: outcome.detectorInputs });

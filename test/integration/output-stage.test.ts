@@ -210,7 +210,7 @@ describe.each(transports)("output stage against the simulated module over %s", (
     expect(sim.model.coils).toEqual(coilsFor(layout, yellow));
   });
 
-  it("a restart whose module drops the lamps between the start-up readback and the first write reports it, once", async () => {
+  it("a restart whose module drops the lamps between the start-up readback and the first write reports it, once, with what shows now", async () => {
     const { sim, stage, layout } = await rig(transport);
     await stage.exchange(lamps(MAIN));
     await stage.close(); // the process dies (its link with it)
@@ -222,7 +222,11 @@ describe.each(transports)("output stage against the simulated module over %s", (
     await sleep(800);
     expect(sim.model.inSafeState).toBe(true);
     const first = await restarted.exchange(lamps(MAIN));
-    expect(first.lost[0]?.detail).toContain("between the start-up readback and the first write");
+    expect(first.fieldDropped?.detail).toContain("between the start-up readback and the first write");
+    expect(first.lost).toEqual([]);
+    // What shows now (the safe state: no green, no WALK), for the start-up to be decided again.
+    expect(first.fieldDropped?.observed?.length).toBe(intersection.groups.length);
+    expect(first.fieldDropped?.observed?.some((l) => l.green)).toBe(false);
     expect(sim.model.coils).toEqual(layout.safeState);
     // Within the watchdog, the same start writes as usual.
     await restarted.exchange(lamps(MAIN));
@@ -233,6 +237,7 @@ describe.each(transports)("output stage against the simulated module over %s", (
     expect(await again.observe()).toEqual(lamps(MAIN));
     const ok = await again.exchange(lamps(MAIN));
     expect(ok.lost).toEqual([]);
+    expect(ok.fieldDropped).toBeNull();
     expect(ok.observed).toEqual(lamps(MAIN));
   });
 

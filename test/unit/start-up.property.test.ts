@@ -98,8 +98,13 @@ describe("restarts and holds under random plans", () => {
           b.dispatch({ type: "field-at-start", observed: held, previous });
           const how = b.signals.find((s) => s.event.type === "start-up");
           // What the crossing pedestrians were owed when the process died: the clearance goes on, unseen.
+          // Guarded where a run was known to be going: the store proves an abrupt end, or the lamps show
+          // a green, WALK or yellow. (No proof and nothing shown: the start-up as it always was, whose
+          // flash and all-red must then outlast a pedestrian clearance: docs/signal-core.md.)
+          const running = held.some((l) => l.green || l.yellow);
+          const guarded = previous === "ended-abruptly" || previous === "stopped-clean" || running;
           const hiddenUntil = intersection.groups.map((g, gi) =>
-            heldAspects[gi] === "ped-clearance"
+            guarded && heldAspects[gi] === "ped-clearance"
               ? (clearanceSince[gi] as number) + g.clearanceMs
               : Number.NEGATIVE_INFINITY,
           );

@@ -147,6 +147,32 @@ describe("a restart takes the lamps over where they prove the cycle is (issue 19
     expect(events(y, "cycle-start")[0]?.event.offsetErrorMs ?? 0).toBeLessThanOrEqual(200);
   });
 
+  it("starts again, cold and without a fault, when a module's watchdog dropped the lamps before the first write", () => {
+    const { x, lamps } = crashedAt(20_000);
+    const y = restart(x, lamps, "ended-abruptly", 900);
+    expect(events(y, "start-up")[0]?.event.how).toBe("resumed");
+    y.tick(100);
+    // The module's safe state, read just before that first write: every head red, no WALK.
+    const safe = intersection.groups.map(() => ({ red: true, yellow: false, green: false }));
+    y.dispatch({
+      type: "field-dropped",
+      observed: safe,
+      detail: "device io1: its watchdog dropped the lamps",
+    });
+    expect(events(y, "start-up")[1]?.event).toMatchObject({
+      how: "cold",
+      reason: expect.stringContaining("dropped"),
+    });
+    expect(y.state.seq.mode).toBe("startup-flash");
+    const oracle = new SafetyOracle(intersection);
+    // Flash and all-red, and no green before PM's 17 s pedestrian clearance (frozen, unseen) could end.
+    run(y, 16_000, oracle);
+    expect(y.state.seq.mode).toBe("startup-all-red");
+    run(y, 2_000, oracle);
+    expect(y.state.mon.latch).toBeNull();
+    expect(y.state.seq.mode).toBe("running");
+  });
+
   it("gives a pedestrian clearance the readback cannot see its full time before a conflicting green", () => {
     // 38 s into main: PS (crossing Elm Ave) is in its 10 s clearance, M still green.
     const { x, lamps, aspects } = crashedAt(38_000);
