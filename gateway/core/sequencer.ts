@@ -1136,7 +1136,18 @@ function fitsFrom(
     at.nowMs + endingClearanceMs(s.intersection, s.served, served),
     minimumEnd(s, shown, served),
   );
-  return startMs <= windowStart + TICK_SLACK_MS || fits(s, stage, served, startMs, forceOffMs);
+  // The split holds the minimums of groups carried over from the stage before (the plan check counted
+  // what they were served there): a group that starts afresh instead (not served before: skipped, or no
+  // call) is checked against the force-off, so that its walk waits rather than overrun the band.
+  const freshCarried = served.some((on, g) => {
+    if (!on || (s.groups[g]?.interval === "go" && s.served[g])) return false;
+    const k = s.plan.stages.indexOf(stage);
+    const before = s.plan.stages[(k - 1 + s.plan.stages.length) % s.plan.stages.length];
+    return before?.member[g] === true;
+  });
+  return (
+    (startMs <= windowStart + TICK_SLACK_MS && !freshCarried) || fits(s, stage, served, startMs, forceOffMs)
+  );
 }
 
 /** When the stage shown may end: not before `floorMs`, nor before its ending groups' clearances from `nowMs`. */
