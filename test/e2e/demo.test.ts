@@ -20,12 +20,13 @@ describe("npm start (greenwave demo)", () => {
   it("runs the example corridor: start-up flash, all-red, then every intersection sequencing its plan", () => {
     const run = spawnSync(
       "node",
-      [CLI, "demo", "--duration", "12", "--port", "0", "--http-port", "0", "--console-port", "0"],
+      [CLI, "demo", "--duration", "18", "--port", "0", "--http-port", "0", "--console-port", "0"],
       {
         encoding: "utf8",
         // At info level the gateways log every cycle and mode change: lines the console must show readably.
         env: { ...process.env, GREENWAVE_LOG_LEVEL: "info" },
-        // 12 s of demo, then a clean stop: at most elm's walk, pedestrian clearance and red clearance.
+        // 18 s of demo (the 10 s start-up and its entry into the cycle, with room for a loaded machine's
+        // slow process starts), then a clean stop: at most elm's walk, pedestrian clearance and red clearance.
         timeout: 60_000,
       },
     );
