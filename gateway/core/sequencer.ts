@@ -642,16 +642,7 @@ function beginCycle(
   events: SignalEvent[],
   first?: NextStage,
 ): SequencerState {
-  if (activation) {
-    events.push({
-      type: "plan-activated",
-      planId: plan.planId,
-      version: plan.version,
-      txnId: activation.txnId,
-      activationWallMs: activation.activationWallMs,
-      lateByMs: now.wallMs - activation.activationWallMs,
-    });
-  }
+  if (activation) events.push(activated(plan, activation, now));
   const t = now.monoMs;
   // A reloaded intersection configuration takes effect with its plan, here at the boundary.
   const intersection = activation?.intersection ?? s.intersection;
@@ -716,16 +707,7 @@ function enterCycle(
   const t = now.monoMs;
   const stage = plan.stages[entry.index];
   invariant(stage, () => `plan ${plan.planId} has no stage ${entry.index}`);
-  if (activation) {
-    events.push({
-      type: "plan-activated",
-      planId: plan.planId,
-      version: plan.version,
-      txnId: activation.txnId,
-      activationWallMs: activation.activationWallMs,
-      lateByMs: now.wallMs - activation.activationWallMs,
-    });
-  }
+  if (activation) events.push(activated(plan, activation, now));
   const durations = plan.stages.map((st) => st.splitMs);
   const ends = windowEnds(t - entry.positionMs, durations);
   invariant(
@@ -758,6 +740,18 @@ function enterCycle(
   });
   events.push({ type: "stage-start", planId: plan.planId, stage: stage.id });
   return entered.actuated ? { ...entered, next: null } : decideNext(entered, now, events);
+}
+
+/** The event of a plan change taking effect now: a cycle begun or entered with its new plan. */
+function activated(plan: IntersectionPlan, activation: PendingPlan, now: Now): SignalEvent {
+  return {
+    type: "plan-activated",
+    planId: plan.planId,
+    version: plan.version,
+    txnId: activation.txnId,
+    activationWallMs: activation.activationWallMs,
+    lateByMs: now.wallMs - activation.activationWallMs,
+  };
 }
 
 function startGroups(s: SequencerState, member: readonly boolean[], t: number): GroupTimer[] {
