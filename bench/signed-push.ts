@@ -18,6 +18,7 @@ import type { SignatureCheck } from "../gateway/shell/corridor/participant-ports
 import { PlanTrust } from "../gateway/shell/corridor/plan-trust.js";
 import { CoordinatorStore } from "../gateway/store/coordinator-store.js";
 import { writeCorridorFixture } from "../simulators/fixtures/corridor-fixture.js";
+import { checkDecision, newDecisionKeyPair, signDecision } from "../gateway/shell/corridor/decision-keys.js";
 import { startCorridorNodes } from "../simulators/fixtures/mqtt-corridor.js";
 import { type BenchResult, elapsedMs, summarize } from "./stats.js";
 
@@ -188,9 +189,39 @@ export async function benchSignedPush(): Promise<BenchResult[]> {
       if (!trust.check(own, wire).ok) throw new Error("the bench's own signature does not verify");
       if (i >= 20) checks.push(elapsedMs(t) * 1000);
     }
+    // Signed decisions (always on, in both halves above): a run's key pair and its signature of the
+    // decision at the coordinator, the check of a decision at a participant in doubt.
+    const txn = {
+      txnId: "alice-bench-1",
+      coordinator: "@alice",
+      plan: { planId: "p", version: 1, digest: "a".repeat(64) },
+      activationWallMs: 1_800_000_000_000,
+    };
+    const keyPairs: number[] = [];
+    const decisionSigns: number[] = [];
+    const decisionChecks: number[] = [];
+    for (let i = 0; i < 520; i++) {
+      let t = process.hrtime.bigint();
+      const pair = newDecisionKeyPair();
+      const keyMs = elapsedMs(t);
+      t = process.hrtime.bigint();
+      const signature = signDecision(pair, txn, "committed");
+      const signMs = elapsedMs(t);
+      t = process.hrtime.bigint();
+      if (checkDecision(txn, pair.publicKey, "committed", signature) !== "valid")
+        throw new Error("the bench's own decision signature does not verify");
+      const checkMs = elapsedMs(t);
+      if (i < 20) continue;
+      keyPairs.push(keyMs * 1000);
+      decisionSigns.push(signMs * 1000);
+      decisionChecks.push(checkMs * 1000);
+    }
     results.push(
       summarize("sign a plan's statement (Ed25519)", "µs", signs),
       summarize("a gateway's signature check of one PREPARE (keys dir read + Ed25519 verify)", "µs", checks),
+      summarize("a coordinator run's decision key pair (Ed25519)", "µs", keyPairs),
+      summarize("a coordinator run's signature of its decision", "µs", decisionSigns),
+      summarize("a participant's check of a decision's signature (new key each time)", "µs", decisionChecks),
     );
   } finally {
     await broker.close();

@@ -1,5 +1,5 @@
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from "aedes";
 import { MAX_BROKER_PAYLOAD_BYTES, mayPublish, mayRetain, maySubscribe, type Principal } from "./acl.js";
 import { guardChunk, PACKET_GUARD_START } from "./packet-size-guard.js";
@@ -13,13 +13,31 @@ import {
   topicClass,
 } from "./publish-limit.js";
 import type { BrokerUser } from "./users.js";
+import {
+  type CertificateRefusal,
+  certificateLogin,
+  type ClientCertificate,
+  clientCertificateOf,
+  tlsRefusal,
+} from "./client-certificates.js";
 
 export interface BrokerOptions {
   readonly host: string;
   readonly port: number;
   /** Users and their roles; null: an open broker (every client may do everything), for loopback demos. */
   readonly users: ReadonlyMap<string, BrokerUser> | null;
-  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly tls?: {
+    readonly cert: string | Buffer;
+    readonly key: string | Buffer;
+    /**
+     * The CA that issues client certificates (mTLS, docs/mtls.md): the broker asks every client for
+     * one, closes a connection whose certificate this CA did not issue (or that has expired), and logs
+     * a verified one in as the user named by its CN. Without it, no certificate is asked for.
+     */
+    readonly clientCa?: string | Buffer;
+    /** With `clientCa`: a connection without a certificate is closed too (no password logins). */
+    readonly requireClientCert?: boolean;
+  };
   /** Nagle's algorithm off on every connection (the default): see docs/protocol.md. */
   readonly noDelay?: boolean;
   /** Runs on the broker before it accepts connections (an in-process subscriber that must miss nothing). */
@@ -44,6 +62,10 @@ export interface BrokerCounters {
    * what was queued for them (QoS 1 included: clean sessions) is lost with the connection.
    */
   slowSubscribers: number;
+  /** TLS connections closed right after the handshake for their client certificate, by why. */
+  certificatesRefused: Record<CertificateRefusal, number>;
+  /** Logins refused with a verified certificate (its CN no user, another username): also in authFailures. */
+  certificateLoginsRefused: number;
 }
 
 export interface RunningBroker {
@@ -65,6 +87,8 @@ export const MAX_BROKER_CONNECTIONS = 2000;
 export const MAX_BROKER_PACKET_BYTES = MAX_BROKER_PAYLOAD_BYTES + 65_536 + 16;
 
 const principals = new WeakMap<Client, Principal>();
+/** The client certificate of each TLS connection (by socket) to a broker with a client CA. */
+const certificates = new WeakMap<object, ClientCertificate>();
 
 function authError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -87,6 +111,15 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     publishDelayed: 0,
     publishDropped: 0,
     slowSubscribers: 0,
+    certificatesRefused: {
+      "no-certificate": 0,
+      "unknown-issuer": 0,
+      expired: 0,
+      "not-yet-valid": 0,
+      "not-for-clients": 0,
+      invalid: 0,
+    },
+    certificateLoginsRefused: 0,
   };
   const log = options.onLog ?? (() => {});
   const guard = new LoginGuard();
@@ -218,8 +251,28 @@ function authenticator(
       done(null, true);
       return;
     }
-    const user = username === undefined ? undefined : users.get(username);
     const address = client.conn && "remoteAddress" in client.conn ? String(client.conn.remoteAddress) : "?";
+    const certificate = certificates.get(client.conn);
+    if (certificate?.kind === "verified") {
+      const login = certificateLogin(certificate.name, users, username);
+      if (login.ok) {
+        principals.set(client, login.principal);
+        done(null, true);
+        return;
+      }
+      counters.authFailures++;
+      counters.certificateLoginsRefused++;
+      log("warn", `connection refused: ${login.reason}`, {
+        clientId: client.id,
+        address,
+        ...certificate.details,
+        hint: login.hint,
+      });
+      // 5: not authorised (MQTT 3.1.1): the certificate verified, but names no one the broker knows.
+      done(authError(login.reason, 5), false);
+      return;
+    }
+    const user = username === undefined ? undefined : users.get(username);
     const gone = () => Boolean((client.conn as { destroyed?: boolean } | undefined)?.destroyed);
     guard.check(address, username, user?.passwordHash ?? null, password, gone).then((verdict) => {
       if (verdict === "accepted" && user) {
@@ -328,14 +381,44 @@ async function listen(
   counters: BrokerCounters,
 ): Promise<Omit<RunningBroker, "logins" | "publishers">> {
   await options.beforeListen?.(aedes);
+  const log = options.onLog ?? (() => {});
+  const clientCa = options.tls?.clientCa;
   const onConnection = (socket: Socket) => {
+    if (clientCa !== undefined && !admitCertificate(socket as TLSSocket)) return;
     counters.connections++;
     socket.setNoDelay(options.noDelay ?? true);
-    guardPacketSizes(socket, counters, options.onLog ?? (() => {}));
+    guardPacketSizes(socket, counters, log);
     aedes.handle(socket);
   };
+  /** Records the connection's client certificate, or closes it: nothing of a refused one is read as MQTT. */
+  const admitCertificate = (socket: TLSSocket): boolean => {
+    const certificate = clientCertificateOf(socket);
+    const refused = tlsRefusal(certificate, options.tls?.requireClientCert === true);
+    if (refused === null) {
+      certificates.set(socket, certificate);
+      return true;
+    }
+    counters.certificatesRefused[refused.refusal]++;
+    log("warn", refused.message, {
+      address: socket.remoteAddress,
+      ...(certificate.kind === "refused" ? { code: certificate.code, ...certificate.details } : {}),
+      hint: refused.hint,
+    });
+    socket.destroy();
+    return false;
+  };
+  // Verification is ours, not Node's (rejectUnauthorized: false): Node would close a refused
+  // connection without a word, and a broker that still takes passwords must let one without a
+  // certificate through. Node verifies the chain against `ca` alone, dates and purpose (clientAuth).
   const server: Server = options.tls
-    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, onConnection)
+    ? createTlsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(clientCa !== undefined ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+        },
+        onConnection,
+      )
     : createTcpServer(onConnection);
   server.maxConnections = MAX_BROKER_CONNECTIONS;
   const sockets = new Set<Socket>();

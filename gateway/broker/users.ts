@@ -20,12 +20,16 @@ export const brokerUsersFileSchema = z.strictObject({
       z.discriminatedUnion("role", [
         z.strictObject({
           username: z.string().min(1).max(64),
-          passwordHash,
+          passwordHash: passwordHash.optional(),
           role: z.literal("gateway"),
           corridor: identifier,
           intersection: identifier,
         }),
-        z.strictObject({ username: z.string().min(1).max(64), passwordHash, role: z.literal("operator") }),
+        z.strictObject({
+          username: z.string().min(1).max(64),
+          passwordHash: passwordHash.optional(),
+          role: z.literal("operator"),
+        }),
       ]),
     )
     .min(1)
@@ -34,7 +38,11 @@ export const brokerUsersFileSchema = z.strictObject({
 
 export interface BrokerUser {
   readonly principal: Exclude<Principal, { role: "open" }>;
-  readonly passwordHash: string;
+  /**
+   * Null: a user who logs in only with a client certificate whose CN is its username (docs/mtls.md);
+   * a password login as it is refused like one with a wrong password.
+   */
+  readonly passwordHash: string | null;
 }
 
 export function loadBrokerUsers(file: string): Map<string, BrokerUser> {
@@ -55,7 +63,7 @@ export function loadBrokerUsers(file: string): Map<string, BrokerUser> {
             intersection: user.intersection,
           }
         : { role: "operator", username: user.username };
-    users.set(user.username, { principal, passwordHash: user.passwordHash });
+    users.set(user.username, { principal, passwordHash: user.passwordHash ?? null });
   }
   return users;
 }

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import type { Command } from "commander";
 import { Counter, Registry } from "prom-client";
 import { type RunningBroker, startBroker } from "../broker/broker.js";
@@ -16,6 +17,8 @@ interface BrokerCommandOptions {
   users?: string;
   tlsCert?: string;
   tlsKey?: string;
+  clientCa?: string;
+  requireClientCert?: boolean;
   publishRate: string;
   publishBurst: string;
   publishMaxDelayMs: string;
@@ -34,6 +37,14 @@ export function registerBrokerCommand(program: Command): void {
     )
     .option("--tls-cert <file>", "TLS certificate (PEM); with --tls-key, the broker speaks mqtts")
     .option("--tls-key <file>", "TLS private key (PEM)")
+    .option(
+      "--client-ca <file>",
+      "CA certificate (PEM) that issues client certificates: with --tls-cert, a client logs in with one as the user named by its CN (docs/mtls.md)",
+    )
+    .option(
+      "--require-client-cert",
+      "with --client-ca: refuse every connection without a client certificate (no password logins)",
+    )
     .option(
       "--publish-rate <n>",
       "PUBLISHes per second per login (per client id without --users); past it a publish is held, then dropped (docs/protocol.md)",
@@ -74,6 +85,46 @@ function readPem(file: string, flag: string): Buffer {
       throw new UsageError(`${flag}: cannot read ${file}: ${error.reason}`);
     throw error;
   }
+}
+
+/**
+ * `--client-ca`, checked before anything listens: it goes with TLS and a users file (a certificate
+ * names a user of it), and must be a CA certificate still valid (else no client could log in).
+ */
+function clientCaOf(
+  options: BrokerCommandOptions,
+  hasUsers: boolean,
+): { pem: Buffer; subject: string; validTo: string } | null {
+  if (!options.clientCa) {
+    if (options.requireClientCert) throw new UsageError("--require-client-cert needs --client-ca FILE");
+    return null;
+  }
+  if (!options.tlsCert)
+    throw new UsageError(
+      "--client-ca needs --tls-cert and --tls-key: client certificates are asked for over TLS only",
+    );
+  if (!hasUsers)
+    throw new UsageError(
+      "--client-ca needs --users FILE: a client certificate logs in as the user named by its CN",
+    );
+  const pem = readPem(options.clientCa, "--client-ca");
+  let ca: X509Certificate;
+  try {
+    ca = new X509Certificate(pem);
+  } catch (error) {
+    throw new UsageError(
+      `--client-ca: ${options.clientCa} is not a PEM certificate: ${(error as Error).message}`,
+    );
+  }
+  if (!ca.ca)
+    throw new UsageError(
+      `--client-ca: ${options.clientCa} is not a CA certificate (${ca.subject.replaceAll("\n", ", ")}; basicConstraints CA:TRUE): give the CA that issued the clients' certificates`,
+    );
+  if (Date.parse(ca.validTo) <= Date.now())
+    throw new UsageError(
+      `--client-ca: the CA certificate ${options.clientCa} expired on ${ca.validTo}: no client certificate of it verifies; make a new CA (docs/mtls.md)`,
+    );
+  return { pem, subject: ca.subject.replaceAll("\n", ", "), validTo: ca.validTo };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
@@ -137,10 +188,12 @@ export function brokerMetrics(running: RunningBroker): Registry {
     [
       { reason: "bad-credentials" },
       running.counters.authFailures -
+        running.counters.certificateLoginsRefused -
         running.logins.rateLimited -
         running.logins.userLimited -
         running.logins.busy,
     ],
+    [{ reason: "certificate" }, running.counters.certificateLoginsRefused],
     [{ reason: "address-rate-limit" }, running.logins.rateLimited],
     [{ reason: "user-rate-limit" }, running.logins.userLimited],
     [{ reason: "busy" }, running.logins.busy],
@@ -159,6 +212,12 @@ export function brokerMetrics(running: RunningBroker): Registry {
     "Subscribers disconnected for not reading for 60 s (what was queued for them is lost)",
     [],
     () => [[{}, running.counters.slowSubscribers]],
+  );
+  counter(
+    "greenwave_broker_client_certificates_refused_total",
+    "TLS connections closed right after the handshake for their client certificate (docs/mtls.md), by reason",
+    ["reason"],
+    () => Object.entries(running.counters.certificatesRefused).map(([reason, n]) => [{ reason }, n]),
   );
   counter("greenwave_broker_connections_total", "Connections accepted", [], () => [
     [{}, running.counters.connections],
@@ -194,6 +253,7 @@ async function runBroker(options: BrokerCommandOptions): Promise<void> {
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey))
     throw new UsageError("--tls-cert and --tls-key go together");
   const users = options.users ? loadBrokerUsers(options.users) : null;
+  const clientCa = clientCaOf(options, users !== null);
   if (!users && !isLoopback(options.host))
     throw new UsageError(
       `an open broker (no --users file: no passwords, no ACL) listens on loopback only, not on ${options.host}: anyone who reaches it could command every intersection. Give --users FILE (see the README's "Run it for real"), or --host 127.0.0.1`,
@@ -211,13 +271,32 @@ async function runBroker(options: BrokerCommandOptions): Promise<void> {
     users,
     publishLimits,
     ...(options.tlsCert && options.tlsKey
-      ? { tls: { cert: readPem(options.tlsCert, "--tls-cert"), key: readPem(options.tlsKey, "--tls-key") } }
+      ? {
+          tls: {
+            cert: readPem(options.tlsCert, "--tls-cert"),
+            key: readPem(options.tlsKey, "--tls-key"),
+            ...(clientCa
+              ? { clientCa: clientCa.pem, requireClientCert: options.requireClientCert === true }
+              : {}),
+          },
+        }
       : {}),
     onLog: (level, message, detail) => log[level](detail ?? {}, message),
   }).catch((error: unknown) => explainPortInUse(error, "the broker", "--port"));
   if (!users)
     log.warn(
       "no --users file: the broker is OPEN (no passwords, no ACL); fine on loopback, never in the field",
+    );
+  const certificateOnly = [...(users?.values() ?? [])].filter((u) => u.passwordHash === null);
+  if (certificateOnly.length > 0 && !clientCa)
+    log.warn(
+      { users: certificateOnly.slice(0, 10).map((u) => u.principal.username), count: certificateOnly.length },
+      "users without a passwordHash log in only with a client certificate, and this broker takes none: give --client-ca (docs/mtls.md)",
+    );
+  if (clientCa)
+    log.info(
+      { clientCa: clientCa.subject, validTo: clientCa.validTo, required: options.requireClientCert === true },
+      "client certificates: a certificate of this CA logs in as the user named by its CN",
     );
   const http = options.http
     ? await (async () => {

@@ -88,12 +88,16 @@ function brokerConfig(flags: DoctorFlags, env: GatewayEnv | null): BrokerConfig 
   const passwordFile = flags.passwordFile ?? args.passwordFile ?? defaultSecret;
   const username = flags.username ?? args.username;
   const caFile = flags.caFile ?? args.caFile;
+  const certFile = flags.certFile ?? args.certFile;
+  const keyFile = flags.keyFile ?? args.keyFile;
   try {
     const settings = brokerSettings({
       broker: url,
       ...(username !== undefined ? { username } : {}),
       ...(passwordFile !== undefined ? { passwordFile } : {}),
       ...(caFile !== undefined ? { caFile } : {}),
+      ...(certFile !== undefined ? { certFile } : {}),
+      ...(keyFile !== undefined ? { keyFile } : {}),
     });
     return settings
       ? { kind: "target", target: settings, from }

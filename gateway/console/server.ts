@@ -23,6 +23,9 @@ export interface ConsoleBroker {
   readonly username?: string;
   readonly password?: string;
   readonly ca?: string | Buffer;
+  /** A client certificate and its key (PEM), for a broker that takes them (docs/mtls.md). */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 export interface ConsoleOptions {
@@ -93,6 +96,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     ...(options.broker.username !== undefined ? { username: options.broker.username } : {}),
     ...(options.broker.password !== undefined ? { password: options.broker.password } : {}),
     ...(options.broker.ca !== undefined ? { ca: options.broker.ca } : {}),
+    ...(options.broker.cert !== undefined ? { cert: options.broker.cert } : {}),
+    ...(options.broker.key !== undefined ? { key: options.broker.key } : {}),
   });
   let warnedOffline = false;
   mqttClient.on("connect", () => {

@@ -246,7 +246,13 @@ export function stepLampTest(
   now: { readonly monoMs: number; readonly wallMs: number },
 ): LampTestStep {
   if (state.end) return { state, aspects: null };
-  let s: LampTestState = state.phaseStartMs === null ? { ...state, phaseStartMs: now.monoMs } : state;
+  // A phase's first tick shows it, whatever its length: the entry's steady red after a flashing yellow
+  // must reach the lamps even when no group has a red clearance (found by the lamp test's property test).
+  if (state.phaseStartMs === null) {
+    const started = { ...state, phaseStartMs: now.monoMs };
+    return { state: started, aspects: lampTestAspects(started, intersection) };
+  }
+  let s = state;
   if (now.monoMs - (s.phaseStartMs as number) >= phaseMs(intersection, s))
     s = nextPhase(s, intersection, now);
   if (s.end) return { state: s, aspects: null };

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import mqtt from "mqtt";
 import { type CheckResult, fail, pass, warn } from "./check-result.js";
 
@@ -8,6 +8,9 @@ export interface BrokerTarget {
   readonly username?: string;
   readonly password?: string;
   readonly ca?: string | Buffer;
+  /** A client certificate and its key (PEM), for a broker that takes them (docs/mtls.md). */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 export type BrokerConfig =
@@ -16,6 +19,9 @@ export type BrokerConfig =
   | { readonly kind: "target"; readonly target: BrokerTarget; readonly from: string }
   /** The settings themselves are unusable (an unreadable password file, a malformed URL). */
   | { readonly kind: "unusable"; readonly problem: string; readonly from: string };
+
+/** A client certificate closer than this to its end is a warning: time to issue the next one. */
+export const CERTIFICATE_RENEWAL_DAYS = 30;
 
 /** How long a broker may take to accept a connection: a healthy one answers in milliseconds. */
 export const BROKER_TIMEOUT_MS = 5000;
@@ -41,11 +47,37 @@ export async function checkBroker(config: BrokerConfig, timeoutMs = BROKER_TIMEO
   if (config.kind === "unusable")
     return fail("broker", config.problem, `fix the broker settings in ${config.from}`);
   const { target, from } = config;
-  const as = target.username ? ` as ${target.username}` : " without a user name";
+  const certificate = certificateDays(target);
+  const as =
+    (target.username ? ` as ${target.username}` : " without a user name") +
+    (certificate ? ` (client certificate valid until ${certificate.validTo})` : "");
   const outcome = await connectOnce(target, timeoutMs);
-  if (outcome.kind === "connected")
-    return pass("broker", `${target.url}${as}: connected in ${outcome.ms} ms (settings from ${from})`);
-  return fail("broker", `${target.url}${as}: ${outcome.problem}`, outcome.action(from));
+  if (outcome.kind === "connected") {
+    const connected = `${target.url}${as}: connected in ${outcome.ms} ms (settings from ${from})`;
+    if (certificate && certificate.daysLeft < CERTIFICATE_RENEWAL_DAYS)
+      return warn(
+        "broker",
+        `${connected}; the client certificate ends in ${Math.max(0, Math.floor(certificate.daysLeft))} days`,
+        "issue the next certificate now and restart the gateway with it at a quiet hour (docs/mtls.md, rotation): past its end the broker refuses it",
+      );
+    return pass("broker", connected);
+  }
+  const expired =
+    certificate && certificate.daysLeft <= 0
+      ? `; the client certificate expired on ${certificate.validTo}`
+      : "";
+  return fail("broker", `${target.url}${as}: ${outcome.problem}${expired}`, outcome.action(from));
+}
+
+/** The client certificate's end and the days left to it; null without one (or one that does not parse). */
+function certificateDays(target: BrokerTarget): { validTo: string; daysLeft: number } | null {
+  if (target.cert === undefined) return null;
+  try {
+    const validTo = new X509Certificate(target.cert).validTo;
+    return { validTo, daysLeft: (Date.parse(validTo) - Date.now()) / 86_400_000 };
+  } catch {
+    return null;
+  }
 }
 
 type Outcome =
@@ -63,6 +95,8 @@ function connectOnce(target: BrokerTarget, timeoutMs: number): Promise<Outcome> 
       ...(target.username !== undefined ? { username: target.username } : {}),
       ...(target.password !== undefined ? { password: target.password } : {}),
       ...(target.ca !== undefined ? { ca: target.ca } : {}),
+      ...(target.cert !== undefined ? { cert: target.cert } : {}),
+      ...(target.key !== undefined ? { key: target.key } : {}),
     });
     // The stream is there at once; its "connect" (TCP) or "secureConnect" (TLS) says the broker's port
     // took the connection, which tells "no route, dropped" from "not an MQTT broker" on a timeout.
@@ -102,12 +136,7 @@ function connectOnce(target: BrokerTarget, timeoutMs: number): Promise<Outcome> 
       if (!settled)
         setTimeout(
           () =>
-            finish(
-              failed(
-                "the broker closed the connection before answering",
-                () => "check the scheme (mqtt:// or mqtts://) and the port",
-              ),
-            ),
+            finish(failed("the broker closed the connection before answering", () => hungUpAction(target))),
           50,
         );
     });
@@ -129,9 +158,10 @@ function classify(error: Error & { code?: unknown }, target: BrokerTarget): Outc
           `check the user (${user}: --username in GREENWAVE_ARGS, ${from}) and the password in the password file; the broker's users file needs the hash of the same password (greenwave broker hash-password)`,
       );
     if (NOT_AUTHORISED.has(code))
-      return failed(
-        `the broker does not let user ${user} connect (CONNACK ${code}, not authorised)`,
-        () => `give ${user} the right to connect on the broker (its users and ACL)`,
+      return failed(`the broker does not let user ${user} connect (CONNACK ${code}, not authorised)`, () =>
+        target.cert !== undefined
+          ? `the broker logs a client certificate in as its CN (${user}): that user must be in its users file (or ACL); docs/mtls.md`
+          : `give ${user} the right to connect on the broker (its users and ACL)`,
       );
     if (IDENTIFIER_REJECTED.has(code))
       return failed(
@@ -167,10 +197,7 @@ function classify(error: Error & { code?: unknown }, target: BrokerTarget): Outc
       );
     case "ECONNRESET":
     case "EPIPE":
-      return failed(
-        `the broker reset the connection (${code})`,
-        () => "check the scheme (mqtt:// or mqtts://) and the port",
-      );
+      return failed(`the broker reset the connection (${code})`, () => hungUpAction(target));
   }
   if (isTlsError(error))
     return failed(
@@ -179,6 +206,13 @@ function classify(error: Error & { code?: unknown }, target: BrokerTarget): Outc
         "with a private CA give its certificate with --ca-file (in GREENWAVE_ARGS); check that the broker's certificate names this host and has not expired, and that the port speaks TLS",
     );
   return failed(`cannot connect: ${error.message}`, (from) => `check the broker settings in ${from}`);
+}
+
+/** What to do about a broker that hung up without an answer: a wrong scheme or port, or (mTLS) a certificate. */
+function hungUpAction(target: BrokerTarget): string {
+  return target.url.startsWith("mqtts://")
+    ? "check the scheme (mqtt:// or mqtts://) and the port; a broker that takes client certificates closes a connection whose certificate it does not accept (none, expired, another CA): its log says why (--cert-file, --key-file; docs/mtls.md)"
+    : "check the scheme (mqtt:// or mqtts://) and the port";
 }
 
 function isTlsError(error: Error & { code?: unknown }): boolean {

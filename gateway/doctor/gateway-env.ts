@@ -13,6 +13,8 @@ export interface GatewayArgs {
   readonly username?: string;
   readonly passwordFile?: string;
   readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
   readonly config?: string;
   readonly dataDir?: string;
 }
@@ -28,6 +30,8 @@ const FLAGS: Readonly<Record<string, keyof GatewayArgs>> = {
   "--username": "username",
   "--password-file": "passwordFile",
   "--ca-file": "caFile",
+  "--cert-file": "certFile",
+  "--key-file": "keyFile",
   "--config": "config",
   "--data-dir": "dataDir",
 };

@@ -11,6 +11,9 @@ export interface BrokerSettings {
   readonly username?: string;
   readonly password?: string;
   readonly ca?: string | Buffer;
+  /** A client certificate and its key (PEM), for a broker that takes them (docs/mtls.md). */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 export interface BrokerLinkHooks {
@@ -44,6 +47,8 @@ export class BrokerLink {
         ...(settings.username !== undefined ? { username: settings.username } : {}),
         ...(settings.password !== undefined ? { password: settings.password } : {}),
         ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
+        ...(settings.cert !== undefined ? { cert: settings.cert } : {}),
+        ...(settings.key !== undefined ? { key: settings.key } : {}),
         will: {
           topic: topics.availability,
           payload: JSON.stringify({ v: PROTOCOL_VERSION, online: false, reason: "connection lost" }),

@@ -38,8 +38,8 @@ export function storeParticipantDisk(store: GatewayStore): ParticipantDisk {
     participantRecord: (maxTombstones) => store.participantRecord(maxTombstones),
     persistPrepared: (txn, planBody, highestToken, atWallMs) =>
       store.persistPrepared(txn, { body: planBody }, highestToken, atWallMs),
-    persistOutcome: (txnId, outcome, forced, atWallMs) =>
-      store.persistOutcome(txnId, outcome, atWallMs, forced),
+    persistOutcome: (txnId, outcome, forced, atWallMs, signature) =>
+      store.persistOutcome(txnId, outcome, atWallMs, forced, signature),
     planBody: (planId, version) => store.planBody(planId, version) as CommittedChange | null,
     committedTransactions: (limit) => store.committedTransactions(limit),
     planInForce: () => store.planInForce(),

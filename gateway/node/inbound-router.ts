@@ -20,7 +20,8 @@ import type { GatewayMetrics } from "../shell/metrics.js";
 /** What a feature takes from the network, by class, already parsed; true when it took the message. */
 export interface InboundHandlers {
   corridor: (envelope: CorridorEnvelope) => boolean;
-  decision: (record: DecisionRecord) => boolean;
+  /** `publishedBy`: the branch the record was retained under (the broker's ACL vouches for it). */
+  decision: (record: DecisionRecord, publishedBy: string) => boolean;
   /** `operator`: the sender's broker login from the topic (null: a topic without one). */
   command: (name: string, operator: string | null, payload: Buffer) => boolean;
 }
@@ -100,7 +101,7 @@ export class InboundRouter {
       case "decision": {
         const record = parsePayload(decisionRecordSchema, message.payload);
         if (!record) return this.metrics.mqttRejected.inc({ reason: "corridor-invalid" });
-        return this.offer("decision", (h) => h(record));
+        return this.offer("decision", (h) => h(record, message.sender));
       }
       case "command": {
         const { name, operator } = commandSender(message.topic.slice(this.ids.commandPrefix.length));
@@ -125,7 +126,7 @@ export function registerRoutes(
     readonly coordinator: { take(envelope: CorridorEnvelope): boolean } | null;
     readonly participant: {
       onMessage(envelope: CorridorEnvelope): void;
-      onDecisionRecord(record: DecisionRecord): void;
+      onDecisionRecord(record: DecisionRecord, publishedBy: string): void;
     };
     readonly commands: { take(name: string, operator: string | null, payload: Buffer): boolean };
   },
@@ -136,8 +137,8 @@ export function registerRoutes(
     participant.onMessage(envelope);
     return true;
   });
-  router.on("decision", (record) => {
-    participant.onDecisionRecord(record);
+  router.on("decision", (record, publishedBy) => {
+    participant.onDecisionRecord(record, publishedBy);
     return true;
   });
   router.on("command", (name, operator, payload) => commands.take(name, operator, payload));

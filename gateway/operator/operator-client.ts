@@ -12,6 +12,9 @@ export interface OperatorConnection {
   readonly username?: string;
   readonly password?: string;
   readonly ca?: string | Buffer;
+  /** A client certificate and its key (PEM), for a broker that takes them (docs/mtls.md). */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
   readonly timeoutMs?: number;
 }
 
@@ -58,6 +61,8 @@ export class OperatorClient {
       ...(connection.username !== undefined ? { username: connection.username } : {}),
       ...(connection.password !== undefined ? { password: connection.password } : {}),
       ...(connection.ca !== undefined ? { ca: connection.ca } : {}),
+      ...(connection.cert !== undefined ? { cert: connection.cert } : {}),
+      ...(connection.key !== undefined ? { key: connection.key } : {}),
     });
     await new Promise<void>((resolve, reject) => {
       const onConnect = () => {

@@ -25,6 +25,9 @@ interface BrokerConnection {
   readonly username?: string;
   readonly password?: string;
   readonly ca?: string | Buffer;
+  /** A client certificate and its key (PEM), for a broker that takes them (docs/mtls.md). */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 export interface PushOptions extends BrokerConnection {
@@ -63,6 +66,8 @@ async function connect(options: BrokerConnection, clientId: string): Promise<Mqt
       ...(options.username !== undefined ? { username: options.username } : {}),
       ...(options.password !== undefined ? { password: options.password } : {}),
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.cert !== undefined ? { cert: options.cert } : {}),
+      ...(options.key !== undefined ? { key: options.key } : {}),
     });
     (client.stream as Partial<Socket>).setNoDelay?.(true);
     client.on("connect", () => (client.stream as Partial<Socket>).setNoDelay?.(true));

@@ -32,6 +32,9 @@ export const wireSignatureSchema = z.strictObject({
   value: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be an Ed25519 signature in base64"),
 });
 
+/** A coordinator's signature of its decision (core/corridor/decision-signature.ts): Ed25519, base64. */
+const decisionSignature = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be an Ed25519 signature in base64");
+
 export const leaseReplySchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("granted"), requestId: z.string().max(200), token, ttlMs: z.number() }),
   z.object({ type: z.literal("renewed"), token, ttlMs: z.number() }),
@@ -85,6 +88,15 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
      * votes no without one. An older gateway reads a PREPARE strictly and drops one that carries it.
      */
     signature: wireSignatureSchema.optional(),
+    /**
+     * The coordinator run's public key for this transaction's decision (Ed25519, base64url of its 32
+     * bytes): a participant takes the decision from anyone else only with a signature it verifies.
+     * Absent: a coordinator of an older release (only its own word then ends a participant's doubt).
+     */
+    decisionKey: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, "must be an Ed25519 public key in base64url")
+      .optional(),
   }),
   z.strictObject({
     type: z.literal("vote"),
@@ -92,10 +104,23 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     yes: z.boolean(),
     reason: z.string().max(1000).nullable(),
   }),
-  z.strictObject({ type: z.literal("decision"), txnId, outcome, token }),
+  z.strictObject({
+    type: z.literal("decision"),
+    txnId,
+    outcome,
+    token,
+    /** The coordinator's signature of the decision; absent only from a coordinator of an older release. */
+    signature: decisionSignature.optional(),
+  }),
   z.strictObject({ type: z.literal("ack"), txnId, outcome }),
   z.strictObject({ type: z.literal("inquiry"), txnId }),
-  z.strictObject({ type: z.literal("answer"), txnId, answer: z.enum(["committed", "aborted", "prepared"]) }),
+  z.strictObject({
+    type: z.literal("answer"),
+    txnId,
+    answer: z.enum(["committed", "aborted", "prepared"]),
+    /** The coordinator's signature of the outcome, when the answering party holds one (forwarded intact). */
+    signature: decisionSignature.optional(),
+  }),
 ]);
 
 export const corridorEnvelopeSchema = z.strictObject({
@@ -134,6 +159,8 @@ export const decisionRecordSchema = z.strictObject({
   outcome,
   participants: z.array(identifier).max(256),
   activationWallMs: z.number().int(),
+  /** The coordinator's signature of the outcome (decision-signature.ts). */
+  signature: decisionSignature.optional(),
 });
 export type DecisionRecord = z.infer<typeof decisionRecordSchema>;
 

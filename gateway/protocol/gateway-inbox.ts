@@ -1,5 +1,6 @@
 import type { LeaseRequest } from "../core/corridor/lease.js";
-import type { ParticipantEvent, PreparedTxn } from "../core/corridor/participant.js";
+import type { DecisionProof } from "../core/corridor/decision-signature.js";
+import type { Outcome, ParticipantEvent, PreparedTxn } from "../core/corridor/participant.js";
 import { scheduleKey } from "../core/schedule/committed-change.js";
 import type { CorridorBody } from "./corridor-messages.js";
 
@@ -14,12 +15,13 @@ export type GatewayInbound =
 
 /**
  * Maps a corridor message to the gateway's machines, the same way in the gateway and in the
- * simulator. `preparedCoordinator`: the coordinator of the transaction the gateway is in doubt about,
- * whose answer to an inquiry is the decision itself.
+ * simulator. A decision or an answer names its sender as the inbox topic has it (the broker's ACL
+ * vouches for it); whether it is the coordinator's, and its signature, are the participant's to judge
+ * (`proof`: what the shell found of the signature, decision-signature.ts).
  */
 export function gatewayInbound(
   envelope: { readonly from: string; readonly body: CorridorBody },
-  preparedCoordinator: string | null,
+  proof: (txnId: string, outcome: Outcome, signature: string | null) => DecisionProof,
 ): GatewayInbound {
   const { from, body } = envelope;
   switch (body.type) {
@@ -46,39 +48,46 @@ export function gatewayInbound(
           plan: {
             planId: body.plan.kind === "schedule" ? scheduleKey(body.plan.id) : body.plan.id,
             version: body.plan.version,
+            ...(body.plan.digest !== undefined ? { digest: body.plan.digest } : {}),
             ...(body.plan.until !== undefined ? { until: body.plan.until } : {}),
           },
           activationWallMs: body.activationWallMs,
+          ...(body.decisionKey !== undefined ? { decisionKey: body.decisionKey } : {}),
         },
       };
     case "decision":
-      return {
-        kind: "participant",
-        event: {
-          type: "decision",
-          txnId: body.txnId,
-          outcome: body.outcome,
-          source: "coordinator",
-          by: from,
-        },
-      };
+      return decisionFrom(from, body.txnId, body.outcome, "decision", body.signature ?? null, proof);
     case "inquiry":
       return { kind: "participant", event: { type: "inquiry", txnId: body.txnId, from } };
     case "answer":
       if (body.answer === "prepared") return { kind: "none" };
-      return {
-        kind: "participant",
-        event: {
-          type: "decision",
-          txnId: body.txnId,
-          outcome: body.answer,
-          source: from === preparedCoordinator ? "coordinator" : "peer",
-          by: from,
-        },
-      };
+      return decisionFrom(from, body.txnId, body.answer, "answer", body.signature ?? null, proof);
     case "lease":
     case "vote":
     case "ack":
       return { kind: "none" };
   }
+}
+
+/** A decision or an answer as the participant machine takes it: its sender, its signature and what the shell found of it. */
+function decisionFrom(
+  from: string,
+  txnId: string,
+  outcome: Outcome,
+  via: "decision" | "answer",
+  signature: string | null,
+  proof: (txnId: string, outcome: Outcome, signature: string | null) => DecisionProof,
+): GatewayInbound {
+  return {
+    kind: "participant",
+    event: {
+      type: "decision",
+      txnId,
+      outcome,
+      via,
+      by: from,
+      signature,
+      proof: proof(txnId, outcome, signature),
+    },
+  };
 }

@@ -18,6 +18,9 @@ export interface MqttSessionOptions {
   readonly noDelay?: boolean;
   /** CA certificate (PEM) for an mqtts:// broker with a private CA. */
   readonly ca?: string | Buffer;
+  /** A client certificate and its key (PEM), for a broker that takes them (docs/mtls.md). */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
   readonly random?: () => number;
 }
 
@@ -119,6 +122,8 @@ export class MqttSession {
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.ca !== undefined ? { ca: o.ca } : {}),
+      ...(o.cert !== undefined ? { cert: o.cert } : {}),
+      ...(o.key !== undefined ? { key: o.key } : {}),
       ...(o.will
         ? {
             will: {

@@ -46,6 +46,10 @@ export class CoordinatorStore {
         ended INTEGER NOT NULL DEFAULT 0,
         at_ms INTEGER NOT NULL
       ) STRICT`);
+      // Signed decisions (issue 20): a log made by an older release gains the column.
+      const columns = this.db.prepare("PRAGMA table_info(decisions)").all() as { name: string }[];
+      if (!columns.some((c) => c.name === "signature"))
+        this.db.exec("ALTER TABLE decisions ADD COLUMN signature TEXT");
     } catch (error) {
       throw new StoreError(`cannot open the coordinator log ${file}: ${(error as Error).message}`);
     }
@@ -107,7 +111,7 @@ export class CoordinatorStore {
   private insert(entry: DecisionLogEntry, atMs: number, onConflict: string): void {
     this.db
       .prepare(
-        `INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
+        `INSERT INTO decisions (txn_id, corridor, coordinator, participants, plan_id, plan_version, activation_wall_ms, tokens, outcome, ended, at_ms, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
       )
       .run(
         entry.txnId,
@@ -121,13 +125,19 @@ export class CoordinatorStore {
         entry.outcome,
         entry.ended ? 1 : 0,
         atMs,
+        entry.signature ?? null,
       );
   }
 
   outcomeOf(txnId: string): Outcome | null {
-    const row = this.db.prepare("SELECT outcome FROM decisions WHERE txn_id = ?").get(txnId) as
-      { outcome: Outcome } | undefined;
-    return row?.outcome ?? null;
+    return this.decisionOf(txnId)?.outcome ?? null;
+  }
+
+  /** The outcome and its signature (null in a record of an older release). */
+  decisionOf(txnId: string): { outcome: Outcome; signature: string | null } | null {
+    const row = this.db.prepare("SELECT outcome, signature FROM decisions WHERE txn_id = ?").get(txnId) as
+      { outcome: Outcome; signature: string | null } | undefined;
+    return row ? { outcome: row.outcome, signature: row.signature } : null;
   }
 
   /** Committed transactions not yet acknowledged by every participant: a restarted coordinator finishes them. */
@@ -143,6 +153,7 @@ export class CoordinatorStore {
       plan_version: number;
       activation_wall_ms: number;
       tokens: string;
+      signature: string | null;
     }[];
     return rows.map((r) => ({
       txnId: r.txn_id,
@@ -155,6 +166,7 @@ export class CoordinatorStore {
       tokens: JSON.parse(r.tokens) as Record<string, number>,
       outcome: "committed",
       ended: false,
+      signature: r.signature,
     }));
   }
 }

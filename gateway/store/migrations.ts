@@ -110,4 +110,12 @@ export const MIGRATIONS: readonly string[] = [
     clean_stop_at_ms INTEGER
   ) STRICT;
   `,
+  // 9: signed decisions (core/corridor/decision-signature.ts): the decision key a PREPARE carried and
+  // the plan's digest it covers, kept with PREPARED; the coordinator's signature of the outcome, kept
+  // with it to forward to peers that ask.
+  `
+  ALTER TABLE txns ADD COLUMN decision_key TEXT;
+  ALTER TABLE txns ADD COLUMN plan_digest TEXT;
+  ALTER TABLE txns ADD COLUMN decision_signature TEXT;
+  `,
 ];

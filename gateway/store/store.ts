@@ -499,9 +499,15 @@ export class GatewayStore implements LatchStore {
    * The outcome of a prepared transaction, or a refusal (a row with no coordinator) of one never
    * prepared here; lazy when the protocol allows it (presumed abort: an abort needs no forced write).
    */
-  persistOutcome(txnId: string, outcome: Outcome, atWallMs: number, forced = true): void {
+  persistOutcome(
+    txnId: string,
+    outcome: Outcome,
+    atWallMs: number,
+    forced = true,
+    signature: string | null = null,
+  ): void {
     (forced ? this.forced.bind(this) : this.lazily.bind(this))(() => {
-      writeOutcome(this.sql, txnId, outcome, atWallMs);
+      writeOutcome(this.sql, txnId, outcome, atWallMs, signature);
       // A plan first received with an aborted change was never taken anywhere: forgotten with the
       // change, so that its (id, version) is not held to a content nobody runs (plan-identity.ts).
       if (outcome === "aborted") forgetPlanOfAborted(this.sql, txnId);

@@ -41,7 +41,7 @@ export function readHighestToken(q: SqlAccess): number {
 /** PREPARED and the new fencing floor (the store writes the plan beside them, in the same transaction). */
 export function writePrepared(q: SqlAccess, txn: PreparedTxn, highestToken: number, atWallMs: number): void {
   q.statement(
-    "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms, plan_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?)",
+    "INSERT OR REPLACE INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms, plan_until, decision_key, plan_digest) VALUES (?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?, ?, ?)",
   ).run(
     txn.txnId,
     txn.coordinator,
@@ -52,12 +52,23 @@ export function writePrepared(q: SqlAccess, txn: PreparedTxn, highestToken: numb
     txn.activationWallMs,
     atWallMs,
     txn.plan.until === undefined ? null : JSON.stringify(txn.plan.until),
+    txn.decisionKey ?? null,
+    txn.plan.digest ?? null,
   );
   q.statement("INSERT OR REPLACE INTO fencing (id, highest_token) VALUES (1, ?)").run(highestToken);
 }
 
-/** A finished outcome is never overwritten by another: that would turn a commit into an abort on disk. */
-export function writeOutcome(q: SqlAccess, txnId: string, outcome: Outcome, atWallMs: number): void {
+/**
+ * A finished outcome is never overwritten by another: that would turn a commit into an abort on disk.
+ * `signature`: the coordinator's signature of it, kept to forward to peers that ask.
+ */
+export function writeOutcome(
+  q: SqlAccess,
+  txnId: string,
+  outcome: Outcome,
+  atWallMs: number,
+  signature: string | null = null,
+): void {
   const row = q.statement("SELECT phase FROM txns WHERE txn_id = ?").get(txnId) as
     { phase: string } | undefined;
   if (row && row.phase !== "prepared") {
@@ -65,9 +76,10 @@ export function writeOutcome(q: SqlAccess, txnId: string, outcome: Outcome, atWa
     return;
   }
   if (row)
-    q.statement("UPDATE txns SET phase = ?, updated_at_ms = ? WHERE txn_id = ?").run(
+    q.statement("UPDATE txns SET phase = ?, updated_at_ms = ?, decision_signature = ? WHERE txn_id = ?").run(
       outcome,
       atWallMs,
+      signature,
       txnId,
     );
   else
@@ -133,7 +145,12 @@ export function readParticipantRecord(
       .filter((r) => r.phase !== "prepared")
       .slice(0, maxTombstones)
       .reverse()
-      .map((r) => ({ txnId: r.txn_id, outcome: r.phase as Outcome })),
+      .map((r) => ({
+        txnId: r.txn_id,
+        outcome: r.phase as Outcome,
+        coordinator: r.coordinator,
+        ...(typeof r.decision_signature === "string" ? { signature: r.decision_signature } : {}),
+      })),
     refusals: refusals.map((r) => r.txn_id).reverse(),
   };
 }
@@ -176,6 +193,10 @@ export interface TxnRow {
   updated_at_ms: number;
   /** Migration 6: JSON of PlanRef.until, or null. */
   plan_until?: string | null;
+  /** Migration 9: the PREPARE's decision key, the plan's digest, the coordinator's signature of the outcome. */
+  decision_key?: string | null;
+  plan_digest?: string | null;
+  decision_signature?: string | null;
 }
 
 export function txnFromRow(row: TxnRow): PreparedTxn {
@@ -184,8 +205,14 @@ export function txnFromRow(row: TxnRow): PreparedTxn {
     coordinator: row.coordinator,
     token: row.token,
     participants: JSON.parse(row.participants) as string[],
-    plan: { planId: row.plan_id, version: row.plan_version, ...untilOf(row) },
+    plan: {
+      planId: row.plan_id,
+      version: row.plan_version,
+      ...(typeof row.plan_digest === "string" ? { digest: row.plan_digest } : {}),
+      ...untilOf(row),
+    },
     activationWallMs: row.activation_wall_ms,
+    ...(typeof row.decision_key === "string" ? { decisionKey: row.decision_key } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export const MUTATIONS = {
   "switch-at-change-instant":
     "a gateway's schedule hands a plan change over for the scheduled change's instant instead of the common cycle boundary at or after it",
   "stale-schedule-version": "a gateway that adopts a newly committed schedule goes on running the one it had",
+  "skip-decision-signature":
+    "a participant takes any decision about the transaction it is in doubt about as its coordinator's, without checking its signature",
 } as const;
 
 export type Mutation = keyof typeof MUTATIONS;

@@ -19,11 +19,17 @@ export interface SimEnvelope {
   readonly body: CorridorBody;
 }
 
-/** A coordinator's decision record, retained by the broker (in memory: a broker restart loses it). */
+/**
+ * A decision record, retained by the broker (in memory: a broker restart loses it) under the branch of
+ * whoever published it (`publishedBy`, which the ACL vouches for): a coordinator's own, or a forged copy.
+ */
 export interface RetainedDecision {
   readonly txnId: string;
+  readonly publishedBy: string;
+  /** The coordinator the record names (a forger may name anyone). */
   readonly coordinator: string;
   readonly outcome: "committed" | "aborted";
+  readonly signature?: string;
 }
 
 export interface NetworkStats {
@@ -115,15 +121,16 @@ export class SimNetwork {
     this.retained.clear();
   }
 
+  /** One record per (publisher, transaction), as on a broker: topic `<publisher>/decisions/<txn>`. */
   retain(record: RetainedDecision): void {
-    if (this.up(this.now())) this.retained.set(record.txnId, record);
+    if (this.up(this.now())) this.retained.set(`${record.publishedBy}/${record.txnId}`, record);
   }
 
-  /** What a party reading the retained decision records sees now (nothing while the broker is down). */
-  retainedFor(txnId: string, reader: string): RetainedDecision | null {
+  /** The records of a transaction a party reading them sees now (none while the broker is down). */
+  retainedFor(txnId: string, reader: string): RetainedDecision[] {
     const t = this.now();
-    if (!this.up(t) || !this.reachable(reader, t)) return null;
-    return this.retained.get(txnId) ?? null;
+    if (!this.up(t) || !this.reachable(reader, t)) return [];
+    return [...this.retained.values()].filter((r) => r.txnId === txnId);
   }
 
   heal(): void {

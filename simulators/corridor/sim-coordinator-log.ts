@@ -1,5 +1,9 @@
 import type { Outcome } from "../../gateway/core/corridor/participant.js";
-import type { CommitRecord, CoordinatorLog } from "../../gateway/shell/corridor/coordinator-ports.js";
+import type {
+  CommitRecord,
+  CoordinatorLog,
+  LoggedDecision,
+} from "../../gateway/shell/corridor/coordinator-ports.js";
 import type { SeededRandom } from "./random.js";
 
 /**
@@ -8,7 +12,7 @@ import type { SeededRandom } from "./random.js";
  */
 export class SimCoordinatorLog implements CoordinatorLog {
   private readonly commits = new Map<string, CommitRecord>();
-  private readonly ends = new Map<string, Outcome>();
+  private readonly ends = new Map<string, LoggedDecision>();
   /** End records written since the last forced write: a crash may lose them. */
   private unsyncedEnds: string[] = [];
 
@@ -19,13 +23,16 @@ export class SimCoordinatorLog implements CoordinatorLog {
   }
 
   persistEnd(record: CommitRecord & { readonly outcome: Outcome }): void {
-    this.ends.set(record.txnId, record.outcome);
+    this.ends.set(record.txnId, { outcome: record.outcome, signature: record.signature ?? null });
     this.unsyncedEnds.push(record.txnId);
   }
 
-  /** As the store: an end record's outcome, else a commit record's; null when it holds neither. */
-  outcomeOf(txnId: string): Outcome | null {
-    return this.ends.get(txnId) ?? (this.commits.has(txnId) ? "committed" : null);
+  /** As the store: an end record's decision, else a commit record's; null when it holds neither. */
+  decisionOf(txnId: string): LoggedDecision | null {
+    const ended = this.ends.get(txnId);
+    if (ended) return ended;
+    const commit = this.commits.get(txnId);
+    return commit ? { outcome: "committed", signature: commit.signature ?? null } : null;
   }
 
   unfinished(): CommitRecord[] {

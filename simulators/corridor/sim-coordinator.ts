@@ -4,7 +4,9 @@ import {
   startCoordinator,
 } from "../../gateway/core/corridor/coordinator.js";
 import type { PlanRef } from "../../gateway/core/corridor/participant.js";
+import { createHash } from "node:crypto";
 import { CoordinatorShell } from "../../gateway/shell/corridor/coordinator-shell.js";
+import { newDecisionKeyPair } from "../../gateway/shell/corridor/decision-keys.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
 import type { Mutation } from "./mutations.js";
@@ -78,7 +80,7 @@ export class SimCoordinator {
           this.log.persistEnd(record);
           if (record.outcome === "aborted") ctx.checker.decided(record.txnId, "aborted");
         },
-        outcomeOf: (txnId) => this.log.outcomeOf(txnId),
+        decisionOf: (txnId) => this.log.decisionOf(txnId),
         unfinished: () => this.log.unfinished(),
       },
       network: {
@@ -87,9 +89,20 @@ export class SimCoordinator {
           if (body.type === "decision" && body.outcome === "committed") crashHere(`after COMMIT to ${to}`);
         },
       },
-      retain: (record) => ctx.retain({ txnId: record.txnId, coordinator: id, outcome: record.outcome }),
+      retain: (record) =>
+        ctx.retain({
+          txnId: record.txnId,
+          publishedBy: id,
+          coordinator: id,
+          outcome: record.outcome,
+          ...(record.signature !== undefined ? { signature: record.signature } : {}),
+        }),
       clock: { now: () => this.clock.read(ctx.trueNow()) },
       random01: () => ctx.random.next(),
+      // Derived from the transaction, not drawn from the seeded source: a run replays exactly, and
+      // signing changes no other random choice of the simulation.
+      newDecisionKeys: (txnId) =>
+        newDecisionKeyPair(createHash("sha256").update(`simulated decision key ${txnId}`).digest()),
       finished: (txnId, outcome, reason) =>
         ctx.trace(`${id} ${txnId} ${outcome}${reason ? `: ${reason}` : ""}`),
     });

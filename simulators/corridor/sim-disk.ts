@@ -11,7 +11,7 @@ export interface DiskState {
   epoch: number;
   highestToken: number;
   /** By transaction id; `order` is the store's (updated time, row) order. */
-  txns: Map<string, StoredTxn & { order: number }>;
+  txns: Map<string, StoredTxn & { order: number; signature?: string }>;
   /**
    * Plan bodies by `planId@version`, written with PREPARED (the store's plans table): the first kept. A
    * schedule's body is kept under its schedule key, its plans under their own ids once it is committed.
@@ -122,7 +122,7 @@ export class SimDisk implements ParticipantDisk {
 
   /** As `GatewayStore.participantRecord`: outcomes and refusals apart, each to its own bound. */
   participantRecord(maxTombstones: number): ParticipantRecord {
-    const rows = this.newestFirst();
+    const rows = [...this.live.txns.values()].sort((a, b) => b.order - a.order);
     const outcomes = rows.filter((r) => r.txn.coordinator !== "").slice(0, maxTombstones + 1);
     return {
       highestToken: this.live.highestToken,
@@ -131,7 +131,12 @@ export class SimDisk implements ParticipantDisk {
         .filter((r) => r.phase !== "prepared")
         .slice(0, maxTombstones)
         .reverse()
-        .map((r) => ({ txnId: r.txn.txnId, outcome: r.phase as Outcome })),
+        .map((r) => ({
+          txnId: r.txn.txnId,
+          outcome: r.phase as Outcome,
+          coordinator: r.txn.coordinator,
+          ...(r.signature !== undefined ? { signature: r.signature } : {}),
+        })),
       refusals: rows
         .filter((r) => r.txn.coordinator === "")
         .slice(0, maxTombstones)
@@ -155,7 +160,13 @@ export class SimDisk implements ParticipantDisk {
   }
 
   /** As `GatewayStore.persistOutcome`: a finished outcome is never overwritten (nor moved in the order). */
-  persistOutcome(txnId: string, outcome: Outcome, forced: boolean): void {
+  persistOutcome(
+    txnId: string,
+    outcome: Outcome,
+    forced: boolean,
+    _atWallMs = 0,
+    signature: string | null = null,
+  ): void {
     const row = this.live.txns.get(txnId);
     if (row && row.phase !== "prepared") {
       invariant(row.phase === outcome, () => `transaction ${txnId} is ${row.phase} on disk: not ${outcome}`);
@@ -165,7 +176,12 @@ export class SimDisk implements ParticipantDisk {
     this.write(forced, (d) => {
       const stored = d.txns.get(txnId);
       if (stored && stored.phase !== "prepared") return;
-      d.txns.set(txnId, { txn: stored?.txn ?? { txnId, ...NO_TXN }, phase: outcome, order });
+      d.txns.set(txnId, {
+        txn: stored?.txn ?? { txnId, ...NO_TXN },
+        phase: outcome,
+        order,
+        ...(signature !== null ? { signature } : {}),
+      });
       if (outcome === "aborted") forgetPlanOfAborted(d, txnId);
     });
   }

@@ -7,7 +7,7 @@ import {
   controllerMode,
   readyToStop,
 } from "../../gateway/core/controller.js";
-import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
+import type { PreparedTxn } from "../../gateway/core/corridor/participant.js";
 import type { PrepareTimingRules } from "../../gateway/core/corridor/prepare-check.js";
 import type { Aspect, Intersection, IntersectionPlan, Lamps } from "../../gateway/core/model.js";
 import { isCompiledSchedule } from "../../gateway/core/schedule/committed-change.js";
@@ -25,7 +25,7 @@ import type { ScheduleShell } from "../../gateway/shell/schedule-shell.js";
 import type { InvariantChecker } from "./checker.js";
 import type { LocalClock } from "./local-clock.js";
 import type { Mutation } from "./mutations.js";
-import type { SimEnvelope } from "./network.js";
+import type { RetainedDecision, SimEnvelope } from "./network.js";
 import type { SeededRandom } from "./random.js";
 import { SimDisk } from "./sim-disk.js";
 import { SimulatedCrash, simParticipantPorts } from "./sim-participant-ports.js";
@@ -44,7 +44,7 @@ export interface GatewayContext {
   /** The simulated signal core's verdict on a pushed plan (a push may carry a part that fails it). */
   readonly planRejected: (txnId: string, intersection: string) => string | null;
   /** A coordinator's retained decision record, as this gateway would read it now. */
-  readonly retained: (txnId: string, reader: string) => { coordinator: string; outcome: Outcome } | null;
+  readonly retained: (txnId: string, reader: string) => readonly RetainedDecision[];
   /** Fault injection at the protocol's critical points: true means "crash right here". */
   readonly crashHere: (party: string, point: string) => boolean;
   /** The longest tick period (with jitter): what a clean stop's bound allows per tick. */
@@ -428,11 +428,13 @@ export class SimGateway {
     )
       this.shell.resolve(inDoubt.txnId, "aborted", "mutation");
     this.shell.tick();
-    // A gateway in doubt also reads the coordinator's retained decision record.
+    // A gateway in doubt also reads the retained decision records (the coordinator's, and any copies).
     const doubt = this.shell.inDoubt;
     if (!doubt) return;
-    const record = this.ctx.retained(doubt.txnId, this.id);
-    if (record) this.shell.onDecisionRecord({ txnId: doubt.txnId, ...record });
+    for (const record of this.ctx.retained(doubt.txnId, this.id)) {
+      if (this.shell.inDoubt?.txnId !== doubt.txnId) return;
+      this.shell.onDecisionRecord(record, record.publishedBy);
+    }
   }
 
   private stepController(event: ControllerEvent, now: Now): void {

@@ -95,8 +95,8 @@ function simParticipantDisk(site: SimParticipantSite): ParticipantDisk {
       if (site.mutation !== "skip-forced-prepare") disk.persistPrepared(txn, planBody, highestToken);
       if (site.crashHere("after persist-prepared")) throw new SimulatedCrash();
     },
-    persistOutcome: (txnId, outcome, forced) => {
-      disk.persistOutcome(txnId, outcome, forced);
+    persistOutcome: (txnId, outcome, forced, _atWallMs, signature) => {
+      disk.persistOutcome(txnId, outcome, forced, 0, signature);
       if (outcome === "aborted") checker.aborted(id, txnId);
       if (forced && site.crashHere("after persist-outcome")) throw new SimulatedCrash();
     },
@@ -107,8 +107,9 @@ function simParticipantDisk(site: SimParticipantSite): ParticipantDisk {
 }
 
 /**
- * `stepParticipant` as the simulator runs it: the machine's invariants fail the run, and the
- * `ignore-fencing-token` mutation lets the machine see no fencing floor at all on a PREPARE.
+ * `stepParticipant` as the simulator runs it: the machine's invariants fail the run; the
+ * `ignore-fencing-token` mutation lets the machine see no fencing floor at all on a PREPARE, and the
+ * `skip-decision-signature` one has it see every decision as signed by its coordinator.
  */
 export function simStepParticipant(mutation: Mutation | null): typeof stepParticipant {
   const step: typeof stepParticipant = (state, event, nowMonoMs) => {
@@ -119,6 +120,9 @@ export function simStepParticipant(mutation: Mutation | null): typeof stepPartic
       throw error;
     }
   };
+  if (mutation === "skip-decision-signature")
+    return (state, event, nowMonoMs) =>
+      step(state, event.type === "decision" ? { ...event, proof: "valid" } : event, nowMonoMs);
   if (mutation !== "ignore-fencing-token") return step;
   return (state, event, nowMonoMs): ParticipantStep => {
     if (event.type !== "prepare") return step(state, event, nowMonoMs);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { controllerMode } from "../../gateway/core/controller.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
 import { nextCommonBoundary } from "../../gateway/core/corridor/boundary.js";
@@ -70,6 +71,8 @@ export interface SimulationStats {
   floods: number;
   /** Messages the floods sent (not counted in `messages`). */
   floodMessages: number;
+  /** Forgeries the Byzantine member sent or retained (decisions, answers, records, PREPAREs with made-up tokens). */
+  forgeries: number;
   /** Messages the gateways' per-sender rate limit dropped (the floods' and any other). */
   messagesDropped: number;
   /** Schedule pushes (counted in `pushes` too), and how many committed. */
@@ -150,6 +153,7 @@ class World {
     longestStopMs: 0,
     floods: 0,
     floodMessages: 0,
+    forgeries: 0,
     messagesDropped: 0,
     schedulePushes: 0,
     schedulesCommitted: 0,
@@ -168,6 +172,13 @@ class World {
   private handlingFlood = false;
   /** The last real messages each party sent to each other one, which a flood replays. */
   private readonly recentlySent = new Map<string, SimEnvelope[]>();
+  /**
+   * The Byzantine member's own source of randomness, apart from the run's: its forgeries change what
+   * the gateways do, but not the faults and pushes the seed draws.
+   */
+  private readonly forgeRandom: SeededRandom;
+  /** The last decision signatures seen on the wire, which the Byzantine member replays. */
+  private readonly signaturesSeen: string[] = [];
   private readonly faultMs: number;
   /** How often a party crashes at a critical point of the protocol (FoundationDB's "buggify"). */
   private readonly crashPointRate: number;
@@ -177,6 +188,11 @@ class World {
 
   constructor(private readonly options: SimulationOptions) {
     this.random = new SeededRandom(options.seed);
+    // Seeded from a digest of the seed: nearby seeds' generators start almost alike (their first draws
+    // agree), which would make the Byzantine member the same in every run.
+    this.forgeRandom = new SeededRandom(
+      createHash("sha256").update(`byzantine member ${options.seed}`).digest().readInt32LE(0),
+    );
     const r = this.random;
     // Most runs in a zone with daylight-saving time (a schedule runs in the corridor's zone), some at
     // the corridor file's fixed offset.
@@ -284,6 +300,10 @@ class World {
 
   private send(e: SimEnvelope): void {
     this.stats.messages++;
+    if ((e.body.type === "decision" || e.body.type === "answer") && e.body.signature !== undefined) {
+      this.signaturesSeen.push(e.body.signature);
+      if (this.signaturesSeen.length > RECENT_SENT) this.signaturesSeen.shift();
+    }
     const key = `${e.from}>${e.to}`;
     const recent = this.recentlySent.get(key) ?? [];
     recent.push(e);
@@ -479,6 +499,69 @@ class World {
     return { from, to, sentAtWallMs: wallMs, body };
   }
 
+  /**
+   * The Byzantine member's forgery, sent with its own (valid) credentials: the sender is its own id, as
+   * the broker's ACL makes it. It aims at a gateway in doubt when there is one: a decision or an answer
+   * about that transaction, either outcome, unsigned, with a made-up signature or with one replayed from
+   * another transaction; a decision record retained under its own branch naming the real coordinator;
+   * or a PREPARE copied from a real one with a fencing token nobody granted (issue 20, item 1).
+   */
+  private forge(byzantine: string): void {
+    const f = this.forgeRandom;
+    const b = this.gateways.get(byzantine);
+    const targets = [...this.gateways.values()].filter((g) => g.up && g.id !== byzantine);
+    if (!b?.up || targets.length === 0) return;
+    const doubting = targets.filter((g) => g.inDoubt() !== null);
+    const target = doubting.length > 0 && f.chance(0.85) ? f.pick(doubting) : f.pick(targets);
+    const doubt = target.inDoubt();
+    const known = [...this.checker.txns.keys()];
+    const txnId = doubt?.txnId ?? (known.length > 0 ? f.pick(known) : `forged-${this.stats.forgeries}`);
+    const outcome = f.pick(["committed", "aborted"] as const);
+    const madeUp = () => Buffer.from(Array.from({ length: 64 }, () => f.int(0, 255))).toString("base64");
+    const how = f.int(0, 2);
+    const signature =
+      how === 1
+        ? madeUp()
+        : how === 2 && this.signaturesSeen.length > 0
+          ? f.pick(this.signaturesSeen)
+          : undefined;
+    const signed = signature !== undefined ? { signature } : {};
+    const wallMs = b.clock.read(this.t).wallMs;
+    const kind = f.pick(["decision", "answer", "record", "token"] as const);
+    this.stats.forgeries++;
+    if (kind === "record") {
+      this.trace(`FORGE ${byzantine}: retained record ${txnId} ${outcome}${signature ? " (signature)" : ""}`);
+      this.network.retain({
+        txnId,
+        publishedBy: byzantine,
+        coordinator: doubt?.coordinator ?? "@unknown",
+        outcome,
+        ...signed,
+      });
+      return;
+    }
+    let body: CorridorBody;
+    if (kind === "token") {
+      const prepares = [...this.recentlySent.values()].flat().filter((e) => e.body.type === "prepare");
+      if (prepares.length === 0) return;
+      const real = f.pick(prepares).body as Extract<CorridorBody, { type: "prepare" }>;
+      body = {
+        ...real,
+        txnId: `forged-${this.stats.forgeries}`,
+        token: Number.MAX_SAFE_INTEGER - f.int(0, 1000),
+        participants: [target.id],
+      };
+    } else if (kind === "decision")
+      body = { type: "decision", txnId, outcome, token: f.int(0, 2 ** 31), ...signed };
+    else body = { type: "answer", txnId, answer: outcome, ...signed };
+    const e: SimEnvelope = { from: byzantine, to: target.id, sentAtWallMs: wallMs, body };
+    this.trace(`FORGE ${describeEnvelope(e)}${signature ? " (signature)" : ""}`);
+    if (!this.network.passes(byzantine, target.id)) return;
+    this.queue.at(this.t + f.int(1, 60), () => {
+      if (target.up) this.deliver(e);
+    });
+  }
+
   /** A party stalls (a GC pause, a suspended laptop): what it sends and what reaches it waits. */
   private stall(party: string, forMs: number, why: string): void {
     this.trace(`PAUSE ${party} for ${forMs} ms${why}`);
@@ -580,6 +663,19 @@ class World {
       if (g.up && !g.stopping) g.stop();
     });
     this.faultEvery(60_000, 240_000, () => this.flood());
+    // One member of the corridor in half the runs is Byzantine (issue 20): with its own, valid
+    // credentials it forges decisions, answers, retained records and fencing tokens, every few seconds.
+    const f = this.forgeRandom;
+    if (f.chance(0.5)) {
+      const byzantine = f.pick(ids);
+      this.trace(`BYZANTINE ${byzantine}: forges decisions, records and tokens until healing`);
+      const loop = () => {
+        if (this.healed) return;
+        this.forge(byzantine);
+        this.queue.at(this.t + f.int(500, 6_000), loop);
+      };
+      this.queue.at(this.t + f.int(500, 6_000), loop);
+    }
     this.faultEvery(10_000, 120_000, () => {
       const party = r.pick([...ids, ...this.coordinators.keys()]);
       const forMs = r.int(1_000, 30_000);

@@ -9,6 +9,7 @@ import { type RunningBroker, startBroker } from "../../gateway/broker/broker.js"
 import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
 import { checkBroker } from "../../gateway/doctor/broker-check.js";
 import { freePort } from "../../simulators/fixtures/ports.js";
+import { makeTestCa } from "../support/mtls-certificates.js";
 import { hasTool } from "../support/tools.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -187,5 +188,70 @@ describe.skipIf(
     expect(result.status).toBe("FAIL");
     expect(result.detail).toMatch(/TLS failed|reset the connection|closed the connection/);
     expect(result.detail).not.toContain("no connection within");
+  });
+});
+
+describe.skipIf(
+  !hasTool("openssl", "the doctor's client-certificate checks (certificates are made as docs/mtls.md says)"),
+)("greenwave doctor: a broker that takes client certificates (docs/mtls.md)", () => {
+  async function certificateBroker() {
+    const ca = makeTestCa();
+    cleanups.push(() => rmSync(ca.dir, { recursive: true, force: true }));
+    const users = new Map<string, BrokerUser>([
+      [
+        "gw-elm",
+        {
+          principal: { role: "gateway", username: "gw-elm", corridor: "main-street", intersection: "elm" },
+          passwordHash: null,
+        },
+      ],
+    ]);
+    const b = await startBroker({
+      host: "127.0.0.1",
+      port: 0,
+      users,
+      tls: { cert: ca.broker.cert, key: ca.broker.key, clientCa: ca.ca, requireClientCert: true },
+    });
+    cleanups.push(() => b.close());
+    const check = (who: { cert: Buffer; key: Buffer }, username = "gw-elm") =>
+      checkBroker({
+        kind: "target",
+        target: { url: b.url, username, ca: ca.ca, cert: who.cert, key: who.key },
+        from: FROM,
+      });
+    return { ca, check };
+  }
+
+  it("a good certificate: PASS, saying until when it is valid; 30 days before its end: WARN, to issue the next", async () => {
+    const { ca, check } = await certificateBroker();
+    const good = await check(ca.issue("gw-elm"));
+    expect(good.status).toBe("PASS");
+    expect(good.detail).toMatch(
+      / as gw-elm \(client certificate valid until \w{3} .+ GMT\): connected in \d+ ms/,
+    );
+    const ending = await check(ca.issue("gw-elm", { days: 10 }));
+    expect(ending.status).toBe("WARN");
+    expect(ending.detail).toMatch(/; the client certificate ends in 9 days$/);
+    expect(ending.action).toContain("issue the next certificate now");
+  });
+
+  it("an expired certificate: FAIL, saying it expired and where the broker says why", async () => {
+    const { ca, check } = await certificateBroker();
+    const result = await check(ca.issue("gw-elm", { days: -1 }));
+    expect(result.status).toBe("FAIL");
+    expect(result.detail).toMatch(/; the client certificate expired on .+ GMT$/);
+    expect(result.action).toContain(
+      "a broker that takes client certificates closes a connection whose certificate it does not accept (none, expired, another CA): its log says why",
+    );
+  });
+
+  it("a certificate whose CN is no user of the broker: FAIL, not authorised, saying the CN is the user", async () => {
+    const { ca, check } = await certificateBroker();
+    const result = await check(ca.issue("gw-birch"), "gw-birch");
+    expect(result.status).toBe("FAIL");
+    expect(result.detail).toContain(
+      "the broker does not let user gw-birch connect (CONNACK 5, not authorised)",
+    );
+    expect(result.action).toContain("the broker logs a client certificate in as its CN (gw-birch)");
   });
 });

@@ -64,6 +64,12 @@ describe("the service's env file (util.parseEnv) and GREENWAVE_ARGS", () => {
     });
   });
 
+  it("reads a client certificate's flags (docs/mtls.md)", () => {
+    expect(
+      parseGatewayArgs("--cert-file /etc/greenwave/client.pem --key-file=/etc/greenwave/client.key --http x"),
+    ).toEqual({ certFile: "/etc/greenwave/client.pem", keyFile: "/etc/greenwave/client.key" });
+  });
+
   it("the last of a repeated flag wins; unknown flags and a dangling flag are ignored", () => {
     expect(parseGatewayArgs("  --username a --tick-ms 100 --username b --data-dir /srv/gw --broker")).toEqual(
       {

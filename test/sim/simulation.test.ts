@@ -39,6 +39,7 @@ describe("deterministic simulation of the corridor under faults", () => {
     let schedulesCommitted = 0;
     let scheduleChecks = 0;
     let scheduledEntries = 0;
+    let forgeries = 0;
     for (let seed = 1; seed <= CI_SEEDS; seed++) {
       const result = simulate({ seed });
       if (result.violation) expect.fail(explain(result));
@@ -53,6 +54,7 @@ describe("deterministic simulation of the corridor under faults", () => {
       schedulesCommitted += result.stats.schedulesCommitted;
       scheduleChecks += result.stats.scheduleCycleChecks;
       scheduledEntries += result.stats.scheduledEntries;
+      forgeries += result.stats.forgeries;
     }
     // The runs really exercised the protocol: many changes, both outcomes, many crashes, clean stops,
     // and floods whose excess the rate limit dropped.
@@ -62,6 +64,9 @@ describe("deterministic simulation of the corridor under faults", () => {
     expect(stops).toBeGreaterThan(CI_SEEDS);
     expect(floods).toBeGreaterThan(CI_SEEDS);
     expect(dropped).toBeGreaterThan(floodMessages / 2);
+    // A Byzantine member (half the runs) forged decisions, answers, records and tokens, many of them
+    // at gateways in doubt: atomicity and no split held all the same.
+    expect(forgeries).toBeGreaterThan(10 * CI_SEEDS);
     // Schedules raced plan pushes, and the schedule invariant had in-step cycles and scheduled changes
     // entered from their boundary to check.
     expect(schedulesCommitted).toBeGreaterThan(CI_SEEDS / 4);
@@ -70,6 +75,7 @@ describe("deterministic simulation of the corridor under faults", () => {
     console.log(
       `${CI_SEEDS} seeds: ${pushes} plan pushes, ${committed} committed, ${crashes} crashes, ` +
         `${stops} clean stops, ${floods} floods of ${floodMessages} messages (${dropped} dropped), ` +
+        `${forgeries} forgeries, ` +
         `${schedulePushes} schedule pushes (${schedulesCommitted} committed), ${scheduleChecks} in-step cycles ` +
         `and ${scheduledEntries} scheduled entries checked against the schedule`,
     );

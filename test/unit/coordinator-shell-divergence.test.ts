@@ -11,6 +11,8 @@ import type {
 } from "../../gateway/shell/corridor/coordinator-ports.js";
 import { CoordinatorShell } from "../../gateway/shell/corridor/coordinator-shell.js";
 import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
+import { newDecisionKeyPair } from "../../gateway/shell/corridor/decision-keys.js";
+import { createHash } from "node:crypto";
 import { SimCoordinatorLog } from "../../simulators/corridor/sim-coordinator-log.js";
 
 /**
@@ -43,6 +45,8 @@ function coordinatorOver(log: CoordinatorLog, clock: { monoMs: number; wallMs: n
     retain: (record) => retained.push(record),
     clock: { now: () => ({ ...clock }) },
     random01: () => 0.5,
+    // The same keys in both runs, so that their signatures compare.
+    newDecisionKeys: (txnId) => newDecisionKeyPair(createHash("sha256").update(txnId).digest()),
   });
   return { shell, sent, retained };
 }
@@ -101,7 +105,7 @@ describe("the coordinator shell over the production log and over the simulator's
       return {
         sent: sentBefore,
         retained: c.retained,
-        outcomes: ["t1", "t2", "t-unknown"].map((t) => log.outcomeOf(t)),
+        outcomes: ["t1", "t2", "t-unknown"].map((t) => log.decisionOf(t)),
         unfinished: log.unfinished(),
         resumed,
         resent: restarted.sent,
@@ -112,7 +116,22 @@ describe("the coordinator shell over the production log and over the simulator's
       ["t1", "committed"],
       ["t2", "aborted"],
     ]);
-    expect(production?.outcomes).toEqual(["committed", "aborted", null]);
+    expect(production?.outcomes.map((d) => d?.outcome ?? null)).toEqual(["committed", "aborted", null]);
+    // Every copy of a decision carries the run's signature: the log's, the retained record's, the
+    // COMMIT or ABORT sent, the answers, the COMMIT a restart resends; every PREPARE its decision key.
+    const t1 = production?.outcomes[0]?.signature;
+    expect(t1).toMatch(/^[A-Za-z0-9+/]{86}==$/);
+    expect(production?.retained[0]?.signature).toBe(t1);
+    const prepares = production?.sent.filter((m) => m.body.type === "prepare") ?? [];
+    expect(prepares.length).toBe(4);
+    for (const m of prepares)
+      expect(m.body).toMatchObject({ decisionKey: expect.stringMatching(/^[\w-]{43}$/) });
+    const decisions = [...(production?.sent ?? []), ...(production?.resent ?? [])].filter(
+      (m) => m.body.type === "decision" || m.body.type === "answer",
+    );
+    expect(decisions.length).toBeGreaterThan(3);
+    for (const m of decisions)
+      if ("txnId" in m.body && m.body.txnId !== "t-unknown") expect(m.body).toHaveProperty("signature");
     expect(production?.resumed).toEqual(["t1"]);
     expect(simulated).toEqual(production);
   });

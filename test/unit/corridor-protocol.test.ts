@@ -299,8 +299,10 @@ describe("participant", () => {
       type: "decision",
       txnId: "t1",
       outcome: "committed",
-      source: "coordinator",
+      via: "decision",
       by: "op",
+      signature: null,
+      proof: "absent",
     } as const;
     const first = stepParticipant(s, commit, 10);
     expect(first.effects.map((e) => e.type)).toEqual(["persist-outcome", "apply-plan", "ack"]);
@@ -324,8 +326,8 @@ describe("participant", () => {
   it("answers a peer's inquiry about a transaction it never voted on by aborting it, durably", () => {
     const step = stepParticipant(fresh(), { type: "inquiry", txnId: "t9", from: "b" }, 0);
     expect(step.effects).toEqual([
-      { type: "persist-outcome", txnId: "t9", outcome: "aborted", forced: true },
-      { type: "answer-inquiry", to: "b", txnId: "t9", answer: "aborted" },
+      { type: "persist-outcome", txnId: "t9", outcome: "aborted", forced: true, signature: null },
+      { type: "answer-inquiry", to: "b", txnId: "t9", answer: "aborted", signature: null },
     ]);
     const late = stepParticipant(
       step.state,
@@ -468,7 +470,7 @@ describe("two-phase commit over 8 intersections (in memory)", () => {
     expect(w.nodes.get("b")?.applied.map((t) => t.txnId)).toEqual(["t1"]);
   });
 
-  it("cooperative termination: with the coordinator gone, a peer that never voted aborts it for everyone", () => {
+  it("cooperative termination: with the coordinator gone before deciding, a peer's own word that it never voted ends no doubt (it could lie); an operator's resolution does", () => {
     const w = new CorridorHarness(["a", "b", "c"]);
     w.lose = (m) => m.kind === "to-node" && m.to === "c" && m.message.type === "prepare";
     w.startCoordinator("op", ["a", "b", "c"], "t1");
@@ -479,6 +481,12 @@ describe("two-phase commit over 8 intersections (in memory)", () => {
     }
     w.coordinators.delete("op");
     w.lose = () => false;
+    w.settle();
+    // c never voted and says so when asked; a and b hear it and stay in doubt: only the coordinator's
+    // decision (or an operator's) can end it, so a participant lying about its vote cannot split them.
+    expect(w.nodes.get("c")?.participant.prepared).toBeNull();
+    for (const id of ["a", "b"]) expect(w.nodes.get(id)?.participant.prepared?.txnId).toBe("t1");
+    for (const id of ["a", "b"]) expect(w.nodes.get(id)?.shell.resolve("t1", "aborted", "@op")).toBe(true);
     w.settle();
     for (const node of w.nodes.values()) {
       expect(node.applied).toEqual([]);

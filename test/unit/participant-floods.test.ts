@@ -42,7 +42,15 @@ function committedAtElm(): ParticipantState {
   ).state;
   return stepParticipant(
     state,
-    { type: "decision", txnId: txn.txnId, outcome: "committed", source: "coordinator", by: "@alice" },
+    {
+      type: "decision",
+      txnId: txn.txnId,
+      outcome: "committed",
+      via: "decision",
+      by: "@alice",
+      signature: null,
+      proof: "absent",
+    },
     10,
   ).state;
 }
@@ -57,17 +65,25 @@ describe("a participant under a flood of inquiries", () => {
     // A resent COMMIT is acknowledged as committed, and an inquiry about it answered so.
     const resent = stepParticipant(
       state,
-      { type: "decision", txnId: txn.txnId, outcome: "committed", source: "coordinator", by: "@alice" },
+      {
+        type: "decision",
+        txnId: txn.txnId,
+        outcome: "committed",
+        via: "decision",
+        by: "@alice",
+        signature: null,
+        proof: "absent",
+      },
       99_999,
     );
     expect(resent.effects).toEqual([{ type: "ack", to: "@alice", txnId: txn.txnId, outcome: "committed" }]);
     const asked = stepParticipant(state, { type: "inquiry", txnId: txn.txnId, from: "oak" }, 99_999);
     expect(asked.effects).toEqual([
-      { type: "answer-inquiry", to: "oak", txnId: txn.txnId, answer: "committed" },
+      { type: "answer-inquiry", to: "oak", txnId: txn.txnId, answer: "committed", signature: null },
     ]);
   });
 
-  it("takes the outcome from the transaction's parties only, never from a bystander", () => {
+  it("takes the outcome from its coordinator only: neither a bystander's nor a participant's own word ends the doubt", () => {
     let state = startParticipant("elm", { highestToken: 0, prepared: null, tombstones: [] }, 0);
     state = stepParticipant(
       state,
@@ -82,18 +98,76 @@ describe("a participant under a flood of inquiries", () => {
     ).state;
     const bystander = stepParticipant(
       state,
-      { type: "decision", txnId: txn.txnId, outcome: "aborted", source: "peer", by: "pine" },
+      {
+        type: "decision",
+        txnId: txn.txnId,
+        outcome: "aborted",
+        via: "answer",
+        by: "pine",
+        signature: null,
+        proof: "absent",
+      },
       5_000,
     );
     expect(bystander.state.prepared?.txnId).toBe(txn.txnId);
     expect(bystander.effects.map((e) => e.type)).toEqual(["report"]);
+    // A participant may lie about its own vote (it voted yes, and says it never did): its word alone
+    // is no decision; the coordinator's signed decision, forwarded by it, is.
+    const unsignedPeer = stepParticipant(
+      state,
+      {
+        type: "decision",
+        txnId: txn.txnId,
+        outcome: "aborted",
+        via: "answer",
+        by: "oak",
+        signature: null,
+        proof: "absent",
+      },
+      5_000,
+    );
+    expect(unsignedPeer.state.prepared?.txnId).toBe(txn.txnId);
+    expect(unsignedPeer.effects.map((e) => e.type)).toEqual(["report"]);
+    const forged = stepParticipant(
+      state,
+      {
+        type: "decision",
+        txnId: txn.txnId,
+        outcome: "committed",
+        via: "decision",
+        by: txn.coordinator,
+        signature: "x",
+        proof: "invalid",
+      },
+      5_000,
+    );
+    expect(forged.state.prepared?.txnId).toBe(txn.txnId);
     const peer = stepParticipant(
       state,
-      { type: "decision", txnId: txn.txnId, outcome: "aborted", source: "peer", by: "oak" },
+      {
+        type: "decision",
+        txnId: txn.txnId,
+        outcome: "aborted",
+        via: "answer",
+        by: "oak",
+        signature: "signed-by-the-coordinator",
+        proof: "valid",
+      },
       5_000,
     );
     expect(peer.state.prepared).toBeNull();
     expect(outcomeOf(peer.state, txn.txnId)).toBe("aborted");
+    // Kept with the outcome, and forwarded intact to whoever asks.
+    const asked = stepParticipant(peer.state, { type: "inquiry", txnId: txn.txnId, from: "pine" }, 6_000);
+    expect(asked.effects).toEqual([
+      {
+        type: "answer-inquiry",
+        to: "pine",
+        txnId: txn.txnId,
+        answer: "aborted",
+        signature: "signed-by-the-coordinator",
+      },
+    ]);
   });
 });
 
@@ -114,7 +188,9 @@ describe("the store's record of finished transactions", () => {
     store.persistOutcome(txn.txnId, "committed", 2);
     for (let i = 0; i < 1000; i++) store.persistOutcome(`made-up-${i}`, "aborted", 3 + i);
     const record = store.participantRecord(MAX_TOMBSTONES);
-    expect(record.tombstones).toEqual([{ txnId: txn.txnId, outcome: "committed" }]);
+    expect(record.tombstones).toEqual([
+      { txnId: txn.txnId, outcome: "committed", coordinator: txn.coordinator },
+    ]);
     expect(record.refusals.length).toBeLessThanOrEqual(150);
     expect(record.refusals.at(-1)).toBe("made-up-999");
     expect(store.transaction(txn.txnId)?.phase).toBe("committed");

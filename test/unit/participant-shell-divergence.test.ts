@@ -68,9 +68,9 @@ function recording(disk: ParticipantDisk, writes: Write[]): ParticipantDisk {
       writes.push({ method: "persistPrepared", args: [txn, plan, highestToken, atWallMs], forced: true });
       disk.persistPrepared(txn, plan, highestToken, atWallMs);
     },
-    persistOutcome: (txnId, outcome, forced, atWallMs) => {
-      writes.push({ method: "persistOutcome", args: [txnId, outcome, forced, atWallMs], forced });
-      disk.persistOutcome(txnId, outcome, forced, atWallMs);
+    persistOutcome: (txnId, outcome, forced, atWallMs, signature) => {
+      writes.push({ method: "persistOutcome", args: [txnId, outcome, forced, atWallMs, signature], forced });
+      disk.persistOutcome(txnId, outcome, forced, atWallMs, signature);
     },
   };
 }

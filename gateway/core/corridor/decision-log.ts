@@ -16,4 +16,6 @@ export interface DecisionLogEntry {
   readonly tokens: Readonly<Record<string, number>>;
   readonly outcome: Outcome;
   readonly ended: boolean;
+  /** The coordinator run's signature of the outcome (decision-signature.ts); null in an older log. */
+  readonly signature?: string | null;
 }

@@ -1,11 +1,14 @@
 import { invariant } from "../invariant.js";
+import type { DecisionProof } from "./decision-signature.js";
 
 /**
  * The two-phase-commit participant of one intersection: a pure state machine. It votes yes only after
  * the shell validated the plan (the signal core's checks, clock health, time to meet the activation
  * instant) and after PREPARED is force-written; once it voted yes only the decision ends its doubt —
- * from the coordinator, a peer that knows it (cooperative termination), or an operator. Every handler
- * is idempotent by transaction id; finished transactions leave tombstones.
+ * from the coordinator itself, a copy of its signed decision held by anyone (a peer's answer in
+ * cooperative termination, a retained record), or an operator. No other party's word ends it: a peer
+ * that says it never voted may be lying, and believing it could split the corridor (issue 20).
+ * Every handler is idempotent by transaction id; finished transactions leave tombstones.
  */
 
 /**
@@ -41,6 +44,12 @@ export interface PreparedTxn {
   readonly participants: readonly string[];
   readonly plan: PlanRef;
   readonly activationWallMs: number;
+  /**
+   * The coordinator run's public key for this transaction's decision (core/corridor/decision-signature.ts):
+   * a decision that does not come from the coordinator itself counts only with its signature. Absent:
+   * a PREPARE from a coordinator that does not sign its decisions (then only its own word counts).
+   */
+  readonly decisionKey?: string;
 }
 
 export type Outcome = "committed" | "aborted";
@@ -48,6 +57,10 @@ export type Outcome = "committed" | "aborted";
 export interface Tombstone {
   readonly txnId: string;
   readonly outcome: Outcome;
+  /** Whose decision it was (absent in a record of an older release). */
+  readonly coordinator?: string;
+  /** The coordinator's signature of it, forwarded intact to peers that ask (absent: none was had). */
+  readonly signature?: string;
 }
 
 export interface ParticipantState {
@@ -85,9 +98,20 @@ export type ParticipantEvent =
       readonly type: "decision";
       readonly txnId: string;
       readonly outcome: Outcome;
-      /** coordinator, a peer, the coordinator's "no record" (presumed abort), or an operator. */
-      readonly source: "coordinator" | "peer" | "presumed-abort" | "operator";
+      /**
+       * How it came: a decision message (COMMIT or ABORT), an answer to this participant's inquiry, a
+       * retained decision record, or an operator's resolution of a transaction whose coordinator is gone.
+       */
+      readonly via: "decision" | "answer" | "record" | "operator";
+      /**
+       * Who sent it, as the broker vouches for it: the inbox topic's sender, the branch the record was
+       * published under, the operator's login — never a name the message itself claims.
+       */
       readonly by: string;
+      /** The coordinator's signature it carried, if any. */
+      readonly signature: string | null;
+      /** What the shell found of that signature (decision-signature.ts). */
+      readonly proof: DecisionProof;
     }
   /** A peer in doubt asks what this intersection knows of a transaction. */
   | { readonly type: "inquiry"; readonly txnId: string; readonly from: string }
@@ -103,6 +127,8 @@ export type ParticipantEffect =
       readonly txnId: string;
       readonly outcome: Outcome;
       readonly forced: boolean;
+      /** The coordinator's signature of the outcome, kept to forward to peers that ask. */
+      readonly signature: string | null;
     }
   | {
       readonly type: "vote";
@@ -120,6 +146,8 @@ export type ParticipantEffect =
       readonly to: string;
       readonly txnId: string;
       readonly answer: InquiryAnswer;
+      /** The coordinator's signature of the outcome, when this participant holds one: forwarded intact. */
+      readonly signature: string | null;
     }
   | { readonly type: "report"; readonly message: string };
 
@@ -158,8 +186,8 @@ export function outcomeOf(state: ParticipantState, txnId: string): InquiryAnswer
 }
 
 /** The outcome of the transaction this intersection prepared: a real one, never pushed out by refusals. */
-function bury(state: ParticipantState, txnId: string, outcome: Outcome): ParticipantState {
-  const tombstones = [...state.tombstones.filter((t) => t.txnId !== txnId), { txnId, outcome }].slice(
+function bury(state: ParticipantState, tombstone: Tombstone): ParticipantState {
+  const tombstones = [...state.tombstones.filter((t) => t.txnId !== tombstone.txnId), tombstone].slice(
     -MAX_TOMBSTONES,
   );
   const next = { ...state, tombstones };
@@ -307,17 +335,20 @@ function decide(
   event: Extract<ParticipantEvent, { type: "decision" }>,
 ): ParticipantStep {
   const known = outcomeOf(state, event.txnId);
-  const to = event.by;
+  const { by, via } = event;
+  // A decision message is acknowledged, whoever sent it: an acknowledgement changes nothing anywhere.
+  const ack = (outcome: Outcome): ParticipantEffect[] =>
+    via === "decision" ? [{ type: "ack", to: by, txnId: event.txnId, outcome }] : [];
+  const report = (message: string): ParticipantEffect => ({ type: "report", message });
   if (known === "committed" || known === "aborted") {
-    invariant(
-      known === event.outcome || event.source === "peer",
-      () =>
-        `transaction ${event.txnId} is ${known} here but ${event.source} ${event.by} says ${event.outcome}`,
-    );
+    if (known === event.outcome) return { state, effects: ack(known) };
+    // Outcomes never change. A contradiction comes from a party that is not the coordinator (its own
+    // word is no decision), or from a copy of the coordinator's that is not what it signed.
     return {
       state,
-      effects:
-        event.source === "coordinator" ? [{ type: "ack", to, txnId: event.txnId, outcome: known }] : [],
+      effects: [
+        report(`transaction ${event.txnId} is ${known} here: ${by}'s "${event.outcome}" (${via}) ignored`),
+      ],
     };
   }
   if (known === null) {
@@ -326,34 +357,21 @@ function decide(
     if (event.outcome === "committed")
       return {
         state,
-        effects: [
-          {
-            type: "report",
-            message: `commit of unknown transaction ${event.txnId} from ${event.by} ignored`,
-          },
-        ],
+        effects: [report(`commit of unknown transaction ${event.txnId} from ${by} ignored`)],
       };
-    return {
-      state: refuse(state, event.txnId),
-      effects:
-        event.source === "coordinator" ? [{ type: "ack", to, txnId: event.txnId, outcome: "aborted" }] : [],
-    };
+    return { state: refuse(state, event.txnId), effects: ack("aborted") };
   }
   const txn = state.prepared as PreparedTxn;
-  // Only the transaction's own parties know its outcome: a bystander's honest "aborted" (it never heard
-  // of the transaction) must not end this doubt (found by the corridor simulator's flood).
-  if (event.source === "peer" && event.by !== txn.coordinator && !txn.participants.includes(event.by))
-    return {
-      state,
-      effects: [
-        {
-          type: "report",
-          message: `${event.by} is not a party to transaction ${txn.txnId}: its answer "${event.outcome}" is ignored`,
-        },
-      ],
-    };
+  const refusal = decisionRefusal(txn, event);
+  if (refusal !== null) return { state, effects: [report(refusal)] };
+  const signature = event.proof === "valid" ? event.signature : null;
   const next: ParticipantState = {
-    ...bury(state, txn.txnId, event.outcome),
+    ...bury(state, {
+      txnId: txn.txnId,
+      outcome: event.outcome,
+      coordinator: txn.coordinator,
+      ...(signature !== null ? { signature } : {}),
+    }),
     prepared: null,
     nextInquiryMonoMs: null,
   };
@@ -363,17 +381,43 @@ function decide(
       txnId: txn.txnId,
       outcome: event.outcome,
       forced: event.outcome === "committed",
+      signature,
     },
   ];
   if (event.outcome === "committed") effects.push({ type: "apply-plan", txn });
-  if (event.source === "coordinator")
-    effects.push({ type: "ack", to, txnId: txn.txnId, outcome: event.outcome });
-  if (event.source !== "coordinator")
-    effects.push({
-      type: "report",
-      message: `transaction ${txn.txnId} ${event.outcome}: learned from ${event.source} ${event.by}`,
-    });
+  effects.push(...ack(event.outcome));
+  if (by !== txn.coordinator || via !== "decision")
+    effects.push(
+      report(
+        `transaction ${txn.txnId} ${event.outcome}: learned from ${via === "operator" ? "operator" : via === "record" ? "the retained record of" : "the answer of"} ${by}${by !== txn.coordinator && via !== "operator" ? `, signed by its coordinator ${txn.coordinator}` : ""}`,
+      ),
+    );
   return { state: next, effects };
+}
+
+/**
+ * Why a decision about the transaction in doubt does not end the doubt, or null when it does. It must
+ * be the coordinator's: a copy of its signed decision, from anyone; its own unsigned abort (a coordinator
+ * that restarted before deciding has lost its key: presumed abort), or any decision of its own when its
+ * PREPARE carried no key (an older release); or an operator's resolution. A signature that does not
+ * verify is refused whoever sent it; a COMMIT without one is refused even in the coordinator's name
+ * (a broker that forges senders cannot make a gateway commit).
+ */
+function decisionRefusal(
+  txn: PreparedTxn,
+  event: Extract<ParticipantEvent, { type: "decision" }>,
+): string | null {
+  const what = `${event.by}'s "${event.outcome}" for transaction ${txn.txnId} (${event.via})`;
+  if (event.proof === "invalid")
+    return `${what} carries a signature that does not verify with the coordinator's decision key: ignored (forged, or made for another transaction or outcome)`;
+  if (event.proof === "valid" || event.via === "operator") return null;
+  if (event.by === txn.coordinator) {
+    if (event.outcome === "aborted" || txn.decisionKey === undefined) return null;
+    return `${what} carries no signature, and its PREPARE came with a decision key: ignored (every COMMIT of this coordinator is signed)`;
+  }
+  // Another party's own word: a bystander never heard of the transaction, and a party may lie about its vote.
+  const party = txn.participants.includes(event.by);
+  return `${what} carries no signature of its coordinator ${txn.coordinator}: ignored (${party ? "a participant's own word cannot end the doubt: only the coordinator's decision can" : `${event.by} is not a party to it`})`;
 }
 
 function inquiry(
@@ -384,15 +428,23 @@ function inquiry(
   if (known !== null)
     return {
       state,
-      effects: [{ type: "answer-inquiry", to: event.from, txnId: event.txnId, answer: known }],
+      effects: [
+        {
+          type: "answer-inquiry",
+          to: event.from,
+          txnId: event.txnId,
+          answer: known,
+          signature: state.tombstones.find((t) => t.txnId === event.txnId)?.signature ?? null,
+        },
+      ],
     };
   // Not voted yet: this intersection may abort on its own, and from now on refuses to vote yes. That
   // refusal is durable before the answer, or a restart could let a late PREPARE through.
   return {
     state: refuse(state, event.txnId),
     effects: [
-      { type: "persist-outcome", txnId: event.txnId, outcome: "aborted", forced: true },
-      { type: "answer-inquiry", to: event.from, txnId: event.txnId, answer: "aborted" },
+      { type: "persist-outcome", txnId: event.txnId, outcome: "aborted", forced: true, signature: null },
+      { type: "answer-inquiry", to: event.from, txnId: event.txnId, answer: "aborted", signature: null },
     ],
   };
 }

@@ -4,12 +4,11 @@ import { nextCommonBoundary } from "../../core/corridor/boundary.js";
 import type { TimeReference } from "../../core/time/time-reference.js";
 import { bareId, scheduleKey } from "../../core/schedule/committed-change.js";
 import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
-import type { Outcome } from "../../core/corridor/participant.js";
 import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import { decisionTopic, inboxTopic } from "../../protocol/corridor-messages.js";
 import { PROTOCOL_VERSION } from "../../protocol/topics.js";
 import { systemClock } from "../clock.js";
-import type { CommitRecord, CoordinatorLog } from "./coordinator-ports.js";
+import type { CommitRecord, CoordinatorLog, LoggedDecision } from "./coordinator-ports.js";
 import { CoordinatorShell, type HaltAfter } from "./coordinator-shell.js";
 
 export type { HaltAfter } from "./coordinator-shell.js";
@@ -27,7 +26,7 @@ export type { DecisionLogEntry } from "../../core/corridor/decision-log.js";
 export interface DecisionLogStore {
   persistCommit(entry: Omit<DecisionLogEntry, "outcome" | "ended">, atMs: number): void;
   persistEnd(entry: Omit<DecisionLogEntry, "ended">, atMs: number): void;
-  outcomeOf(txnId: string): Outcome | null;
+  decisionOf(txnId: string): LoggedDecision | null;
   unfinished(): DecisionLogEntry[];
 }
 
@@ -81,12 +80,13 @@ export function storeCoordinatorLog(store: DecisionLogStore, me: string, corrido
     planVersion: record.plan.version,
     activationWallMs: record.activationWallMs,
     tokens: record.tokens,
+    signature: record.signature ?? null,
   });
   return {
     persistCommit: (record, atWallMs) => store.persistCommit(entry(record), atWallMs),
     persistEnd: (record, atWallMs) =>
       store.persistEnd({ ...entry(record), outcome: record.outcome }, atWallMs),
-    outcomeOf: (txnId) => store.outcomeOf(txnId),
+    decisionOf: (txnId) => store.decisionOf(txnId),
     unfinished: () =>
       store
         .unfinished()
@@ -97,6 +97,7 @@ export function storeCoordinatorLog(store: DecisionLogStore, me: string, corrido
           plan: { planId: e.planId, version: e.planVersion },
           activationWallMs: e.activationWallMs,
           tokens: e.tokens,
+          ...(typeof e.signature === "string" ? { signature: e.signature } : {}),
         })),
   };
 }

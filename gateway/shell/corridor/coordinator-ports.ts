@@ -1,6 +1,7 @@
 import type { CoordinatorConfig, stepCoordinator } from "../../core/corridor/coordinator.js";
 import type { Outcome, PlanRef } from "../../core/corridor/participant.js";
 import type { Clock } from "../clock.js";
+import type { DecisionKeyPair } from "./decision-keys.js";
 import type { CorridorNetwork } from "./participant-ports.js";
 
 /**
@@ -16,6 +17,14 @@ export interface CommitRecord {
   readonly plan: PlanRef;
   readonly activationWallMs: number;
   readonly tokens: Readonly<Record<string, number>>;
+  /** The run's signature of its decision (decision-signature.ts), written with it; absent in an older log. */
+  readonly signature?: string;
+}
+
+/** A decision as the log holds it: the outcome, and its signature when the log has one. */
+export interface LoggedDecision {
+  readonly outcome: Outcome;
+  readonly signature: string | null;
 }
 
 /** The coordinator's decision log. */
@@ -25,7 +34,7 @@ export interface CoordinatorLog {
   /** Lazy: the transaction needs nothing more (a crash that loses it only resends COMMIT). */
   persistEnd(record: CommitRecord & { readonly outcome: Outcome }, atWallMs: number): void;
   /** What the log holds of a transaction; null: nothing (presumed abort). */
-  outcomeOf(txnId: string): Outcome | null;
+  decisionOf(txnId: string): LoggedDecision | null;
   /** Committed transactions of this coordinator not yet acknowledged by all: a restart finishes them. */
   unfinished(): CommitRecord[];
 }
@@ -36,6 +45,8 @@ export interface RetainedDecisionRecord {
   readonly outcome: Outcome;
   readonly participants: readonly string[];
   readonly activationWallMs: number;
+  /** The coordinator's signature of the outcome: a participant reading a copy anywhere can check it. */
+  readonly signature?: string;
 }
 
 export interface CoordinatorPorts {
@@ -51,4 +62,9 @@ export interface CoordinatorPorts {
   readonly finished?: (txnId: string, outcome: Outcome, reason: string | null) => void;
   /** The coordinator machine's step: `stepCoordinator`; injectable for the simulator's mutations. */
   readonly step?: typeof stepCoordinator;
+  /**
+   * A new run's decision key pair: random (`newDecisionKeyPair()`) by default; the simulator derives
+   * it from the transaction's id, so that a run replays exactly.
+   */
+  readonly newDecisionKeys?: (txnId: string) => DecisionKeyPair;
 }

@@ -11,6 +11,7 @@ import { invariant } from "../../core/invariant.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
 import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import type { CommitRecord, CoordinatorPorts } from "./coordinator-ports.js";
+import { type DecisionKeyPair, newDecisionKeyPair, signDecision } from "./decision-keys.js";
 
 /** Fault injection for tests and drills: the coordinator "dies" right after sending every PREPARE, or right after forcing its commit. */
 export type HaltAfter = "prepare-sent" | "commit-forced";
@@ -21,11 +22,15 @@ const MAX_COORDINATOR_RUNS = 16;
 /**
  * One coordinator machine run until it finishes (or, once committed, until its host stops waiting):
  * carries out its effects in order — the forced commit before any COMMIT leaves, and the retained
- * committed record once the step's COMMITs have left.
+ * committed record once the step's COMMITs have left. Its decision is signed with a key pair of its own
+ * (core/corridor/decision-signature.ts), whose public half goes with every PREPARE: every copy of the
+ * decision — COMMIT or ABORT, answer, retained record — carries the signature.
  */
 export class CoordinatorRun {
   finished: { outcome: Outcome; reason: string | null } | null = null;
   halted = false;
+  /** The decision's signature, once made (a run resumed from the log starts with its commit's). */
+  private readonly signatures = new Map<Outcome, string>();
   private done: () => void = () => {};
   readonly ended = new Promise<void>((resolve) => {
     this.done = resolve;
@@ -39,7 +44,41 @@ export class CoordinatorRun {
     private readonly haltAfter: HaltAfter | null,
     /** The content's signature (`greenwave plan sign`), sent with every PREPARE; null: unsigned. */
     private readonly signature: WireSignature | null = null,
-  ) {}
+    /** The run's decision key pair; null for a run resumed from the log (it holds its commit's signature). */
+    private readonly decisionKeys: DecisionKeyPair | null = null,
+    loggedSignature: string | null = null,
+  ) {
+    if (loggedSignature !== null) this.signatures.set("committed", loggedSignature);
+  }
+
+  /**
+   * The signature of this run's decision: made once, when first needed (the commit's before the commit
+   * record is forced, so that it is written with it). Null only for a run resumed from a log of an older
+   * release, or asked for an outcome it cannot sign (a resumed run was committed).
+   */
+  private signatureOf(outcome: Outcome): string | null {
+    const made = this.signatures.get(outcome);
+    if (made !== undefined) return made;
+    if (this.decisionKeys === null) return null;
+    invariant(
+      !this.signatures.has(outcome === "committed" ? "aborted" : "committed"),
+      () => `transaction ${this.state.txnId}: both outcomes were about to be signed`,
+    );
+    const s = this.state;
+    const signature = signDecision(
+      this.decisionKeys,
+      { txnId: s.txnId, coordinator: this.ports.me, plan: s.plan, activationWallMs: s.activationWallMs },
+      outcome,
+    );
+    this.signatures.set(outcome, signature);
+    return signature;
+  }
+
+  /** A signature as a message's optional field. */
+  private signed(outcome: Outcome): { signature?: string } {
+    const signature = this.signatureOf(outcome);
+    return signature !== null ? { signature } : {};
+  }
 
   step(event: CoordinatorEvent): void {
     if (this.halted) return;
@@ -89,14 +128,22 @@ export class CoordinatorRun {
           Object.entries(before.leases).map(([id, lease]) => [id, lease.token]),
         );
         const { txnId, participants, plan, activationWallMs } = effect;
-        return log.persistCommit({ txnId, participants, plan, activationWallMs, tokens }, wallMs);
+        return log.persistCommit(
+          { txnId, participants, plan, activationWallMs, tokens, ...this.signed("committed") },
+          wallMs,
+        );
       }
       case "persist-end":
-        log.persistEnd({ ...this.record(), outcome: effect.outcome }, wallMs);
+        log.persistEnd({ ...this.record(), outcome: effect.outcome, ...this.signed(effect.outcome) }, wallMs);
         if (effect.outcome === "aborted") this.retain("aborted");
         return;
       case "answer":
-        return network.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.outcome });
+        return network.send(effect.to, {
+          type: "answer",
+          txnId: effect.txnId,
+          answer: effect.outcome,
+          ...this.signed(effect.outcome),
+        });
       case "finished":
         this.finished = { outcome: effect.outcome, reason: effect.reason };
         this.ports.finished?.(this.state.txnId, effect.outcome, effect.reason);
@@ -105,8 +152,9 @@ export class CoordinatorRun {
     }
   }
 
-  /** A machine's message as it travels on the wire: a PREPARE carries the plan file. */
+  /** A machine's message as it travels on the wire: a PREPARE carries the plan file and the decision key; a decision its signature. */
   private body(m: Extract<CoordinatorEffect, { type: "send" }>["message"]): CorridorBody {
+    if (m.type === "decision") return { ...m, ...this.signed(m.outcome) };
     if (m.type !== "prepare") return m;
     return {
       type: "prepare",
@@ -123,13 +171,14 @@ export class CoordinatorRun {
       planFile: this.planFile,
       activationWallMs: m.txn.activationWallMs,
       ...(this.signature ? { signature: this.signature } : {}),
+      ...(this.decisionKeys ? { decisionKey: this.decisionKeys.publicKey } : {}),
     };
   }
 
   /** The decision, retained, for participants that ask after this coordinator is gone. */
   private retain(outcome: Outcome): void {
     const { txnId, participants, activationWallMs } = this.state;
-    this.ports.retain({ txnId, outcome, participants, activationWallMs });
+    this.ports.retain({ txnId, outcome, participants, activationWallMs, ...this.signed(outcome) });
   }
 }
 
@@ -159,7 +208,8 @@ export class CoordinatorShell {
       this.current.length < MAX_COORDINATOR_RUNS,
       () => `coordinator ${this.ports.me} already runs ${MAX_COORDINATOR_RUNS} transactions`,
     );
-    const run = new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null, signature ?? null);
+    const keys = this.ports.newDecisionKeys?.(state.txnId) ?? newDecisionKeyPair();
+    const run = new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null, signature ?? null, keys);
     this.current.push(run);
     run.step({ type: "start" });
     return run;
@@ -170,9 +220,17 @@ export class CoordinatorShell {
     return this.ports.log
       .unfinished()
       .filter((record) => !this.current.some((r) => r.state.txnId === record.txnId))
-      .map((record) =>
-        this.begin(resumeCommitted(this.ports.config, { ...record, coordinator: this.ports.me }), null),
-      );
+      .map((record) => this.resume(record));
+  }
+
+  /** A committed transaction of the log, finished again: its COMMIT carries the signature logged with it. */
+  private resume(record: CommitRecord): CoordinatorRun {
+    this.current = [...this.runs];
+    const state = resumeCommitted(this.ports.config, { ...record, coordinator: this.ports.me });
+    const run = new CoordinatorRun(this.ports, state, null, null, null, null, record.signature ?? null);
+    this.current.push(run);
+    run.step({ type: "start" });
+    return run;
   }
 
   tick(): void {
@@ -197,9 +255,16 @@ export class CoordinatorShell {
     );
     if (!target) {
       if (body.type !== "inquiry") return true;
-      const logged = this.ports.log.outcomeOf(body.txnId);
+      const logged = this.ports.log.decisionOf(body.txnId);
       if (logged === null && !presumeAbort) return false;
-      this.ports.network.send(from, { type: "answer", txnId: body.txnId, answer: logged ?? "aborted" });
+      // What the log does not hold was aborted (presumed abort): said by this coordinator itself,
+      // unsigned (the run's key is gone), which a participant takes from its coordinator only.
+      this.ports.network.send(from, {
+        type: "answer",
+        txnId: body.txnId,
+        answer: logged?.outcome ?? "aborted",
+        ...(logged?.signature ? { signature: logged.signature } : {}),
+      });
       return true;
     }
     switch (body.type) {

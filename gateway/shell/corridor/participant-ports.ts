@@ -40,8 +40,17 @@ export interface ParticipantDisk {
     highestToken: number,
     atWallMs: number,
   ): void;
-  /** Forced or lazy as the machine says (presumed abort: an abort needs no forced write). */
-  persistOutcome(txnId: string, outcome: Outcome, forced: boolean, atWallMs: number): void;
+  /**
+   * Forced or lazy as the machine says (presumed abort: an abort needs no forced write), with the
+   * coordinator's signature of the outcome when there is one (forwarded to peers that ask, also after a restart).
+   */
+  persistOutcome(
+    txnId: string,
+    outcome: Outcome,
+    forced: boolean,
+    atWallMs: number,
+    signature: string | null,
+  ): void;
   /** A plan, or a schedule under its schedule key (core/schedule/committed-change.ts). */
   planBody(planId: string, version: number): CommittedChange | null;
   /** The newest committed transactions (at most `limit`), most recently written first. */

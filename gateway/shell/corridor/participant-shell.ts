@@ -19,6 +19,7 @@ import {
   startParticipant,
   stepParticipant,
 } from "../../core/corridor/participant.js";
+import type { DecisionProof } from "../../core/corridor/decision-signature.js";
 import { checkPlanIdentity } from "../../core/corridor/plan-identity.js";
 import { checkPrepareTiming } from "../../core/corridor/prepare-check.js";
 import { committedToResume } from "../../core/corridor/resume.js";
@@ -33,6 +34,7 @@ import {
 import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
 import type { CorridorEnvelope } from "../../protocol/corridor-messages.js";
 import { gatewayInbound } from "../../protocol/gateway-inbox.js";
+import { checkDecision } from "./decision-keys.js";
 import type { Clock } from "../clock.js";
 import type {
   CorridorNetwork,
@@ -146,7 +148,9 @@ export class ParticipantShell {
   }
 
   onMessage(envelope: Pick<CorridorEnvelope, "from" | "to" | "sentAtWallMs" | "body">): void {
-    const inbound = gatewayInbound(envelope, this.participant.prepared?.coordinator ?? null);
+    const inbound = gatewayInbound(envelope, (txnId, outcome, signature) =>
+      this.proofOf(txnId, outcome, signature),
+    );
     switch (inbound.kind) {
       case "authority":
         return this.authorityStep(inbound.event);
@@ -192,23 +196,52 @@ export class ParticipantShell {
     return admitted;
   }
 
-  /** A coordinator's retained decision record (it may be gone for good). */
-  onDecisionRecord(record: { txnId: string; outcome: Outcome; coordinator: string }): void {
+  /**
+   * A retained decision record (its coordinator may be gone for good). `publishedBy`: the branch of the
+   * topic it was retained under, which the broker's ACL vouches for — not the coordinator the record
+   * names: a copy published by anyone else counts only with the coordinator's signature.
+   */
+  onDecisionRecord(
+    record: { txnId: string; outcome: Outcome; signature?: string | undefined },
+    publishedBy: string,
+  ): void {
     if (this.participant.prepared?.txnId !== record.txnId) return;
+    const signature = record.signature ?? null;
     this.participantStep({
       type: "decision",
       txnId: record.txnId,
       outcome: record.outcome,
-      source: "peer",
-      by: record.coordinator,
+      via: "record",
+      by: publishedBy,
+      signature,
+      proof: this.proofOf(record.txnId, record.outcome, signature),
     });
   }
 
   /** An operator's resolution of a transaction whose coordinator is gone forever. */
   resolve(txnId: string, outcome: Outcome, by: string): boolean {
     if (this.participant.prepared?.txnId !== txnId) return false;
-    this.participantStep({ type: "decision", txnId, outcome, source: "operator", by });
+    this.participantStep({
+      type: "decision",
+      txnId,
+      outcome,
+      via: "operator",
+      by,
+      signature: null,
+      proof: "absent",
+    });
     return true;
+  }
+
+  /**
+   * Does a decision's signature verify with the decision key of the transaction in doubt? Only that one
+   * is checked (one Ed25519 verification, ~0.1 ms): about any other the participant's answer does not
+   * depend on a signature.
+   */
+  private proofOf(txnId: string, outcome: Outcome, signature: string | null): DecisionProof {
+    const txn = this.participant.prepared;
+    if (txn?.txnId !== txnId) return "absent";
+    return checkDecision(txn, txn.decisionKey ?? null, outcome, signature);
   }
 
   tick(): void {
@@ -326,7 +359,13 @@ export class ParticipantShell {
       case "persist-prepared":
         return this.persistPrepared(effect);
       case "persist-outcome":
-        disk.persistOutcome(effect.txnId, effect.outcome, effect.forced, this.ports.clock.now().wallMs);
+        disk.persistOutcome(
+          effect.txnId,
+          effect.outcome,
+          effect.forced,
+          this.ports.clock.now().wallMs,
+          effect.signature,
+        );
         return this.countOutcome(effect.txnId, effect.outcome);
       case "vote":
         if (effect.yes) this.counters.votesYes++;
@@ -348,7 +387,12 @@ export class ParticipantShell {
           if (peer !== this.ports.me) network.send(peer, { type: "inquiry", txnId: effect.txn.txnId });
         return;
       case "answer-inquiry":
-        return network.send(effect.to, { type: "answer", txnId: effect.txnId, answer: effect.answer });
+        return network.send(effect.to, {
+          type: "answer",
+          txnId: effect.txnId,
+          answer: effect.answer,
+          ...(effect.signature !== null ? { signature: effect.signature } : {}),
+        });
       case "report":
         this.ports.log.warn(effect.message);
         this.audit("txn-report", null, { message: effect.message });

@@ -1,0 +1,215 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import { startBroker } from "../../gateway/broker/broker.js";
+import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
+import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
+import { type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
+import {
+  type CorridorBody,
+  decisionTopic,
+  inboxTopic,
+  parseCorridorMessage,
+} from "../../gateway/protocol/corridor-messages.js";
+import { PROTOCOL_VERSION, TOPIC_ROOT } from "../../gateway/protocol/topics.js";
+import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
+import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
+import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
+
+/**
+ * Forged and replayed decisions over the real embedded broker (aedes on loopback, with users and the
+ * ACL) and four real gateways on their SQLite stores (issue 20, item 2). An operator prepares a change
+ * and disappears; a gateway's stolen credentials then try to decide it at another gateway — by an inbox
+ * decision, an answer, a decision record retained under their own branch naming the operator, with no
+ * signature, a made-up one, or the operator's real signature of another transaction — and, as a
+ * participant, by lying that they never voted. The gateway stays in doubt through all of it; only its
+ * coordinator's decision ends the doubt, the same everywhere: no split.
+ */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const FAST = { requestTimeoutMs: 1000, voteTimeoutMs: 2000, maxAcquireAttempts: 3, resendMs: 300 };
+const PASSWORD = "decisions that prove their origin";
+const CORRIDOR = "test-corridor";
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function world() {
+  const fixture = writeCorridorFixture(4);
+  cleanups.push(() => rmSync(fixture.dir, { recursive: true, force: true }));
+  const hash = await hashPassword(PASSWORD);
+  const users = new Map<string, BrokerUser>([
+    ["alice", { passwordHash: hash, principal: { role: "operator", username: "alice" } }],
+    ["watcher", { passwordHash: hash, principal: { role: "operator", username: "watcher" } }],
+    ...fixture.ids.map((id): [string, BrokerUser] => [
+      `gw-${id}`,
+      {
+        passwordHash: hash,
+        principal: { role: "gateway", username: `gw-${id}`, corridor: CORRIDOR, intersection: id },
+      },
+    ]),
+  ]);
+  const broker = await startBroker({ host: "127.0.0.1", port: 0, users });
+  cleanups.push(() => broker.close());
+  const corridor = await startCorridorNodes(broker.url, {
+    corridorFile: fixture.corridor,
+    credentials: (id) => ({ username: `gw-${id}`, password: PASSWORD }),
+  });
+  cleanups.push(() => corridor.stop());
+  await until("every gateway online", 10_000, () =>
+    [...corridor.nodes.values()].every((node) => node.mqttConnected),
+  );
+  const coordinatorDir = tempDir("greenwave-coordinator-");
+  const push = async (name: string, options: Partial<PushOptions> = {}) => {
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      return await pushPlan({
+        url: broker.url,
+        username: "alice",
+        password: PASSWORD,
+        name: "alice",
+        corridor: loadCorridor(fixture.corridor),
+        plan: loadPlan(join(fixture.plans, `${name}.yaml`)),
+        atWallMs: null,
+        leadMs: 3000,
+        store,
+        ackTimeoutMs: 3000,
+        config: FAST,
+        ...options,
+      });
+    } finally {
+      store.close();
+    }
+  };
+  const recover = async () => {
+    const store = CoordinatorStore.open(coordinatorDir);
+    try {
+      return await recoverLog({
+        url: broker.url,
+        username: "alice",
+        password: PASSWORD,
+        name: "alice",
+        corridor: loadCorridor(fixture.corridor),
+        store,
+        ackTimeoutMs: 1000,
+        answerForMs: 8000,
+        config: FAST,
+      });
+    } finally {
+      store.close();
+    }
+  };
+  const login = async (username: string) => {
+    const client = await mqtt.connectAsync(broker.url, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      clientId: `${username}-${Math.random().toString(36).slice(2)}`,
+      username,
+      password: PASSWORD,
+    });
+    cleanups.push(() => client.endAsync(true));
+    return client;
+  };
+  return { fixture, broker, corridor, push, recover, login };
+}
+
+describe("decisions bound to their coordinator, over the embedded broker with 4 gateways", () => {
+  it("a gateway's stolen credentials cannot decide another's transaction: forged, replayed and relayed decisions and records leave it in doubt; its coordinator's decision ends it everywhere", async () => {
+    const w = await world();
+    // Every corridor message on the wire, as an operator may watch it: the real decisions' signatures.
+    const watcher = await w.login("watcher");
+    const seen: { to: string; from: string; body: CorridorBody }[] = [];
+    watcher.on("message", (topic, payload) => {
+      const parsed = parseCorridorMessage(topic, payload);
+      if (parsed.ok) seen.push(parsed.envelope);
+    });
+    await watcher.subscribeAsync(`${TOPIC_ROOT}/${CORRIDOR}/+/inbox/+`, { qos: 1 });
+
+    // A real change, committed: its COMMITs carry alice's run's signature.
+    const first = await w.push("next");
+    expect(first.outcome, first.reason ?? "").toBe("committed");
+    await until("a signed COMMIT seen", 5000, () =>
+      seen.some((m) => m.body.type === "decision" && m.body.txnId === first.txnId),
+    );
+    const commit = seen.find((m) => m.body.type === "decision" && m.body.txnId === first.txnId)?.body;
+    const realSignature = commit?.type === "decision" ? commit.signature : undefined;
+    expect(realSignature).toMatch(/^[A-Za-z0-9+/]{86}==$/);
+    const prepare = seen.find((m) => m.body.type === "prepare" && m.body.txnId === first.txnId)?.body;
+    expect(prepare).toMatchObject({ decisionKey: expect.stringMatching(/^[\w-]{43}$/) });
+
+    // alice prepares a second change at every gateway, and disappears before deciding.
+    const halted = await w.push("shifted", { haltAfter: "prepare-sent" });
+    expect(halted.outcome).toBe("halted");
+    await until("everyone prepared", 5000, () =>
+      [...w.corridor.nodes.values()].every((n) => n.participant.inDoubt?.txnId === halted.txnId),
+    );
+
+    // x1's credentials, stolen. x1 is a participant of the transaction: the ACL lets it write to any
+    // inbox under its own name and retain records under its own branch — nothing more.
+    const x1 = await w.login("gw-x1");
+    const send = (to: string, body: CorridorBody) =>
+      x1.publishAsync(
+        inboxTopic(CORRIDOR, to, "x1"),
+        JSON.stringify({ v: PROTOCOL_VERSION, from: "x1", to, sentAtWallMs: Date.now(), body }),
+        { qos: 1 },
+      );
+    const madeUp = Buffer.alloc(64, 7).toString("base64");
+    const txnId = halted.txnId;
+    // At x3: COMMIT unsigned, with a made-up signature, with alice's real signature of the first change.
+    await send("x3", { type: "decision", txnId, outcome: "committed", token: 1 });
+    await send("x3", { type: "decision", txnId, outcome: "committed", token: 1, signature: madeUp });
+    await send("x3", { type: "decision", txnId, outcome: "committed", token: 1, signature: realSignature });
+    // An answer relaying alice's "commit" with that replayed signature; and, at x2, x1's own lie that it
+    // never voted (an unsigned "aborted" answer, and an unsigned ABORT).
+    await send("x3", { type: "answer", txnId, answer: "committed", signature: realSignature });
+    await send("x2", { type: "answer", txnId, answer: "aborted" });
+    await send("x2", { type: "decision", txnId, outcome: "aborted", token: 1 });
+    // A decision record retained under x1's own branch, naming alice as its coordinator.
+    await x1.publishAsync(
+      decisionTopic(CORRIDOR, "x1", txnId),
+      JSON.stringify({
+        v: PROTOCOL_VERSION,
+        txnId,
+        coordinator: "@alice",
+        outcome: "committed",
+        participants: ["x1", "x2", "x3", "x4"],
+        activationWallMs: Date.now() + 5000,
+        signature: realSignature,
+      }),
+      { qos: 1, retain: true },
+    );
+    // Each was heard and refused, saying why, in the gateway's audit trail.
+    const reports = (id: string) =>
+      (w.corridor.stores.get(id)?.events(0, 10_000) ?? [])
+        .filter((e) => e.type === "txn-report" && String(e.detail.message).includes(txnId))
+        .map((e) => String(e.detail.message));
+    await until("x3 refused the forgeries", 5000, () => reports("x3").length >= 5);
+    await until("x2 refused the lies", 5000, () => reports("x2").length >= 2);
+    expect(reports("x3").join("\n")).toMatch(/does not verify with the coordinator's decision key/);
+    expect(reports("x3").join("\n")).toMatch(
+      /x1's "committed" .* carries no signature of its coordinator @alice/,
+    );
+    expect(reports("x3").join("\n")).toMatch(/\(record\)/);
+    expect(reports("x2").join("\n")).toMatch(/a participant's own word cannot end the doubt/);
+    for (const node of w.corridor.nodes.values()) {
+      expect(node.participant.inDoubt?.txnId).toBe(txnId);
+      expect(node.runner.controller.seq.pending.map((p) => p.plan.planId)).not.toContain("shifted");
+    }
+    for (const store of w.corridor.stores.values()) expect(store.transaction(txnId)?.phase).toBe("prepared");
+
+    // alice comes back: her log has no commit, so she answers abort (presumed), and that is the
+    // outcome everywhere.
+    expect(await w.recover()).toEqual([]);
+    await until("every gateway aborted", 15_000, () =>
+      [...w.corridor.stores.values()].every((s) => s.transaction(txnId)?.phase === "aborted"),
+    );
+  }, 60_000);
+});
