@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { loadCorridor, loadPlan, type LoadedCorridor, type LoadedPlan } from "../config/load.js";
 import { shortDigest } from "../core/corridor/plan-identity.js";
 import { OperatorError } from "../operator/operator-client.js";
-import { type PushResult, pushPlan } from "../operator/plan-push.js";
+import { cancelChange, type PushResult, pushPlan } from "../operator/plan-push.js";
 import { CoordinatorStore } from "../store/coordinator-store.js";
 import {
   addBrokerFlags,
@@ -67,7 +67,49 @@ export function registerPlanPush(plan: Command): void {
   addCoordinatorFlags(push, "activation at least this far ahead").action((flags: PushFlags) =>
     runPush(flags),
   );
+  const cancel = plan
+    .command("cancel")
+    .description(
+      "take back a committed plan change that has not taken effect yet, at all of its intersections or at none (the same two-phase commit); exit 0 only if committed",
+    )
+    .requiredOption("--corridor <id|file>", "the corridor (its file, or its id with config/corridor.yaml)")
+    .requiredOption("--txn <id>", "the transaction of the change to cancel (plan push prints it)");
+  addCoordinatorFlags(cancel, "unused by a cancel (its instant is its target's)").action(
+    (flags: CancelFlags) => runCancel(flags),
+  );
   registerPlanSign(plan);
+}
+
+interface CancelFlags extends CoordinatorFlags {
+  corridor: string;
+  txn: string;
+}
+
+async function runCancel(flags: CancelFlags): Promise<void> {
+  const broker = brokerSettings(flags);
+  if (!broker) throw new UsageError("--broker is required");
+  if (flags.via) throw new UsageError("--via: a cancel is coordinated by this command only");
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/.test(flags.txn))
+    throw new UsageError(`--txn must be a transaction id (plan push prints it), got "${flags.txn}"`);
+  const corridor = corridorFor(flags.corridor, join("config", "plans", "-"));
+  const { ackTimeoutMs } = coordinatorTiming(flags);
+  const store = CoordinatorStore.open(resolve(flags.dataDir));
+  let result: PushResult;
+  try {
+    result = await cancelChange({
+      ...broker,
+      name: flags.as,
+      corridor,
+      target: flags.txn,
+      store,
+      ackTimeoutMs,
+    });
+  } finally {
+    store.close();
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else process.stdout.write(renderPush(result));
+  if (result.outcome !== "committed") process.exitCode = 1;
 }
 
 /** What `plan push` and `schedule push` share: who coordinates, where, how far ahead, for how long. */
@@ -245,6 +287,7 @@ export async function pushVia(
 }
 
 function renderPush(r: PushResult): string {
+  if (r.plan.kind === "cancel") return renderCancel(r);
   const lines = [
     `${r.outcome.toUpperCase()}: ${r.plan.kind === "schedule" ? "schedule " : ""}${r.plan.id} v${r.plan.version}${r.plan.digest ? ` (digest ${shortDigest(r.plan.digest)})` : ""} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
     r.outcome === "committed"
@@ -252,13 +295,30 @@ function renderPush(r: PushResult): string {
         ? `  governs from ${r.activationAt}: each gateway switches at the first common cycle boundary at or after each change`
         : `  takes effect at ${r.activationAt} (a common cycle boundary)`
       : `  reason: ${r.reason ?? "-"}`,
-    ...r.votes.map((v) => `  ${v.intersection.padEnd(16)} ${v.vote}${v.reason ? `: ${v.reason}` : ""}`),
   ];
+  return `${[...lines, ...votesAndAcks(r)].join("\n")}\n`;
+}
+
+/** Every participant's vote (with its reason), and who had not acknowledged the commit yet. */
+function votesAndAcks(r: PushResult): string[] {
+  const lines = r.votes.map(
+    (v) => `  ${v.intersection.padEnd(16)} ${v.vote}${v.reason ? `: ${v.reason}` : ""}`,
+  );
   if (r.unacknowledged.length > 0)
     lines.push(
       `  not yet acknowledged by ${r.unacknowledged.join(", ")}: they will learn the decision when they ask`,
     );
-  return `${lines.join("\n")}\n`;
+  return lines;
+}
+
+function renderCancel(r: PushResult): string {
+  const lines = [
+    `${r.outcome.toUpperCase()}: cancel of transaction ${r.plan.cancels ?? "?"} on corridor ${r.corridor} (transaction ${r.txnId}, ${r.durationMs} ms)`,
+    r.outcome === "committed"
+      ? `  its change, due at ${r.activationAt}, will not take effect anywhere`
+      : `  reason: ${r.reason ?? "-"}`,
+  ];
+  return `${[...lines, ...votesAndAcks(r)].join("\n")}\n`;
 }
 
 interface ResolveFlags extends BrokerFlags {

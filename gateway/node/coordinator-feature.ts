@@ -122,7 +122,9 @@ export class CoordinatorFeature {
     this.pushing =
       change.kind === "plan"
         ? `${change.planFile.id} v${change.planFile.version}`
-        : `schedule ${change.scheduleId} v${change.version}`;
+        : change.kind === "schedule"
+          ? `schedule ${change.scheduleId} v${change.version}`
+          : `cancel of ${change.target}`;
     try {
       const result = await coordinatePush(this.host, {
         name: this.ids.intersection,

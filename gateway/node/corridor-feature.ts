@@ -63,6 +63,11 @@ export function createCorridorParticipant(
         planChangeRefusal(runner.controller.seq, activationWallMs, isStopping()) ??
         clockWatch?.refusal() ??
         null,
+      withdrawPlan: (txnId) => {
+        schedule.cancelManual(txnId);
+        runner.dispatch({ type: "withdraw-plan", txnId });
+        bus.emit("changed");
+      },
       audit: (type, actor, detail) => audit.soon(type, actor, detail),
       changed: () => bus.emit("changed"),
     },

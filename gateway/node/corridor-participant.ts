@@ -26,6 +26,8 @@ export interface ParticipantHost {
    * of waiting changes is bounded, and a gateway that is stopping takes none.
    */
   planRefusal(activationWallMs: number): string | null;
+  /** A committed change cancelled before its instant: taken back from the controller (and the schedule). */
+  withdrawPlan(txnId: string): void;
   audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
   changed(): void;
 }
@@ -42,6 +44,17 @@ export function storeParticipantDisk(store: GatewayStore): ParticipantDisk {
       store.persistOutcome(txnId, outcome, atWallMs, forced, signature),
     planBody: (planId, version) => store.planBody(planId, version) as CommittedChange | null,
     committedTransactions: (limit) => store.committedTransactions(limit),
+    transactionRecord: (txnId) => {
+      const t = store.transaction(txnId);
+      return t
+        ? {
+            phase: t.phase,
+            planId: t.plan.planId,
+            activationWallMs: t.activationWallMs,
+            cancelledBy: t.cancelledBy,
+          }
+        : null;
+    },
     planInForce: () => store.planInForce(),
   };
 }
@@ -70,6 +83,7 @@ export class CorridorParticipant extends ParticipantShell {
       host: {
         schedulePlan: (change, txn) => host.schedulePlan(change, txn),
         planRefusal: (activationWallMs) => host.planRefusal(activationWallMs),
+        withdrawPlan: (txnId) => host.withdrawPlan(txnId),
         audit: (type, actor, detail) => host.audit(type, actor, detail),
         changed: () => host.changed(),
       },

@@ -13,7 +13,14 @@ import {
   type PushedChange,
   type PushResult,
 } from "../shell/corridor/coordinator-host.js";
-import { inboxFilter, parseCorridorMessage } from "../protocol/corridor-messages.js";
+import {
+  type DecisionRecord,
+  decisionRecordSchema,
+  decisionTopic,
+  inboxFilter,
+  parseCorridorMessage,
+} from "../protocol/corridor-messages.js";
+import { parsePayload } from "../protocol/messages.js";
 import type { CoordinatorStore } from "../store/coordinator-store.js";
 import { OperatorError } from "./operator-client.js";
 import type { WireSignature } from "../core/corridor/plan-signature.js";
@@ -168,7 +175,70 @@ export async function pushSchedule(options: SchedulePushOptions): Promise<PushRe
   });
 }
 
-/** One push of either kind: the coordinator opened (its log finished first), the change coordinated, closed. */
+export interface CancelOptions extends Omit<
+  PushOptions,
+  "plan" | "until" | "signature" | "atWallMs" | "leadMs"
+> {
+  /** The transaction whose waiting change is cancelled. */
+  readonly target: string;
+  /** How long to wait for the target's retained decision record. */
+  readonly recordTimeoutMs?: number;
+}
+
+/**
+ * `plan cancel`: a transaction, through the same two-phase commit, whose commit takes back another
+ * transaction's change still waiting for its instant, at all of its intersections or at none
+ * (core/corridor/plan-cancel.ts). Its participants and instant are the target's, read from the
+ * target's decision record retained on the broker (its coordinator's, under the coordinator's name).
+ */
+export async function cancelChange(options: CancelOptions): Promise<PushResult> {
+  const record = await committedRecord(options, options.target, options.recordTimeoutMs ?? 3000);
+  return pushChange(
+    { ...options, atWallMs: null, leadMs: 0 },
+    {
+      kind: "cancel",
+      target: options.target,
+      participants: record.participants,
+      activationWallMs: record.activationWallMs,
+    },
+  );
+}
+
+/** The target's committed decision record, as its own coordinator retained it. */
+async function committedRecord(
+  options: CancelOptions,
+  target: string,
+  timeoutMs: number,
+): Promise<DecisionRecord> {
+  const corridorId = options.corridor.raw.id;
+  const client = await connect(options, `greenwave-cancel-${options.name}-${randomBytes(3).toString("hex")}`);
+  try {
+    const found = new Promise<DecisionRecord | null>((resolve) => {
+      const giveUp = setTimeout(() => resolve(null), timeoutMs);
+      client.on("message", (topic, payload) => {
+        const record = parsePayload(decisionRecordSchema, payload);
+        const publishedBy = topic.split("/")[3];
+        // Only the coordinator's own record says who took part: any other branch could say anything.
+        if (!record || record.txnId !== target || record.coordinator !== publishedBy) return;
+        clearTimeout(giveUp);
+        resolve(record);
+      });
+    });
+    await client.subscribeAsync(decisionTopic(corridorId, "+", target), { qos: 1 });
+    const record = await found;
+    if (!record)
+      throw new OperatorError(
+        `no decision record of transaction ${target} on the broker for corridor ${corridorId} within ${timeoutMs / 1000} s: check the id (greenwave status --wide shows each intersection's last transaction); a record is kept while the broker runs`,
+      );
+    if (record.outcome !== "committed")
+      throw new OperatorError(`transaction ${target} was aborted: it has no change to cancel`);
+    return record;
+  } finally {
+    await client.endAsync(true).catch(() => {});
+  }
+}
+
+/** One push of any kind: the coordinator opened (its log finished first), the change coordinated, closed. */
 async function pushChange(
   options: Omit<PushOptions, "plan" | "until" | "signature">,
   change: PushedChange,

@@ -71,8 +71,11 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     plan: z.strictObject({
       id: identifier,
       version: z.number().int(),
-      /** A schedule (the plan file is then a schedule bundle, config/schedule-bundle.ts); absent: a plan. */
-      kind: z.literal("schedule").optional(),
+      /**
+       * A schedule (the plan file is then a schedule bundle, config/schedule-bundle.ts), or a cancel of
+       * another transaction's waiting change (`cancels`; core/corridor/plan-cancel.ts); absent: a plan.
+       */
+      kind: z.enum(["schedule", "cancel"]).optional(),
       /** A manual plan's end over a running schedule (PlanRef.until); absent: the schedule's next change. */
       until: z.union([z.number().int(), z.literal("hold")]).optional(),
       digest: z
@@ -82,6 +85,8 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     }),
     /** The plan file's content (as JSON: YAML costs a small gateway 10+ ms to parse); each participant checks its own part. */
     planFile: z.unknown(),
+    /** For a cancel (`plan.kind: "cancel"`): the transaction whose waiting change it cancels. */
+    cancels: txnId.optional(),
     activationWallMs: z.number().int(),
     /**
      * The content's signature (`greenwave plan sign`); absent: unsigned. A gateway with trusted keys

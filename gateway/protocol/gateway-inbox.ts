@@ -2,6 +2,7 @@ import type { LeaseRequest } from "../core/corridor/lease.js";
 import type { DecisionProof } from "../core/corridor/decision-signature.js";
 import type { Outcome, ParticipantEvent, PreparedTxn } from "../core/corridor/participant.js";
 import { scheduleKey } from "../core/schedule/committed-change.js";
+import { cancelKey } from "../core/corridor/plan-cancel.js";
 import type { CorridorBody } from "./corridor-messages.js";
 
 /** What a message in a gateway's inbox is for: its lease authority, a PREPARE to check, its participant. */
@@ -46,7 +47,12 @@ export function gatewayInbound(
           token: body.token,
           participants: body.participants,
           plan: {
-            planId: body.plan.kind === "schedule" ? scheduleKey(body.plan.id) : body.plan.id,
+            planId:
+              body.plan.kind === "schedule"
+                ? scheduleKey(body.plan.id)
+                : body.plan.kind === "cancel"
+                  ? cancelKey(body.cancels ?? "")
+                  : body.plan.id,
             version: body.plan.version,
             ...(body.plan.digest !== undefined ? { digest: body.plan.digest } : {}),
             ...(body.plan.until !== undefined ? { until: body.plan.until } : {}),

@@ -104,6 +104,14 @@ export class ScheduleShell {
     }
   }
 
+  /** A manual change cancelled before its instant: its override, if it is the one in force, ends. */
+  cancelManual(txnId: string): void {
+    const before = this.state.override;
+    this.run({ type: "cancel-manual", txnId });
+    if (before !== null && this.state.override === null)
+      this.ports.audit("schedule-override-cancelled", null, { txnId });
+  }
+
   tick(): void {
     if (!this.state.compiled) return;
     this.run({ type: "tick", controller: this.ports.controller.view() });

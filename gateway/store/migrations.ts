@@ -118,4 +118,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE txns ADD COLUMN plan_digest TEXT;
   ALTER TABLE txns ADD COLUMN decision_signature TEXT;
   `,
+  // 10: plan cancels (core/corridor/plan-cancel.ts): the cancel that took a committed change back, so
+  // that a restart does not hand it to the controller again.
+  `
+  ALTER TABLE txns ADD COLUMN cancelled_by TEXT;
+  `,
 ];

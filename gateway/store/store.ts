@@ -491,7 +491,9 @@ export class GatewayStore implements LatchStore {
   persistPrepared(txn: PreparedTxn, plan: { body: unknown }, highestToken: number, atWallMs: number): void {
     this.forced(() => {
       writePrepared(this.sql, txn, highestToken, atWallMs);
-      this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, txnSource(txn.txnId), atWallMs);
+      // A cancel carries no plan (core/corridor/plan-cancel.ts).
+      if (plan.body !== null)
+        this.recordPlan(txn.plan.planId, txn.plan.version, plan.body, txnSource(txn.txnId), atWallMs);
     });
   }
 
@@ -524,7 +526,7 @@ export class GatewayStore implements LatchStore {
     return readParticipantRecord(this.sql, this.highestToken(), maxTombstones);
   }
 
-  transaction(txnId: string): (PreparedTxn & { phase: string }) | null {
+  transaction(txnId: string): (PreparedTxn & { phase: string; cancelledBy: string | null }) | null {
     return readTransaction(this.sql, txnId);
   }
 

@@ -1,6 +1,7 @@
 import type { Outcome, PreparedTxn, Tombstone } from "../core/corridor/participant.js";
 import type { StoredTxn } from "../core/corridor/resume.js";
 import { invariant } from "../core/invariant.js";
+import { cancelTarget } from "../core/corridor/plan-cancel.js";
 import type Database from "better-sqlite3";
 
 /**
@@ -75,14 +76,26 @@ export function writeOutcome(
     invariant(row.phase === outcome, () => `transaction ${txnId} is ${row.phase} on disk: not ${outcome}`);
     return;
   }
-  if (row)
+  if (row) {
     q.statement("UPDATE txns SET phase = ?, updated_at_ms = ?, decision_signature = ? WHERE txn_id = ?").run(
       outcome,
       atWallMs,
       signature,
       txnId,
     );
-  else
+    // A committed cancel takes its target back in the same write: no restart between them.
+    if (outcome === "committed") {
+      const { plan_id: planId } = q.statement("SELECT plan_id FROM txns WHERE txn_id = ?").get(txnId) as {
+        plan_id: string;
+      };
+      const target = cancelTarget(planId);
+      if (target !== null)
+        q.statement("UPDATE txns SET cancelled_by = ? WHERE txn_id = ? AND phase = 'committed'").run(
+          txnId,
+          target,
+        );
+    }
+  } else
     q.statement(
       "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
     ).run(txnId, outcome, atWallMs);
@@ -155,16 +168,19 @@ export function readParticipantRecord(
   };
 }
 
-export function readTransaction(q: SqlAccess, txnId: string): (PreparedTxn & { phase: string }) | null {
+export function readTransaction(
+  q: SqlAccess,
+  txnId: string,
+): (PreparedTxn & { phase: string; cancelledBy: string | null }) | null {
   const row = q.statement("SELECT * FROM txns WHERE txn_id = ?").get(txnId) as TxnRow | undefined;
-  return row ? { ...txnFromRow(row), phase: row.phase } : null;
+  return row ? { ...txnFromRow(row), phase: row.phase, cancelledBy: row.cancelled_by ?? null } : null;
 }
 
 /** The newest committed transactions (at most `limit`), most recently written first: what a restart resumes. */
 export function readCommitted(q: SqlAccess, limit: number): StoredTxn[] {
   const rows = q
     .statement(
-      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' AND cancelled_by IS NULL AND plan_id NOT LIKE 'cancel:%' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
     )
     .all(limit) as TxnRow[];
   return rows.map((row) => ({ txn: txnFromRow(row), phase: "committed" }));
@@ -197,6 +213,8 @@ export interface TxnRow {
   decision_key?: string | null;
   plan_digest?: string | null;
   decision_signature?: string | null;
+  /** Migration 10: the cancel that took this committed change back. */
+  cancelled_by?: string | null;
 }
 
 export function txnFromRow(row: TxnRow): PreparedTxn {

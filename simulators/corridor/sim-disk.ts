@@ -2,7 +2,12 @@ import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participa
 import type { PlanInForceRef, StoredTxn } from "../../gateway/core/corridor/resume.js";
 import { invariant } from "../../gateway/core/invariant.js";
 import type { CommittedChange } from "../../gateway/core/schedule/committed-change.js";
-import type { ParticipantDisk, ParticipantRecord } from "../../gateway/shell/corridor/participant-ports.js";
+import type {
+  ParticipantDisk,
+  ParticipantRecord,
+  StoredTransactionRecord,
+} from "../../gateway/shell/corridor/participant-ports.js";
+import { cancelTarget } from "../../gateway/core/corridor/plan-cancel.js";
 import type { ScheduleInForce } from "../../gateway/store/schedule-records.js";
 import type { SeededRandom } from "./random.js";
 
@@ -11,7 +16,7 @@ export interface DiskState {
   epoch: number;
   highestToken: number;
   /** By transaction id; `order` is the store's (updated time, row) order. */
-  txns: Map<string, StoredTxn & { order: number; signature?: string }>;
+  txns: Map<string, StoredTxn & { order: number; signature?: string; cancelledBy?: string }>;
   /**
    * Plan bodies by `planId@version`, written with PREPARED (the store's plans table): the first kept. A
    * schedule's body is kept under its schedule key, its plans under their own ids once it is committed.
@@ -183,6 +188,11 @@ export class SimDisk implements ParticipantDisk {
         ...(signature !== null ? { signature } : {}),
       });
       if (outcome === "aborted") forgetPlanOfAborted(d, txnId);
+      // As the store: a committed cancel takes its target back in the same write.
+      const target = outcome === "committed" && stored ? cancelTarget(stored.txn.plan.planId) : null;
+      const cancelled = target !== null ? d.txns.get(target) : undefined;
+      if (target !== null && cancelled?.phase === "committed")
+        d.txns.set(target, { ...cancelled, cancelledBy: txnId });
     });
   }
 
@@ -190,10 +200,31 @@ export class SimDisk implements ParticipantDisk {
     return this.live.plans.get(`${planId}@${version}`) ?? null;
   }
 
+  /** As `GatewayStore.committedTransactions`: changes only, neither cancels nor the changes they took back. */
   committedTransactions(limit: number): StoredTxn[] {
-    return this.newestFirst()
-      .filter((r) => r.phase === "committed" && r.txn.coordinator !== "")
-      .slice(0, limit);
+    return [...this.live.txns.values()]
+      .sort((a, b) => b.order - a.order)
+      .filter(
+        (r) =>
+          r.phase === "committed" &&
+          r.txn.coordinator !== "" &&
+          r.cancelledBy === undefined &&
+          cancelTarget(r.txn.plan.planId) === null,
+      )
+      .slice(0, limit)
+      .map(({ txn, phase }) => ({ txn, phase }));
+  }
+
+  transactionRecord(txnId: string): StoredTransactionRecord | null {
+    const row = this.live.txns.get(txnId);
+    return row
+      ? {
+          phase: row.phase,
+          planId: row.txn.plan.planId,
+          activationWallMs: row.txn.activationWallMs,
+          cancelledBy: row.cancelledBy ?? null,
+        }
+      : null;
   }
 
   planInForce(): PlanInForceRef | null {

@@ -301,6 +301,11 @@ export class SimGateway {
       // The production node's rule (corridor-feature.ts): no while stopping, or with the queue full.
       planRefusal: (activationWallMs) =>
         planChangeRefusal(this.controller.seq, activationWallMs, this.stopping),
+      // The production node's (corridor-feature.ts): the schedule's override, then the controller.
+      withdrawPlan: (txnId) => {
+        this.schedule.cancelManual(txnId);
+        this.stepController({ type: "withdraw-plan", txnId }, this.now());
+      },
       audit: () => {},
       changed: () => {},
     };

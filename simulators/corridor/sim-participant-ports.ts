@@ -102,6 +102,7 @@ function simParticipantDisk(site: SimParticipantSite): ParticipantDisk {
     },
     planBody: (planId, version) => disk.planBody(planId, version),
     committedTransactions: (limit) => disk.committedTransactions(limit),
+    transactionRecord: (txnId) => disk.transactionRecord(txnId),
     planInForce: () => disk.planInForce(),
   };
 }

@@ -134,6 +134,7 @@ export class CorridorHarness {
           if (!resumed) node.applied.push(txn);
         },
         planRefusal: () => null,
+        withdrawPlan: () => {},
         audit: () => {},
         changed: () => {},
       },

@@ -37,7 +37,13 @@ function participant(store: GatewayStore, clock: { monoMs: number; wallMs: numbe
     network: { send: (to, body) => sent.push({ to, body }) },
     clock: { now: () => ({ ...clock }) },
     planCheck: compiledPlanCheck(setup, createLogger("test", "silent")),
-    host: { schedulePlan: () => {}, planRefusal: () => null, audit: () => {}, changed: () => {} },
+    host: {
+      schedulePlan: () => {},
+      planRefusal: () => null,
+      withdrawPlan: () => {},
+      audit: () => {},
+      changed: () => {},
+    },
     log: { warn: () => {}, error: () => {} },
     settings: DEFAULT_CORRIDOR_SETTINGS,
   });

@@ -59,6 +59,7 @@ function recording(disk: ParticipantDisk, writes: Write[]): ParticipantDisk {
     participantRecord: (max) => disk.participantRecord(max),
     planBody: (planId, version) => disk.planBody(planId, version),
     committedTransactions: (limit) => disk.committedTransactions(limit),
+    transactionRecord: (txnId) => disk.transactionRecord(txnId),
     planInForce: () => disk.planInForce(),
     persistLeaseEpoch: (epoch) => {
       writes.push({ method: "persistLeaseEpoch", args: [epoch], forced: true });
@@ -97,6 +98,7 @@ function participantOver(
     host: {
       schedulePlan: (_plan, txn, resumed) => scheduled.push({ txnId: txn.txnId, resumed }),
       planRefusal: () => null,
+      withdrawPlan: () => {},
       audit: () => {},
       changed: () => {},
     },

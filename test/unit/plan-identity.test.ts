@@ -130,7 +130,13 @@ function participant(store: GatewayStore, setup: ReturnType<typeof fixture>["set
     network: { send: (_to, body) => sent.push(body) },
     clock: { now: () => ({ ...clock }) },
     planCheck: compiledPlanCheck(setup, silent),
-    host: { schedulePlan: () => {}, planRefusal: () => null, audit: () => {}, changed: () => {} },
+    host: {
+      schedulePlan: () => {},
+      planRefusal: () => null,
+      withdrawPlan: () => {},
+      audit: () => {},
+      changed: () => {},
+    },
     log: { warn: () => {}, error: () => {} },
     settings: DEFAULT_CORRIDOR_SETTINGS,
   });

@@ -185,7 +185,13 @@ describe("a participant with trusted keys, through the interpreter the gateway r
       network: { send: (to, body) => sent.push({ to, body }) },
       clock: { now: () => ({ ...clock }) },
       planCheck: compiledPlanCheck(setup, createLogger("test", "silent")),
-      host: { schedulePlan: () => {}, planRefusal: () => null, audit: () => {}, changed: () => {} },
+      host: {
+        schedulePlan: () => {},
+        planRefusal: () => null,
+        withdrawPlan: () => {},
+        audit: () => {},
+        changed: () => {},
+      },
       log: { warn: () => {}, error: () => {} },
       settings: { ...DEFAULT_CORRIDOR_SETTINGS, planTrust: new PlanTrust(trusted, "test-corridor") },
     });

@@ -169,6 +169,7 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
       send: (to, body) => sent.push({ to, body }),
       schedulePlan: () => {},
       planRefusal: () => null,
+      withdrawPlan: () => {},
       audit: () => {},
       changed: () => {},
     };

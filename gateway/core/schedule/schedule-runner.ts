@@ -126,7 +126,12 @@ export type ScheduleRunnerEvent =
       readonly txnId?: string;
     }
   /** A manual plan change committed for the corridor (`plan push`). */
-  | { readonly type: "manual"; readonly override: ManualOverride; readonly txnId?: string };
+  | { readonly type: "manual"; readonly override: ManualOverride; readonly txnId?: string }
+  /**
+   * A manual change cancelled before its instant (`plan cancel`, core/corridor/plan-cancel.ts): its
+   * override ends, and the schedule governs again as if it had never come.
+   */
+  | { readonly type: "cancel-manual"; readonly txnId: string };
 
 export type ScheduleRunnerEffect =
   | {
@@ -192,7 +197,7 @@ export function stepScheduleRunner(
   nowWallMs: number,
 ): ScheduleRunnerStep {
   const effects: ScheduleRunnerEffect[] = [];
-  if (event.type !== "tick" && event.txnId !== undefined) {
+  if ((event.type === "adopt" || event.type === "manual") && event.txnId !== undefined) {
     // A change taken before a restart, handed again by the participant's resume: already in the state.
     if (state.taken.includes(event.txnId)) return { state, effects };
     state = { ...state, taken: [...state.taken, event.txnId].slice(-MAX_TAKEN) };
@@ -231,6 +236,14 @@ export function stepScheduleRunner(
         issued: null,
         inScheduledFlash: false,
       };
+      persist(next, effects);
+      return { state: next, effects };
+    }
+    case "cancel-manual": {
+      if (state.override?.txnId !== event.txnId) return { state, effects };
+      // Nothing handed over stands (the manual change withdrew the schedule's): the next tick hands
+      // the schedule's plan over again.
+      const next: ScheduleRunnerState = { ...state, override: null, issued: null };
       persist(next, effects);
       return { state: next, effects };
     }

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { nextCommonBoundary } from "../../core/corridor/boundary.js";
 import type { TimeReference } from "../../core/time/time-reference.js";
 import { bareId, scheduleKey } from "../../core/schedule/committed-change.js";
+import { cancelKey } from "../../core/corridor/plan-cancel.js";
 import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
 import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import { decisionTopic, inboxTopic } from "../../protocol/corridor-messages.js";
@@ -45,9 +46,10 @@ export interface PushResult {
   readonly plan: {
     readonly id: string;
     readonly version: number;
-    readonly digest?: string;
-    /** A schedule push (absent: a plan). */
-    readonly kind?: "schedule";
+    readonly digest?: string | undefined;
+    /** A schedule push, or a cancel of transaction `cancels` (absent: a plan). */
+    readonly kind?: "schedule" | "cancel";
+    readonly cancels?: string;
   };
   readonly outcome: "committed" | "aborted" | "halted";
   readonly reason: string | null;
@@ -163,6 +165,14 @@ export type PushedChange =
       readonly participants: readonly string[];
       /** Its signature (`greenwave schedule sign`), sent with the PREPARE; absent: unsigned. */
       readonly signature?: WireSignature;
+    }
+  | {
+      /** A cancel of another transaction's waiting change (core/corridor/plan-cancel.ts). */
+      readonly kind: "cancel";
+      readonly target: string;
+      /** The target's participants and instant, as its decision record says. */
+      readonly participants: readonly string[];
+      readonly activationWallMs: number;
     };
 
 /** A change to coordinate: what, its earliest activation, how far ahead at least. */
@@ -183,11 +193,13 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
   const change = request.change;
   const earliest = Math.max(request.atWallMs ?? 0, started.wallMs + request.leadMs);
   // A plan takes effect at a common cycle boundary; a schedule governs from an instant (its runners
-  // then find each change's boundary), taken to the whole second.
+  // then find each change's boundary), taken to the whole second; a cancel is due before its target's.
   const activationWallMs =
     change.kind === "plan"
       ? nextCommonBoundary(earliest, request.timeReference, Math.round(change.planFile.cycleSeconds * 1000))
-      : Math.ceil(earliest / 1000) * 1000;
+      : change.kind === "cancel"
+        ? change.activationWallMs
+        : Math.ceil(earliest / 1000) * 1000;
   const ref =
     change.kind === "plan"
       ? {
@@ -196,7 +208,9 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
           digest: change.digest,
           ...(change.until !== undefined ? { until: change.until } : {}),
         }
-      : { planId: scheduleKey(change.scheduleId), version: change.version, digest: change.digest };
+      : change.kind === "cancel"
+        ? { planId: cancelKey(change.target), version: 0 }
+        : { planId: scheduleKey(change.scheduleId), version: change.version, digest: change.digest };
   const txnId = newTxnId(request.name, started.wallMs);
   const run = host.begin(
     startCoordinator(host.config, {
@@ -207,9 +221,9 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
       plan: ref,
       activationWallMs,
     }),
-    change.kind === "plan" ? change.planFile : change.bundle,
+    change.kind === "plan" ? change.planFile : change.kind === "schedule" ? change.bundle : null,
     request.haltAfter,
-    change.signature ?? null,
+    change.kind === "cancel" ? null : (change.signature ?? null),
   );
   // Decided, then acknowledged by all or given up on after the ack timeout (the record is retained).
   let giveUp: NodeJS.Timeout | null = null;
@@ -228,12 +242,15 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
   return {
     txnId,
     corridor: host.corridorId,
-    plan: {
-      id: bareId(ref.planId),
-      version: ref.version,
-      digest: ref.digest,
-      ...(change.kind === "schedule" ? { kind: "schedule" as const } : {}),
-    },
+    plan:
+      change.kind === "cancel"
+        ? { id: "cancel", version: 0, kind: "cancel" as const, cancels: change.target }
+        : {
+            id: bareId(ref.planId),
+            version: ref.version,
+            digest: change.kind === "plan" || change.kind === "schedule" ? change.digest : undefined,
+            ...(change.kind === "schedule" ? { kind: "schedule" as const } : {}),
+          },
     outcome,
     reason: run.finished?.reason ?? null,
     activationAt: new Date(activationWallMs).toISOString(),

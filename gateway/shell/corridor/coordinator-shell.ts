@@ -8,6 +8,7 @@ import {
 import type { Outcome } from "../../core/corridor/participant.js";
 import { bareId, isScheduleKey } from "../../core/schedule/committed-change.js";
 import { invariant } from "../../core/invariant.js";
+import { cancelTarget } from "../../core/corridor/plan-cancel.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
 import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import type { CommitRecord, CoordinatorPorts } from "./coordinator-ports.js";
@@ -156,6 +157,19 @@ export class CoordinatorRun {
   private body(m: Extract<CoordinatorEffect, { type: "send" }>["message"]): CorridorBody {
     if (m.type === "decision") return { ...m, ...this.signed(m.outcome) };
     if (m.type !== "prepare") return m;
+    const cancels = cancelTarget(m.txn.plan.planId);
+    if (cancels !== null)
+      return {
+        type: "prepare",
+        txnId: m.txn.txnId,
+        token: m.txn.token,
+        participants: [...m.txn.participants],
+        plan: { id: "cancel", version: 0, kind: "cancel" },
+        planFile: null,
+        cancels,
+        activationWallMs: m.txn.activationWallMs,
+        ...(this.decisionKeys ? { decisionKey: this.decisionKeys.publicKey } : {}),
+      };
     return {
       type: "prepare",
       txnId: m.txn.txnId,

@@ -53,9 +53,23 @@ export interface ParticipantDisk {
   ): void;
   /** A plan, or a schedule under its schedule key (core/schedule/committed-change.ts). */
   planBody(planId: string, version: number): CommittedChange | null;
-  /** The newest committed transactions (at most `limit`), most recently written first. */
+  /**
+   * The newest committed transactions (at most `limit`), most recently written first: changes only —
+   * neither cancels nor changes cancelled (core/corridor/plan-cancel.ts).
+   */
   committedTransactions(limit: number): StoredTxn[];
+  /** What this store holds of a transaction, for a cancel of it; null: nothing. */
+  transactionRecord(txnId: string): StoredTransactionRecord | null;
   planInForce(): PlanInForceRef | null;
+}
+
+/** A transaction as a cancel of it needs it: its phase, its plan key, its instant, and whether a cancel took it. */
+export interface StoredTransactionRecord {
+  readonly phase: string;
+  readonly planId: string;
+  readonly activationWallMs: number;
+  /** The cancel that took it back, or null. */
+  readonly cancelledBy: string | null;
 }
 
 export interface CorridorNetwork {
@@ -90,6 +104,8 @@ export interface ParticipantShellHost {
    * of waiting changes is bounded, and a gateway that is stopping takes none.
    */
   planRefusal(activationWallMs: number): string | null;
+  /** A committed change cancelled before its instant (`plan cancel`): take it back from the controller. */
+  withdrawPlan(txnId: string): void;
   audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
   changed(): void;
 }

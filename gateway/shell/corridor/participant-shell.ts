@@ -21,6 +21,7 @@ import {
 } from "../../core/corridor/participant.js";
 import type { DecisionProof } from "../../core/corridor/decision-signature.js";
 import { checkPlanIdentity } from "../../core/corridor/plan-identity.js";
+import { cancelRefusal, cancelTarget } from "../../core/corridor/plan-cancel.js";
 import { checkPrepareTiming } from "../../core/corridor/prepare-check.js";
 import { committedToResume } from "../../core/corridor/resume.js";
 import { InvariantViolation } from "../../core/invariant.js";
@@ -254,6 +255,7 @@ export class ParticipantShell {
    * version) here (plan-identity.ts).
    */
   private check(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
+    if (body.plan.kind === "cancel") return this.checkCancel(body, sentAtWallMs);
     const { settings, host, planCheck, clock, disk } = this.ports;
     const timing = checkPrepareTiming(settings, {
       ownClockErrorMs: settings.clockErrorMs(),
@@ -303,6 +305,33 @@ export class ParticipantShell {
         if (!planIdentity.ok) return planIdentity;
       }
     this.plans.set(body.txnId, verdict.plan);
+    return { ok: true };
+  }
+
+  /**
+   * A cancel (core/corridor/plan-cancel.ts): its target must be a change committed here and not yet
+   * cancelled, and there must be time for the decision to reach every gateway before the target's own
+   * instant — this gateway's record of it, never the PREPARE's claim — by the rule a plan change's
+   * activation is held to. No plan, no signature of content: a cancel brings nothing new to run.
+   */
+  private checkCancel(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
+    const { settings, clock, disk, me } = this.ports;
+    const target = body.cancels ?? "";
+    if (target === "") return { ok: false, reason: "a cancel that names no transaction to cancel" };
+    const stored = disk.transactionRecord(target);
+    const refusal = cancelRefusal(target, stored, me);
+    if (refusal !== null || stored === null) return { ok: false, reason: refusal ?? "" };
+    const timing = checkPrepareTiming(settings, {
+      ownClockErrorMs: settings.clockErrorMs(),
+      sentAtWallMs,
+      nowWallMs: clock.now().wallMs,
+      activationWallMs: stored.activationWallMs,
+    });
+    if (!timing.ok)
+      return {
+        ok: false,
+        reason: `too late to cancel ${target} (its change takes effect at ${new Date(stored.activationWallMs).toISOString()}): ${timing.reason}`,
+      };
     return { ok: true };
   }
 
@@ -422,6 +451,14 @@ export class ParticipantShell {
 
   private applyPlan(txn: PreparedTxn): void {
     this.counters.committed++;
+    const cancelled = cancelTarget(txn.plan.planId);
+    if (cancelled !== null) {
+      // The store marked the target cancelled with this commit (one forced write): a restart does
+      // not hand it over again. Now the controller (and the schedule) let it go.
+      this.audit("txn-cancelled", txn.coordinator, { txnId: cancelled, by: txn.txnId });
+      this.afterStep.push(() => this.ports.host.withdrawPlan(cancelled));
+      return;
+    }
     const plan = this.plans.get(txn.txnId) ?? this.ports.disk.planBody(txn.plan.planId, txn.plan.version);
     this.plans.delete(txn.txnId);
     this.audit("txn-committed", txn.coordinator, {

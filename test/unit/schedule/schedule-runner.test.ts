@@ -179,6 +179,46 @@ describe("schedule runner", () => {
     expect(handed.map((e) => (e.effect as { plan: IntersectionPlan }).plan.planId)).toEqual(["am-peak"]);
   });
 
+  it("a manual change cancelled before its instant (plan cancel): the schedule governs again and hands its change over again", () => {
+    const before = tickThrough(adopted(local(6)), local(6), AM_PEAK_AT - 20_000, 500, () =>
+      running(PLANS["off-peak"]),
+    );
+    const manual: ManualOverride = {
+      planId: "special",
+      version: 2,
+      fromWallMs: AM_PEAK_AT + 600_000,
+      end: { kind: "hold" },
+      by: "@alice",
+      txnId: "alice-1",
+    };
+    const overridden = stepScheduleRunner(
+      before.state,
+      { type: "manual", override: manual },
+      AM_PEAK_AT - 15_000,
+    );
+    expect(overridden.effects.map((e) => e.type)).toEqual(["withdraw-plan", "persist"]);
+    // Another transaction's cancel changes nothing; its own ends the override.
+    const other = stepScheduleRunner(
+      overridden.state,
+      { type: "cancel-manual", txnId: "bob-7" },
+      AM_PEAK_AT - 14_000,
+    );
+    expect(other.state).toEqual(overridden.state);
+    expect(other.effects).toEqual([]);
+    const cancelled = stepScheduleRunner(
+      overridden.state,
+      { type: "cancel-manual", txnId: "alice-1" },
+      AM_PEAK_AT - 14_000,
+    );
+    expect(cancelled.state.override).toBeNull();
+    expect(cancelled.effects.map((e) => e.type)).toEqual(["persist"]);
+    const after = tickThrough(cancelled.state, AM_PEAK_AT - 13_500, AM_PEAK_AT + 60_000, 500, () =>
+      running(PLANS["off-peak"]),
+    );
+    const handed = after.effects.filter((e) => e.effect.type === "schedule-plan");
+    expect(handed.map((e) => (e.effect as { plan: IntersectionPlan }).plan.planId)).toEqual(["am-peak"]);
+  });
+
   it("a held manual change outlives every scheduled change until the next schedule push", () => {
     const hold: ManualOverride = {
       planId: "special",
