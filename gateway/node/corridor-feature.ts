@@ -63,8 +63,8 @@ export function createCorridorParticipant(
         planChangeRefusal(runner.controller.seq, activationWallMs, isStopping()) ??
         clockWatch?.refusal() ??
         null,
-      withdrawPlan: (txnId) => {
-        schedule.cancelManual(txnId);
+      withdrawPlan: (txnId, final) => {
+        if (final) schedule.cancelManual(txnId);
         runner.dispatch({ type: "withdraw-plan", txnId });
         bus.emit("changed");
       },

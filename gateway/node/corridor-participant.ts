@@ -27,7 +27,7 @@ export interface ParticipantHost {
    */
   planRefusal(activationWallMs: number): string | null;
   /** A committed change cancelled before its instant: taken back from the controller (and the schedule). */
-  withdrawPlan(txnId: string): void;
+  withdrawPlan(txnId: string, final: boolean): void;
   audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
   changed(): void;
 }
@@ -48,6 +48,7 @@ export function storeParticipantDisk(store: GatewayStore): ParticipantDisk {
       const t = store.transaction(txnId);
       return t
         ? {
+            txn: t,
             phase: t.phase,
             planId: t.plan.planId,
             activationWallMs: t.activationWallMs,
@@ -83,7 +84,7 @@ export class CorridorParticipant extends ParticipantShell {
       host: {
         schedulePlan: (change, txn) => host.schedulePlan(change, txn),
         planRefusal: (activationWallMs) => host.planRefusal(activationWallMs),
-        withdrawPlan: (txnId) => host.withdrawPlan(txnId),
+        withdrawPlan: (txnId, final) => host.withdrawPlan(txnId, final),
         audit: (type, actor, detail) => host.audit(type, actor, detail),
         changed: () => host.changed(),
       },

@@ -219,6 +219,7 @@ export class SimDisk implements ParticipantDisk {
     const row = this.live.txns.get(txnId);
     return row
       ? {
+          txn: row.txn,
           phase: row.phase,
           planId: row.txn.plan.planId,
           activationWallMs: row.txn.activationWallMs,

@@ -302,8 +302,8 @@ export class SimGateway {
       planRefusal: (activationWallMs) =>
         planChangeRefusal(this.controller.seq, activationWallMs, this.stopping),
       // The production node's (corridor-feature.ts): the schedule's override, then the controller.
-      withdrawPlan: (txnId) => {
-        this.schedule.cancelManual(txnId);
+      withdrawPlan: (txnId, final) => {
+        if (final) this.schedule.cancelManual(txnId);
         this.stepController({ type: "withdraw-plan", txnId }, this.now());
       },
       audit: () => {},

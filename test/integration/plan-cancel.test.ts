@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startBroker } from "../../gateway/broker/broker.js";
 import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
 import { OperatorError } from "../../gateway/operator/operator-client.js";
-import { cancelChange, type PushOptions, pushPlan } from "../../gateway/operator/plan-push.js";
+import { cancelChange, type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
 import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
 import { type CorridorSettings, DEFAULT_CORRIDOR_SETTINGS } from "../../gateway/node/corridor-participant.js";
 import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
@@ -65,9 +65,10 @@ async function world(settings?: CorridorSettings) {
         ...options,
       }),
     );
-  const cancel = (target: string) =>
+  const cancel = (target: string, options: Partial<PushOptions> = {}) =>
     withStore((store) =>
       cancelChange({
+        ...options,
         url: broker.url,
         name: "alice",
         corridor: loaded,
@@ -80,7 +81,19 @@ async function world(settings?: CorridorSettings) {
     );
   const waiting = () =>
     [...corridor.nodes.values()].map((n) => n.runner.controller.seq.pending.map((p) => p.txnId));
-  return { corridor, push, cancel, waiting };
+  const recover = () =>
+    withStore((store) =>
+      recoverLog({
+        url: broker.url,
+        name: "alice",
+        corridor: loaded,
+        store,
+        ackTimeoutMs: 1000,
+        answerForMs: 8000,
+        config: FAST,
+      }),
+    );
+  return { corridor, push, cancel, recover, waiting };
 }
 
 describe("plan cancel over the embedded broker, 4 gateways", () => {
@@ -134,6 +147,30 @@ describe("plan cancel over the embedded broker, 4 gateways", () => {
     );
     expect(w.waiting()[0]).toContain(second);
   }, 90_000);
+
+  it("holds the change back while a cancel of it is in doubt (also across a restart), and hands it over again when the cancel aborts", async () => {
+    const w = await world();
+    const target = await w.push("next", { atWallMs: Date.now() + 60 * MINUTE });
+    expect(target.outcome, target.reason ?? "").toBe("committed");
+    for (const queue of w.waiting()) expect(queue).toEqual([target.txnId]);
+    // The cancel's coordinator dies after its PREPAREs: every gateway is in doubt about the cancel.
+    const halted = await w.cancel(target.txnId, { haltAfter: "prepare-sent" });
+    expect(halted.outcome).toBe("halted");
+    await until("every gateway in doubt about the cancel", 5000, () =>
+      [...w.corridor.nodes.values()].every((n) => n.participant.inDoubt?.txnId === halted.txnId),
+    );
+    // Held back: entered now and cancelled later, it would run at one intersection alone.
+    await until("the change held back everywhere", 5000, () => w.waiting().every((q) => q.length === 0));
+    await w.corridor.kill("x3");
+    const x3 = await w.corridor.restart("x3");
+    expect(x3.participant.inDoubt?.txnId).toBe(halted.txnId);
+    expect(x3.runner.controller.seq.pending).toEqual([]);
+    // The coordinator comes back: no commit in its log, so the cancel aborts, and the change is back.
+    expect(await w.recover()).toEqual([]);
+    await until("the change handed over again everywhere", 15_000, () =>
+      w.waiting().every((q) => q.length === 1 && q[0] === target.txnId),
+    );
+  }, 60_000);
 
   it("refuses to cancel a change too close to its instant: the decision might not reach every gateway before it", async () => {
     // The gateways' lead for an instant (a PREPARE's, and a cancel's target's): 1 s while the change

@@ -65,6 +65,7 @@ export interface ParticipantDisk {
 
 /** A transaction as a cancel of it needs it: its phase, its plan key, its instant, and whether a cancel took it. */
 export interface StoredTransactionRecord {
+  readonly txn: PreparedTxn;
   readonly phase: string;
   readonly planId: string;
   readonly activationWallMs: number;
@@ -104,8 +105,12 @@ export interface ParticipantShellHost {
    * of waiting changes is bounded, and a gateway that is stopping takes none.
    */
   planRefusal(activationWallMs: number): string | null;
-  /** A committed change cancelled before its instant (`plan cancel`): take it back from the controller. */
-  withdrawPlan(txnId: string): void;
+  /**
+   * Take a committed change back from the controller: for good (`final`: its cancel committed; over a
+   * running schedule its override ends too), or while a cancel of it is in doubt (handed over again
+   * with `schedulePlan` if the cancel aborts).
+   */
+  withdrawPlan(txnId: string, final: boolean): void;
   audit(type: string, actor: string | null, detail: Record<string, unknown>): void;
   changed(): void;
 }

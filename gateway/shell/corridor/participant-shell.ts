@@ -123,7 +123,10 @@ export class ParticipantShell {
     const { disk, clock, host, log } = this.ports;
     const committed = disk.committedTransactions(MAX_RESUME_SCAN);
     const due = committedToResume(committed, disk.planInForce(), clock.now().wallMs, MAX_PENDING_PLANS);
+    // A change a prepared cancel may take back waits for the cancel's outcome (`persistPrepared`).
+    const held = this.participant.prepared ? cancelTarget(this.participant.prepared.plan.planId) : null;
     for (const txn of due) {
+      if (txn.txnId === held) continue;
       const plan = disk.planBody(txn.plan.planId, txn.plan.version);
       if (plan) host.schedulePlan(plan, txn, true);
       else log.error({ txn }, "committed plan missing from the store: resolve by pushing it again");
@@ -395,7 +398,10 @@ export class ParticipantShell {
           this.ports.clock.now().wallMs,
           effect.signature,
         );
-        return this.countOutcome(effect.txnId, effect.outcome);
+        this.countOutcome(effect.txnId, effect.outcome);
+        if (effect.outcome === "aborted" && effect.txnId === this.preparedBeforeStep)
+          this.cancelAborted(effect.txnId);
+        return;
       case "vote":
         if (effect.yes) this.counters.votesYes++;
         else this.counters.votesNo++;
@@ -435,6 +441,22 @@ export class ParticipantShell {
     this.ports.disk.persistPrepared(txn, plan, effect.highestToken, this.ports.clock.now().wallMs);
     this.audit("txn-prepared", txn.coordinator, { txnId: txn.txnId, token: txn.token, plan: txn.plan });
     this.changed();
+    // In doubt about a cancel, the change it may take back is held from the controller: entered now
+    // and cancelled later, it would run here alone for good. If the cancel aborts, the change is handed
+    // over again (a late one at its next cycle boundary, as any change learned late).
+    const target = cancelTarget(txn.plan.planId);
+    if (target !== null) this.afterStep.push(() => this.ports.host.withdrawPlan(target, false));
+  }
+
+  /** A cancel this gateway was in doubt about aborted: the change it held back is handed over again. */
+  private cancelAborted(txnId: string): void {
+    const record = this.ports.disk.transactionRecord(txnId);
+    const target = record ? cancelTarget(record.planId) : null;
+    if (target === null) return;
+    const held = this.ports.disk.transactionRecord(target);
+    if (held?.phase !== "committed" || held.cancelledBy !== null) return;
+    const plan = this.ports.disk.planBody(held.txn.plan.planId, held.txn.plan.version);
+    if (plan) this.afterStep.push(() => this.ports.host.schedulePlan(plan, held.txn, true));
   }
 
   private countOutcome(txnId: string, outcome: Outcome): void {
@@ -456,7 +478,7 @@ export class ParticipantShell {
       // The store marked the target cancelled with this commit (one forced write): a restart does
       // not hand it over again. Now the controller (and the schedule) let it go.
       this.audit("txn-cancelled", txn.coordinator, { txnId: cancelled, by: txn.txnId });
-      this.afterStep.push(() => this.ports.host.withdrawPlan(cancelled));
+      this.afterStep.push(() => this.ports.host.withdrawPlan(cancelled, true));
       return;
     }
     const plan = this.plans.get(txn.txnId) ?? this.ports.disk.planBody(txn.plan.planId, txn.plan.version);
