@@ -218,6 +218,7 @@ export function stepController(state: ControllerState, event: ControllerEvent, n
           type: "adopt",
           intervals: intervalsShown(intersection, event.observed),
           allRed: allRedShown(intersection, event.observed),
+          lit: event.observed.some((l) => l.red || l.yellow || l.green),
           ...(event.previous ? { previous: event.previous } : {}),
         },
         now,

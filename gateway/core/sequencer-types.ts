@@ -157,6 +157,8 @@ export type SequencerEvent =
       readonly allRed?: boolean;
       /** How the last run ended (absent: unknown, the full start-up). */
       readonly previous?: PreviousRun;
+      /** Some lamp is lit: the module holds lamps a run left (absent: taken as lit). */
+      readonly lit?: boolean;
     }
   /**
    * The lamps a start-up decided from are gone before its first write (a module's watchdog dropped them):

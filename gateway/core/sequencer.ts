@@ -199,7 +199,15 @@ export function stepSequencer(state: SequencerState, event: SequencerEvent, now:
       next = { ...next, pending: state.pending, stopRequested: state.stopRequested };
       break;
     case "adopt":
-      next = adopt(state, event.intervals, event.allRed ?? false, event.previous ?? "unknown", now, events);
+      next = adopt(
+        state,
+        event.intervals,
+        event.allRed ?? false,
+        event.previous ?? "unknown",
+        event.lit ?? true,
+        now,
+        events,
+      );
       break;
     case "re-adopt": {
       const fresh = startSequencer(state.intersection, state.plan, now);
@@ -331,6 +339,7 @@ function adopt(
   intervals: readonly GroupInterval[],
   allRed: boolean,
   previous: PreviousRun,
+  lit: boolean,
   now: Now,
   events: SignalEvent[],
 ): SequencerState {
@@ -344,7 +353,7 @@ function adopt(
   events.push({ type: "start-up", how: decided.how, reason: decided.reason });
   if (decided.how === "resumed") return resume(state, decided, now, events);
   if (decided.how === "warm") return enterMode(state, "startup-all-red", now);
-  return clearShown(state, intervals, now, previous === "ended-abruptly");
+  return clearShown(state, intervals, now, previous === "ended-abruptly", lit);
 }
 
 /**
@@ -357,11 +366,23 @@ function clearShown(
   intervals: readonly GroupInterval[],
   now: Now,
   lastRunRan: boolean,
+  lit = true,
 ): SequencerState {
   const running = intervals.some((i) => i === "go" || i === "clearance");
   // Only where a run was going (the lamps show it, or the store proves an abrupt end): a module that
-  // shows nothing running after a first start or another configuration gets the start-up as it was.
-  if (!running && !lastRunRan) return state;
+  // shows nothing running after a first start or another configuration gets the start-up as it was —
+  // except that a pedestrian clearance reads back as DON'T WALK: nothing goes before one could have
+  // ended, when the module holds lit lamps a run left (a no-op where the start-up's flash and all-red
+  // outlast it, as they should; nothing at all on a dark field: a first start).
+  if (!running && !lastRunRan) {
+    if (!lit) return state;
+    let pedestrianMs = 0;
+    state.intersection.groups.forEach((g, gi) => {
+      if (g.kind === "pedestrian" && intervals[gi] === "rest")
+        pedestrianMs = Math.max(pedestrianMs, g.clearanceMs + g.redClearanceMs);
+    });
+    return { ...state, noGoBeforeMs: Math.max(state.noGoBeforeMs, now.monoMs + pedestrianMs) };
+  }
   let hiddenMs = 0;
   state.intersection.groups.forEach((g, gi) => {
     if (intervals[gi] === "rest") hiddenMs = Math.max(hiddenMs, g.clearanceMs + g.redClearanceMs);

@@ -180,10 +180,14 @@ export function readTransaction(
 export function readCommitted(q: SqlAccess, limit: number): StoredTxn[] {
   const rows = q
     .statement(
-      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' AND cancelled_by IS NULL AND plan_id NOT LIKE 'cancel:%' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' AND plan_id NOT LIKE 'cancel:%' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
     )
     .all(limit) as TxnRow[];
-  return rows.map((row) => ({ txn: txnFromRow(row), phase: "committed" }));
+  return rows.map((row) => ({
+    txn: txnFromRow(row),
+    phase: "committed",
+    ...(typeof row.cancelled_by === "string" ? { cancelled: true } : {}),
+  }));
 }
 
 /** The newest finished or pending transaction, for the status. */

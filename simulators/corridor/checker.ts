@@ -1,3 +1,4 @@
+import { cancelTarget } from "../../gateway/core/corridor/plan-cancel.js";
 import type { CoordinatorState } from "../../gateway/core/corridor/coordinator.js";
 import { TOKENS_PER_EPOCH } from "../../gateway/core/corridor/lease.js";
 import type { Outcome, PreparedTxn } from "../../gateway/core/corridor/participant.js";
@@ -66,6 +67,12 @@ interface TxnFacts {
   /** Per participant: when it learned the commit (its own wall clock), and whether it entered the plan. */
   readonly applied: Map<string, { learnedAtWallMs: number; seq: number; entered: boolean }>;
   readonly abortedAt: Set<string>;
+  /** Participants that entered its plan at a cycle boundary (a plan-activated event named it). */
+  readonly enteredAt: Set<string>;
+  /** A change: participants holding it back while in doubt about a cancel of it (plan-cancel.ts). */
+  readonly heldAt: Set<string>;
+  /** A change: participants where a committed cancel took it back. */
+  readonly cancelledAt: Set<string>;
 }
 
 /**
@@ -179,7 +186,23 @@ export class InvariantChecker {
       decidedSeq: 0,
       applied: new Map(),
       abortedAt: new Set(),
+      enteredAt: new Set(),
+      heldAt: new Set(),
+      cancelledAt: new Set(),
     });
+  }
+
+  /** The transaction a cancel's facts take back (null: not a cancel). */
+  private targetOf(facts: TxnFacts): TxnFacts | null {
+    const target = cancelTarget(facts.plan.planId);
+    return target === null ? null : (this.txns.get(target) ?? null);
+  }
+
+  /** A committed cancel of this change, if any. */
+  private cancelOf(facts: TxnFacts): TxnFacts | null {
+    for (const other of this.txns.values())
+      if (other.decision === "committed" && cancelTarget(other.plan.planId) === facts.txnId) return other;
+    return null;
   }
 
   private facts(txnId: string): TxnFacts {
@@ -211,6 +234,9 @@ export class InvariantChecker {
         `${id} accepted PREPARE ${txn.txnId} with fencing token ${txn.token}, older than ${floor}, which it already issued or accepted (or its authority's epoch floor after a restart)`,
       );
     this.tokenFloor.set(id, txn.token);
+    // In doubt about a cancel, the gateway holds the change back (participant-shell.ts).
+    const target = this.targetOf(this.facts(txn.txnId));
+    target?.heldAt.add(id);
   }
 
   decided(txnId: string, outcome: Outcome): void {
@@ -234,10 +260,16 @@ export class InvariantChecker {
     }
   }
 
-  aborted(id: string, txnId: string): void {
+  aborted(id: string, txnId: string, nowWallMs = 0): void {
     const facts = this.txns.get(txnId);
     if (!facts) return;
     facts.abortedAt.add(id);
+    // A cancel that aborts hands the change it held back over again: learned again, now.
+    const target = this.targetOf(facts);
+    if (target?.heldAt.delete(id)) {
+      const applied = target.applied.get(id);
+      if (applied) applied.learnedAtWallMs = nowWallMs;
+    }
     if (facts.decision === "committed" && facts.participants.includes(id))
       this.fail("atomicity", `${id} aborted ${txnId}, which ${facts.coordinator} committed`);
   }
@@ -245,6 +277,8 @@ export class InvariantChecker {
   /** `running`: the change this gateway runs now; one for the same plan and instant needs no entry. */
   applied(id: string, txn: PreparedTxn, now: Now, running: RunningChange | null): void {
     const facts = this.facts(txn.txnId);
+    const target = this.targetOf(facts);
+    if (target !== null) return this.cancelApplied(id, facts, target, now);
     if (facts.decision !== "committed")
       this.fail(
         "atomicity",
@@ -268,6 +302,37 @@ export class InvariantChecker {
         if (applied && other.decidedSeq < facts.decidedSeq && other.activationWallMs >= txn.activationWallMs)
           applied.entered = true;
       }
+  }
+
+  /** A gateway's participant took the committed cancel of `target` (its host withdrew it for good). */
+  cancelTaken(id: string, target: string, now: Now): void {
+    const facts = this.facts(target);
+    const cancel = this.cancelOf(facts);
+    if (!cancel) this.fail("atomicity", `${id} took back ${target}, which no committed cancel names`);
+    this.cancelApplied(id, cancel, facts, now);
+  }
+
+  /**
+   * A committed cancel taken at `id`: its target never takes effect there. A gateway that voted yes on
+   * the cancel held the target back from that vote on, so it cannot have entered it.
+   */
+  private cancelApplied(id: string, cancel: TxnFacts, target: TxnFacts, now: Now): void {
+    if (cancel.decision !== "committed")
+      this.fail(
+        "atomicity",
+        `${id} took the cancel ${cancel.txnId}, which was ${cancel.decision ?? "not decided"}`,
+      );
+    if (cancel.applied.has(id)) return;
+    cancel.applied.set(id, { learnedAtWallMs: now.wallMs, seq: ++this.seq, entered: true });
+    if (target.enteredAt.has(id))
+      this.fail(
+        "atomicity",
+        `${id} entered ${target.txnId}'s plan, which the committed cancel ${cancel.txnId} takes back`,
+      );
+    target.heldAt.delete(id);
+    target.cancelledAt.add(id);
+    const applied = target.applied.get(id);
+    if (applied) applied.entered = true;
   }
 
   /** A restarted gateway found these committed in its store: taken, even if it went down before it said so. */
@@ -297,14 +362,27 @@ export class InvariantChecker {
       // (an earlier instant, or the same instant committed before it) that it supersedes.
       // (One already counted as superseded by a schedule may still be entered: the schedule invariant
       // says whether it may run.)
-      const entered = [...this.txns.values()]
+      const candidates = [...this.txns.values()]
         .filter((f) => {
           const applied = f.applied.get(id);
           return applied && f.plan.planId === event.planId && f.activationWallMs === event.activationWallMs;
         })
-        .sort((a, b) => (a.applied.get(id)?.seq ?? 0) - (b.applied.get(id)?.seq ?? 0))
-        .at(-1);
-      if (!entered) return;
+        .sort((a, b) => (a.applied.get(id)?.seq ?? 0) - (b.applied.get(id)?.seq ?? 0));
+      // A change held back for a cancel, or cancelled, must never be entered: the entry is another
+      // change's with the same plan and instant, or a broken cancel.
+      const takenBack = (f: TxnFacts) =>
+        f.heldAt.has(id) || f.cancelledAt.has(id) || this.cancelOf(f)?.participants.includes(id) === true;
+      const entered = candidates.filter((f) => !takenBack(f)).at(-1);
+      if (!entered) {
+        const broken = candidates.at(-1);
+        if (!broken) return;
+        const cancel = this.cancelOf(broken);
+        this.fail(
+          "atomicity",
+          `${id} entered ${broken.txnId}'s plan, which ${cancel ? `the committed cancel ${cancel.txnId} takes back` : "it holds back while in doubt about a cancel of it"}`,
+        );
+      }
+      entered.enteredAt.add(id);
       if (now.wallMs < entered.activationWallMs - IN_STEP_TOLERANCE_MS)
         this.fail(
           "agreement-in-time",
@@ -333,6 +411,9 @@ export class InvariantChecker {
       for (const facts of this.txns.values()) {
         const applied = facts.applied.get(id);
         if (!applied || applied.entered) continue;
+        // Held back while a cancel of it is in doubt here: entered late if the cancel aborts. And one
+        // superseded by a change taken after it for the same instant, held back or cancelled itself.
+        if (facts.heldAt.has(id) || this.supersededAt(id, facts)) continue;
         // A schedule committed after this change governs from its instant: what runs since is the
         // schedule invariant's to say. Under a schedule, a manual change ends the one committed before
         // it (it replaces its override), which may never take effect.
@@ -347,6 +428,22 @@ export class InvariantChecker {
           );
       }
     }
+  }
+
+  /** A change for the same instant was taken by `id` after `facts`: the controller keeps the last one. */
+  private supersededAt(id: string, facts: TxnFacts): boolean {
+    const seq = facts.applied.get(id)?.seq ?? 0;
+    for (const other of this.txns.values()) {
+      const applied = other.applied.get(id);
+      if (
+        other !== facts &&
+        applied &&
+        other.activationWallMs === facts.activationWallMs &&
+        applied.seq > seq
+      )
+        if (cancelTarget(other.plan.planId) === null) return true;
+    }
+    return false;
   }
 
   /** A change committed after `facts` was taken by `id` before the instant of `facts`. */
@@ -418,13 +515,21 @@ export class InvariantChecker {
         continue;
       }
       const newest = [...this.txns.values()]
-        .filter((f) => f.decision === "committed" && f.participants.includes(g.id))
+        .filter(
+          (f) =>
+            f.decision === "committed" &&
+            f.participants.includes(g.id) &&
+            cancelTarget(f.plan.planId) === null,
+        )
         .sort(
           (a, b) =>
             a.activationWallMs - b.activationWallMs ||
             (a.applied.get(g.id)?.seq ?? 0) - (b.applied.get(g.id)?.seq ?? 0),
         )
         .at(-1);
+      // Its newest change was taken back: what runs is what ran before it (not checked here; that it
+      // was never entered, the cancel's atomicity, is checked as it happens).
+      if (newest && this.cancelOf(newest) !== null) continue;
       if (newest && (newest.plan.planId !== g.plan.planId || newest.plan.version !== g.plan.version))
         this.fail(
           "durability",

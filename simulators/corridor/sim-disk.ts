@@ -206,13 +206,14 @@ export class SimDisk implements ParticipantDisk {
       .sort((a, b) => b.order - a.order)
       .filter(
         (r) =>
-          r.phase === "committed" &&
-          r.txn.coordinator !== "" &&
-          r.cancelledBy === undefined &&
-          cancelTarget(r.txn.plan.planId) === null,
+          r.phase === "committed" && r.txn.coordinator !== "" && cancelTarget(r.txn.plan.planId) === null,
       )
       .slice(0, limit)
-      .map(({ txn, phase }) => ({ txn, phase }));
+      .map(({ txn, phase, cancelledBy }) => ({
+        txn,
+        phase,
+        ...(cancelledBy !== undefined ? { cancelled: true } : {}),
+      }));
   }
 
   transactionRecord(txnId: string): StoredTransactionRecord | null {

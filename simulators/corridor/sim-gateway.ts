@@ -303,6 +303,8 @@ export class SimGateway {
         planChangeRefusal(this.controller.seq, activationWallMs, this.stopping),
       // The production node's (corridor-feature.ts): the schedule's override, then the controller.
       withdrawPlan: (txnId, final) => {
+        if (final) this.ctx.checker.cancelTaken(this.id, txnId, this.now());
+        this.ctx.trace(`${this.id} ${final ? "cancels" : "holds back"} ${txnId}`);
         if (final) this.schedule.cancelManual(txnId);
         this.stepController({ type: "withdraw-plan", txnId }, this.now());
       },

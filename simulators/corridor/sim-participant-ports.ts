@@ -97,7 +97,7 @@ function simParticipantDisk(site: SimParticipantSite): ParticipantDisk {
     },
     persistOutcome: (txnId, outcome, forced, _atWallMs, signature) => {
       disk.persistOutcome(txnId, outcome, forced, 0, signature);
-      if (outcome === "aborted") checker.aborted(id, txnId);
+      if (outcome === "aborted") checker.aborted(id, txnId, site.now().wallMs);
       if (forced && site.crashHere("after persist-outcome")) throw new SimulatedCrash();
     },
     planBody: (planId, version) => disk.planBody(planId, version),

@@ -97,6 +97,8 @@ const totals = {
   floods: 0,
   floodMessages: 0,
   forgeries: 0,
+  cancels: 0,
+  cancelsCommitted: 0,
   messagesDropped: 0,
   schedulePushes: 0,
   schedulesCommitted: 0,
@@ -126,6 +128,8 @@ for (const seed of seeds) {
   totals.floods += result.stats.floods;
   totals.floodMessages += result.stats.floodMessages;
   totals.forgeries += result.stats.forgeries;
+  totals.cancels += result.stats.cancels;
+  totals.cancelsCommitted += result.stats.cancelsCommitted;
   totals.messagesDropped += result.stats.messagesDropped;
   totals.schedulePushes += result.stats.schedulePushes;
   totals.schedulesCommitted += result.stats.schedulesCommitted;
@@ -153,7 +157,7 @@ console.log(
     `${totals.gatewayCrashes} gateway crashes, ${totals.brokerRestarts} broker restarts, ` +
     `${totals.cleanStops} clean stops (longest ${(totals.longestStopMs / 1000).toFixed(1)} s), ` +
     `${totals.floods} floods (${totals.floodMessages} messages, ${totals.messagesDropped} dropped by the rate limit), ` +
-    `${totals.forgeries} forgeries by a Byzantine member, ` +
+    `${totals.forgeries} forgeries by a Byzantine member, ${totals.cancels} cancels (${totals.cancelsCommitted} committed), ` +
     `${totals.schedulePushes} schedule pushes (${totals.schedulesCommitted} committed; ${totals.scheduleCycleChecks} in-step cycles and ` +
     `${totals.scheduledEntries} scheduled entries checked); ` +
     `${(totals.simulatedMs / 3_600_000).toFixed(1)} simulated hours in ${(wallMs / 1000).toFixed(1)} s`,

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { cancelKey, cancelTarget } from "../../gateway/core/corridor/plan-cancel.js";
 import { controllerMode } from "../../gateway/core/controller.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
 import { nextCommonBoundary } from "../../gateway/core/corridor/boundary.js";
@@ -73,6 +74,9 @@ export interface SimulationStats {
   floodMessages: number;
   /** Forgeries the Byzantine member sent or retained (decisions, answers, records, PREPAREs with made-up tokens). */
   forgeries: number;
+  /** Cancels pushed (`plan cancel`, counted in `pushes` too), and how many committed. */
+  cancels: number;
+  cancelsCommitted: number;
   /** Messages the gateways' per-sender rate limit dropped (the floods' and any other). */
   messagesDropped: number;
   /** Schedule pushes (counted in `pushes` too), and how many committed. */
@@ -154,6 +158,8 @@ class World {
     floods: 0,
     floodMessages: 0,
     forgeries: 0,
+    cancels: 0,
+    cancelsCommitted: 0,
     messagesDropped: 0,
     schedulePushes: 0,
     schedulesCommitted: 0,
@@ -688,6 +694,8 @@ class World {
   private push(c: SimCoordinator): void {
     const r = this.random;
     if (this.schedulesOn && r.chance(this.scheduleCommitted() ? 0.25 : 0.6)) return this.pushSchedule(c);
+    // Without schedules, now and then a cancel of a change still waiting (`plan cancel`).
+    if (!this.schedulesOn && r.chance(0.3) && this.pushCancel(c)) return;
     const ids = this.corridor.ids;
     const [planId, plan] = r.pick([...this.corridor.plans]);
     const from = r.int(0, ids.length - 2);
@@ -714,6 +722,31 @@ class World {
           : ("hold" as const);
     const ref: PlanRef = { planId, version: plan.version, digest: plan.digest };
     c.push({ txnId, participants, plan: until === undefined ? ref : { ...ref, until }, activationWallMs });
+  }
+
+  /** A cancel of a committed change whose instant is still ahead, not cancelled yet; false: none. */
+  private pushCancel(c: SimCoordinator): boolean {
+    const wall = c.wallNow();
+    const txns = [...this.checker.txns.values()];
+    const waiting = txns.filter(
+      (f) =>
+        f.decision === "committed" &&
+        !isScheduleKey(f.plan.planId) &&
+        cancelTarget(f.plan.planId) === null &&
+        f.activationWallMs > wall + 2_500 &&
+        !txns.some((o) => cancelTarget(o.plan.planId) === f.txnId && o.decision !== "aborted"),
+    );
+    if (waiting.length === 0) return false;
+    const target = this.random.pick(waiting);
+    const txnId = `${c.id.slice(1)}-${++this.stats.pushes}`;
+    this.stats.cancels++;
+    c.push({
+      txnId,
+      participants: [...target.participants],
+      plan: { planId: cancelKey(target.txnId), version: 0 },
+      activationWallMs: target.activationWallMs,
+    });
+    return true;
   }
 
   private scheduleCommitted(): boolean {
@@ -853,6 +886,8 @@ class World {
       if (facts.decision === "committed") this.stats.committed++;
       else this.stats.aborted++;
       if (facts.decision === "committed" && isScheduleKey(facts.plan.planId)) this.stats.schedulesCommitted++;
+      if (facts.decision === "committed" && cancelTarget(facts.plan.planId) !== null)
+        this.stats.cancelsCommitted++;
     }
     this.stats.scheduleCycleChecks = this.checker.schedules.counters.inStepCycles;
     this.stats.scheduledEntries = this.checker.schedules.counters.scheduledEntries;

@@ -40,6 +40,8 @@ describe("deterministic simulation of the corridor under faults", () => {
     let scheduleChecks = 0;
     let scheduledEntries = 0;
     let forgeries = 0;
+    let cancels = 0;
+    let cancelsCommitted = 0;
     for (let seed = 1; seed <= CI_SEEDS; seed++) {
       const result = simulate({ seed });
       if (result.violation) expect.fail(explain(result));
@@ -55,6 +57,8 @@ describe("deterministic simulation of the corridor under faults", () => {
       scheduleChecks += result.stats.scheduleCycleChecks;
       scheduledEntries += result.stats.scheduledEntries;
       forgeries += result.stats.forgeries;
+      cancels += result.stats.cancels;
+      cancelsCommitted += result.stats.cancelsCommitted;
     }
     // The runs really exercised the protocol: many changes, both outcomes, many crashes, clean stops,
     // and floods whose excess the rate limit dropped.
@@ -67,6 +71,8 @@ describe("deterministic simulation of the corridor under faults", () => {
     // A Byzantine member (half the runs) forged decisions, answers, records and tokens, many of them
     // at gateways in doubt: atomicity and no split held all the same.
     expect(forgeries).toBeGreaterThan(10 * CI_SEEDS);
+    // Cancels (runs without schedules) took waiting changes back, under the same faults.
+    expect(cancelsCommitted).toBeGreaterThan(CI_SEEDS / 5);
     // Schedules raced plan pushes, and the schedule invariant had in-step cycles and scheduled changes
     // entered from their boundary to check.
     expect(schedulesCommitted).toBeGreaterThan(CI_SEEDS / 4);
@@ -75,7 +81,7 @@ describe("deterministic simulation of the corridor under faults", () => {
     console.log(
       `${CI_SEEDS} seeds: ${pushes} plan pushes, ${committed} committed, ${crashes} crashes, ` +
         `${stops} clean stops, ${floods} floods of ${floodMessages} messages (${dropped} dropped), ` +
-        `${forgeries} forgeries, ` +
+        `${forgeries} forgeries, ${cancels} cancels (${cancelsCommitted} committed), ` +
         `${schedulePushes} schedule pushes (${schedulesCommitted} committed), ${scheduleChecks} in-step cycles ` +
         `and ${scheduledEntries} scheduled entries checked against the schedule`,
     );

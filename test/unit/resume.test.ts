@@ -38,6 +38,17 @@ describe("what a restarted participant hands its controller again (found by the 
     expect(committedToResume(rows, inForce, 7_000, MAX_PENDING_PLANS).map((t) => t.txnId)).toEqual(["t4"]);
   });
 
+  it("never hands over a cancelled change, nor the older one of the same instant that it superseded", () => {
+    // t3 (committed after t2, same instant) superseded t2 when it was handed; a cancel took t3 back:
+    // neither runs, as at the gateways that did not restart.
+    const rows: StoredTxn[] = [
+      { ...committed(txn("t3", 8_000, "pm-peak")), cancelled: true },
+      committed(txn("t2", 8_000)),
+      committed(txn("t1", 9_000)),
+    ];
+    expect(committedToResume(rows, null, 1_000, MAX_PENDING_PLANS).map((t) => t.txnId)).toEqual(["t1"]);
+  });
+
   it("never hands over more than the controller takes, dropping the oldest", () => {
     const rows = [1, 2, 3, 4, 5, 6].map((i) => committed(txn(`t${i}`, 10_000 * i))).reverse();
     const kept = committedToResume(rows, null, 0, MAX_PENDING_PLANS).map((t) => t.txnId);

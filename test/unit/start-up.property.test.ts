@@ -97,14 +97,12 @@ describe("restarts and holds under random plans", () => {
           });
           b.dispatch({ type: "field-at-start", observed: held, previous });
           const how = b.signals.find((s) => s.event.type === "start-up");
-          // What the crossing pedestrians were owed when the process died: the clearance goes on, unseen.
-          // Guarded where a run was known to be going: the store proves an abrupt end, or the lamps show
-          // a green, WALK or yellow. (No proof and nothing shown: the start-up as it always was, whose
-          // flash and all-red must then outlast a pedestrian clearance: docs/signal-core.md.)
-          const running = held.some((l) => l.green || l.yellow);
-          const guarded = previous === "ended-abruptly" || previous === "stopped-clean" || running;
+          // What the crossing pedestrians were owed when the process died: the clearance goes on, unseen,
+          // whatever the store proves and the lamps show (the readback sees DON'T WALK): nothing may go
+          // against it before it could have ended (found by this property, seed -305589920: a first
+          // start, no record, the lamps showing only a pedestrian clearance).
           const hiddenUntil = intersection.groups.map((g, gi) =>
-            guarded && heldAspects[gi] === "ped-clearance"
+            heldAspects[gi] === "ped-clearance"
               ? (clearanceSince[gi] as number) + g.clearanceMs
               : Number.NEGATIVE_INFINITY,
           );

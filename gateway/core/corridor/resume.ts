@@ -5,6 +5,11 @@ import type { Outcome, PreparedTxn } from "./participant.js";
 export interface StoredTxn {
   readonly txn: PreparedTxn;
   readonly phase: "prepared" | Outcome;
+  /**
+   * Taken back by a committed cancel (core/corridor/plan-cancel.ts): never handed over, but it still
+   * superseded the changes committed before it for the same instant, as it did when it was handed.
+   */
+  readonly cancelled?: boolean;
 }
 
 export interface PlanInForceRef {
@@ -55,9 +60,10 @@ export function committedToResume(
   // A stable sort: equal instants stay in commit order.
   const committed = [...live].sort((a, b) => a.activationWallMs - b.activationWallMs);
   // Of changes for the same instant, the controller keeps only the last one.
+  const cancelled = new Set(newestFirst.filter((s) => s.cancelled === true).map((s) => s.txn.txnId));
   const distinct = committed
     .filter((t, i) => committed[i + 1]?.activationWallMs !== t.activationWallMs)
-    .filter((t) => !enteredWith(t, inForce));
+    .filter((t) => !enteredWith(t, inForce) && !cancelled.has(t.txnId));
   const passed = distinct.filter((t) => t.activationWallMs <= nowWallMs);
   const ahead = distinct.filter((t) => t.activationWallMs > nowWallMs);
   const newestPassed = passed.at(-1);

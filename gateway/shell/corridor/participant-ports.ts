@@ -54,8 +54,8 @@ export interface ParticipantDisk {
   /** A plan, or a schedule under its schedule key (core/schedule/committed-change.ts). */
   planBody(planId: string, version: number): CommittedChange | null;
   /**
-   * The newest committed transactions (at most `limit`), most recently written first: changes only —
-   * neither cancels nor changes cancelled (core/corridor/plan-cancel.ts).
+   * The newest committed transactions (at most `limit`), most recently written first: changes only,
+   * no cancels; a change a cancel took back is marked `cancelled` (core/corridor/plan-cancel.ts).
    */
   committedTransactions(limit: number): StoredTxn[];
   /** What this store holds of a transaction, for a cancel of it; null: nothing. */

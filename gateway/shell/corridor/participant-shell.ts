@@ -455,6 +455,10 @@ export class ParticipantShell {
     if (target === null) return;
     const held = this.ports.disk.transactionRecord(target);
     if (held?.phase !== "committed" || held.cancelledBy !== null) return;
+    // A change committed after it for the same instant superseded it: handed again, it would win.
+    const newer = this.ports.disk.committedTransactions(MAX_RESUME_SCAN);
+    const at = newer.findIndex((s) => s.txn.txnId === target);
+    if (newer.slice(0, Math.max(at, 0)).some((s) => s.txn.activationWallMs === held.activationWallMs)) return;
     const plan = this.ports.disk.planBody(held.txn.plan.planId, held.txn.plan.version);
     if (plan) this.afterStep.push(() => this.ports.host.schedulePlan(plan, held.txn, true));
   }
