@@ -157,34 +157,30 @@ export class CoordinatorRun {
   private body(m: Extract<CoordinatorEffect, { type: "send" }>["message"]): CorridorBody {
     if (m.type === "decision") return { ...m, ...this.signed(m.outcome) };
     if (m.type !== "prepare") return m;
-    const cancels = cancelTarget(m.txn.plan.planId);
-    if (cancels !== null)
-      return {
-        type: "prepare",
-        txnId: m.txn.txnId,
-        token: m.txn.token,
-        participants: [...m.txn.participants],
-        plan: { id: "cancel", version: 0, kind: "cancel" },
-        planFile: null,
-        cancels,
-        activationWallMs: m.txn.activationWallMs,
-        ...(this.decisionKeys ? { decisionKey: this.decisionKeys.publicKey } : {}),
-      };
+    const { txn } = m;
+    // A cancel (core/corridor/plan-cancel.ts) names its target and carries no plan.
+    const cancels = cancelTarget(txn.plan.planId);
+    const change =
+      cancels !== null
+        ? { plan: { id: "cancel", version: 0, kind: "cancel" as const }, planFile: null, cancels }
+        : {
+            plan: {
+              id: bareId(txn.plan.planId),
+              version: txn.plan.version,
+              ...(txn.plan.digest !== undefined ? { digest: txn.plan.digest } : {}),
+              ...(isScheduleKey(txn.plan.planId) ? { kind: "schedule" as const } : {}),
+              ...(txn.plan.until !== undefined ? { until: txn.plan.until } : {}),
+            },
+            planFile: this.planFile,
+            ...(this.signature ? { signature: this.signature } : {}),
+          };
     return {
       type: "prepare",
-      txnId: m.txn.txnId,
-      token: m.txn.token,
-      participants: [...m.txn.participants],
-      plan: {
-        id: bareId(m.txn.plan.planId),
-        version: m.txn.plan.version,
-        ...(m.txn.plan.digest !== undefined ? { digest: m.txn.plan.digest } : {}),
-        ...(isScheduleKey(m.txn.plan.planId) ? { kind: "schedule" as const } : {}),
-        ...(m.txn.plan.until !== undefined ? { until: m.txn.plan.until } : {}),
-      },
-      planFile: this.planFile,
-      activationWallMs: m.txn.activationWallMs,
-      ...(this.signature ? { signature: this.signature } : {}),
+      txnId: txn.txnId,
+      token: txn.token,
+      participants: [...txn.participants],
+      ...change,
+      activationWallMs: txn.activationWallMs,
       ...(this.decisionKeys ? { decisionKey: this.decisionKeys.publicKey } : {}),
     };
   }
@@ -217,13 +213,19 @@ export class CoordinatorShell {
     haltAfter?: HaltAfter | null,
     signature?: WireSignature | null,
   ): CoordinatorRun {
+    const keys = this.ports.newDecisionKeys?.(state.txnId) ?? newDecisionKeyPair();
+    return this.start(
+      new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null, signature ?? null, keys),
+    );
+  }
+
+  /** Every run, new or resumed, within the bound of runs at once, and started. */
+  private start(run: CoordinatorRun): CoordinatorRun {
     this.current = [...this.runs];
     invariant(
       this.current.length < MAX_COORDINATOR_RUNS,
       () => `coordinator ${this.ports.me} already runs ${MAX_COORDINATOR_RUNS} transactions`,
     );
-    const keys = this.ports.newDecisionKeys?.(state.txnId) ?? newDecisionKeyPair();
-    const run = new CoordinatorRun(this.ports, state, planFile, haltAfter ?? null, signature ?? null, keys);
     this.current.push(run);
     run.step({ type: "start" });
     return run;
@@ -239,12 +241,10 @@ export class CoordinatorShell {
 
   /** A committed transaction of the log, finished again: its COMMIT carries the signature logged with it. */
   private resume(record: CommitRecord): CoordinatorRun {
-    this.current = [...this.runs];
     const state = resumeCommitted(this.ports.config, { ...record, coordinator: this.ports.me });
-    const run = new CoordinatorRun(this.ports, state, null, null, null, null, record.signature ?? null);
-    this.current.push(run);
-    run.step({ type: "start" });
-    return run;
+    return this.start(
+      new CoordinatorRun(this.ports, state, null, null, null, null, record.signature ?? null),
+    );
   }
 
   tick(): void {
