@@ -332,6 +332,18 @@ describe("greenwave gateway restarted, against the simulated module", () => {
     await midGreen(r.control, 300, 6000);
     g.proc.child.kill("SIGSTOP");
     await new Promise((done) => setTimeout(done, 2500)); // the fixture's watchdog: 1 s
+    // The module is a process of its own: on a loaded machine its watchdog may fire late. The gateway
+    // goes on only once the module says it dropped the lamps (what this test is about).
+    const dropped = async () =>
+      (
+        (await (await fetch(`${r.control}/state`)).json()) as {
+          watchdog: { inSafeState: boolean };
+        }
+      ).watchdog.inSafeState;
+    for (const giveUp = Date.now() + 15_000; !(await dropped());) {
+      if (Date.now() > giveUp) throw new Error("the module's watchdog did not drop the lamps within 15 s");
+      await new Promise((done) => setTimeout(done, 100));
+    }
     const resumedAt = Date.now();
     g.proc.child.kill("SIGCONT");
     const fault = await until("the fault", 10_000, () =>
