@@ -83,12 +83,18 @@ describe("a fencing token this intersection's authority never granted (issue 20,
     expect(first.shell.participantState.highestToken).toBe(0);
 
     // A legitimate coordinator under a lease it was granted is not blocked.
-    first.from("@op", { type: "acquire", requestId: "r1", ttlMs: 15_000 });
+    first.from("@op", { type: "acquire", requestId: "legit/0/x1", ttlMs: 15_000 });
     const granted = first.shell.lock;
     expect(granted?.holder).toBe("@op");
     // Someone else replaying the holder's real token is refused too.
     first.prepare("x2", "replayed", granted?.token as number);
     expect(first.lastVote()).toMatchObject({ txnId: "replayed", yes: false });
+    // The holder itself, with its real token, for another transaction than the lease was taken for.
+    first.prepare("@op", "other", granted?.token as number);
+    expect(first.lastVote()).toMatchObject({ txnId: "other", yes: false });
+    expect(first.lastVote().reason).toContain(
+      "was taken for another transaction (request legit/0/x1), not other",
+    );
     first.prepare("@op", "legit", granted?.token as number);
     expect(first.lastVote()).toMatchObject({ txnId: "legit", yes: true });
 

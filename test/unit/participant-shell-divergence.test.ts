@@ -120,18 +120,27 @@ function runScript(
     clock.monoMs += ms;
     clock.wallMs += ms;
   };
-  from("@op", { type: "acquire", requestId: "r1", ttlMs: 15_000 });
-  const grant = p.sent.find((m) => m.body.type === "lease")?.body;
-  const token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : 0;
-  const prepare = (txnId: string, withToken = token): CorridorBody => ({
-    type: "prepare",
-    txnId,
-    token: withToken,
-    participants: ["x1", "x2"],
-    plan: { id: "next", version: 1 },
-    planFile: fixture.planFile,
-    activationWallMs: clock.wallMs + 60_000,
-  });
+  // A lease serves the transaction it was taken for: each PREPARE under a lease of its own.
+  let token = 0;
+  const leaseFor = (txnId: string): number => {
+    if (token > 0) from("@op", { type: "release", token });
+    from("@op", { type: "acquire", requestId: `${txnId}/0/x1`, ttlMs: 15_000 });
+    const grant = p.sent.findLast((m) => m.body.type === "lease")?.body;
+    token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : 0;
+    return token;
+  };
+  const prepare = (txnId: string, stale = false): CorridorBody => {
+    const granted = leaseFor(txnId);
+    return {
+      type: "prepare",
+      txnId,
+      token: stale ? granted - 1 : granted,
+      participants: ["x1", "x2"],
+      plan: { id: "next", version: 1 },
+      planFile: fixture.planFile,
+      activationWallMs: clock.wallMs + 60_000,
+    };
+  };
   later(100);
   from("@op", prepare("t1"));
   from("@op", { type: "decision", txnId: "t1", outcome: "committed", token });
@@ -139,7 +148,7 @@ function runScript(
   later(100);
   from("@op", prepare("t2"));
   from("@op", { type: "decision", txnId: "t2", outcome: "aborted", token });
-  from("@op", prepare("t3", token - 1));
+  from("@op", prepare("t3", true));
   from("@op", prepare("t4"));
   later(2_000);
   p.shell.tick(); // in doubt about t4: asks
@@ -202,10 +211,13 @@ describe("the participant shell over the production store and over the simulator
       const p = participantOver(disk, fixture, clock);
       const from = (body: CorridorBody) =>
         p.shell.onMessage({ from: "@op", to: "x1", sentAtWallMs: clock.wallMs, body });
-      from({ type: "acquire", requestId: "r1", ttlMs: 15_000 });
-      const grant = p.sent.find((m) => m.body.type === "lease")?.body;
-      const token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : 0;
-      const prepare = (txnId: string, version: number, file: unknown) =>
+      // Each PREPARE under a lease of its own (a lease serves the transaction it was taken for).
+      let token = 0;
+      const prepare = (txnId: string, version: number, file: unknown) => {
+        if (token > 0) from({ type: "release", token });
+        from({ type: "acquire", requestId: `${txnId}/0/x1`, ttlMs: 15_000 });
+        const grant = p.sent.findLast((m) => m.body.type === "lease")?.body;
+        token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : 0;
         from({
           type: "prepare",
           txnId,
@@ -215,6 +227,7 @@ describe("the participant shell over the production store and over the simulator
           planFile: file,
           activationWallMs: clock.wallMs + 60_000,
         });
+      };
       const stages = (version: number) =>
         (disk.planBody("next", version) as IntersectionPlan | null)?.stages.length ?? null;
       prepare("t1", 2, { ...planFile, version: 2 });

@@ -142,11 +142,17 @@ function participant(store: GatewayStore, setup: ReturnType<typeof fixture>["set
   });
   const from = (body: CorridorBody) =>
     shell.onMessage({ from: "@op", to: "x1", sentAtWallMs: clock.wallMs, body });
-  from({ type: "acquire", requestId: "r1", ttlMs: 15_000 });
-  const grant = sent.find((b) => b.type === "lease");
-  const token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : -1;
+  let token = -1;
+  /** A lease serves the transaction it was taken for: the previous one released, this one's taken. */
+  const leaseFor = (txnId: string) => {
+    if (token >= 0) from({ type: "release", token });
+    from({ type: "acquire", requestId: `${txnId}/0/x1`, ttlMs: 15_000 });
+    const grant = sent.findLast((b) => b.type === "lease");
+    token = grant?.type === "lease" && grant.reply.type === "granted" ? grant.reply.token : -1;
+  };
   /** Sends a PREPARE and returns the vote, settling the transaction with `then`. */
   const prepare = (txnId: string, planFile: unknown, digest?: string, then?: "committed" | "aborted") => {
+    leaseFor(txnId);
     from({
       type: "prepare",
       txnId,

@@ -195,15 +195,17 @@ describe("a participant with trusted keys, through the interpreter the gateway r
       log: { warn: () => {}, error: () => {} },
       settings: { ...DEFAULT_CORRIDOR_SETTINGS, planTrust: new PlanTrust(trusted, "test-corridor") },
     });
-    shell.onMessage({
-      from: "@op",
-      to: "x1",
-      sentAtWallMs: clock.wallMs,
-      body: { type: "acquire", requestId: "r1", ttlMs: 15_000 },
-    });
-    const token = shell.lock?.token as number;
+    // A lease serves the transaction it was taken for: each PREPARE under a lease of its own.
+    const leaseFor = (txnId: string): number => {
+      const held = shell.lock;
+      const op = { from: "@op", to: "x1", sentAtWallMs: clock.wallMs } as const;
+      if (held) shell.onMessage({ ...op, body: { type: "release", token: held.token } });
+      shell.onMessage({ ...op, body: { type: "acquire", requestId: `${txnId}/0/x1`, ttlMs: 15_000 } });
+      return shell.lock?.token as number;
+    };
     let n = 0;
     const prepare = (planFile: unknown, signature?: WireSignature) => {
+      const token = leaseFor(`t${n + 1}`);
       shell.onMessage({
         from: "@op",
         to: "x1",

@@ -187,11 +187,14 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
       from: "@op",
       to: me,
       sentAtWallMs: Date.now(),
-      body: { type: "acquire", requestId: "r1", ttlMs: 15_000 },
+      // A lease serves the transaction it was taken for: the one `prepare` sends.
+      body: { type: "acquire", requestId: `${PROTO_TXN}/0/${me}`, ttlMs: 15_000 },
     });
     const token = node.lock?.token ?? 2 * TOKENS_PER_EPOCH;
     return { f, me, node, votes, token };
   }
+
+  const PROTO_TXN = "t-proto";
 
   function prepare(
     me: string,
@@ -207,7 +210,7 @@ describe("a corridor PREPARE naming hostile ids, delivered to a participant", ()
       sentAtWallMs: now,
       body: {
         type: "prepare",
-        txnId: `t-${Math.random().toString(36).slice(2)}`,
+        txnId: PROTO_TXN,
         token,
         participants: [...participants],
         plan: { id: "next", version: 1 },

@@ -92,7 +92,16 @@ export type ParticipantEvent =
        * PREPARE is taken only under the lease that authority granted its coordinator — a token it never
        * granted (made up, or another's) must not raise the fencing floor for good (issue 20).
        */
-      readonly lease: { readonly holder: string; readonly token: number } | null;
+      readonly lease: {
+        readonly holder: string;
+        readonly token: number;
+        /**
+         * The request it was granted for: a coordinator asks for each transaction's leases as
+         * `<txnId>/<attempt>/<intersection>`, so that a lease serves the one transaction it was taken
+         * for (issue 20, item 1: "granted to that coordinator for that transaction"). Absent: not checked.
+         */
+        readonly requestId?: string;
+      } | null;
     }
   | {
       readonly type: "decision";
@@ -295,13 +304,15 @@ function prepare(
       ? `fencing token ${txn.token} is older than ${floor}: another coordinator holds or held this intersection, or its gateway restarted since the lease was granted`
       : event.lease?.holder !== txn.coordinator || event.lease.token !== txn.token
         ? notGranted(txn, event.lease)
-        : state.prepared
-          ? `in doubt about transaction ${state.prepared.txnId}: one change at a time`
-          : !txn.participants.includes(state.intersection)
-            ? `${state.intersection} is not among the transaction's participants`
-            : event.verdict.ok
-              ? null
-              : event.verdict.reason;
+        : event.lease.requestId !== undefined && !event.lease.requestId.startsWith(`${txn.txnId}/`)
+          ? `the lease ${txn.coordinator} holds here (token ${txn.token}) was taken for another transaction (request ${event.lease.requestId}), not ${txn.txnId}: a lease serves the transaction it was taken for`
+          : state.prepared
+            ? `in doubt about transaction ${state.prepared.txnId}: one change at a time`
+            : !txn.participants.includes(state.intersection)
+              ? `${state.intersection} is not among the transaction's participants`
+              : event.verdict.ok
+                ? null
+                : event.verdict.reason;
   if (refusal !== null) {
     // A no vote needs no forced write: with no PREPARED record, the transaction is aborted here.
     return { state: refuse(state, txn.txnId), effects: [vote(false, refusal)] };

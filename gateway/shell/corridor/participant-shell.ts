@@ -138,6 +138,12 @@ export class ParticipantShell {
     return lease ? { holder: lease.holder, token: lease.token } : null;
   }
 
+  /** The lease held now, with the request it was granted for (the transaction it belongs to). */
+  private leaseNow(): { holder: string; token: number; requestId: string } | null {
+    const lease = currentLease(this.authority, this.ports.clock.now().monoMs);
+    return lease ? { holder: lease.holder, token: lease.token, requestId: lease.requestId } : null;
+  }
+
   get inDoubt(): PreparedTxn | null {
     return this.participant.prepared;
   }
@@ -166,7 +172,7 @@ export class ParticipantShell {
           txn: inbound.txn,
           verdict: this.check(body, envelope.sentAtWallMs),
           lastIssuedToken: fencingFloor(this.authority),
-          lease: this.lock,
+          lease: this.leaseNow(),
         });
       }
       case "participant":
