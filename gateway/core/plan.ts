@@ -135,7 +135,11 @@ export function compilePlan(
   });
 
   // An unknown group only drops out of its stage's minimum: a split shorter than what is left is short.
-  const minimums = actuatedMinimums(intersection, part, stages, stageMinimums(intersection, stages));
+  const minimums = actuatedStageMinimums(
+    intersection,
+    stages,
+    part.stages.map((spec) => spec.actuated),
+  );
   checkActuation(intersection, part, stages, report);
   stages.forEach((st, s) => {
     const need = minimums[s] as StageMinimum;
@@ -293,28 +297,70 @@ function compileCorrection(
 }
 
 /**
- * An actuated stage's minimum green counts too: its force-off (the end of its split) must leave room
- * for the minimum green and the clearances, however much the offset correction shortens the cycle.
+ * The minimums of an actuated plan's stages: the fixed-time minimums (`stageMinimums`), then what
+ * actuation adds. An actuated stage's minimum green counts too: its force-off (the end of its split) must
+ * leave room for the minimum green and the clearances, however much the offset correction shortens the
+ * cycle. And a fixed stage next to an actuated one may have to start or end a group that fixed-time
+ * operation carries through: an actuated stage may go by without showing it (a walk not on pedestrian
+ * recall is shown only when called; a stage with no recall is skipped when uncalled). A fixed stage
+ * shows all its groups, so one that may both start and end a group there must hold its whole minimum
+ * and clearances — or it overruns its split in every such cycle and the stages after it are skipped
+ * (a random plan whose walk ran in all three stages starved the third).
  */
-function actuatedMinimums(
+export function actuatedStageMinimums(
   intersection: Intersection,
-  part: PlanPartSpec,
-  stages: readonly ResolvedStage[],
-  minimums: readonly StageMinimum[],
+  stages: readonly {
+    readonly id: string;
+    readonly groups: readonly number[];
+    readonly member: readonly boolean[];
+  }[],
+  actuations: readonly (StageActuation | undefined)[],
 ): StageMinimum[] {
-  return minimums.map((base, s) => {
-    const actuation = part.stages[s]?.actuated;
+  const n = stages.length;
+  const mayNotShow = (j: number, gi: number): boolean => {
+    const actuation = actuations[j];
+    const g = intersection.groups[gi];
+    if (!actuation || !g) return false;
+    return g.kind === "pedestrian" ? !actuation.pedestrianRecall : actuation.recall === "none";
+  };
+  return stageMinimums(intersection, stages).map((base, s) => {
+    const actuation = actuations[s];
     const stage = stages[s];
-    if (!actuation || !stage) return base;
+    if (!stage) return base;
     let best = base;
+    if (actuation) {
+      for (const gi of stage.groups) {
+        const g = intersection.groups[gi];
+        if (!g || g.kind !== "vehicle") continue;
+        const need = Math.max(actuation.minGreenMs, g.minGoMs) + g.clearanceMs + g.redClearanceMs;
+        if (need > best.minMs)
+          best = {
+            minMs: need,
+            why: `its actuated minimum green ${formatSeconds(actuation.minGreenMs)} + ${clearanceWhy(intersection, gi)} of group ${g.id}; a force-off earlier would cut the minimum`,
+          };
+      }
+      return best;
+    }
+    const [prev, next] = [(s - 1 + n) % n, (s + 1) % n];
     for (const gi of stage.groups) {
       const g = intersection.groups[gi];
-      if (!g || g.kind !== "vehicle") continue;
-      const need = Math.max(actuation.minGreenMs, g.minGoMs) + g.clearanceMs + g.redClearanceMs;
-      if (need > best.minMs)
+      const mayEnd = !stages[next]?.member[gi] || mayNotShow(next, gi);
+      if (!g || !mayEnd || n < 2) continue;
+      const mayStart = !stages[prev]?.member[gi] || mayNotShow(prev, gi);
+      // Only what actuation adds: the fixed-time minimum has counted the rest.
+      const because = [
+        ...(mayStart && mayNotShow(prev, gi)
+          ? [`the actuated stage ${stages[prev]?.id} before it may not show it`]
+          : []),
+        ...(mayNotShow(next, gi)
+          ? [`the actuated stage ${stages[next]?.id} after it may not go on with it`]
+          : []),
+      ];
+      const need = (mayStart ? g.minGoMs : 0) + g.clearanceMs + g.redClearanceMs;
+      if (because.length > 0 && need > best.minMs)
         best = {
           minMs: need,
-          why: `its actuated minimum green ${formatSeconds(actuation.minGreenMs)} + ${clearanceWhy(intersection, gi)} of group ${g.id}; a force-off earlier would cut the minimum`,
+          why: `group ${g.id}: ${mayStart ? `${g.kind === "vehicle" ? "minimum green" : "walk"} ${formatSeconds(g.minGoMs)} + ` : ""}${clearanceWhy(intersection, gi)}, since ${because.join(" and ")} (${g.kind === "vehicle" ? "no recall" : "no pedestrian recall"})`,
         };
     }
     return best;

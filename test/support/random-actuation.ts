@@ -8,7 +8,12 @@ import {
   type Stage,
   type StageActuation,
 } from "../../gateway/core/model.js";
-import { type CorrectionSpec, compilePlan, type PlanPartSpec } from "../../gateway/core/plan.js";
+import {
+  actuatedStageMinimums,
+  type CorrectionSpec,
+  compilePlan,
+  type PlanPartSpec,
+} from "../../gateway/core/plan.js";
 import { mulberry32 } from "../../simulators/traffic/mulberry32.js";
 import { setupArb } from "./random-signal.js";
 
@@ -20,11 +25,10 @@ import { setupArb } from "./random-signal.js";
  * gets an `actuation`; the intersection gets one vehicle detector per vehicle group (calls and extends
  * that group) and one push button per pedestrian group (calls it). Detector i therefore belongs to
  * group i. The minimum green is at most the smallest minimum green of the stage's vehicle groups, but
- * that alone does not keep `Stage.minMs` what compilePlan gives: plan.ts's actuatedMinimums counts every
- * vehicle group's full minimum green and clearances in an actuated stage, even one that overlaps into
- * the next stage (the fixed-time minimum does not). So the stage's minMs is raised to that, and a stage
- * whose split cannot hold it stays fixed-time inside the actuated plan (a valid plan too). `recompiled`
- * rebuilds the spec, so a test checks that compilePlan makes the very same plan of it.
+ * that alone does not keep `Stage.minMs` what compilePlan gives: actuation raises minimums (plan.ts's
+ * actuatedStageMinimums, which sets them here too), and a stage whose actuation the splits cannot hold
+ * stays fixed-time inside the actuated plan (a valid plan too). `recompiled` rebuilds the spec, so a
+ * test checks that compilePlan makes the very same plan of it.
  *
  * Readings are generated tick by tick from a small seeded PRNG per detector, with a behaviour drawn per
  * scenario (no per-tick arrays).
@@ -172,17 +176,6 @@ function pick(fraction: number, min: number, max: number): number {
   return (lo + Math.floor(fraction * (hi - lo + 1))) * 100;
 }
 
-/** The longest a stage's vehicle group needs from the stage's start: its minimum green and clearances. */
-function vehicleNeedMs(intersection: Intersection, stage: Stage, minGreenMs: number): number {
-  let need = 0;
-  for (const g of stage.groups) {
-    const group = intersection.groups[g];
-    if (group?.kind !== "vehicle") continue;
-    need = Math.max(need, Math.max(minGreenMs, group.minGoMs) + group.clearanceMs + group.redClearanceMs);
-  }
-  return need;
-}
-
 /** The actuation a draw gives a stage (minimum green at most the smallest minimum green of its vehicle groups). */
 export function stageActuation(
   intersection: Intersection,
@@ -201,10 +194,11 @@ export function stageActuation(
 }
 
 /**
- * `plan` with actuation on every non-coordinated stage that takes it, the compiled plan kept. A stage's
- * `minMs` becomes what compilePlan gives an actuated stage (actuatedMinimums: every vehicle group's full
- * minimum green and clearances, even one that overlaps into the next stage); a stage whose split cannot
- * hold that, or whose raise would leave the plan too little slack for its correction, stays fixed-time.
+ * `plan` with actuation on every non-coordinated stage that takes it, the compiled plan kept. Every
+ * stage's `minMs` becomes what compilePlan gives the actuated plan (plan.ts's actuatedStageMinimums:
+ * an actuated stage's vehicle groups' full minimum green and clearances, and a fixed stage's groups that
+ * an actuated neighbour may not show); a stage whose actuation would leave some split short of its
+ * minimum, or the plan too little slack for its correction, stays fixed-time.
  */
 export function actuatedPlan(
   intersection: Intersection,
@@ -213,14 +207,27 @@ export function actuatedPlan(
 ): IntersectionPlan {
   const mustShortenMs =
     (plan.correction.mode === "shortway" ? plan.correction.maxShortenMs : 0) + IN_STEP_TOLERANCE_MS;
-  let slackMs = plan.stages.reduce((sum, s) => sum + s.splitMs - s.minMs, 0);
+  /** The stages' minimums with these actuations, or null if the plan would not compile. */
+  const minimumsWith = (actuations: readonly (StageActuation | undefined)[]): number[] | null => {
+    const mins = actuatedStageMinimums(intersection, plan.stages, actuations).map((m) => m.minMs);
+    const slackMs = plan.stages.reduce((sum, st, k) => sum + st.splitMs - (mins[k] as number), 0);
+    const fits = plan.stages.every((st, k) => st.splitMs >= (mins[k] as number));
+    return fits && slackMs >= mustShortenMs ? mins : null;
+  };
+  let actuations: (StageActuation | undefined)[] = plan.stages.map(() => undefined);
+  let minimums = plan.stages.map((st) => st.minMs);
+  plan.stages.forEach((stage, k) => {
+    if (k === plan.coordinatedStage) return;
+    const candidate = [...actuations];
+    candidate[k] = stageActuation(intersection, stage, draws[k % draws.length] as StageActuationDraw);
+    const mins = minimumsWith(candidate);
+    if (mins === null) return;
+    actuations = candidate;
+    minimums = mins;
+  });
   const stages = plan.stages.map((stage, k) => {
-    if (k === plan.coordinatedStage) return stage;
-    const actuation = stageActuation(intersection, stage, draws[k % draws.length] as StageActuationDraw);
-    const minMs = Math.max(stage.minMs, vehicleNeedMs(intersection, stage, actuation.minGreenMs));
-    if (minMs > stage.splitMs || slackMs - (minMs - stage.minMs) < mustShortenMs) return stage;
-    slackMs -= minMs - stage.minMs;
-    return { ...stage, minMs, actuation };
+    const actuation = actuations[k];
+    return { ...stage, minMs: minimums[k] as number, ...(actuation ? { actuation } : {}) };
   });
   return { ...plan, stages };
 }

@@ -552,3 +552,57 @@ describe("actuated stages around a coordinated stage that is not the first", () 
     expect(d.always(M, "green", 110_000 + 1000, 150_000 - 6000)).toBe(true);
   });
 });
+
+describe("compilePlan of an actuated plan", () => {
+  /** A walk P that may run beside either street, and the two streets, which conflict. */
+  const crossing: Intersection = {
+    ...elm(),
+    groups: [
+      { ...(GROUPS[M] as SignalGroup), id: "V0" },
+      { ...(GROUPS[S] as SignalGroup), id: "V1" },
+      { ...(GROUPS[PM] as SignalGroup), id: "P" },
+    ],
+    permissive: [
+      [false, false, true],
+      [false, false, true],
+      [true, true, false],
+    ],
+    detectors: [
+      detector({ id: "V0-loops", kind: "vehicle", calls: [0], number: 1 }),
+      detector({ id: "P-buttons", kind: "pedestrian", calls: [2], number: 2 }),
+    ],
+  };
+  const plan = (pedestrianRecall: boolean, mainSplitMs: number) =>
+    compilePlan(
+      crossing,
+      { planId: "act", version: 1, cycleMs: 80_000, dailySyncMs: SYNC_MS },
+      {
+        offsetMs: 0,
+        offsetReference: "start-of-green",
+        coordinatedStage: "main",
+        correction: { mode: "dwell", maxDwellPercent: 10 },
+        stages: [
+          { id: "main", groups: ["V1", "P"], splitMs: mainSplitMs },
+          {
+            id: "side",
+            groups: ["V0", "P"],
+            splitMs: 80_000 - mainSplitMs,
+            actuated: { ...SIDE, pedestrianRecall },
+          },
+        ],
+      },
+    );
+
+  it("refuses a fixed stage too short for a walk that the actuated stages around it may not show: it would start and end there, overrunning its split every cycle", () => {
+    // P walks 7 s and clears 17 s: in fixed time it runs on through both stages and needs no room in
+    // either; the actuated side stage shows it only when called, so the main stage may have to hold it all.
+    const refused = plan(false, 20_000);
+    expect(refused.ok).toBe(false);
+    expect(refused.ok ? [] : refused.issues.map((i) => i.message)).toEqual([
+      "plan act, intersection elm: stage main has a split of 20 s, shorter than the 24 s it needs (group P: walk 7 s + pedestrian clearance 17 s + red clearance 0 s, since the actuated stage side before it may not show it and the actuated stage side after it may not go on with it (no pedestrian recall))",
+    ]);
+    expect(plan(false, 24_000).ok).toBe(true);
+    // On pedestrian recall the side stage walks P every cycle: the walk runs on, as in fixed time.
+    expect(plan(true, 20_000).ok).toBe(true);
+  });
+});
