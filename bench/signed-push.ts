@@ -53,6 +53,7 @@ export async function benchSignedPush(): Promise<BenchResult[]> {
       let checking = false;
       const check = (trust: PlanTrust): SignatureCheck => ({
         check: (subject, signature) => (checking ? trust.check(subject, signature) : { ok: true }),
+        checkKeyring: (planFile, signatures, known) => trust.checkKeyring(planFile, signatures, known),
       });
       const corridor = await startCorridorNodes(broker.url, {
         corridorFile: fixture.corridor,

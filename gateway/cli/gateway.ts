@@ -19,7 +19,7 @@ import { exitOnBug } from "./fatal.js";
 import { packageVersion } from "./package-version.js";
 import { explainPortInUse } from "./port-in-use.js";
 import { UsageError } from "./usage-error.js";
-import { gatewayPlanTrust } from "./keys-command.js";
+import { gatewayPlanTrust, reportPlanTrust } from "./keys-command.js";
 import { DEFAULT_CORRIDOR_SETTINGS } from "../node/corridor-participant.js";
 
 interface GatewayOptions extends BrokerFlags {
@@ -94,8 +94,8 @@ async function runGateway(options: GatewayOptions): Promise<void> {
   const intersection = setup.intersection.intersection;
   const log = createLogger(`greenwave-gateway:${intersection.id}`);
   exitOnBug(log, `the gateway of ${intersection.id}`);
-  // Read now, and again for every PREPARE: said loudly when there is none (unsigned plans taken).
-  const planTrust = gatewayPlanTrust(options.trustedKeys, options.config, setup.corridor.raw.id, log);
+  // Checked now (a --trusted-keys typo is refused before anything opens), read again for every PREPARE.
+  const planTrust = gatewayPlanTrust(options.trustedKeys, options.config, setup.corridor.raw.id);
 
   // Handlers first: until a listener exists, SIGINT's default action kills the process mid-start.
   // The first stop signal ends every interval through its clearances (bounded); a second cuts that
@@ -130,6 +130,8 @@ async function runGateway(options: GatewayOptions): Promise<void> {
     corridor: { ...DEFAULT_CORRIDOR_SETTINGS, planTrust },
     ...installedRelease(options.dataDir, log),
   }).catch((error: unknown) => explainPortInUse(error, "the gateway's HTTP endpoint", "--http HOST:PORT"));
+  // Its keys directory and the corridor's keyring in force; said loudly when there is no trust at all.
+  reportPlanTrust(planTrust, options.config, log);
   log.info(
     {
       intersection: intersection.id,

@@ -21,6 +21,7 @@ import {
 import type { WireSignature } from "../core/corridor/plan-signature.js";
 import { describeTrust, PlanTrust, readKeysDirectory } from "../shell/corridor/plan-trust.js";
 import { UsageError } from "./usage-error.js";
+import { registerKeyringCommands, registerTrustCommand } from "./keyring-commands.js";
 
 /**
  * `greenwave keys generate|list|revoke`, `greenwave plan sign` and `greenwave schedule sign` (issue 20,
@@ -110,6 +111,8 @@ export function registerKeysCommands(program: Command): void {
           : `revoked ${name} (${revoked.fingerprint}) in ${flags.dir}: what it signed is refused here from now on; revoke it on every gateway\n`,
       );
     });
+  registerKeyringCommands(keys);
+  registerTrustCommand(keys);
 }
 
 function readKeys(dir: string) {
@@ -217,11 +220,6 @@ export function gatewayPlanTrust(
   flag: string | undefined,
   configFile: string,
   corridorId: string,
-  log: {
-    warn: (o: object, m: string) => void;
-    info: (o: object, m: string) => void;
-    error: (o: object, m: string) => void;
-  },
 ): PlanTrust {
   const besideConfig = join(dirname(resolve(configFile)), TRUSTED_KEYS_BESIDE_CONFIG);
   let dir: string | null;
@@ -232,7 +230,24 @@ export function gatewayPlanTrust(
       );
     dir = resolve(flag);
   } else dir = existsSync(besideConfig) ? besideConfig : null;
-  const trust = new PlanTrust(dir, corridorId);
+  return new PlanTrust(dir, corridorId);
+}
+
+/**
+ * Says at start-up what the gateway trusts: loudly when nothing (unsigned plans taken), as an error when
+ * its keys cannot be read, else which keys (its directory's and the corridor's keyring in force).
+ */
+export function reportPlanTrust(
+  trust: PlanTrust,
+  configFile: string,
+  log: {
+    warn: (o: object, m: string) => void;
+    info: (o: object, m: string) => void;
+    error: (o: object, m: string) => void;
+  },
+): void {
+  const dir = trust.dir;
+  const besideConfig = join(dirname(resolve(configFile)), TRUSTED_KEYS_BESIDE_CONFIG);
   const state = trust.state();
   const summary = describeTrust(state);
   if (state.kind === "off")
@@ -244,6 +259,5 @@ export function gatewayPlanTrust(
       `UNSIGNED PLANS ACCEPTED: ${summary}`,
     );
   else if (state.kind === "unreadable") log.error({ trustedKeys: dir }, summary);
-  else log.info({ trustedKeys: dir, keys: state.keys }, summary);
-  return trust;
+  else log.info({ trustedKeys: dir, keys: state.keys, keyring: state.keyring ?? null }, summary);
 }

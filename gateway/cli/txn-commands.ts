@@ -293,7 +293,9 @@ function renderPush(r: PushResult): string {
     r.outcome === "committed"
       ? r.plan.kind === "schedule"
         ? `  governs from ${r.activationAt}: each gateway switches at the first common cycle boundary at or after each change`
-        : `  takes effect at ${r.activationAt} (a common cycle boundary)`
+        : r.plan.kind === "keyring"
+          ? `  every gateway of the corridor trusts its keys from the commit on (the keys it revokes are refused from now)`
+          : `  takes effect at ${r.activationAt} (a common cycle boundary)`
       : `  reason: ${r.reason ?? "-"}`,
   ];
   return `${[...lines, ...votesAndAcks(r)].join("\n")}\n`;

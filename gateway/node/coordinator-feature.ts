@@ -124,7 +124,9 @@ export class CoordinatorFeature {
         ? `${change.planFile.id} v${change.planFile.version}`
         : change.kind === "schedule"
           ? `schedule ${change.scheduleId} v${change.version}`
-          : `cancel of ${change.target}`;
+          : change.kind === "keyring"
+            ? `keyring v${change.version}`
+            : `cancel of ${change.target}`;
     try {
       const result = await coordinatePush(this.host, {
         name: this.ids.intersection,

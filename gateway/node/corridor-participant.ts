@@ -74,6 +74,8 @@ export class CorridorParticipant extends ParticipantShell {
     host: ParticipantHost,
     settings: CorridorSettings = DEFAULT_CORRIDOR_SETTINGS,
   ) {
+    // The corridor's keyring committed in this store counts with the gateway's keys directory.
+    settings.planTrust?.useKeyring?.(() => store.committedKeyring());
     super({
       me: setup.intersection.intersection.id,
       disk: storeParticipantDisk(store),

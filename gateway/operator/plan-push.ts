@@ -24,6 +24,7 @@ import { parsePayload } from "../protocol/messages.js";
 import type { CoordinatorStore } from "../store/coordinator-store.js";
 import { OperatorError } from "./operator-client.js";
 import type { WireSignature } from "../core/corridor/plan-signature.js";
+import type { LoadedKeyring } from "./keyring-file.js";
 
 export type { PushResult } from "../shell/corridor/coordinator-host.js";
 
@@ -172,6 +173,29 @@ export async function pushSchedule(options: SchedulePushOptions): Promise<PushRe
     bundle,
     participants: options.corridor.raw.intersections.map((member) => member.id),
     ...(options.signature ? { signature: options.signature } : {}),
+  });
+}
+
+export interface KeyringPushOptions extends Omit<PushOptions, "plan" | "until" | "signature"> {
+  readonly keyring: LoadedKeyring;
+  /** Its signatures (`greenwave keys sign`), as many as the gateways' threshold asks. */
+  readonly signatures: readonly WireSignature[];
+}
+
+/**
+ * `keys push`: the corridor's keyring (core/corridor/keyring.ts) committed to every intersection of the
+ * corridor through the lease and two-phase commit, so that all trust the same keys from its commit on,
+ * or none changes. Each gateway checks the signatures against the keys it trusts now.
+ */
+export async function pushKeyring(options: KeyringPushOptions): Promise<PushResult> {
+  const { keyring, raw } = options.keyring;
+  return pushChange(options, {
+    kind: "keyring",
+    version: keyring.version,
+    digest: keyring.digest,
+    keyringFile: raw,
+    participants: options.corridor.raw.intersections.map((member) => member.id),
+    signatures: options.signatures,
   });
 }
 

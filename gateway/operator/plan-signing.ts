@@ -1,5 +1,14 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
-import { appendFileSync, chmodSync, closeSync, existsSync, openSync, statSync, writeSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { readRegularFile, UnreadableFileError } from "../config/read-file.js";
@@ -113,7 +122,7 @@ const signatureFileSchema = z.strictObject({
   key: wireSignatureSchema.shape.key,
   signed: z.strictObject({
     corridor: z.string().min(1).max(64),
-    kind: z.enum(["plan", "schedule"]),
+    kind: z.enum(["plan", "schedule", "keyring"]),
     id: z.string().min(1).max(64),
     version: z.number().int(),
     digest: z.string().regex(/^[0-9a-f]{64}$/),
@@ -168,6 +177,58 @@ export function readSignatureFile(file: string): SignatureFile {
       `${file} is not a signature file: ${checked.error.issues[0]?.path.join(".") ?? ""} ${checked.error.issues[0]?.message ?? ""}`,
     );
   return checked.data;
+}
+
+/**
+ * A keyring's signatures (core/corridor/keyring.ts): one file beside it (KEYRING.yaml.sig) holding a
+ * list, since a keyring may need several signers; each `greenwave keys sign` adds one (a signer's
+ * earlier signature is replaced).
+ */
+const signatureListSchema = z.strictObject({
+  kind: z.literal("greenwave-signatures"),
+  v: z.literal(1),
+  signatures: z.array(signatureFileSchema).max(16),
+});
+const MAX_SIGNATURE_LIST_BYTES = 64 * 1024;
+
+/** The signatures of a list file (or of a single signature file); none if `file` does not exist. */
+export function readSignatureList(file: string): SignatureFile[] {
+  if (!existsSync(file)) return [];
+  let text: string;
+  try {
+    text = readRegularFile(file, MAX_SIGNATURE_LIST_BYTES).toString("utf8");
+  } catch (error) {
+    if (error instanceof UnreadableFileError)
+      throw new SigningError(`cannot read the signatures ${file}: ${error.reason}`);
+    throw error;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SigningError(
+      `${file} is not a signature file (not JSON): sign the keyring again (greenwave keys sign)`,
+    );
+  }
+  const single = signatureFileSchema.safeParse(parsed);
+  if (single.success) return [single.data];
+  const list = signatureListSchema.safeParse(parsed);
+  if (!list.success)
+    throw new SigningError(
+      `${file} is not a signature list: ${list.error.issues[0]?.path.join(".") ?? ""} ${list.error.issues[0]?.message ?? ""}`,
+    );
+  return list.data.signatures;
+}
+
+/** Adds a signature to a list file (replacing the same key's), written whole; how many it now holds. */
+export function addToSignatureList(file: string, signature: SignatureFile): number {
+  const signatures = [...readSignatureList(file).filter((s) => s.key !== signature.key), signature];
+  if (signatures.length > 16)
+    throw new SigningError(`${file} holds 16 signatures already: no keyring needs more`);
+  writeFileSync(file, `${JSON.stringify({ kind: "greenwave-signatures", v: 1, signatures }, null, 2)}\n`, {
+    mode: 0o644,
+  });
+  return signatures.length;
 }
 
 /**

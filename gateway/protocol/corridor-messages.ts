@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { identifier, RESERVED_IDS } from "../config/schema.js";
 import { PROTOCOL_VERSION, TOPIC_ROOT } from "./topics.js";
+import { MAX_KEYRING_THRESHOLD } from "../core/corridor/keyring.js";
 
 /**
  * The corridor protocol on the wire (docs/protocol.md): lease requests and replies, PREPARE, votes,
@@ -72,10 +73,11 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
       id: identifier,
       version: z.number().int(),
       /**
-       * A schedule (the plan file is then a schedule bundle, config/schedule-bundle.ts), or a cancel of
-       * another transaction's waiting change (`cancels`; core/corridor/plan-cancel.ts); absent: a plan.
+       * A schedule (the plan file is then a schedule bundle, config/schedule-bundle.ts), a cancel of
+       * another transaction's waiting change (`cancels`; core/corridor/plan-cancel.ts), or the corridor's
+       * keyring (the plan file is then a keyring file; core/corridor/keyring.ts); absent: a plan.
        */
-      kind: z.enum(["schedule", "cancel"]).optional(),
+      kind: z.enum(["schedule", "cancel", "keyring"]).optional(),
       /** A manual plan's end over a running schedule (PlanRef.until); absent: the schedule's next change. */
       until: z.union([z.number().int(), z.literal("hold")]).optional(),
       digest: z
@@ -93,6 +95,11 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
      * votes no without one. An older gateway reads a PREPARE strictly and drops one that carries it.
      */
     signature: wireSignatureSchema.optional(),
+    /**
+     * A keyring change's signatures (`plan.kind: "keyring"`, core/corridor/keyring.ts): as many as its
+     * threshold asks, each by another trusted key. Absent elsewhere.
+     */
+    signatures: z.array(wireSignatureSchema).max(MAX_KEYRING_THRESHOLD).optional(),
     /**
      * The coordinator run's public key for this transaction's decision (Ed25519, base64url of its 32
      * bytes): a participant takes the decision from anyone else only with a signature it verifies.

@@ -3,6 +3,7 @@ import type { DecisionProof } from "../core/corridor/decision-signature.js";
 import type { Outcome, ParticipantEvent, PreparedTxn } from "../core/corridor/participant.js";
 import { scheduleKey } from "../core/schedule/committed-change.js";
 import { cancelKey } from "../core/corridor/plan-cancel.js";
+import { KEYRING_KEY } from "../core/corridor/keyring.js";
 import type { CorridorBody } from "./corridor-messages.js";
 
 /** What a message in a gateway's inbox is for: its lease authority, a PREPARE to check, its participant. */
@@ -52,7 +53,9 @@ export function gatewayInbound(
                 ? scheduleKey(body.plan.id)
                 : body.plan.kind === "cancel"
                   ? cancelKey(body.cancels ?? "")
-                  : body.plan.id,
+                  : body.plan.kind === "keyring"
+                    ? KEYRING_KEY
+                    : body.plan.id,
             version: body.plan.version,
             ...(body.plan.digest !== undefined ? { digest: body.plan.digest } : {}),
             ...(body.plan.until !== undefined ? { until: body.plan.until } : {}),

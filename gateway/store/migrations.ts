@@ -123,4 +123,16 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE txns ADD COLUMN cancelled_by TEXT;
   `,
+  // 11: the corridor's keyring in force (core/corridor/keyring.ts): taken in the same forced write as
+  // the commit of its transaction, and kept apart from the transactions, which are pruned.
+  `
+  CREATE TABLE keyring (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    body TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
+    adopted_at_ms INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

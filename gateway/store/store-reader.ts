@@ -66,6 +66,18 @@ export class StoreReader {
     }
   }
 
+  /** The corridor's keyring in force (core/corridor/keyring.ts), as stored; null: none (or a store from before keyrings, schema < 11). */
+  keyring(): unknown {
+    try {
+      if ((this.db.pragma("user_version", { simple: true }) as number) < 11) return null;
+      const row = this.db.prepare("SELECT body FROM keyring WHERE id = 1").get() as
+        { body: string } | undefined;
+      return row ? (JSON.parse(row.body) as unknown) : null;
+    } catch (error) {
+      throw new StoreError(`cannot read the keyring of ${this.file}: ${(error as Error).message}`);
+    }
+  }
+
   close(): void {
     StoreReader.closeDb(this.db, this.file);
   }

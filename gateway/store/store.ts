@@ -38,6 +38,7 @@ import {
   boundTxns,
   type ParticipantRecord,
   readCommitted,
+  readKeyring,
   readHighestToken,
   readLeaseEpoch,
   readLastTransaction,
@@ -528,6 +529,11 @@ export class GatewayStore implements LatchStore {
 
   transaction(txnId: string): (PreparedTxn & { phase: string; cancelledBy: string | null }) | null {
     return readTransaction(this.sql, txnId);
+  }
+
+  /** The corridor's keyring in force here (core/corridor/keyring.ts), as stored; null: none committed. */
+  committedKeyring(): unknown {
+    return readKeyring(this.sql);
   }
 
   /** The newest committed transactions (at most `limit`), most recently written first: what a restart resumes. */

@@ -2,6 +2,7 @@ import type { Outcome, PreparedTxn, Tombstone } from "../core/corridor/participa
 import type { StoredTxn } from "../core/corridor/resume.js";
 import { invariant } from "../core/invariant.js";
 import { cancelTarget } from "../core/corridor/plan-cancel.js";
+import { isKeyringKey } from "../core/corridor/keyring.js";
 import type Database from "better-sqlite3";
 
 /**
@@ -94,11 +95,36 @@ export function writeOutcome(
           txnId,
           target,
         );
+      // A committed keyring is the trust from this write on (core/corridor/keyring.ts); never an older one.
+      if (isKeyringKey(planId)) adoptKeyring(q, txnId, atWallMs);
     }
   } else
     q.statement(
       "INSERT INTO txns (txn_id, coordinator, token, participants, plan_id, plan_version, activation_wall_ms, phase, updated_at_ms) VALUES (?, '', 0, '[]', '', 0, 0, ?, ?)",
     ).run(txnId, outcome, atWallMs);
+}
+
+function adoptKeyring(q: SqlAccess, txnId: string, atWallMs: number): void {
+  const row = q
+    .statement(
+      "SELECT p.body AS body, p.version AS version FROM txns t JOIN plans p ON p.plan_id = t.plan_id AND p.version = t.plan_version WHERE t.txn_id = ?",
+    )
+    .get(txnId) as { body: string; version: number } | undefined;
+  invariant(row !== undefined, () => `keyring of committed transaction ${txnId} missing from the plans`);
+  const digest = (JSON.parse(row.body) as { digest?: unknown }).digest;
+  invariant(typeof digest === "string", () => `keyring of transaction ${txnId} has no digest`);
+  q.statement(
+    `INSERT INTO keyring (id, version, digest, body, txn_id, adopted_at_ms) VALUES (1, ?, ?, ?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET version = excluded.version, digest = excluded.digest, body = excluded.body,
+       txn_id = excluded.txn_id, adopted_at_ms = excluded.adopted_at_ms
+     WHERE excluded.version > keyring.version`,
+  ).run(row.version, digest, row.body, txnId, atWallMs);
+}
+
+/** The keyring in force (its compiled form, as stored), or null: none committed here. */
+export function readKeyring(q: SqlAccess): unknown {
+  const row = q.statement("SELECT body FROM keyring WHERE id = 1").get() as { body: string } | undefined;
+  return row ? (JSON.parse(row.body) as unknown) : null;
 }
 
 /**
@@ -180,7 +206,7 @@ export function readTransaction(
 export function readCommitted(q: SqlAccess, limit: number): StoredTxn[] {
   const rows = q
     .statement(
-      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' AND plan_id NOT LIKE 'cancel:%' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
+      "SELECT * FROM txns WHERE phase = 'committed' AND coordinator != '' AND plan_id NOT LIKE 'cancel:%' AND plan_id NOT LIKE 'keyring:%' ORDER BY updated_at_ms DESC, rowid DESC LIMIT ?",
     )
     .all(limit) as TxnRow[];
   return rows.map((row) => ({

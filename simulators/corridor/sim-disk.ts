@@ -8,6 +8,7 @@ import type {
   StoredTransactionRecord,
 } from "../../gateway/shell/corridor/participant-ports.js";
 import { cancelTarget } from "../../gateway/core/corridor/plan-cancel.js";
+import { isKeyringKey } from "../../gateway/core/corridor/keyring.js";
 import type { ScheduleInForce } from "../../gateway/store/schedule-records.js";
 import type { SeededRandom } from "./random.js";
 
@@ -200,13 +201,16 @@ export class SimDisk implements ParticipantDisk {
     return this.live.plans.get(`${planId}@${version}`) ?? null;
   }
 
-  /** As `GatewayStore.committedTransactions`: changes only, neither cancels nor the changes they took back. */
+  /** As `GatewayStore.committedTransactions`: changes only, no cancels or keyrings; a cancelled change marked. */
   committedTransactions(limit: number): StoredTxn[] {
     return [...this.live.txns.values()]
       .sort((a, b) => b.order - a.order)
       .filter(
         (r) =>
-          r.phase === "committed" && r.txn.coordinator !== "" && cancelTarget(r.txn.plan.planId) === null,
+          r.phase === "committed" &&
+          r.txn.coordinator !== "" &&
+          cancelTarget(r.txn.plan.planId) === null &&
+          !isKeyringKey(r.txn.plan.planId),
       )
       .slice(0, limit)
       .map(({ txn, phase, cancelledBy }) => ({

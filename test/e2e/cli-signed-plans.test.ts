@@ -1,4 +1,12 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -136,5 +144,88 @@ describe("greenwave keys, plan sign and plan push against gateway processes with
     );
     expect(warning.level).toBe(40);
     expect(warning.msg).toContain("takes unsigned plans and schedules from anyone who may send it a PREPARE");
+  }, 120_000);
+
+  it("keys sign and keys push rotate the gateways' trust from alice to bob; keys trust shows it at the cabinet", async () => {
+    const fixture = writeCorridorFixture(2);
+    dirs.push(fixture.dir);
+    const own = mkdtempSync(join(tmpdir(), "greenwave-own-keys-"));
+    const logDir = mkdtempSync(join(tmpdir(), "greenwave-keyring-push-"));
+    const dataDir = mkdtempSync(join(tmpdir(), "greenwave-keyring-data-"));
+    dirs.push(own, logDir, dataDir);
+    for (const name of ["alice", "bob"])
+      expect(cli(["keys", "generate", "--name", name, "--out", own]).status).toBe(0);
+    const trusted = join(fixture.dir, "keys");
+    mkdirSync(trusted);
+    copyFileSync(join(own, "alice.pub"), join(trusted, "alice.pub"));
+    const broker = start(["broker", "--port", "0"]);
+    const url = (
+      await until("the broker", 15_000, () => broker.lines.find((l) => l.msg === "broker listening"))
+    ).url as string;
+    const gateways = fixture.ids.map((id) =>
+      start(["gateway", "--config", join(fixture.dir, `${id}.yaml`), "--data-dir", dataDir, "--broker", url]),
+    );
+    for (const gateway of gateways)
+      await until("the gateway on the broker", 20_000, () =>
+        gateway.lines.find((l) => l.msg === "connected to the broker"),
+      );
+
+    // The keyring: bob trusted, alice revoked; written by hand, as docs/threat-model.md shows.
+    const alice = JSON.parse(cli(["keys", "list", "--dir", own, "--json"]).stdout) as {
+      keys: { name: string; fingerprint: string }[];
+    };
+    const aliceFingerprint = alice.keys.find((k) => k.name === "alice")?.fingerprint ?? "";
+    const bobPem = readFileSync(join(own, "bob.pub"), "utf8").trim().split("\n");
+    const keyring = join(fixture.dir, "keyring.yaml");
+    writeFileSync(
+      keyring,
+      [
+        "kind: keyring",
+        "corridor: test-corridor",
+        "version: 1",
+        "keys:",
+        "  - name: bob",
+        "    publicKey: |",
+        ...bobPem.map((line) => `      ${line}`),
+        "revoked:",
+        `  - { fingerprint: ${aliceFingerprint}, name: alice }`,
+        "",
+      ].join("\n"),
+    );
+    const pushKeyring = () =>
+      cli([
+        ...["keys", "push", "--keyring", keyring, "--corridor", fixture.corridor, "--broker", url],
+        ...["--as", "alice", "--data-dir", logDir, "--lead-s", "3", "--ack-timeout-s", "3"],
+      ]);
+    const unsigned = pushKeyring();
+    expect(unsigned.status).toBe(1);
+    expect(unsigned.stderr).toMatch(/no signatures for keyring v1 .*greenwave keys sign/);
+    const signed = cli(["keys", "sign", keyring, "--key", join(own, "alice.key")]);
+    expect(signed.status, signed.stderr).toBe(0);
+    expect(signed.stdout).toMatch(/signed keyring v1 .* as alice .*holds 1 signature/);
+    const pushed = pushKeyring();
+    expect(pushed.status, pushed.stdout + pushed.stderr).toBe(0);
+    expect(pushed.stdout).toContain("COMMITTED: keyring v1");
+
+    const trust = cli(["keys", "trust", "--intersection", "x1", "--data-dir", dataDir, "--dir", trusted]);
+    expect(trust.status, trust.stderr).toBe(0);
+    expect(trust.stdout).toMatch(/keyring v1 of corridor test-corridor .*threshold 1/);
+    expect(trust.stdout).toMatch(/^alice\s+[0-9a-f]{64}\s+REVOKED\s+\(directory\)/m);
+    expect(trust.stdout).toMatch(/^bob\s+[0-9a-f]{64}\s+trusted\s+\(keyring\)/m);
+
+    const plan = join(fixture.plans, "next.yaml");
+    const pushPlan = () =>
+      cli([
+        ...["plan", "push", "--corridor", fixture.corridor, "--plan", plan, "--broker", url],
+        ...["--as", "alice", "--data-dir", logDir, "--lead-s", "3", "--ack-timeout-s", "3"],
+      ]);
+    expect(cli(["plan", "sign", plan, "--key", join(own, "alice.key")]).status).toBe(0);
+    const byAlice = pushPlan();
+    expect(byAlice.status).toBe(1);
+    expect(byAlice.stdout).toMatch(/signed by alice .*which is revoked here/);
+    expect(cli(["plan", "sign", plan, "--key", join(own, "bob.key")]).status).toBe(0);
+    const byBob = pushPlan();
+    expect(byBob.status, byBob.stdout + byBob.stderr).toBe(0);
+    expect(byBob.stdout).toContain("COMMITTED: next v1");
   }, 120_000);
 });

@@ -19,7 +19,7 @@ import { shortDigest } from "./plan-identity.js";
 /** What a signature covers. */
 export interface SignedSubject {
   readonly corridor: string;
-  readonly kind: "plan" | "schedule";
+  readonly kind: "plan" | "schedule" | "keyring";
   readonly id: string;
   readonly version: number;
   /** sha256 of the content, lower-case hex (a plan's digest, or a schedule bundle's). */
@@ -56,6 +56,8 @@ export interface TrustedKey {
   readonly name: string;
   readonly fingerprint: string;
   readonly revoked: boolean;
+  /** Where the trust comes from: the gateway's keys directory, or the corridor's keyring in force (keyring.ts). */
+  readonly source?: "directory" | "keyring";
 }
 
 /**
@@ -65,7 +67,15 @@ export interface TrustedKey {
 export type TrustState =
   | { readonly kind: "off" }
   | { readonly kind: "unreadable"; readonly dir: string; readonly reason: string }
-  | { readonly kind: "keys"; readonly dir: string; readonly keys: readonly TrustedKey[] };
+  | {
+      readonly kind: "keys";
+      readonly dir: string;
+      readonly keys: readonly TrustedKey[];
+      /** Distinct trusted keys a keyring change must be signed by (keyring.ts); absent: 1. */
+      readonly threshold?: number;
+      /** The corridor's keyring in force here (keyring.ts); absent or null: none committed. */
+      readonly keyring?: { readonly version: number; readonly digest: string } | null;
+    };
 
 /** How many hex characters of a key's fingerprint the messages show. */
 export function shortFingerprint(fingerprint: string): string {

@@ -4,6 +4,7 @@ import { nextCommonBoundary } from "../../core/corridor/boundary.js";
 import type { TimeReference } from "../../core/time/time-reference.js";
 import { bareId, scheduleKey } from "../../core/schedule/committed-change.js";
 import { cancelKey } from "../../core/corridor/plan-cancel.js";
+import { KEYRING_ID, KEYRING_KEY } from "../../core/corridor/keyring.js";
 import { type CoordinatorConfig, startCoordinator } from "../../core/corridor/coordinator.js";
 import type { WireSignature } from "../../core/corridor/plan-signature.js";
 import { decisionTopic, inboxTopic } from "../../protocol/corridor-messages.js";
@@ -47,8 +48,8 @@ export interface PushResult {
     readonly id: string;
     readonly version: number;
     readonly digest?: string | undefined;
-    /** A schedule push, or a cancel of transaction `cancels` (absent: a plan). */
-    readonly kind?: "schedule" | "cancel";
+    /** A schedule push, a keyring push, or a cancel of transaction `cancels` (absent: a plan). */
+    readonly kind?: "schedule" | "cancel" | "keyring";
     readonly cancels?: string;
   };
   readonly outcome: "committed" | "aborted" | "halted";
@@ -167,6 +168,18 @@ export type PushedChange =
       readonly signature?: WireSignature;
     }
   | {
+      /** The corridor's keyring (core/corridor/keyring.ts): the trusted signing keys, from its commit on. */
+      readonly kind: "keyring";
+      readonly version: number;
+      /** The keyring's digest (protocol/keyring.ts), which its signers signed. */
+      readonly digest: string;
+      /** The keyring file as its schema reads it; each gateway compiles it itself. */
+      readonly keyringFile: unknown;
+      readonly participants: readonly string[];
+      /** Its signatures (`greenwave keys sign`), as many as its threshold asks. */
+      readonly signatures: readonly WireSignature[];
+    }
+  | {
       /** A cancel of another transaction's waiting change (core/corridor/plan-cancel.ts). */
       readonly kind: "cancel";
       readonly target: string;
@@ -210,7 +223,9 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
         }
       : change.kind === "cancel"
         ? { planId: cancelKey(change.target), version: 0 }
-        : { planId: scheduleKey(change.scheduleId), version: change.version, digest: change.digest };
+        : change.kind === "keyring"
+          ? { planId: KEYRING_KEY, version: change.version, digest: change.digest }
+          : { planId: scheduleKey(change.scheduleId), version: change.version, digest: change.digest };
   const txnId = newTxnId(request.name, started.wallMs);
   const run = host.begin(
     startCoordinator(host.config, {
@@ -221,9 +236,19 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
       plan: ref,
       activationWallMs,
     }),
-    change.kind === "plan" ? change.planFile : change.kind === "schedule" ? change.bundle : null,
+    change.kind === "plan"
+      ? change.planFile
+      : change.kind === "schedule"
+        ? change.bundle
+        : change.kind === "keyring"
+          ? change.keyringFile
+          : null,
     request.haltAfter,
-    change.kind === "cancel" ? null : (change.signature ?? null),
+    change.kind === "cancel"
+      ? null
+      : change.kind === "keyring"
+        ? change.signatures
+        : (change.signature ?? null),
   );
   // Decided, then acknowledged by all or given up on after the ack timeout (the record is retained).
   let giveUp: NodeJS.Timeout | null = null;
@@ -246,10 +271,10 @@ export async function coordinatePush(host: CoordinatorHost, request: PushRequest
       change.kind === "cancel"
         ? { id: "cancel", version: 0, kind: "cancel" as const, cancels: change.target }
         : {
-            id: bareId(ref.planId),
+            id: change.kind === "keyring" ? KEYRING_ID : bareId(ref.planId),
             version: ref.version,
-            digest: change.kind === "plan" || change.kind === "schedule" ? change.digest : undefined,
-            ...(change.kind === "schedule" ? { kind: "schedule" as const } : {}),
+            digest: change.digest,
+            ...(change.kind === "schedule" || change.kind === "keyring" ? { kind: change.kind } : {}),
           },
     outcome,
     reason: run.finished?.reason ?? null,

@@ -11,6 +11,14 @@ import { invariant } from "../../core/invariant.js";
 import { cancelTarget } from "../../core/corridor/plan-cancel.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
 import type { WireSignature } from "../../core/corridor/plan-signature.js";
+import { isKeyringKey, KEYRING_ID } from "../../core/corridor/keyring.js";
+
+/** What a PREPARE carries to prove its content: a plan's or schedule's signature, a keyring's signatures, or none. */
+export type ContentSignature = WireSignature | readonly WireSignature[] | null;
+
+function isSignatureList(signature: ContentSignature): signature is readonly WireSignature[] {
+  return Array.isArray(signature);
+}
 import type { CommitRecord, CoordinatorPorts } from "./coordinator-ports.js";
 import { type DecisionKeyPair, newDecisionKeyPair, signDecision } from "./decision-keys.js";
 
@@ -43,8 +51,11 @@ export class CoordinatorRun {
     /** The plan file's content, sent with every PREPARE (null for a run resumed from the log). */
     private readonly planFile: unknown,
     private readonly haltAfter: HaltAfter | null,
-    /** The content's signature (`greenwave plan sign`), sent with every PREPARE; null: unsigned. */
-    private readonly signature: WireSignature | null = null,
+    /**
+     * The content's signature (`greenwave plan sign`), sent with every PREPARE; a keyring's signatures
+     * (core/corridor/keyring.ts); null: unsigned.
+     */
+    private readonly signature: ContentSignature = null,
     /** The run's decision key pair; null for a run resumed from the log (it holds its commit's signature). */
     private readonly decisionKeys: DecisionKeyPair | null = null,
     loggedSignature: string | null = null,
@@ -165,14 +176,19 @@ export class CoordinatorRun {
         ? { plan: { id: "cancel", version: 0, kind: "cancel" as const }, planFile: null, cancels }
         : {
             plan: {
-              id: bareId(txn.plan.planId),
+              id: isKeyringKey(txn.plan.planId) ? KEYRING_ID : bareId(txn.plan.planId),
               version: txn.plan.version,
               ...(txn.plan.digest !== undefined ? { digest: txn.plan.digest } : {}),
               ...(isScheduleKey(txn.plan.planId) ? { kind: "schedule" as const } : {}),
+              ...(isKeyringKey(txn.plan.planId) ? { kind: "keyring" as const } : {}),
               ...(txn.plan.until !== undefined ? { until: txn.plan.until } : {}),
             },
             planFile: this.planFile,
-            ...(this.signature ? { signature: this.signature } : {}),
+            ...(this.signature === null
+              ? {}
+              : isSignatureList(this.signature)
+                ? { signatures: [...this.signature] }
+                : { signature: this.signature }),
           };
     return {
       type: "prepare",
@@ -211,7 +227,7 @@ export class CoordinatorShell {
     state: CoordinatorState,
     planFile: unknown,
     haltAfter?: HaltAfter | null,
-    signature?: WireSignature | null,
+    signature?: ContentSignature,
   ): CoordinatorRun {
     const keys = this.ports.newDecisionKeys?.(state.txnId) ?? newDecisionKeyPair();
     return this.start(

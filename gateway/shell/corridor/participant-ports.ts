@@ -3,6 +3,7 @@ import type { PrepareTimingRules } from "../../core/corridor/prepare-check.js";
 import { DEFAULT_PREPARE_TIMING_RULES } from "../../core/corridor/prepare-check.js";
 import type { PlanInForceRef, StoredTxn } from "../../core/corridor/resume.js";
 import type { CommittedChange } from "../../core/schedule/committed-change.js";
+import type { CompiledKeyring } from "../../core/corridor/keyring.js";
 import type { CorridorBody } from "../../protocol/corridor-messages.js";
 import type { PrepareVerdict } from "../../core/corridor/participant.js";
 import type { SignedSubject, WireSignature } from "../../core/corridor/plan-signature.js";
@@ -14,6 +15,9 @@ import type { SignedSubject, WireSignature } from "../../core/corridor/plan-sign
  * clock (simulators/corridor/sim-participant-ports.ts); the unit tests' harness in-memory ones. So the
  * simulator runs the very code that runs on the pole.
  */
+
+/** What a PREPARE brings to keep: a change to run, or the corridor's keyring. */
+export type PreparedChange = CommittedChange | CompiledKeyring;
 
 /** What a participant restarts from. */
 export interface ParticipantRecord {
@@ -36,7 +40,7 @@ export interface ParticipantDisk {
   /** Forced: PREPARED, the compiled plan it would take and the new fencing floor, in one write. */
   persistPrepared(
     txn: PreparedTxn,
-    planBody: CommittedChange | null,
+    planBody: PreparedChange | null,
     highestToken: number,
     atWallMs: number,
   ): void;
@@ -51,8 +55,11 @@ export interface ParticipantDisk {
     atWallMs: number,
     signature: string | null,
   ): void;
-  /** A plan, or a schedule under its schedule key (core/schedule/committed-change.ts). */
-  planBody(planId: string, version: number): CommittedChange | null;
+  /**
+   * A plan, a schedule under its schedule key (core/schedule/committed-change.ts), or a keyring under
+   * the keyring key (core/corridor/keyring.ts).
+   */
+  planBody(planId: string, version: number): PreparedChange | null;
   /**
    * The newest committed transactions (at most `limit`), most recently written first: changes only,
    * no cancels; a change a cancel took back is marked `cancelled` (core/corridor/plan-cancel.ts).
@@ -121,7 +128,22 @@ export interface ParticipantShellHost {
  */
 export interface SignatureCheck {
   check(subject: Omit<SignedSubject, "corridor">, signature: WireSignature | null): PrepareVerdict;
+  /** Where the corridor's keyring in force is kept (the participant's store): its keys count too. */
+  useKeyring?(source: () => unknown): void;
+  /**
+   * A keyring change (core/corridor/keyring.ts): the keyring compiled from the PREPARE's plan file, or
+   * why not. `known`: the content this gateway received earlier under the same version, if any.
+   */
+  checkKeyring(
+    planFile: unknown,
+    signatures: readonly WireSignature[],
+    known: { readonly digest: string } | null,
+  ): KeyringVerdict;
 }
+
+/** A keyring change's verdict: the keyring this gateway compiled from the PREPARE, or why not. */
+export type KeyringVerdict =
+  { readonly ok: true; readonly keyring: CompiledKeyring } | { readonly ok: false; readonly reason: string };
 
 export interface CorridorSettings extends PrepareTimingRules {
   /** Our own knowledge of our clock's error (NTP/GPS), when the platform gives it; null: unknown. */

@@ -33,6 +33,7 @@ import {
   scheduleKey,
 } from "../../core/schedule/committed-change.js";
 import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
+import { type CompiledKeyring, isKeyringKey, KEYRING_KEY } from "../../core/corridor/keyring.js";
 import type { CorridorEnvelope } from "../../protocol/corridor-messages.js";
 import { gatewayInbound } from "../../protocol/gateway-inbox.js";
 import { checkDecision } from "./decision-keys.js";
@@ -44,8 +45,14 @@ import type {
   ParticipantLog,
   ParticipantShellHost,
   PlanCheck,
+  PreparedChange,
   PrepareBody,
 } from "./participant-ports.js";
+
+/** A change the controller runs: a plan or a schedule, not a keyring (which the trust takes). */
+function isRunnable(change: PreparedChange | null): change is CommittedChange {
+  return change !== null && (change as { kind?: unknown }).kind !== "keyring";
+}
 
 /** How many of the newest committed transactions a restart looks through for changes not yet entered. */
 const MAX_RESUME_SCAN = 64;
@@ -82,7 +89,7 @@ export class ParticipantShell {
   private authority: LeaseAuthorityState;
   private participant: ParticipantState;
   /** Compiled plans of prepared transactions, by transaction id. */
-  private readonly plans = new Map<string, CommittedChange>();
+  private readonly plans = new Map<string, PreparedChange>();
   /** Audit entries, status updates and plan hand-overs of the current step, done once its messages are sent. */
   private readonly afterStep: (() => void)[] = [];
   private readonly step: typeof stepParticipant;
@@ -128,7 +135,7 @@ export class ParticipantShell {
     for (const txn of due) {
       if (txn.txnId === held) continue;
       const plan = disk.planBody(txn.plan.planId, txn.plan.version);
-      if (plan) host.schedulePlan(plan, txn, true);
+      if (isRunnable(plan)) host.schedulePlan(plan, txn, true);
       else log.error({ txn }, "committed plan missing from the store: resolve by pushing it again");
     }
   }
@@ -265,6 +272,7 @@ export class ParticipantShell {
    */
   private check(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
     if (body.plan.kind === "cancel") return this.checkCancel(body, sentAtWallMs);
+    if (body.plan.kind === "keyring") return this.checkKeyring(body, sentAtWallMs);
     const { settings, host, planCheck, clock, disk } = this.ports;
     const timing = checkPrepareTiming(settings, {
       ownClockErrorMs: settings.clockErrorMs(),
@@ -309,7 +317,7 @@ export class ParticipantShell {
         const known = disk.planBody(plan.planId, plan.version);
         const planIdentity = checkPlanIdentity(
           { planId: plan.planId, version: plan.version, claimedDigest: null, plan },
-          isCompiledSchedule(known) ? null : known,
+          isRunnable(known) && !isCompiledSchedule(known) ? known : null,
         );
         if (!planIdentity.ok) return planIdentity;
       }
@@ -341,6 +349,43 @@ export class ParticipantShell {
         ok: false,
         reason: `too late to cancel ${target} (its change takes effect at ${new Date(stored.activationWallMs).toISOString()}): ${timing.reason}`,
       };
+    return { ok: true };
+  }
+
+  /**
+   * The corridor's keyring (core/corridor/keyring.ts): the timing a plan change's is held to (the
+   * decision must reach everyone), then its content and signatures against the keys trusted here now.
+   * It waits for no cycle boundary: it is the trust from the commit on.
+   */
+  private checkKeyring(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
+    const { settings, clock, disk } = this.ports;
+    const timing = checkPrepareTiming(settings, {
+      ownClockErrorMs: settings.clockErrorMs(),
+      sentAtWallMs,
+      nowWallMs: clock.now().wallMs,
+      activationWallMs: body.activationWallMs,
+    });
+    if (!timing.ok) return timing;
+    if (!settings.planTrust)
+      return {
+        ok: false,
+        reason:
+          "this gateway trusts no signing key, so it takes no keyring: the first trusted keys are copied onto each gateway by hand (its keys directory, /etc/greenwave/keys)",
+      };
+    const known = disk.planBody(KEYRING_KEY, body.plan.version) as CompiledKeyring | null;
+    const verdict = settings.planTrust.checkKeyring(
+      body.planFile,
+      body.signatures ?? [],
+      known && typeof known.digest === "string" ? { digest: known.digest } : null,
+    );
+    if (!verdict.ok) return verdict;
+    // What the decision's signature will cover is the PREPARE's claim: it must be this content.
+    if (verdict.keyring.version !== body.plan.version || body.plan.digest !== verdict.keyring.digest)
+      return {
+        ok: false,
+        reason: `the PREPARE names keyring version ${body.plan.version} (digest ${body.plan.digest?.slice(0, 12) ?? "none"}…) but carries version ${verdict.keyring.version} (digest ${verdict.keyring.digest.slice(0, 12)}…)`,
+      };
+    this.plans.set(body.txnId, verdict.keyring);
     return { ok: true };
   }
 
@@ -466,7 +511,7 @@ export class ParticipantShell {
     const at = newer.findIndex((s) => s.txn.txnId === target);
     if (newer.slice(0, Math.max(at, 0)).some((s) => s.txn.activationWallMs === held.activationWallMs)) return;
     const plan = this.ports.disk.planBody(held.txn.plan.planId, held.txn.plan.version);
-    if (plan) this.afterStep.push(() => this.ports.host.schedulePlan(plan, held.txn, true));
+    if (isRunnable(plan)) this.afterStep.push(() => this.ports.host.schedulePlan(plan, held.txn, true));
   }
 
   private countOutcome(txnId: string, outcome: Outcome): void {
@@ -491,6 +536,13 @@ export class ParticipantShell {
       this.afterStep.push(() => this.ports.host.withdrawPlan(cancelled, true));
       return;
     }
+    if (isKeyringKey(txn.plan.planId)) {
+      // The store took it as the keyring in force with the commit's forced write: trusted from now on.
+      this.plans.delete(txn.txnId);
+      this.audit("keyring-adopted", txn.coordinator, { txnId: txn.txnId, version: txn.plan.version });
+      this.changed();
+      return;
+    }
     const plan = this.plans.get(txn.txnId) ?? this.ports.disk.planBody(txn.plan.planId, txn.plan.version);
     this.plans.delete(txn.txnId);
     this.audit("txn-committed", txn.coordinator, {
@@ -498,7 +550,7 @@ export class ParticipantShell {
       plan: txn.plan,
       activationWallMs: txn.activationWallMs,
     });
-    if (!plan) {
+    if (!isRunnable(plan)) {
       this.ports.log.error({ txn }, "committed plan missing from the store: resolve by pushing it again");
       return;
     }

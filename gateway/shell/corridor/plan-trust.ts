@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { type KeyObject, verify } from "node:crypto";
 import { readdirSync, readFileSync, type Stats, statSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -9,6 +9,16 @@ import {
   type WireSignature,
 } from "../../core/corridor/plan-signature.js";
 import type { PrepareVerdict } from "../../core/corridor/participant.js";
+import type { KeyringVerdict } from "./participant-ports.js";
+import {
+  type CompiledKeyring,
+  type DirectoryTrust,
+  keyringRefusal,
+  mergeTrust,
+  usableKeysAfter,
+} from "../../core/corridor/keyring.js";
+import { formatPath } from "../../core/issues.js";
+import { compileKeyring, ed25519PublicKey, publicKeyFingerprint } from "../../protocol/keyring.js";
 
 /**
  * A gateway's trusted keys (issue 20, item 3): a directory of Ed25519 public keys, `NAME.pub` (PEM,
@@ -32,12 +42,7 @@ const MAX_KEY_FILE_BYTES = 4096;
 const MAX_REVOCATION_FILE_BYTES = 256 * 1024;
 
 /** A public key's fingerprint: sha256 of its SPKI DER encoding, lower-case hex (as `ssh-keygen -l` does in spirit). */
-export function keyFingerprint(key: KeyObject): string {
-  const publicKey = key.type === "private" ? createPublicKey(key) : key;
-  return createHash("sha256")
-    .update(publicKey.export({ type: "spki", format: "der" }))
-    .digest("hex");
-}
+export const keyFingerprint = publicKeyFingerprint;
 
 export interface Revocation {
   readonly fingerprint: string;
@@ -76,14 +81,8 @@ export type KeyCache = Map<
 
 /** An Ed25519 public key from its PEM text; KeysDirectoryError naming the file otherwise. */
 export function parsePublicKey(pem: string, file: string): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPublicKey(pem);
-  } catch (error) {
-    throw new KeysDirectoryError(`${file} is not a PEM public key: ${(error as Error).message}`);
-  }
-  if (key.asymmetricKeyType !== "ed25519")
-    throw new KeysDirectoryError(`${file} is a ${key.asymmetricKeyType ?? "?"} key, not Ed25519`);
+  const key = ed25519PublicKey(pem);
+  if (typeof key === "string") throw new KeysDirectoryError(`${file} is ${key}`);
   return key;
 }
 
@@ -146,28 +145,63 @@ export function describeTrust(state: TrustState): string {
       return `trusted keys unreadable (${state.dir}: ${state.reason}): every plan and schedule will be refused until it is fixed`;
     case "keys": {
       const live = state.keys.filter((k) => !k.revoked);
-      return `plans and schedules must be signed by one of ${live.length} trusted key${live.length === 1 ? "" : "s"} in ${state.dir}${live.length > 0 ? ` (${live.map((k) => k.name).join(", ")})` : ""}${state.keys.length > live.length ? `; ${state.keys.length - live.length} revoked` : ""}`;
+      const keyring = state.keyring
+        ? ` and the corridor's keyring version ${state.keyring.version} (a keyring change needs ${state.threshold ?? 1} signature${(state.threshold ?? 1) === 1 ? "" : "s"})`
+        : "";
+      return `plans and schedules must be signed by one of ${live.length} trusted key${live.length === 1 ? "" : "s"} in ${state.dir}${keyring}${live.length > 0 ? ` (${live.map((k) => k.name).join(", ")})` : ""}${state.keys.length > live.length ? `; ${state.keys.length - live.length} revoked` : ""}`;
     }
   }
 }
 
+/** A keyring as stored (its compiled form) back to a keyring file's shape, to be compiled and checked again. */
+function asKeyringFile(stored: unknown): unknown {
+  const k = stored as Partial<CompiledKeyring> | null;
+  if (typeof k !== "object" || k === null || !Array.isArray(k.keys) || !Array.isArray(k.revoked))
+    return stored;
+  return {
+    kind: "keyring",
+    corridor: k.corridor,
+    version: k.version,
+    threshold: k.threshold,
+    keys: k.keys.map((key: Partial<CompiledKeyring["keys"][number]>) => ({
+      name: key?.name,
+      publicKey: key?.publicKey,
+    })),
+    revoked: k.revoked.map((r: Partial<CompiledKeyring["revoked"][number]>) => ({
+      fingerprint: r?.fingerprint,
+      name: r?.name,
+    })),
+  };
+}
+
 /**
- * The participant's signature check on a gateway: its trusted-keys directory (null: none configured)
- * and its corridor, which every signature must name.
+ * The participant's signature check on a gateway: its trusted-keys directory (null: none configured),
+ * the corridor's keyring in force in its store (core/corridor/keyring.ts; `useKeyring`), and its
+ * corridor, which every signature must name.
  */
 export class PlanTrust {
   /** The public keys of the last read, by fingerprint, for `verify`. */
   private keys = new Map<string, KeyObject>();
   private readonly cache: KeyCache = new Map();
+  private keyringSource: () => unknown = () => null;
+  /** The keyring in force as last compiled, by its stored text: compiled again only when it changes. */
+  private keyringRead: { readonly text: string; readonly keyring: CompiledKeyring | string } | null = null;
 
   constructor(
     readonly dir: string | null,
     readonly corridor: string,
   ) {}
 
-  /** The trust as the directory says now. */
-  state(): TrustState {
-    if (this.dir === null) return { kind: "off" };
+  /** Where the keyring in force is kept (the gateway's store): its keys count with the directory's. */
+  useKeyring(source: () => unknown): void {
+    this.keyringSource = source;
+    this.keyringRead = null;
+  }
+
+  /** The directory as read now (its keys kept for `verify`). */
+  private directory(): DirectoryTrust {
+    this.keys = new Map();
+    if (this.dir === null) return { kind: "none" };
     let read: KeysDirectory;
     try {
       read = readKeysDirectory(this.dir, this.cache);
@@ -175,12 +209,49 @@ export class PlanTrust {
       return { kind: "unreadable", dir: this.dir, reason: (error as Error).message };
     }
     this.keys = new Map(read.keys.map((k) => [k.fingerprint, k.publicKey]));
-    if (read.keys.length === 0 && read.revocations.length === 0) return { kind: "off" };
-    return {
-      kind: "keys",
-      dir: this.dir,
-      keys: read.keys.map(({ name, fingerprint, revoked }) => ({ name, fingerprint, revoked })),
-    };
+    return { kind: "read", dir: this.dir, keys: read.keys, revocations: read.revocations };
+  }
+
+  /**
+   * The keyring in force, compiled again from the store (a store is input too: a damaged one trusts
+   * nothing rather than something else), or why it cannot be read; null: none committed.
+   */
+  keyringInForce(): CompiledKeyring | string | null {
+    const stored = this.keyringSource();
+    if (stored === null || stored === undefined) return null;
+    const digest = (stored as { digest?: unknown }).digest;
+    // Compiled again whenever the stored text changes (a few keys: well under a millisecond).
+    const text = JSON.stringify(stored);
+    let read = this.keyringRead;
+    if (read === null || read.text !== text) {
+      const compiled = compileKeyring(asKeyringFile(stored), this.corridor);
+      read = this.keyringRead = {
+        text,
+        keyring: !compiled.ok
+          ? `the stored keyring is not valid (${compiled.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join("; ")})`
+          : compiled.value.digest !== digest
+            ? "the stored keyring's digest does not match its content"
+            : compiled.value,
+      };
+    }
+    return read.keyring;
+  }
+
+  /** The trust as the directory and the keyring in force say now. */
+  state(): TrustState {
+    return this.trustWith(this.directory());
+  }
+
+  private trustWith(directory: DirectoryTrust): TrustState {
+    const keyring = this.keyringInForce();
+    if (typeof keyring === "string")
+      return { kind: "unreadable", dir: "the store's keyring", reason: `${keyring}: push the keyring again` };
+    for (const key of keyring?.keys ?? [])
+      if (!this.keys.has(key.fingerprint)) {
+        const parsed = ed25519PublicKey(key.publicKey);
+        if (typeof parsed !== "string") this.keys.set(key.fingerprint, parsed);
+      }
+    return mergeTrust(directory, keyring);
   }
 
   /** The verdict on a change this gateway compiled (`subject`: its own digest) and the signature it came with. */
@@ -191,6 +262,37 @@ export class PlanTrust {
       signature,
       (fp, statement, value) => this.verify(fp, statement, value),
     );
+  }
+
+  /**
+   * The verdict on a keyring change (core/corridor/keyring.ts): compiled here from what the PREPARE
+   * carried, its signatures counted against the keys trusted here now. `known`: the keyring content this
+   * gateway received earlier under the same version, if any.
+   */
+  checkKeyring(
+    planFile: unknown,
+    signatures: readonly WireSignature[],
+    known: { readonly digest: string } | null,
+  ): KeyringVerdict {
+    const compiled = compileKeyring(planFile, this.corridor);
+    if (!compiled.ok)
+      return {
+        ok: false,
+        reason: `the keyring is not valid: ${compiled.issues
+          .slice(0, 5)
+          .map((i) => `${formatPath(i.path)}: ${i.message}`)
+          .join("; ")}`,
+      };
+    const directory = this.directory();
+    const refusal = keyringRefusal(
+      this.trustWith(directory),
+      compiled.value,
+      usableKeysAfter(directory, compiled.value),
+      known,
+      signatures,
+      (fp, statement, value) => this.verify(fp, statement, value),
+    );
+    return refusal === null ? { ok: true, keyring: compiled.value } : { ok: false, reason: refusal };
   }
 
   private verify(fingerprint: string, statement: string, value: string): boolean {
