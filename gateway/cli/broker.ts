@@ -303,7 +303,11 @@ async function runBroker(options: BrokerCommandOptions): Promise<void> {
         const { host, port: httpPort } = parseListenAddress(options.http as string, "--http");
         return await startHttpEndpoint(host, httpPort, brokerMetrics(running), () => ({
           healthy: true,
-        })).catch((error: unknown) => explainPortInUse(error, "the broker's metrics", "--http"));
+        })).catch(async (error: unknown) => {
+          // The MQTT listener is open already: closed first, or the process would stay up half started.
+          await running.close();
+          return explainPortInUse(error, "the broker's metrics", "--http");
+        });
       })()
     : null;
   log.info(

@@ -27,6 +27,8 @@ import { changeRow, describeChange, nextChanges } from "./schedule-changes.js";
 import { scheduleFileSchema } from "./schedule-schema.js";
 import { intersectionFileSchema } from "./schema.js";
 import { validate } from "./validate.js";
+import { keyringFileSchema } from "./keyring-schema.js";
+import { compileKeyring } from "./keyring.js";
 import { readYamlFile } from "./yaml-file.js";
 
 export { type CheckReport, DEFAULT_TICK_MS } from "./check-report.js";
@@ -67,11 +69,28 @@ export function checkConfigFile(file: string, options: CheckOptions = {}): Check
       report.checked.push(
         `demand ${demand.raw.id}: corridor ${corridor.raw.id}, ${demand.mainStreet.eastbound} veh/h eastbound, ${demand.mainStreet.westbound} veh/h westbound at the ends`,
       );
+    } else if (kind === "keyring") {
+      checkKeyringFile(file, report);
     } else {
       checkIntersectionFile(file, report);
     }
   });
   return withoutRepeats(report);
+}
+
+/** A keyring (core/corridor/keyring.ts): its shape and its keys, as every gateway will compile them. */
+function checkKeyringFile(file: string, report: CheckReport): void {
+  const yaml = readYamlFile(resolve(file));
+  const raw = validate(keyringFileSchema, yaml);
+  const compiled = compileKeyring(raw, raw.corridor);
+  if (!compiled.ok) {
+    report.issues.push(...yaml.locate(compiled.issues));
+    return;
+  }
+  const k = compiled.value;
+  report.checked.push(
+    `keyring v${k.version} of corridor ${k.corridor}: ${k.keys.length} key${k.keys.length === 1 ? "" : "s"} (${k.keys.map((key) => key.name).join(", ") || "none"}), ${k.revoked.length} revoked, threshold ${k.threshold}; digest ${k.digest.slice(0, 12)} (greenwave keys sign signs it)`,
+  );
 }
 
 /** A plan, against its corridor and every intersection of that corridor. */
@@ -82,12 +101,15 @@ function checkPlanFile(file: string, corridorFile: string | undefined, report: C
     checkPlanParts(plan, report);
     return;
   }
-  report.checked.push(
-    `plan ${plan.raw.id} v${plan.raw.version}: checked against corridor ${found.raw.id} (${displayPath(found.file)})`,
-  );
+  const before = report.issues.length;
   const members = loadMembers(found, report);
   const targets = new Map([...members].map(([id, m]) => [id, m?.intersection ?? null]));
   checkPlanAgainst(plan, found, targets, report, { foreignParts: true });
+  // "ok" only for a plan that passed: a failing one says where it was checked with its problems.
+  if (report.issues.length === before)
+    report.checked.push(
+      `plan ${plan.raw.id} v${plan.raw.version}: checked against corridor ${found.raw.id} (${displayPath(found.file)})`,
+    );
 }
 
 /**

@@ -91,7 +91,7 @@ export function fileKindOf(yaml: YamlFile): FileKind {
     yaml.locate([
       {
         path: typeof kind === "undefined" ? [] : ["kind"],
-        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan", "kind: schedule", "kind: demand" or "kind: device-profile"`,
+        message: `unknown file kind ${JSON.stringify(kind)}: a config file starts with "kind: intersection", "kind: corridor", "kind: plan", "kind: schedule", "kind: demand", "kind: keyring" or "kind: device-profile"`,
       },
     ]),
   );

@@ -4,6 +4,7 @@ import { identifier, quoted } from "./identifier.js";
 import { scheduleFileSchema } from "./schedule-schema.js";
 import { demandFileSchema, trafficSchema } from "./traffic-schema.js";
 import { zoneHint } from "./zone-hint.js";
+import { keyringFileSchema } from "./keyring-schema.js";
 
 /**
  * The shape of greenwave's configuration files. Durations are in seconds (a field's name says so),
@@ -364,6 +365,7 @@ export const fileSchemas = {
   "device-profile": deviceProfileFileSchema,
   schedule: scheduleFileSchema,
   demand: demandFileSchema,
+  keyring: keyringFileSchema,
 } as const;
 
 export type FileKind = keyof typeof fileSchemas;

@@ -86,7 +86,10 @@ export class GatewayNode {
       faultLatched: () => this.latch !== null,
       latchDurable: () => this.runner.latchDurable,
       mode: () => this.runner.mode,
-      ...sequencerMetricSources(() => this.runner.controller.seq),
+      ...sequencerMetricSources(
+        () => this.runner.controller.seq,
+        () => clock.now().monoMs,
+      ),
       detectors: () => {
         const c = this.runner.controller;
         return (c.seq.intersection.detectors ?? []).map((d, i) => ({

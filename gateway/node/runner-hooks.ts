@@ -1,3 +1,4 @@
+import { cyclePosition } from "../core/cycle-position.js";
 import type { OutputStage } from "../../devices/output-stage.js";
 import type { SequencerState } from "../core/sequencer-types.js";
 import type { RunnerHooks } from "../shell/intersection-runner.js";
@@ -75,9 +76,18 @@ export function runnerHooks(
   };
 }
 
-/** What the metrics read of the sequencer when scraped: plan in force, stage, offset error, in step. */
-export function sequencerMetricSources(seq: () => SequencerState) {
+/** What the metrics read of the sequencer when scraped: plan in force, stage, cycle position, offset error, in step. */
+export function sequencerMetricSources(seq: () => SequencerState, nowMonoMs: () => number) {
   return {
+    cycle: () => {
+      const position = cyclePosition(seq());
+      return position
+        ? {
+            secondsIn: Math.max(0, nowMonoMs() - position.startedMonoMs) / 1000,
+            lengthSeconds: position.lengthMs / 1000,
+          }
+        : null;
+    },
     plan: () => ({ id: seq().plan.planId, version: seq().plan.version }),
     stage: () => {
       const s = seq();

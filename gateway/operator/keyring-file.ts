@@ -4,7 +4,7 @@ import { ConfigError } from "../config/errors.js";
 import { validate } from "../config/validate.js";
 import { readYamlFile, type YamlFile } from "../config/yaml-file.js";
 import type { CompiledKeyring } from "../core/corridor/keyring.js";
-import { compileKeyring } from "../protocol/keyring.js";
+import { compileKeyring } from "../config/keyring.js";
 
 /** A keyring file (`kind: keyring`) read for `greenwave keys sign` and `keys push`. */
 export interface LoadedKeyring {

@@ -16,6 +16,8 @@ export interface MetricSources {
   stage(): string | null;
   offsetErrorMs(): number;
   inStep(): boolean;
+  /** Where the cycle in force is: seconds since its start, and its length (lengthened or shortened); null outside coordinated operation. */
+  cycle(): { readonly secondsIn: number; readonly lengthSeconds: number } | null;
   /** Each detector's id and why it is failed now (null: it works). */
   detectors(): readonly { readonly id: string; readonly failed: string | null }[];
 }
@@ -229,6 +231,26 @@ function stateMetrics(registers: Registers, sources: MetricSources) {
       registers,
       collect() {
         this.set(sources.inStep() ? 1 : 0);
+      },
+    }),
+    cycleSecond: new Gauge({
+      name: "greenwave_cycle_second",
+      help: "Seconds since the cycle in force began (with greenwave_cycle_length_seconds: where the intersection is in its cycle); absent outside coordinated operation",
+      registers,
+      collect() {
+        this.reset();
+        const cycle = sources.cycle();
+        if (cycle) this.set(cycle.secondsIn);
+      },
+    }),
+    cycleLength: new Gauge({
+      name: "greenwave_cycle_length_seconds",
+      help: "The length of the cycle in force, as the offset correction lengthened or shortened it; absent outside coordinated operation",
+      registers,
+      collect() {
+        this.reset();
+        const cycle = sources.cycle();
+        if (cycle) this.set(cycle.lengthSeconds);
       },
     }),
     detectorFailed: new Gauge({

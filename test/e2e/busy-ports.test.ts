@@ -43,6 +43,21 @@ describe("a port another program holds is the user's problem, said plainly (exit
     refused(cli(["broker", "--port", String(port)]), `127.0.0.1:${port}`, "--port");
   }, 30_000);
 
+  it("broker: names --http when its metrics port is busy, and does not stay up half started", async () => {
+    const port = await busyPort();
+    // cli() kills a command after 20 s: one that kept its MQTT listener open would time out here.
+    const run = cli(["broker", "--port", "0", "--http", `127.0.0.1:${port}`]);
+    expect(run.signal).toBeNull();
+    refused(run, `127.0.0.1:${port}`, "--http");
+  }, 30_000);
+
+  it("console: names --http", async () => {
+    const port = await busyPort();
+    const run = cli(["console", "--http", `127.0.0.1:${port}`, "--broker", "mqtt://127.0.0.1:1"]);
+    expect(run.signal).toBeNull();
+    refused(run, `127.0.0.1:${port}`, "--http");
+  }, 30_000);
+
   it("gateway: names --http", async () => {
     const port = await busyPort();
     const nowhere = await busyPort(); // no Modbus module answers there: the gateway starts regardless

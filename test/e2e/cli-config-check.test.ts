@@ -66,9 +66,8 @@ describe("config check of a plan file: against its corridor and that corridor's 
           `${file}:${at(file, "elm:", "elm")}: intersections: plan broken-conflict has no part for intersection ${id}`,
       ),
     ]);
-    expect(run.stdout).toContain(
-      "ok  plan broken-conflict v1: checked against corridor main-street (config/corridor.yaml)",
-    );
+    // No "ok" for a plan that fails (issue 19, item 1: it printed "ok  plan broken-conflict v1").
+    expect(run.stdout).not.toContain("ok  plan broken-conflict");
     expect(run.stderr).not.toMatch(/^\s+at /m);
   });
 

@@ -192,6 +192,11 @@ describe("greenwave keys, plan sign and plan push against gateway processes with
         "",
       ].join("\n"),
     );
+    const checked = cli(["config", "check", keyring]);
+    expect(checked.status, checked.stderr).toBe(0);
+    expect(checked.stdout).toMatch(
+      /^ok {2}keyring v1 of corridor test-corridor: 1 key \(bob\), 1 revoked, threshold 1; digest [0-9a-f]{12}/m,
+    );
     const pushKeyring = () =>
       cli([
         ...["keys", "push", "--keyring", keyring, "--corridor", fixture.corridor, "--broker", url],

@@ -223,6 +223,9 @@ describe("npm start: the demo corridor on the embedded broker", () => {
     expect(metrics).toMatch(/greenwave_stage\{stage="[a-z-]+",intersection="elm"\} 1/);
     expect(metrics).toMatch(/greenwave_offset_error_seconds\{intersection="elm"\} -?[0-9.e-]+/);
     expect(metrics).toMatch(/greenwave_in_step\{intersection="elm"\} [01]/);
+    // Where elm is in its cycle (absent outside coordinated operation: the families are there).
+    expect(metrics).toContain("# TYPE greenwave_cycle_second gauge");
+    expect(metrics).toContain("# TYPE greenwave_cycle_length_seconds gauge");
     const health = await fetch(metricsUrl.replace("/metrics", "/healthz"));
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ healthy: true, intersection: "elm", mqtt: "connected" });

@@ -53,6 +53,7 @@ describe("the gateway's features", () => {
       stage: () => null,
       offsetErrorMs: () => 0,
       inStep: () => true,
+      cycle: () => null,
       detectors: () => [],
       faultLatched: () => false,
       latchDurable: () => true,

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { loadIntersectionSetup } from "../../gateway/config/load.js";
 import { cyclePosition } from "../../gateway/core/cycle-position.js";
 import { CycleStatusReader } from "../../gateway/node/cycle-status.js";
+import { sequencerMetricSources } from "../../gateway/node/runner-hooks.js";
 import { type CycleStatus, cycleStatusSchema } from "../../gateway/protocol/messages.js";
 import { VirtualIntersection } from "../support/drive.js";
 import { withoutActuation } from "../support/fixture-intersection.js";
@@ -98,5 +99,30 @@ describe("the status's cycle", () => {
     const position = cyclePosition(x.state.seq);
     const start = x.signals.filter((s) => s.event.type === "cycle-start")[1]?.now.monoMs;
     expect(position).toMatchObject({ stage: "side", startedMonoMs: start, lengthMs: 100_000 });
+  });
+});
+
+describe("the cycle's metrics (greenwave_cycle_second, greenwave_cycle_length_seconds)", () => {
+  it("are absent until a plan runs, then count the seconds since the cycle began, within its corrected length", () => {
+    const x = lateElm();
+    const sources = sequencerMetricSources(
+      () => x.state.seq,
+      () => x.monoMs,
+    );
+    const seen: ({ secondsIn: number; lengthSeconds: number } | null)[] = [];
+    for (let t = 0; t < 10_000 + 80_000 + 2 * 100_000; t += 100) {
+      x.tick(100);
+      seen.push(sources.cycle());
+    }
+    expect(seen.slice(0, 99).every((c) => c === null)).toBe(true);
+    expect(seen[99]).toEqual({ secondsIn: 0, lengthSeconds: 80 });
+    // 30 s into the first cycle; then the late second cycle, lengthened by dwell's 20 s.
+    expect(seen[99 + 300]).toEqual({ secondsIn: 30, lengthSeconds: 80 });
+    expect(seen[99 + 800 + 50]?.lengthSeconds).toBe(100);
+    for (const c of seen.slice(99)) {
+      expect(c).not.toBeNull();
+      expect(c?.secondsIn).toBeGreaterThanOrEqual(0);
+      expect(c?.secondsIn).toBeLessThan(c?.lengthSeconds as number);
+    }
   });
 });
