@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { DurationSequencer } from "./test/duration-sequencer.js";
 
 /**
  * Tests that hold the lamps' timing to a tick under load (the flood test) run alone, after everything
@@ -15,6 +16,8 @@ const shared = {
 
 export default defineConfig({
   test: {
+    // Longest files first, by the recorded durations (test/duration-sequencer.ts).
+    sequence: { sequencer: DurationSequencer },
     projects: [
       {
         test: {
