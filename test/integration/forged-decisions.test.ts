@@ -6,10 +6,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startBroker } from "../../gateway/broker/broker.js";
 import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
 import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
+import { planDigest } from "../../gateway/config/plan-digest.js";
 import { type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
 import {
   type CorridorBody,
   decisionTopic,
+  inboxFilter,
   inboxTopic,
   parseCorridorMessage,
 } from "../../gateway/protocol/corridor-messages.js";
@@ -211,5 +213,73 @@ describe("decisions bound to their coordinator, over the embedded broker with 4 
     await until("every gateway aborted", 15_000, () =>
       [...w.corridor.stores.values()].every((s) => s.transaction(txnId)?.phase === "aborted"),
     );
+  }, 60_000);
+});
+
+describe("fencing tokens bound to their lease and transaction, over the embedded broker with 4 gateways", () => {
+  it("a made-up token and a lease taken for another transaction, sent with a gateway's stolen credentials, get a no and raise no fencing floor: the operator's next pushes commit, also after a restart", async () => {
+    const w = await world();
+    const x1 = await w.login("gw-x1");
+    const replies: CorridorBody[] = [];
+    x1.on("message", (topic, payload) => {
+      const parsed = parseCorridorMessage(topic, payload);
+      if (parsed.ok && parsed.envelope.from === "x2") replies.push(parsed.envelope.body);
+    });
+    await x1.subscribeAsync(inboxFilter(CORRIDOR, "x1"), { qos: 1 });
+    const send = (body: CorridorBody) =>
+      x1.publishAsync(
+        inboxTopic(CORRIDOR, "x2", "x1"),
+        JSON.stringify({ v: PROTOCOL_VERSION, from: "x1", to: "x2", sentAtWallMs: Date.now(), body }),
+        { qos: 1 },
+      );
+    const planFile = loadPlan(join(w.fixture.plans, "next.yaml")).raw;
+    const prepare = (txnId: string, token: number): CorridorBody => ({
+      type: "prepare",
+      txnId,
+      token,
+      participants: [...w.fixture.ids],
+      plan: { id: planFile.id, version: planFile.version, digest: planDigest(planFile) },
+      planFile,
+      activationWallMs: Date.now() + 10_000,
+    });
+    const voteOf = (txnId: string) =>
+      until(`x2's vote on ${txnId}`, 5000, () =>
+        replies.find(
+          (r): r is Extract<CorridorBody, { type: "vote" }> => r.type === "vote" && r.txnId === txnId,
+        ),
+      );
+
+    // A token x2's lease authority never granted (the largest there is): once taken as a floor, it
+    // would have refused every later push, for good.
+    await send(prepare("x1-forged", Number.MAX_SAFE_INTEGER));
+    const forged = await voteOf("x1-forged");
+    expect(forged.yes).toBe(false);
+    expect(forged.reason).toMatch(
+      /fencing token 9007199254740991 was not granted to x1 by this intersection's lease authority \(no lease is held here\)/,
+    );
+
+    // A real lease, taken for one transaction, used for another.
+    await send({ type: "acquire", requestId: "x1-a/0/x2", ttlMs: 5000 });
+    const granted = await until("x2 grants x1 the lease", 5000, () =>
+      replies.find((r) => r.type === "lease" && r.reply.type === "granted"),
+    );
+    const token = granted.type === "lease" && granted.reply.type === "granted" ? granted.reply.token : 0;
+    await send(prepare("x1-b", token));
+    const other = await voteOf("x1-b");
+    expect(other.yes).toBe(false);
+    expect(other.reason).toMatch(
+      /was taken for another transaction \(request x1-a\/0\/x2\), not x1-b: a lease serves the transaction it was taken for/,
+    );
+    await send({ type: "release", token });
+    await until("x2's lease released", 5000, () => w.corridor.nodes.get("x2")?.participant.lock === null);
+
+    // No floor was raised: the operator's pushes commit, before and after x2 restarts.
+    const first = await w.push("next");
+    expect(first.outcome, first.reason ?? "").toBe("committed");
+    await w.corridor.restart("x2");
+    await until("x2 online again", 10_000, () => w.corridor.nodes.get("x2")?.mqttConnected === true);
+    const second = await w.push("shifted");
+    expect(second.outcome, second.reason ?? "").toBe("committed");
+    expect(w.corridor.stores.get("x2")?.highestToken()).toBeLessThan(Number.MAX_SAFE_INTEGER);
   }, 60_000);
 });
