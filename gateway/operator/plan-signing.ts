@@ -154,28 +154,38 @@ export function signatureFileFor(file: string): string {
   return `${file}${SIGNATURE_SUFFIX}`;
 }
 
-export function readSignatureFile(file: string): SignatureFile {
+/** A small JSON file's content, or a SigningError that says which file and what to do (`again`). */
+function readJsonFile(file: string, maxBytes: number, what: string, again: string): unknown {
   let text: string;
   try {
-    text = readRegularFile(file, MAX_SIGNATURE_FILE_BYTES).toString("utf8");
+    text = readRegularFile(file, maxBytes).toString("utf8");
   } catch (error) {
     if (error instanceof UnreadableFileError)
-      throw new SigningError(`cannot read the signature ${file}: ${error.reason}`);
+      throw new SigningError(`cannot read the ${what} ${file}: ${error.reason}`);
     throw error;
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
-    throw new SigningError(
-      `${file} is not a signature file (not JSON): sign the plan again (greenwave plan sign)`,
-    );
+    throw new SigningError(`${file} is not a signature file (not JSON): ${again}`);
   }
+}
+
+/** The first problem zod found, as a message's tail. */
+function firstIssue(error: z.ZodError): string {
+  return `${error.issues[0]?.path.join(".") ?? ""} ${error.issues[0]?.message ?? ""}`;
+}
+
+export function readSignatureFile(file: string): SignatureFile {
+  const parsed = readJsonFile(
+    file,
+    MAX_SIGNATURE_FILE_BYTES,
+    "signature",
+    "sign the plan again (greenwave plan sign)",
+  );
   const checked = signatureFileSchema.safeParse(parsed);
   if (!checked.success)
-    throw new SigningError(
-      `${file} is not a signature file: ${checked.error.issues[0]?.path.join(".") ?? ""} ${checked.error.issues[0]?.message ?? ""}`,
-    );
+    throw new SigningError(`${file} is not a signature file: ${firstIssue(checked.error)}`);
   return checked.data;
 }
 
@@ -194,29 +204,16 @@ const MAX_SIGNATURE_LIST_BYTES = 64 * 1024;
 /** The signatures of a list file (or of a single signature file); none if `file` does not exist. */
 export function readSignatureList(file: string): SignatureFile[] {
   if (!existsSync(file)) return [];
-  let text: string;
-  try {
-    text = readRegularFile(file, MAX_SIGNATURE_LIST_BYTES).toString("utf8");
-  } catch (error) {
-    if (error instanceof UnreadableFileError)
-      throw new SigningError(`cannot read the signatures ${file}: ${error.reason}`);
-    throw error;
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new SigningError(
-      `${file} is not a signature file (not JSON): sign the keyring again (greenwave keys sign)`,
-    );
-  }
+  const parsed = readJsonFile(
+    file,
+    MAX_SIGNATURE_LIST_BYTES,
+    "signatures",
+    "sign the keyring again (greenwave keys sign)",
+  );
   const single = signatureFileSchema.safeParse(parsed);
   if (single.success) return [single.data];
   const list = signatureListSchema.safeParse(parsed);
-  if (!list.success)
-    throw new SigningError(
-      `${file} is not a signature list: ${list.error.issues[0]?.path.join(".") ?? ""} ${list.error.issues[0]?.message ?? ""}`,
-    );
+  if (!list.success) throw new SigningError(`${file} is not a signature list: ${firstIssue(list.error)}`);
   return list.data.signatures;
 }
 

@@ -1,13 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
-import { startBroker } from "../../gateway/broker/broker.js";
-import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
-import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
+import { loadPlan } from "../../gateway/config/load.js";
 import { planDigest } from "../../gateway/config/plan-digest.js";
-import { type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
 import {
   type CorridorBody,
   decisionTopic,
@@ -16,9 +10,8 @@ import {
   parseCorridorMessage,
 } from "../../gateway/protocol/corridor-messages.js";
 import { PROTOCOL_VERSION, TOPIC_ROOT } from "../../gateway/protocol/topics.js";
-import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
-import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
-import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { Cleanups, pushRig, TEST_CORRIDOR } from "../support/push-rig.js";
 
 /**
  * Forged and replayed decisions over the real embedded broker (aedes on loopback, with users and the
@@ -29,99 +22,11 @@ import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corrid
  * participant, by lying that they never voted. The gateway stays in doubt through all of it; only its
  * coordinator's decision ends the doubt, the same everywhere: no split.
  */
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-const FAST = { requestTimeoutMs: 1000, voteTimeoutMs: 2000, maxAcquireAttempts: 3, resendMs: 300 };
-const PASSWORD = "decisions that prove their origin";
-const CORRIDOR = "test-corridor";
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function world() {
-  const fixture = writeCorridorFixture(4);
-  cleanups.push(() => rmSync(fixture.dir, { recursive: true, force: true }));
-  const hash = await hashPassword(PASSWORD);
-  const users = new Map<string, BrokerUser>([
-    ["alice", { passwordHash: hash, principal: { role: "operator", username: "alice" } }],
-    ["watcher", { passwordHash: hash, principal: { role: "operator", username: "watcher" } }],
-    ...fixture.ids.map((id): [string, BrokerUser] => [
-      `gw-${id}`,
-      {
-        passwordHash: hash,
-        principal: { role: "gateway", username: `gw-${id}`, corridor: CORRIDOR, intersection: id },
-      },
-    ]),
-  ]);
-  const broker = await startBroker({ host: "127.0.0.1", port: 0, users });
-  cleanups.push(() => broker.close());
-  const corridor = await startCorridorNodes(broker.url, {
-    corridorFile: fixture.corridor,
-    credentials: (id) => ({ username: `gw-${id}`, password: PASSWORD }),
-  });
-  cleanups.push(() => corridor.stop());
-  await until("every gateway online", 10_000, () =>
-    [...corridor.nodes.values()].every((node) => node.mqttConnected),
-  );
-  const coordinatorDir = tempDir("greenwave-coordinator-");
-  const push = async (name: string, options: Partial<PushOptions> = {}) => {
-    const store = CoordinatorStore.open(coordinatorDir);
-    try {
-      return await pushPlan({
-        url: broker.url,
-        username: "alice",
-        password: PASSWORD,
-        name: "alice",
-        corridor: loadCorridor(fixture.corridor),
-        plan: loadPlan(join(fixture.plans, `${name}.yaml`)),
-        atWallMs: null,
-        leadMs: 3000,
-        store,
-        ackTimeoutMs: 3000,
-        config: FAST,
-        ...options,
-      });
-    } finally {
-      store.close();
-    }
-  };
-  const recover = async () => {
-    const store = CoordinatorStore.open(coordinatorDir);
-    try {
-      return await recoverLog({
-        url: broker.url,
-        username: "alice",
-        password: PASSWORD,
-        name: "alice",
-        corridor: loadCorridor(fixture.corridor),
-        store,
-        ackTimeoutMs: 1000,
-        answerForMs: 8000,
-        config: FAST,
-      });
-    } finally {
-      store.close();
-    }
-  };
-  const login = async (username: string) => {
-    const client = await mqtt.connectAsync(broker.url, {
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      clientId: `${username}-${Math.random().toString(36).slice(2)}`,
-      username,
-      password: PASSWORD,
-    });
-    cleanups.push(() => client.endAsync(true));
-    return client;
-  };
-  return { fixture, broker, corridor, push, recover, login };
-}
+const CORRIDOR = TEST_CORRIDOR;
+const world = () => pushRig(cleanups);
 
 describe("decisions bound to their coordinator, over the embedded broker with 4 gateways", () => {
   it("a gateway's stolen credentials cannot decide another's transaction: forged, replayed and relayed decisions and records leave it in doubt; its coordinator's decision ends it everywhere", async () => {

@@ -1,15 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startBroker } from "../../gateway/broker/broker.js";
-import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
 import { OperatorError } from "../../gateway/operator/operator-client.js";
-import { cancelChange, type PushOptions, pushPlan, recoverLog } from "../../gateway/operator/plan-push.js";
-import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
+import { cancelChange, type PushOptions } from "../../gateway/operator/plan-push.js";
 import { type CorridorSettings, DEFAULT_CORRIDOR_SETTINGS } from "../../gateway/node/corridor-participant.js";
-import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
-import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { Cleanups, pushRig } from "../support/push-rig.js";
 
 /**
  * `plan cancel` over the embedded broker and four real gateways on their SQLite stores (issue 20, item
@@ -18,82 +12,24 @@ import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corrid
  * restart does not bring it back, and the corridor takes a change again. A cancel of a change too close
  * to its instant, of one already cancelled, of an aborted or an unknown transaction is refused, saying why.
  */
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-const FAST = { requestTimeoutMs: 1000, voteTimeoutMs: 2000, maxAcquireAttempts: 3, resendMs: 300 };
 const MINUTE = 60_000;
 
+/** The rig's corridor on an open broker, with alice's cancel and each gateway's waiting changes. */
 async function world(settings?: CorridorSettings) {
-  const fixture = writeCorridorFixture(4);
-  cleanups.push(() => rmSync(fixture.dir, { recursive: true, force: true }));
-  const broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
-  cleanups.push(() => broker.close());
-  const corridor = await startCorridorNodes(broker.url, {
-    corridorFile: fixture.corridor,
+  const rig = await pushRig(cleanups, {
+    secured: false,
     ...(settings ? { corridorSettings: () => settings } : {}),
   });
-  cleanups.push(() => corridor.stop());
-  await until("every gateway online", 10_000, () =>
-    [...corridor.nodes.values()].every((node) => node.mqttConnected),
-  );
-  const coordinatorDir = mkdtempSync(join(tmpdir(), "greenwave-cancel-coordinator-"));
-  cleanups.push(() => rmSync(coordinatorDir, { recursive: true, force: true }));
-  const loaded = loadCorridor(fixture.corridor);
-  const withStore = async <T>(work: (store: CoordinatorStore) => Promise<T>): Promise<T> => {
-    const store = CoordinatorStore.open(coordinatorDir);
-    try {
-      return await work(store);
-    } finally {
-      store.close();
-    }
-  };
-  const push = (name: string, options: Partial<PushOptions> = {}) =>
-    withStore((store) =>
-      pushPlan({
-        url: broker.url,
-        name: "alice",
-        corridor: loaded,
-        plan: loadPlan(join(fixture.plans, `${name}.yaml`)),
-        atWallMs: null,
-        leadMs: 3000,
-        store,
-        ackTimeoutMs: 3000,
-        config: FAST,
-        ...options,
-      }),
-    );
   const cancel = (target: string, options: Partial<PushOptions> = {}) =>
-    withStore((store) =>
-      cancelChange({
-        ...options,
-        url: broker.url,
-        name: "alice",
-        corridor: loaded,
-        target,
-        store,
-        ackTimeoutMs: 3000,
-        config: FAST,
-        recordTimeoutMs: 1000,
-      }),
+    rig.withCoordinator((store) =>
+      cancelChange({ ...options, ...rig.alice, target, store, recordTimeoutMs: 1000 }),
     );
   const waiting = () =>
-    [...corridor.nodes.values()].map((n) => n.runner.controller.seq.pending.map((p) => p.txnId));
-  const recover = () =>
-    withStore((store) =>
-      recoverLog({
-        url: broker.url,
-        name: "alice",
-        corridor: loaded,
-        store,
-        ackTimeoutMs: 1000,
-        answerForMs: 8000,
-        config: FAST,
-      }),
-    );
-  return { corridor, push, cancel, recover, waiting };
+    [...rig.corridor.nodes.values()].map((n) => n.runner.controller.seq.pending.map((p) => p.txnId));
+  return { ...rig, cancel, waiting };
 }
 
 describe("plan cancel over the embedded broker, 4 gateways", () => {

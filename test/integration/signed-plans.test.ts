@@ -1,13 +1,9 @@
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
-import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { startBroker } from "../../gateway/broker/broker.js";
-import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
 import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
 import { planDigest } from "../../gateway/config/plan-digest.js";
-import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
 import type { SignedSubject, WireSignature } from "../../gateway/core/corridor/plan-signature.js";
 import { DEFAULT_CORRIDOR_SETTINGS } from "../../gateway/node/corridor-participant.js";
 import {
@@ -16,16 +12,15 @@ import {
   revokeKey,
   signSubject,
 } from "../../gateway/operator/plan-signing.js";
-import { type PushOptions, pushPlan, pushSchedule } from "../../gateway/operator/plan-push.js";
+import { pushSchedule } from "../../gateway/operator/plan-push.js";
 import { OperatorClient } from "../../gateway/operator/operator-client.js";
 import { loadSchedule } from "../../gateway/config/load-schedule.js";
 import { scheduleSubject } from "../../gateway/cli/keys-command.js";
-import { inboxFilter, parseCorridorMessage } from "../../gateway/protocol/corridor-messages.js";
-import { CoordinatorHost, coordinatePush } from "../../gateway/shell/corridor/coordinator-host.js";
+import { coordinatePush } from "../../gateway/shell/corridor/coordinator-host.js";
 import { PlanTrust } from "../../gateway/shell/corridor/plan-trust.js";
 import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
-import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
 import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { Cleanups, FAST, pushRig, TEST_CORRIDOR } from "../support/push-rig.js";
 
 /**
  * Signed plans over the real embedded broker (aedes on loopback, with users and the ACL) and four real
@@ -34,109 +29,31 @@ import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corrid
  * gateway's own credentials coordinating an unsigned plan are all refused, every gateway saying why;
  * the properly signed plan commits.
  */
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-const FAST = { requestTimeoutMs: 1000, voteTimeoutMs: 2000, maxAcquireAttempts: 3, resendMs: 300 };
-const PASSWORD = "signed plans only";
-const CORRIDOR = "test-corridor";
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const CORRIDOR = TEST_CORRIDOR;
 
 function sign(subject: SignedSubject, keyFile: string): WireSignature {
   const file = signSubject(subject, loadSigningKey(keyFile), Date.now());
   return { signer: file.signer, key: file.key, value: file.value };
 }
 
+/** The rig's corridor, every gateway trusting alice's public key (one shared directory). */
 async function world() {
-  const fixture = writeCorridorFixture(4);
-  cleanups.push(() => rmSync(fixture.dir, { recursive: true, force: true }));
-  const hash = await hashPassword(PASSWORD);
-  const users = new Map<string, BrokerUser>([
-    ["alice", { passwordHash: hash, principal: { role: "operator", username: "alice" } }],
-    ...fixture.ids.map((id): [string, BrokerUser] => [
-      `gw-${id}`,
-      {
-        passwordHash: hash,
-        principal: { role: "gateway", username: `gw-${id}`, corridor: CORRIDOR, intersection: id },
-      },
-    ]),
-  ]);
-  const broker = await startBroker({ host: "127.0.0.1", port: 0, users });
-  cleanups.push(() => broker.close());
-  // The operator's keys, and the directory every gateway trusts: alice's public key only.
-  const own = tempDir("greenwave-signing-keys-");
-  const trusted = tempDir("greenwave-trusted-keys-");
+  const own = cleanups.tempDir("greenwave-signing-keys-");
+  const trusted = cleanups.tempDir("greenwave-trusted-keys-");
   const alice = generateSigningKey("alice", own);
   const mallory = generateSigningKey("mallory", own);
   copyFileSync(alice.publicKeyFile, join(trusted, "alice.pub"));
-  const corridor = await startCorridorNodes(broker.url, {
-    corridorFile: fixture.corridor,
-    credentials: (id) => ({ username: `gw-${id}`, password: PASSWORD }),
+  const rig = await pushRig(cleanups, {
     corridorSettings: () => ({ ...DEFAULT_CORRIDOR_SETTINGS, planTrust: new PlanTrust(trusted, CORRIDOR) }),
   });
-  cleanups.push(() => corridor.stop());
-  await until("every gateway online", 10_000, () =>
-    [...corridor.nodes.values()].every((node) => node.mqttConnected),
-  );
-  const coordinatorDir = tempDir("greenwave-coordinator-");
-  const plan = (name: string) => loadPlan(join(fixture.plans, `${name}.yaml`));
   const subject = (name: string): SignedSubject => {
-    const raw = plan(name).raw;
+    const raw = rig.plan(name).raw;
     return { corridor: CORRIDOR, kind: "plan", id: raw.id, version: raw.version, digest: planDigest(raw) };
   };
-  const push = async (name: string, options: Partial<PushOptions> = {}) => {
-    const store = CoordinatorStore.open(coordinatorDir);
-    try {
-      return await pushPlan({
-        url: broker.url,
-        username: "alice",
-        password: PASSWORD,
-        name: "alice",
-        corridor: loadCorridor(fixture.corridor),
-        plan: plan(name),
-        atWallMs: null,
-        leadMs: 3000,
-        store,
-        ackTimeoutMs: 3000,
-        config: FAST,
-        ...options,
-      });
-    } finally {
-      store.close();
-    }
-  };
-  return { fixture, broker, corridor, trusted, alice, mallory, plan, subject, push };
-}
-
-/**
- * Aborted, and every gateway voted no saying why: the coordinator stops at the first no, so the others'
- * votes are read from each gateway's audit trail (`txn-vote-no`, with the reason).
- */
-async function refusedEverywhere(
-  w: Awaited<ReturnType<typeof world>>,
-  result: { txnId: string; outcome: string; reason: string | null },
-  reason: RegExp,
-): Promise<void> {
-  expect(result.outcome).toBe("aborted");
-  expect(result.reason).toMatch(/ voted no: /);
-  expect(result.reason?.replace(/^\S+ voted no: /, "")).toMatch(reason);
-  const refusals = () =>
-    [...w.corridor.stores.values()].map(
-      (store) =>
-        store.events(0, 10_000).find((e) => e.type === "txn-vote-no" && e.detail.txnId === result.txnId)
-          ?.detail.reason,
-    );
-  await until("every gateway's no vote in its audit trail", 5000, () =>
-    refusals().every((r) => r !== undefined),
-  );
-  for (const r of refusals()) expect(String(r)).toMatch(reason);
+  return { ...rig, trusted, alice, mallory, subject };
 }
 
 describe("signed plans over the embedded broker, 4 gateways with trusted keys", () => {
@@ -145,18 +62,17 @@ describe("signed plans over the embedded broker, 4 gateways with trusted keys", 
     const pending = () => [...w.corridor.nodes.values()].map((n) => n.runner.controller.seq.pending.length);
 
     const unsigned = await w.push("next");
-    await refusedEverywhere(
-      w,
+    await w.refusedEverywhere(
       unsigned,
       /^plan next version 1 is not signed, and this gateway takes only changes signed by a trusted key .*: sign it \(greenwave plan sign FILE --key KEY\)/,
     );
 
     const untrusted = await w.push("next", { signature: sign(w.subject("next"), w.mallory.privateKeyFile) });
-    await refusedEverywhere(w, untrusted, /signed by mallory .* a key this gateway does not trust/);
+    await w.refusedEverywhere(untrusted, /signed by mallory .* a key this gateway does not trust/);
 
     // alice's real signature of another plan (same corridor, same version), sent with this one.
     const moved = await w.push("next", { signature: sign(w.subject("shifted"), w.alice.privateKeyFile) });
-    await refusedEverywhere(w, moved, /signature by alice .* does not verify for plan next version 1/);
+    await w.refusedEverywhere(moved, /signature by alice .* does not verify for plan next version 1/);
     expect(pending()).toEqual([0, 0, 0, 0]);
 
     const signed = await w.push("next", { signature: sign(w.subject("next"), w.alice.privateKeyFile) });
@@ -169,37 +85,14 @@ describe("signed plans over the embedded broker, 4 gateways with trusted keys", 
     const revoked = await w.push("shifted", {
       signature: sign(w.subject("shifted"), w.alice.privateKeyFile),
     });
-    await refusedEverywhere(w, revoked, /signed by alice .* revoked here \(alice\)/);
+    await w.refusedEverywhere(revoked, /signed by alice .* revoked here \(alice\)/);
   }, 60_000);
 
   it("a gateway's own credentials coordinating an unsigned plan get no from every other gateway", async () => {
     const w = await world();
     // x1's credentials, as a stolen gateway credential would use them: x1 coordinates (on the wire as
     // x1, which the ACL allows it), leases granted, PREPARE with an unsigned plan.
-    const client = await mqtt.connectAsync(w.broker.url, {
-      protocolVersion: 4,
-      reconnectPeriod: 0,
-      clientId: "stolen-x1",
-      username: "gw-x1",
-      password: PASSWORD,
-    });
-    cleanups.push(() => client.endAsync(true));
-    const store = CoordinatorStore.open(tempDir("greenwave-stolen-"));
-    cleanups.push(() => store.close());
-    const host = new CoordinatorHost(
-      "x1",
-      CORRIDOR,
-      { ...DEFAULT_COORDINATOR_CONFIG, ...FAST },
-      store,
-      (topic, payload) => client.publish(topic, payload, { qos: 1 }),
-    );
-    client.on("message", (topic, payload) => {
-      const parsed = parseCorridorMessage(topic, payload);
-      if (parsed.ok) host.receive(parsed.envelope, true);
-    });
-    await client.subscribeAsync(inboxFilter(CORRIDOR, "x1"), { qos: 1 });
-    const timer = setInterval(() => host.tick(), 50);
-    cleanups.push(() => clearInterval(timer));
+    const host = await w.stolenCoordinator("x1");
     const raw = w.plan("next").raw;
     const result = await coordinatePush(host, {
       name: "x1",
@@ -209,7 +102,7 @@ describe("signed plans over the embedded broker, 4 gateways with trusted keys", 
       leadMs: 3000,
       ackTimeoutMs: 2000,
     });
-    await refusedEverywhere(w, result, /is not signed/);
+    await w.refusedEverywhere(result, /is not signed/);
     expect([...w.corridor.nodes.values()].map((n) => n.runner.controller.seq.pending.length)).toEqual([
       0, 0, 0, 0,
     ]);
@@ -217,9 +110,9 @@ describe("signed plans over the embedded broker, 4 gateways with trusted keys", 
 
   it("the example corridor: a schedule (with its plans) is signed like a plan, and plan push --via sends the signature on", async () => {
     const broker = await startBroker({ host: "127.0.0.1", port: 0, users: null });
-    cleanups.push(() => broker.close());
-    const own = tempDir("greenwave-signing-keys-");
-    const trusted = tempDir("greenwave-trusted-keys-");
+    cleanups.defer(() => broker.close());
+    const own = cleanups.tempDir("greenwave-signing-keys-");
+    const trusted = cleanups.tempDir("greenwave-trusted-keys-");
     const alice = generateSigningKey("alice", own);
     copyFileSync(alice.publicKeyFile, join(trusted, "alice.pub"));
     const corridor = await startCorridorNodes(broker.url, {
@@ -228,14 +121,14 @@ describe("signed plans over the embedded broker, 4 gateways with trusted keys", 
         planTrust: new PlanTrust(trusted, "main-street"),
       }),
     });
-    cleanups.push(() => corridor.stop());
+    cleanups.defer(() => corridor.stop());
     await until("every gateway online", 10_000, () =>
       [...corridor.nodes.values()].every((n) => n.mqttConnected),
     );
     const loaded = loadCorridor("config/corridor.yaml");
     const scheduleFile = "config/schedules/main-street.yaml";
-    const store = CoordinatorStore.open(tempDir("greenwave-coordinator-"));
-    cleanups.push(() => store.close());
+    const store = CoordinatorStore.open(cleanups.tempDir("greenwave-coordinator-"));
+    cleanups.defer(() => store.close());
     const pushIt = (signature?: WireSignature) =>
       pushSchedule({
         url: broker.url,
@@ -264,7 +157,7 @@ describe("signed plans over the embedded broker, 4 gateways with trusted keys", 
 
     // plan push --via: the plan-push command carries the signature; elm coordinates and sends it on.
     const op = await OperatorClient.connect({ url: broker.url, timeoutMs: 5000 });
-    cleanups.push(() => op.close());
+    cleanups.defer(() => op.close());
     const planFile = loadPlan("config/plans/am-peak.yaml").raw;
     const body = { by: "alice", planFile, atWallMs: null, leadMs: 3000, ackTimeoutMs: 3000 };
     const via = async (extra: object) => {

@@ -273,13 +273,8 @@ export class ParticipantShell {
   private check(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
     if (body.plan.kind === "cancel") return this.checkCancel(body, sentAtWallMs);
     if (body.plan.kind === "keyring") return this.checkKeyring(body, sentAtWallMs);
-    const { settings, host, planCheck, clock, disk } = this.ports;
-    const timing = checkPrepareTiming(settings, {
-      ownClockErrorMs: settings.clockErrorMs(),
-      sentAtWallMs,
-      nowWallMs: clock.now().wallMs,
-      activationWallMs: body.activationWallMs,
-    });
+    const { settings, host, planCheck, disk } = this.ports;
+    const timing = this.timing(sentAtWallMs, body.activationWallMs);
     if (!timing.ok) return timing;
     const refusal = host.planRefusal(body.activationWallMs);
     if (refusal !== null) return { ok: false, reason: refusal };
@@ -332,18 +327,13 @@ export class ParticipantShell {
    * activation is held to. No plan, no signature of content: a cancel brings nothing new to run.
    */
   private checkCancel(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
-    const { settings, clock, disk, me } = this.ports;
+    const { disk, me } = this.ports;
     const target = body.cancels ?? "";
     if (target === "") return { ok: false, reason: "a cancel that names no transaction to cancel" };
     const stored = disk.transactionRecord(target);
     const refusal = cancelRefusal(target, stored, me);
     if (refusal !== null || stored === null) return { ok: false, reason: refusal ?? "" };
-    const timing = checkPrepareTiming(settings, {
-      ownClockErrorMs: settings.clockErrorMs(),
-      sentAtWallMs,
-      nowWallMs: clock.now().wallMs,
-      activationWallMs: stored.activationWallMs,
-    });
+    const timing = this.timing(sentAtWallMs, stored.activationWallMs);
     if (!timing.ok)
       return {
         ok: false,
@@ -358,13 +348,8 @@ export class ParticipantShell {
    * It waits for no cycle boundary: it is the trust from the commit on.
    */
   private checkKeyring(body: PrepareBody, sentAtWallMs: number): PrepareVerdict {
-    const { settings, clock, disk } = this.ports;
-    const timing = checkPrepareTiming(settings, {
-      ownClockErrorMs: settings.clockErrorMs(),
-      sentAtWallMs,
-      nowWallMs: clock.now().wallMs,
-      activationWallMs: body.activationWallMs,
-    });
+    const { settings, disk } = this.ports;
+    const timing = this.timing(sentAtWallMs, body.activationWallMs);
     if (!timing.ok) return timing;
     if (!settings.planTrust)
       return {
@@ -387,6 +372,17 @@ export class ParticipantShell {
       };
     this.plans.set(body.txnId, verdict.keyring);
     return { ok: true };
+  }
+
+  /** The timing rule every PREPARE is held to (prepare-check.ts), against this gateway's own clock. */
+  private timing(sentAtWallMs: number, activationWallMs: number): PrepareVerdict {
+    const { settings, clock } = this.ports;
+    return checkPrepareTiming(settings, {
+      ownClockErrorMs: settings.clockErrorMs(),
+      sentAtWallMs,
+      nowWallMs: clock.now().wallMs,
+      activationWallMs,
+    });
   }
 
   private authorityStep(event: LeaseAuthorityEvent): void {
