@@ -1,3 +1,4 @@
+import { setupInForce } from "./config-reload.js";
 import type { Status } from "../protocol/messages.js";
 import type { ClockSyncReading } from "../shell/clock-sync.js";
 import { shortDigest } from "../core/corridor/plan-identity.js";
@@ -55,7 +56,8 @@ export class StatusReporter {
       v: PROTOCOL_VERSION,
       corridor: ids.corridor,
       intersection: ids.intersection,
-      name: setup.intersection.raw.name,
+      // After a SIGHUP reload, the reloaded file's: a name runs no lamp, so it waits for no boundary.
+      name: setupInForce(setup).intersection.raw.name,
       position: this.position,
       mode: runner.mode,
       plan: {

@@ -169,6 +169,18 @@ describe("SIGHUP reload of the intersection file, on a running gateway node", ()
     );
   });
 
+  it("takes a new name into the status at once (a name runs no lamp)", async () => {
+    const { node, reload, edit } = await startNode();
+    expect(node.status().name).toBe("Test St & Fast Ave");
+    edit((t) => t.replace("name: Test St & Fast Ave", "name: Test St & First Ave"));
+    const outcome = reload.reload();
+    expect(outcome.outcome).toBe("reloaded");
+    expect(outcome.outcome === "reloaded" ? outcome.changes : []).toContain(
+      'name: "Test St & Fast Ave" → "Test St & First Ave"',
+    );
+    expect(node.status().name).toBe("Test St & First Ave");
+  });
+
   it("a reload dropped before its boundary (replaced by another change for the same instant) is undone and said", async () => {
     const { node, reload, edit, lines, audits, setup } = await startNode();
     const plan = node.runner.controller.seq.plan;
