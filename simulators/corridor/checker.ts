@@ -86,6 +86,8 @@ export class InvariantChecker {
   private readonly tokenFloor = new Map<string, number>();
   private readonly lastGrant = new Map<string, string>();
   readonly txns = new Map<string, TxnFacts>();
+  /** The committed cancels, by the transaction each takes back (`cancelOf`). */
+  private readonly committedCancels = new Map<string, TxnFacts>();
   private seq = 0;
   /** Largest lateness at which a cycle boundary may still fall after the instant it was planned for. */
   private readonly boundarySlackMs: number;
@@ -200,9 +202,7 @@ export class InvariantChecker {
 
   /** A committed cancel of this change, if any. */
   private cancelOf(facts: TxnFacts): TxnFacts | null {
-    for (const other of this.txns.values())
-      if (other.decision === "committed" && cancelTarget(other.plan.planId) === facts.txnId) return other;
-    return null;
+    return this.committedCancels.get(facts.txnId) ?? null;
   }
 
   private facts(txnId: string): TxnFacts {
@@ -247,6 +247,8 @@ export class InvariantChecker {
     facts.decision = outcome;
     facts.decidedSeq = ++this.seq;
     if (outcome !== "committed") return;
+    const target = cancelTarget(facts.plan.planId);
+    if (target !== null && !this.committedCancels.has(target)) this.committedCancels.set(target, facts);
     for (const id of facts.participants) {
       if (facts.abortedAt.has(id)) this.fail("atomicity", `${txnId} committed, but ${id} had aborted it`);
       for (const other of this.txns.values()) {
