@@ -140,6 +140,8 @@ export function registerTrustCommand(keys: Command): void {
       trust.useKeyring(() => stored);
       const state = trust.state();
       const keyring = trust.keyringInForce();
+      // A gateway that trusts nothing refuses every change: not a state to report with exit 0.
+      if (state.kind === "unreadable") process.exitCode = 1;
       if (flags.json) {
         process.stdout.write(
           `${JSON.stringify({ intersection: flags.intersection, trust: state, keyring: typeof keyring === "string" ? { error: keyring } : keyring }, null, 2)}\n`,

@@ -50,6 +50,16 @@ export const leaseReplySchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("unavailable"), reason: z.string().max(500) }),
 ]);
 
+/** A no vote's reason on the wire: longer, the vote would be dropped as invalid and its reason lost. */
+export const MAX_VOTE_REASON_CHARS = 1000;
+
+/** A reason cut to what a vote carries, saying that it was cut. */
+export function voteReason(reason: string | null): string | null {
+  if (reason === null || reason.length <= MAX_VOTE_REASON_CHARS) return reason;
+  const tail = "… (cut: the gateway's audit trail has it whole)";
+  return `${reason.slice(0, MAX_VOTE_REASON_CHARS - tail.length)}${tail}`;
+}
+
 export const corridorBodySchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("acquire"),
@@ -114,7 +124,7 @@ export const corridorBodySchema = z.discriminatedUnion("type", [
     type: z.literal("vote"),
     txnId,
     yes: z.boolean(),
-    reason: z.string().max(1000).nullable(),
+    reason: z.string().max(MAX_VOTE_REASON_CHARS).nullable(),
   }),
   z.strictObject({
     type: z.literal("decision"),

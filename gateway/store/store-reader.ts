@@ -4,6 +4,7 @@ import Database from "better-sqlite3";
 import { type AuditPage, type AuditPageRequest, readAuditPage } from "./audit-page.js";
 import { type HiResQuery, readHiRes, type StoredHiResEvent } from "./hires-records.js";
 import { StoreError } from "./errors.js";
+import { storedKeyringBody } from "./txn-records.js";
 import { handBackToOwner } from "./ownership.js";
 
 /**
@@ -72,7 +73,7 @@ export class StoreReader {
       if ((this.db.pragma("user_version", { simple: true }) as number) < 11) return null;
       const row = this.db.prepare("SELECT body FROM keyring WHERE id = 1").get() as
         { body: string } | undefined;
-      return row ? (JSON.parse(row.body) as unknown) : null;
+      return row ? storedKeyringBody(row.body) : null;
     } catch (error) {
       throw new StoreError(`cannot read the keyring of ${this.file}: ${(error as Error).message}`);
     }

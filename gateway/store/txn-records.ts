@@ -95,7 +95,9 @@ export function writeOutcome(
           txnId,
           target,
         );
-      // A committed keyring is the trust from this write on (core/corridor/keyring.ts); never an older one.
+      // A committed keyring is the trust from this write on (core/corridor/keyring.ts): never an older
+      // one; the same version again replaces a row only if it differs (a damaged row, pushed again —
+      // participants take no other content under the version in force).
       if (isKeyringKey(planId)) adoptKeyring(q, txnId, atWallMs);
     }
   } else
@@ -111,20 +113,38 @@ function adoptKeyring(q: SqlAccess, txnId: string, atWallMs: number): void {
     )
     .get(txnId) as { body: string; version: number } | undefined;
   invariant(row !== undefined, () => `keyring of committed transaction ${txnId} missing from the plans`);
-  const digest = (JSON.parse(row.body) as { digest?: unknown }).digest;
+  const digest = (storedKeyringBody(row.body) as { digest?: unknown }).digest;
   invariant(typeof digest === "string", () => `keyring of transaction ${txnId} has no digest`);
   q.statement(
     `INSERT INTO keyring (id, version, digest, body, txn_id, adopted_at_ms) VALUES (1, ?, ?, ?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET version = excluded.version, digest = excluded.digest, body = excluded.body,
        txn_id = excluded.txn_id, adopted_at_ms = excluded.adopted_at_ms
-     WHERE excluded.version > keyring.version`,
+     WHERE excluded.version > keyring.version
+        OR (excluded.version = keyring.version AND excluded.body <> keyring.body)`,
   ).run(row.version, digest, row.body, txnId, atWallMs);
 }
 
 /** The keyring in force (its compiled form, as stored), or null: none committed here. */
 export function readKeyring(q: SqlAccess): unknown {
   const row = q.statement("SELECT body FROM keyring WHERE id = 1").get() as { body: string } | undefined;
-  return row ? (JSON.parse(row.body) as unknown) : null;
+  return row ? storedKeyringBody(row.body) : null;
+}
+
+/**
+ * A stored keyring's body as read: the object, or — for a row that is not one (truncated, garbled) —
+ * `{ damaged: why }`, which no keyring check takes: a damaged keyring must trust nothing, never read as
+ * "none committed" (which would give back what it revoked), and never stop a gateway from starting.
+ */
+export function storedKeyringBody(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { damaged: `not JSON (${text.length} characters: truncated?)` };
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value
+    : { damaged: `not a keyring but ${JSON.stringify(value)?.slice(0, 40) ?? "nothing"}` };
 }
 
 /**

@@ -105,7 +105,7 @@ export type DirectoryTrust =
       readonly kind: "read";
       readonly dir: string;
       readonly keys: readonly { readonly name: string; readonly fingerprint: string }[];
-      readonly revocations: readonly { readonly fingerprint: string }[];
+      readonly revocations: readonly { readonly fingerprint: string; readonly name?: string }[];
     };
 
 /**
@@ -132,6 +132,16 @@ export function mergeTrust(directory: DirectoryTrust, keyring: CompiledKeyring |
       if (seen.has(k.fingerprint)) continue;
       seen.add(k.fingerprint);
       keys.push({ name: k.name, fingerprint: k.fingerprint, revoked: revoked.has(k.fingerprint), source });
+    }
+  // A key revoked but listed nowhere is still named, so that what it signed is refused as revoked.
+  for (const [source, list] of [
+    ["directory", dirRevocations],
+    ["keyring", keyring?.revoked ?? []],
+  ] as const)
+    for (const r of list) {
+      if (seen.has(r.fingerprint)) continue;
+      seen.add(r.fingerprint);
+      keys.push({ name: r.name ?? "?", fingerprint: r.fingerprint, revoked: true, source });
     }
   return {
     kind: "keys",
@@ -193,5 +203,7 @@ export function keyringRefusal(
   }
   const threshold = trust.threshold ?? 1;
   if (counted.size >= threshold) return null;
-  return `${what} needs the signatures of ${threshold} distinct key${threshold === 1 ? "" : "s"} trusted here and has ${counted.size}${refused.length > 0 ? ` (${refused.join("; ")})` : ""}: sign it with trusted keys (greenwave keys sign KEYRING --key KEY)`;
+  // The first few refusals say enough; sixteen would not fit a vote.
+  const shown = refused.length > 3 ? [...refused.slice(0, 3), `${refused.length - 3} more`] : refused;
+  return `${what} needs the signatures of ${threshold} distinct key${threshold === 1 ? "" : "s"} trusted here and has ${counted.size}${shown.length > 0 ? ` (${shown.join("; ")})` : ""}: sign it with trusted keys (greenwave keys sign KEYRING --key KEY)`;
 }

@@ -34,7 +34,7 @@ import {
 } from "../../core/schedule/committed-change.js";
 import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
 import { type CompiledKeyring, isKeyringKey, KEYRING_KEY } from "../../core/corridor/keyring.js";
-import type { CorridorEnvelope } from "../../protocol/corridor-messages.js";
+import { type CorridorEnvelope, voteReason } from "../../protocol/corridor-messages.js";
 import { gatewayInbound } from "../../protocol/gateway-inbox.js";
 import { checkDecision } from "./decision-keys.js";
 import type { Clock } from "../clock.js";
@@ -457,7 +457,7 @@ export class ParticipantShell {
           type: "vote",
           txnId: effect.txnId,
           yes: effect.yes,
-          reason: effect.reason,
+          reason: voteReason(effect.reason),
         });
       case "ack":
         return network.send(effect.to, { type: "ack", txnId: effect.txnId, outcome: effect.outcome });

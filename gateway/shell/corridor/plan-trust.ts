@@ -219,6 +219,8 @@ export class PlanTrust {
   keyringInForce(): CompiledKeyring | string | null {
     const stored = this.keyringSource();
     if (stored === null || stored === undefined) return null;
+    const damaged = (stored as { damaged?: unknown }).damaged;
+    if (typeof damaged === "string") return `the stored keyring is damaged (${damaged})`;
     const digest = (stored as { digest?: unknown }).digest;
     // Compiled again whenever the stored text changes (a few keys: well under a millisecond).
     const text = JSON.stringify(stored);
@@ -284,8 +286,12 @@ export class PlanTrust {
           .join("; ")}`,
       };
     const directory = this.directory();
+    // A damaged keyring in force is replaced by pushing one again, signed by keys the directory trusts
+    // (the root of trust put on by hand): it would trust nothing otherwise, and take nothing.
+    const trust =
+      typeof this.keyringInForce() === "string" ? mergeTrust(directory, null) : this.trustWith(directory);
     const refusal = keyringRefusal(
-      this.trustWith(directory),
+      trust,
       compiled.value,
       usableKeysAfter(directory, compiled.value),
       known,
