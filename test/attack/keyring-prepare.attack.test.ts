@@ -1,26 +1,17 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
-import { startBroker } from "../../gateway/broker/broker.js";
-import { type BrokerUser, hashPassword } from "../../gateway/broker/users.js";
-import { loadCorridor, loadPlan } from "../../gateway/config/load.js";
-import { planDigest } from "../../gateway/config/plan-digest.js";
+import { loadKeyring } from "../../gateway/operator/keyring-file.js";
 import { DEFAULT_COORDINATOR_CONFIG } from "../../gateway/core/corridor/coordinator.js";
-import { keyringSubject } from "../../gateway/core/corridor/keyring.js";
 import type { WireSignature } from "../../gateway/core/corridor/plan-signature.js";
-import { DEFAULT_CORRIDOR_SETTINGS } from "../../gateway/node/corridor-participant.js";
-import { type LoadedKeyring, loadKeyring } from "../../gateway/operator/keyring-file.js";
-import { generateSigningKey, loadSigningKey, signSubject } from "../../gateway/operator/plan-signing.js";
-import { pushKeyring, pushPlan } from "../../gateway/operator/plan-push.js";
+import { generateSigningKey } from "../../gateway/operator/plan-signing.js";
 import { inboxFilter, parseCorridorMessage } from "../../gateway/protocol/corridor-messages.js";
 import { CoordinatorHost, coordinatePush } from "../../gateway/shell/corridor/coordinator-host.js";
-import { PlanTrust } from "../../gateway/shell/corridor/plan-trust.js";
 import { CoordinatorStore } from "../../gateway/store/coordinator-store.js";
-import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
-import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { keyringRig } from "../support/keyring-rig.js";
+import { Cleanups, FAST, TEST_CORRIDOR } from "../support/push-rig.js";
 
 /**
  * The corridor's keyring (core/corridor/keyring.ts) attacked by a hostile insider holding a gateway's
@@ -31,166 +22,17 @@ import { startCorridorNodes, until } from "../../simulators/fixtures/mqtt-corrid
  * takes, the largest threshold), and a committed keyring's PREPARE captured in x1's own inbox and
  * replayed once a newer keyring is in force.
  */
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
-const FAST = { requestTimeoutMs: 1000, voteTimeoutMs: 2000, maxAcquireAttempts: 3, resendMs: 300 };
-const PASSWORD = "rotate the keys";
-const CORRIDOR = "test-corridor";
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-const NAMES = ["alice", "bob", "carol", "dave", "mallory"] as const;
-type Name = (typeof NAMES)[number];
+const CORRIDOR = TEST_CORRIDOR;
 
 async function world() {
-  const fixture = writeCorridorFixture(4);
-  cleanups.push(() => rmSync(fixture.dir, { recursive: true, force: true }));
-  const hash = await hashPassword(PASSWORD);
-  const users = new Map<string, BrokerUser>([
-    ["alice", { passwordHash: hash, principal: { role: "operator", username: "alice" } }],
-    ...fixture.ids.map((id): [string, BrokerUser] => [
-      `gw-${id}`,
-      {
-        passwordHash: hash,
-        principal: { role: "gateway", username: `gw-${id}`, corridor: CORRIDOR, intersection: id },
-      },
-    ]),
-  ]);
-  const broker = await startBroker({ host: "127.0.0.1", port: 0, users });
-  cleanups.push(() => broker.close());
-  const own = tempDir("greenwave-attack-signing-keys-");
-  const trusted = tempDir("greenwave-attack-trusted-keys-");
-  const keys = Object.fromEntries(NAMES.map((name) => [name, generateSigningKey(name, own)])) as Record<
-    Name,
-    ReturnType<typeof generateSigningKey>
-  >;
-  copyFileSync(keys.alice.publicKeyFile, join(trusted, "alice.pub"));
-  const corridor = await startCorridorNodes(broker.url, {
-    corridorFile: fixture.corridor,
-    credentials: (id) => ({ username: `gw-${id}`, password: PASSWORD }),
-    corridorSettings: () => ({ ...DEFAULT_CORRIDOR_SETTINGS, planTrust: new PlanTrust(trusted, CORRIDOR) }),
-  });
-  cleanups.push(() => corridor.stop());
-  await until("every gateway online", 10_000, () =>
-    [...corridor.nodes.values()].every((node) => node.mqttConnected),
-  );
-  const coordinatorDir = tempDir("greenwave-attack-coordinator-");
-  const keyringDir = tempDir("greenwave-attack-keyrings-");
-  const pemOf = (file: string) => readFileSync(file, "utf8");
-
-  /** A keyring file: these keys trusted (by name, PEM from their .pub), these revoked, this threshold. */
-  const keyring = (
-    version: number,
-    trust: { name: string; publicKeyFile: string }[],
-    revoke: { name: string; fingerprint: string }[] = [],
-    threshold = 1,
-  ): LoadedKeyring => {
-    const file = join(keyringDir, `keyring-${randomBytes(4).toString("hex")}.yaml`);
-    const indent = (text: string) =>
-      text
-        .trim()
-        .split("\n")
-        .map((line) => `      ${line}`)
-        .join("\n");
-    writeFileSync(
-      file,
-      [
-        "kind: keyring",
-        `corridor: ${CORRIDOR}`,
-        `version: ${version}`,
-        `threshold: ${threshold}`,
-        "keys:",
-        ...trust.map((k) => `  - name: ${k.name}\n    publicKey: |\n${indent(pemOf(k.publicKeyFile))}`),
-        "revoked:",
-        ...(revoke.length === 0 ? ["  []"] : []),
-        ...revoke.map((k) => `  - { fingerprint: ${k.fingerprint}, name: ${k.name} }`),
-        "",
-      ].join("\n"),
-    );
-    return loadKeyring(file, CORRIDOR);
-  };
-  const signWith = (loaded: LoadedKeyring, signers: { privateKeyFile: string }[]): WireSignature[] =>
-    signers.map((k) => {
-      const file = signSubject(keyringSubject(loaded.keyring), loadSigningKey(k.privateKeyFile), Date.now());
-      return { signer: file.signer, key: file.key, value: file.value };
-    });
-  const sign = (loaded: LoadedKeyring, ...signers: Name[]) =>
-    signWith(
-      loaded,
-      signers.map((n) => keys[n]),
-    );
-  const withCoordinator = async <T>(run: (store: CoordinatorStore) => Promise<T>): Promise<T> => {
-    const store = CoordinatorStore.open(coordinatorDir);
-    try {
-      return await run(store);
-    } finally {
-      store.close();
-    }
-  };
-  const common = {
-    url: broker.url,
-    username: "alice",
-    password: PASSWORD,
-    name: "alice",
-    atWallMs: null,
-    leadMs: 3000,
-    ackTimeoutMs: 3000,
-    config: FAST,
-  };
-  /** The operator's own push (alice, over her operator credentials). */
-  const push = (loaded: LoadedKeyring, signatures: WireSignature[]) =>
-    withCoordinator((store) =>
-      pushKeyring({
-        ...common,
-        corridor: loadCorridor(fixture.corridor),
-        keyring: loaded,
-        signatures,
-        store,
-      }),
-    );
-  const pushPlanSignedBy = (name: string, signer: { privateKeyFile: string }) => {
-    const plan = loadPlan(join(fixture.plans, `${name}.yaml`));
-    const subject = {
-      corridor: CORRIDOR,
-      kind: "plan" as const,
-      id: plan.raw.id,
-      version: plan.raw.version,
-      digest: planDigest(plan.raw),
-    };
-    const file = signSubject(subject, loadSigningKey(signer.privateKeyFile), Date.now());
-    return withCoordinator((store) =>
-      pushPlan({
-        ...common,
-        corridor: loadCorridor(fixture.corridor),
-        plan,
-        store,
-        signature: { signer: file.signer, key: file.key, value: file.value },
-      }),
-    );
-  };
-  const versionsInForce = () =>
-    fixture.ids.map(
-      (id) => (corridor.stores.get(id)?.committedKeyring() as { version?: number } | null)?.version ?? null,
-    );
-
+  const w = await keyringRig(cleanups);
   /** The insider: gw-x1's credentials, a coordinator of its own, and every PREPARE x1's inbox receives. */
-  const client = await mqtt.connectAsync(broker.url, {
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    clientId: "stolen-x1",
-    username: "gw-x1",
-    password: PASSWORD,
-  });
-  cleanups.push(() => client.endAsync(true));
-  const stolenStore = CoordinatorStore.open(tempDir("greenwave-attack-stolen-"));
-  cleanups.push(() => stolenStore.close());
+  const client = await w.login("gw-x1");
+  const stolenStore = CoordinatorStore.open(cleanups.tempDir("greenwave-attack-stolen-"));
+  cleanups.defer(() => stolenStore.close());
   const host = new CoordinatorHost(
     "x1",
     CORRIDOR,
@@ -208,7 +50,7 @@ async function world() {
   });
   await client.subscribeAsync(inboxFilter(CORRIDOR, "x1"), { qos: 1 });
   const timer = setInterval(() => host.tick(), 50);
-  cleanups.push(() => clearInterval(timer));
+  cleanups.defer(() => clearInterval(timer));
   /** A keyring PREPARE of the insider's making, sent to `participants` (x2 alone unless told). */
   const hostile = (change: {
     version: number;
@@ -219,27 +61,13 @@ async function world() {
   }) =>
     coordinatePush(host, {
       name: "x1",
-      timeReference: loadCorridor(fixture.corridor).timeReference,
+      timeReference: w.loaded.timeReference,
       change: { kind: "keyring", participants: ["x2"], ...change },
       atWallMs: null,
       leadMs: 3000,
       ackTimeoutMs: 2000,
     });
-
-  return {
-    fixture,
-    corridor,
-    keys,
-    keyring,
-    sign,
-    signWith,
-    push,
-    pushPlanSignedBy,
-    versionsInForce,
-    hostile,
-    captured,
-    own,
-  };
+  return { ...w, hostile, captured };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -403,7 +231,7 @@ describe("hostile keyring PREPAREs from a gateway's credentials, straight to ano
     const w = await world();
     // Two distinct signatures needed from here on: bob and carol trusted.
     const v2 = w.keyring(2, [w.keys.bob, w.keys.carol], [], 2);
-    const committed = await w.push(v2, w.sign(v2, "alice"));
+    const committed = await w.pushKeyring(v2, w.sign(v2, "alice"));
     expect(committed.outcome, committed.reason ?? "").toBe("committed");
     await until("every gateway took v2", 5000, () => w.versionsInForce().every((v) => v === 2));
     const before = w.versionsInForce();
@@ -467,7 +295,7 @@ describe("hostile keyring PREPAREs from a gateway's credentials, straight to ano
     // change (carol is trusted now), which is what rotating a key out needs. bob and carol sign a
     // keyring that revokes carol and trusts dave: taken, and carol's plans are refused from then on.
     const v4 = w.keyring(4, [w.keys.bob, w.keys.dave], [w.keys.carol], 2);
-    const selfRevoked = await w.push(v4, w.sign(v4, "bob", "carol"));
+    const selfRevoked = await w.pushKeyring(v4, w.sign(v4, "bob", "carol"));
     expect(selfRevoked.outcome, selfRevoked.reason ?? "").toBe("committed");
     await until("every gateway took v4", 5000, () => w.versionsInForce().every((v) => v === 4));
     const byCarol = await w.pushPlanSignedBy("next", w.keys.carol);
@@ -475,21 +303,21 @@ describe("hostile keyring PREPAREs from a gateway's credentials, straight to ano
     expect(byCarol.reason).toMatch(/signed by carol .*which is revoked here/);
     // …but a revoked key alone cannot bring its key back (its signature no longer counts).
     const back = w.keyring(5, [w.keys.bob, w.keys.carol, w.keys.dave], [], 2);
-    const unrevoke = await w.push(back, w.sign(back, "carol", "bob"));
+    const unrevoke = await w.pushKeyring(back, w.sign(back, "carol", "bob"));
     expect(unrevoke.outcome).toBe("aborted");
     expect(unrevoke.reason).toMatch(/has 1 \(carol .*: revoked here\)/);
 
     // The largest threshold: 16 keys, 16 signatures needed next. Taken (17 usable keys with the directory's).
     const sixteen = Array.from({ length: 16 }, (_, i) => generateSigningKey(`k${i}`, w.own));
     const v6 = w.keyring(6, sixteen, [], 16);
-    const big = await w.push(v6, w.sign(v6, "bob", "dave"));
+    const big = await w.pushKeyring(v6, w.sign(v6, "bob", "dave"));
     expect(big.outcome, big.reason ?? "").toBe("committed");
     await until("every gateway took v6", 5000, () => w.versionsInForce().every((v) => v === 6));
     const v7 = w.keyring(7, sixteen, [w.keys.bob, w.keys.dave], 16);
-    const fifteen = await w.push(v7, w.signWith(v7, sixteen.slice(0, 15)));
+    const fifteen = await w.pushKeyring(v7, w.sign(v7, ...sixteen.slice(0, 15)));
     expect(fifteen.outcome).toBe("aborted");
     expect(fifteen.reason).toMatch(/needs the signatures of 16 distinct keys trusted here and has 15/);
-    const all16 = await w.push(v7, w.signWith(v7, sixteen));
+    const all16 = await w.pushKeyring(v7, w.sign(v7, ...sixteen));
     expect(all16.outcome, all16.reason ?? "").toBe("committed");
     await until("every gateway took v7", 5000, () => w.versionsInForce().every((v) => v === 7));
   }, 60_000);
@@ -519,7 +347,7 @@ describe("a committed keyring's PREPARE replayed by the insider", () => {
   it("captured in x1's own inbox, re-sent as a new transaction once a newer keyring is in force: refused as older, everywhere", async () => {
     const w = await world();
     const v1 = w.keyring(1, [w.keys.bob], [w.keys.alice]);
-    const first = await w.push(v1, w.sign(v1, "alice"));
+    const first = await w.pushKeyring(v1, w.sign(v1, "alice"));
     expect(first.outcome, first.reason ?? "").toBe("committed");
     await until("every gateway took v1", 5000, () => w.versionsInForce().every((v) => v === 1));
     const prepare = w.captured.find(
@@ -540,7 +368,7 @@ describe("a committed keyring's PREPARE replayed by the insider", () => {
     expect(w.versionsInForce()).toEqual([1, 1, 1, 1]);
 
     const v2 = w.keyring(2, [w.keys.carol], [w.keys.alice, w.keys.bob]);
-    const second = await w.push(v2, w.sign(v2, "bob"));
+    const second = await w.pushKeyring(v2, w.sign(v2, "bob"));
     expect(second.outcome, second.reason ?? "").toBe("committed");
     await until("every gateway took v2", 5000, () => w.versionsInForce().every((v) => v === 2));
 

@@ -1,17 +1,11 @@
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { planDigest } from "../../gateway/config/plan-digest.js";
-import { keyringSubject } from "../../gateway/core/corridor/keyring.js";
 import type { WireSignature } from "../../gateway/core/corridor/plan-signature.js";
-import { DEFAULT_CORRIDOR_SETTINGS } from "../../gateway/node/corridor-participant.js";
-import { type LoadedKeyring, loadKeyring } from "../../gateway/operator/keyring-file.js";
-import { generateSigningKey, loadSigningKey, signSubject } from "../../gateway/operator/plan-signing.js";
-import { pushKeyring, pushPlan } from "../../gateway/operator/plan-push.js";
 import { coordinatePush } from "../../gateway/shell/corridor/coordinator-host.js";
-import { PlanTrust } from "../../gateway/shell/corridor/plan-trust.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
-import { Cleanups, pushRig, TEST_CORRIDOR } from "../support/push-rig.js";
+import { keyringRig } from "../support/keyring-rig.js";
+import { Cleanups } from "../support/push-rig.js";
 
 /**
  * Trusted keys rotated by a committed corridor change (issue 20, item 3; core/corridor/keyring.ts), over
@@ -25,110 +19,13 @@ import { Cleanups, pushRig, TEST_CORRIDOR } from "../support/push-rig.js";
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
-const CORRIDOR = TEST_CORRIDOR;
-
-async function world() {
-  const own = cleanups.tempDir("greenwave-signing-keys-");
-  const trusted = cleanups.tempDir("greenwave-trusted-keys-");
-  const keys = {
-    alice: generateSigningKey("alice", own),
-    bob: generateSigningKey("bob", own),
-    carol: generateSigningKey("carol", own),
-    mallory: generateSigningKey("mallory", own),
-  };
-  // Every gateway's keys directory holds alice's public key only: the trust put there by hand.
-  copyFileSync(keys.alice.publicKeyFile, join(trusted, "alice.pub"));
-  const rig = await pushRig(cleanups, {
-    corridorSettings: () => ({ ...DEFAULT_CORRIDOR_SETTINGS, planTrust: new PlanTrust(trusted, CORRIDOR) }),
-  });
-  const { corridor, alice, withCoordinator } = rig;
-  const keyringDir = cleanups.tempDir("greenwave-keyrings-");
-
-  /** A keyring file: these keys trusted, these revoked (by fingerprint), this threshold. */
-  const keyring = (
-    version: number,
-    trust: (keyof typeof keys)[],
-    revoke: (keyof typeof keys)[] = [],
-    threshold = 1,
-  ): LoadedKeyring => {
-    const file = join(keyringDir, `keyring-v${version}-${trust.join("-")}-${threshold}.yaml`);
-    const pem = (name: keyof typeof keys) =>
-      readFileSync(keys[name].publicKeyFile, "utf8")
-        .trim()
-        .split("\n")
-        .map((line) => `      ${line}`)
-        .join("\n");
-    writeFileSync(
-      file,
-      [
-        "kind: keyring",
-        `corridor: ${CORRIDOR}`,
-        `version: ${version}`,
-        `threshold: ${threshold}`,
-        "keys:",
-        ...trust.map((name) => `  - name: ${name}\n    publicKey: |\n${pem(name)}`),
-        "revoked:",
-        ...(revoke.length === 0 ? ["  []"] : []),
-        ...revoke.map((name) => `  - { fingerprint: ${keys[name].fingerprint}, name: ${name} }`),
-        "",
-      ].join("\n"),
-    );
-    return loadKeyring(file, CORRIDOR);
-  };
-  const sign = (loaded: LoadedKeyring, ...signers: (keyof typeof keys)[]): WireSignature[] =>
-    signers.map((name) => {
-      const file = signSubject(
-        keyringSubject(loaded.keyring),
-        loadSigningKey(keys[name].privateKeyFile),
-        Date.now(),
-      );
-      return { signer: file.signer, key: file.key, value: file.value };
-    });
-  const pushKeyringOf = (loaded: LoadedKeyring, signatures: WireSignature[]) =>
-    withCoordinator((store) =>
-      pushKeyring({
-        ...alice,
-        atWallMs: null,
-        leadMs: 3000,
-        keyring: loaded,
-        signatures,
-        store,
-      }),
-    );
-  /** A plan of the fixture pushed with `signer`'s signature. */
-  const pushPlanSignedBy = (name: string, signer: keyof typeof keys) => {
-    const plan = rig.plan(name);
-    const subject = {
-      corridor: CORRIDOR,
-      kind: "plan" as const,
-      id: plan.raw.id,
-      version: plan.raw.version,
-      digest: planDigest(plan.raw),
-    };
-    const file = signSubject(subject, loadSigningKey(keys[signer].privateKeyFile), Date.now());
-    return withCoordinator((store) =>
-      pushPlan({
-        ...alice,
-        atWallMs: null,
-        leadMs: 3000,
-        plan,
-        store,
-        signature: { signer: file.signer, key: file.key, value: file.value },
-      }),
-    );
-  };
-  const versionsInForce = () =>
-    [...corridor.stores.values()].map(
-      (store) => (store.committedKeyring() as { version?: number } | null)?.version ?? null,
-    );
-  return { ...rig, keys, keyring, sign, push: pushKeyringOf, pushPlanSignedBy, versionsInForce };
-}
+const world = () => keyringRig(cleanups);
 
 describe("the corridor's keyring: trusted keys rotated by a committed change", () => {
   it("alice rotates to bob: committed everywhere, then bob's plans are taken and alice's refused, also after a restart and on a gateway that lost its store", async () => {
     const w = await world();
     const v1 = w.keyring(1, ["bob"], ["alice"]);
-    const rotated = await w.push(v1, w.sign(v1, "alice"));
+    const rotated = await w.pushKeyring(v1, w.sign(v1, "alice"));
     expect(rotated.outcome, rotated.reason ?? "").toBe("committed");
     expect(rotated.plan).toMatchObject({ kind: "keyring", version: 1, digest: v1.keyring.digest });
     await until("every gateway took keyring v1", 5000, () => w.versionsInForce().every((v) => v === 1));
@@ -156,7 +53,7 @@ describe("the corridor's keyring: trusted keys rotated by a committed change", (
     const beforeRepush = await w.pushPlanSignedBy("shifted", "bob");
     expect(beforeRepush.outcome).toBe("aborted");
     expect(beforeRepush.reason).toMatch(/x3 voted no: .*signed by bob .*a key this gateway does not trust/);
-    const again = await w.push(v1, w.sign(v1, "alice"));
+    const again = await w.pushKeyring(v1, w.sign(v1, "alice"));
     expect(again.outcome, again.reason ?? "").toBe("committed");
     await until("x3 took keyring v1", 5000, () => w.versionsInForce().every((v) => v === 1));
     const afterRepush = await w.pushPlanSignedBy("shifted", "bob");
@@ -167,36 +64,36 @@ describe("the corridor's keyring: trusted keys rotated by a committed change", (
     const w = await world();
     const byMallory = w.keyring(1, ["mallory"], ["alice"]);
     await w.refusedEverywhere(
-      await w.push(byMallory, w.sign(byMallory, "mallory")),
+      await w.pushKeyring(byMallory, w.sign(byMallory, "mallory")),
       /needs the signatures of 1 distinct key trusted here and has 0 \(mallory .*: not trusted here\)/,
     );
     // Two keys trusted from here on, and two signatures needed for the next change.
     const v2 = w.keyring(2, ["bob", "carol"], [], 2);
-    expect((await w.push(v2, w.sign(v2, "alice"))).outcome).toBe("committed");
+    expect((await w.pushKeyring(v2, w.sign(v2, "alice"))).outcome).toBe("committed");
     await until("every gateway took keyring v2", 5000, () => w.versionsInForce().every((v) => v === 2));
 
     const older = w.keyring(1, ["mallory"]);
     await w.refusedEverywhere(
-      await w.push(older, w.sign(older, "alice", "bob")),
+      await w.pushKeyring(older, w.sign(older, "alice", "bob")),
       /keyring version 1 is older than the keyring version 2 in force here: a keyring is never rolled back/,
     );
     const otherV2 = w.keyring(2, ["bob", "carol", "mallory"], [], 2);
     await w.refusedEverywhere(
-      await w.push(otherV2, w.sign(otherV2, "alice", "bob")),
+      await w.pushKeyring(otherV2, w.sign(otherV2, "alice", "bob")),
       /another keyring is in force here under version 2 .*raise the version/,
     );
     const lockOut = w.keyring(3, ["bob"], ["alice", "carol"], 2);
     await w.refusedEverywhere(
-      await w.push(lockOut, w.sign(lockOut, "bob", "carol")),
+      await w.pushKeyring(lockOut, w.sign(lockOut, "bob", "carol")),
       /would leave 1 usable signing key here for a threshold of 2: nobody could change the keys again/,
     );
     const v3 = w.keyring(3, ["bob", "carol"], ["alice"], 2);
     // One signer is not two, nor is the same signer twice.
     await w.refusedEverywhere(
-      await w.push(v3, w.sign(v3, "bob", "bob")),
+      await w.pushKeyring(v3, w.sign(v3, "bob", "bob")),
       /needs the signatures of 2 distinct keys trusted here and has 1 \(bob .*: signed twice, counted once\)/,
     );
-    const committed = await w.push(v3, w.sign(v3, "bob", "carol"));
+    const committed = await w.pushKeyring(v3, w.sign(v3, "bob", "carol"));
     expect(committed.outcome, committed.reason ?? "").toBe("committed");
     await until("every gateway took keyring v3", 5000, () => w.versionsInForce().every((v) => v === 3));
     await w.refusedEverywhere(await w.pushPlanSignedBy("next", "alice"), /revoked here/);

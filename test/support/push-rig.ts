@@ -108,8 +108,8 @@ export async function pushRig(cleanups: Cleanups, options: PushRigOptions = {}) 
       pushPlan({ ...alice, plan: plan(name), atWallMs: null, leadMs: 3000, store, ...overrides }),
     );
   /** alice back after a halt: her log's committed transactions finished, questions answered. */
-  const recover = () =>
-    withCoordinator((store) => recoverLog({ ...alice, store, ackTimeoutMs: 1000, answerForMs: 8000 }));
+  const recover = (ackTimeoutMs = 1000) =>
+    withCoordinator((store) => recoverLog({ ...alice, store, ackTimeoutMs, answerForMs: 8000 }));
   const login = async (username: string): Promise<MqttClient> => {
     const client = await mqtt.connectAsync(broker.url, {
       protocolVersion: 4,
