@@ -185,7 +185,12 @@ export class PlanTrust {
   private readonly cache: KeyCache = new Map();
   private keyringSource: () => unknown = () => null;
   /** The keyring in force as last compiled, by its stored text: compiled again only when it changes. */
-  private keyringRead: { readonly text: string; readonly keyring: CompiledKeyring | string } | null = null;
+  private keyringRead: {
+    readonly text: string;
+    readonly keyring: CompiledKeyring | string;
+    /** Its public keys, parsed once, by fingerprint. */
+    readonly publicKeys: ReadonlyMap<string, KeyObject>;
+  } | null = null;
 
   constructor(
     readonly dir: string | null,
@@ -227,8 +232,14 @@ export class PlanTrust {
     let read = this.keyringRead;
     if (read === null || read.text !== text) {
       const compiled = compileKeyring(asKeyringFile(stored), this.corridor);
+      const publicKeys = new Map<string, KeyObject>();
+      for (const key of compiled.ok ? compiled.value.keys : []) {
+        const parsed = ed25519PublicKey(key.publicKey);
+        if (typeof parsed !== "string") publicKeys.set(key.fingerprint, parsed);
+      }
       read = this.keyringRead = {
         text,
+        publicKeys,
         keyring: !compiled.ok
           ? `the stored keyring is not valid (${compiled.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join("; ")})`
           : compiled.value.digest !== digest
@@ -248,11 +259,9 @@ export class PlanTrust {
     const keyring = this.keyringInForce();
     if (typeof keyring === "string")
       return { kind: "unreadable", dir: "the store's keyring", reason: `${keyring}: push the keyring again` };
-    for (const key of keyring?.keys ?? [])
-      if (!this.keys.has(key.fingerprint)) {
-        const parsed = ed25519PublicKey(key.publicKey);
-        if (typeof parsed !== "string") this.keys.set(key.fingerprint, parsed);
-      }
+    if (keyring !== null)
+      for (const [fingerprint, key] of this.keyringRead?.publicKeys ?? [])
+        if (!this.keys.has(fingerprint)) this.keys.set(fingerprint, key);
     return mergeTrust(directory, keyring);
   }
 
