@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { type AuditPage, type AuditPageRequest, readAuditPage } from "./audit-page.js";
 import { type HiResQuery, readHiRes, type StoredHiResEvent } from "./hires-records.js";
 import { StoreError } from "./errors.js";
-import { storedKeyringBody } from "./txn-records.js";
+import { readKeyring, type SqlAccess } from "./txn-records.js";
 import { handBackToOwner } from "./ownership.js";
 
 /**
@@ -52,15 +52,7 @@ export class StoreReader {
   hiRes(query: HiResQuery): StoredHiResEvent[] {
     try {
       if ((this.db.pragma("user_version", { simple: true }) as number) < 7) return [];
-      return readHiRes(
-        {
-          statement: (sql) => this.db.prepare(sql),
-          addToCounter: () => {
-            throw new StoreError("the store reader never writes");
-          },
-        },
-        query,
-      );
+      return readHiRes(this.sql, query);
     } catch (error) {
       if (error instanceof StoreError) throw error;
       throw new StoreError(`cannot read the event log of ${this.file}: ${(error as Error).message}`);
@@ -71,12 +63,20 @@ export class StoreReader {
   keyring(): unknown {
     try {
       if ((this.db.pragma("user_version", { simple: true }) as number) < 11) return null;
-      const row = this.db.prepare("SELECT body FROM keyring WHERE id = 1").get() as
-        { body: string } | undefined;
-      return row ? storedKeyringBody(row.body) : null;
+      return readKeyring(this.sql);
     } catch (error) {
       throw new StoreError(`cannot read the keyring of ${this.file}: ${(error as Error).message}`);
     }
+  }
+
+  /** The store's records as the record modules read them: read only. */
+  private get sql(): SqlAccess {
+    return {
+      statement: (sql) => this.db.prepare(sql),
+      addToCounter: () => {
+        throw new StoreError("the store reader never writes");
+      },
+    };
   }
 
   close(): void {

@@ -34,6 +34,10 @@ import {
  * verification are the shell's (protocol/keyring.ts, shell/corridor/plan-trust.ts), handed in.
  */
 
+/** Why a gateway that trusts no key takes no keyring (no trust on first use). */
+export const NO_TRUST_NO_KEYRING =
+  "this gateway trusts no signing key yet, so it takes no keyring: the first trusted keys are copied onto each gateway by hand (its keys directory, /etc/greenwave/keys), and a keyring change must be signed by keys it already trusts";
+
 /** The store and record key of the keyring: no plan or schedule id can have it (ids have no ":"). */
 export const KEYRING_KEY = "keyring:corridor";
 /** The id a keyring travels under in a PREPARE and is signed under. */
@@ -173,8 +177,7 @@ export function keyringRefusal(
   verify: (fingerprint: string, statement: string, value: string) => boolean,
 ): string | null {
   const what = `keyring version ${proposed.version}`;
-  if (trust.kind === "off")
-    return `this gateway trusts no signing key yet, so it takes no keyring: the first trusted keys are copied onto each gateway by hand (its keys directory, /etc/greenwave/keys), and a keyring change must be signed by keys it already trusts`;
+  if (trust.kind === "off") return NO_TRUST_NO_KEYRING;
   if (trust.kind === "unreadable")
     return `this gateway cannot read its trusted keys (${trust.dir}: ${trust.reason}), so it takes no keyring: fix the directory on this gateway`;
   const inForce = trust.keyring ?? null;

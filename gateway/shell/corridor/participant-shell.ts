@@ -33,7 +33,12 @@ import {
   scheduleKey,
 } from "../../core/schedule/committed-change.js";
 import { MAX_PENDING_PLANS } from "../../core/sequencer.js";
-import { type CompiledKeyring, isKeyringKey, KEYRING_KEY } from "../../core/corridor/keyring.js";
+import {
+  type CompiledKeyring,
+  isKeyringKey,
+  KEYRING_KEY,
+  NO_TRUST_NO_KEYRING,
+} from "../../core/corridor/keyring.js";
 import { type CorridorEnvelope, voteReason } from "../../protocol/corridor-messages.js";
 import { gatewayInbound } from "../../protocol/gateway-inbox.js";
 import { checkDecision } from "./decision-keys.js";
@@ -351,12 +356,7 @@ export class ParticipantShell {
     const { settings, disk } = this.ports;
     const timing = this.timing(sentAtWallMs, body.activationWallMs);
     if (!timing.ok) return timing;
-    if (!settings.planTrust)
-      return {
-        ok: false,
-        reason:
-          "this gateway trusts no signing key, so it takes no keyring: the first trusted keys are copied onto each gateway by hand (its keys directory, /etc/greenwave/keys)",
-      };
+    if (!settings.planTrust) return { ok: false, reason: NO_TRUST_NO_KEYRING };
     const known = disk.planBody(KEYRING_KEY, body.plan.version) as CompiledKeyring | null;
     const verdict = settings.planTrust.checkKeyring(
       body.planFile,
