@@ -1,16 +1,13 @@
 import { spawnSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { KEYRING_KEY } from "../../gateway/core/corridor/keyring.js";
-import { compileKeyring } from "../../gateway/protocol/keyring.js";
 import { GatewayStore, STORE_FILE } from "../../gateway/store/store.js";
 import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture.js";
 import { buildOnce, CLI } from "../e2e/cli.js";
 import { cleanupProcesses, cli, dirs } from "../e2e/processes.js";
+import { commitKeyring, keyringYaml, mangleStoredKeyring } from "../support/keyring-files.js";
 
 /**
  * `greenwave keys sign`, `keys push` and `keys trust` (and a gateway's start) under hostile input:
@@ -44,20 +41,14 @@ function setup() {
   const own = tempDir();
   for (const name of ["alice", "bob"])
     expect(cli(["keys", "generate", "--name", name, "--out", own]).status).toBe(0);
-  const bobPem = readFileSync(join(own, "bob.pub"), "utf8").trim().split("\n");
   const keyring = join(fixture.dir, "keyring.yaml");
   writeFileSync(
     keyring,
-    [
-      "kind: keyring",
-      "corridor: test-corridor",
-      "version: 1",
-      "keys:",
-      "  - name: bob",
-      "    publicKey: |",
-      ...bobPem.map((line) => `      ${line}`),
-      "",
-    ].join("\n"),
+    keyringYaml({
+      corridor: "test-corridor",
+      version: 1,
+      keys: [{ name: "bob", publicKeyPem: readFileSync(join(own, "bob.pub"), "utf8") }],
+    }),
   );
   const push = (...more: string[]) =>
     cli([
@@ -142,30 +133,9 @@ function damagedStore(mangle: string): string {
   const dataDir = tempDir();
   mkdirSync(join(dataDir, "x1"));
   const store = GatewayStore.open(join(dataDir, "x1"));
-  const pem = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }) as string;
-  const compiled = compileKeyring(
-    { kind: "keyring", corridor: "test-corridor", version: 1, keys: [{ name: "bob", publicKey: pem }] },
-    "test-corridor",
-  );
-  if (!compiled.ok) throw new Error("fixture keyring invalid");
-  store.persistPrepared(
-    {
-      txnId: "k1",
-      coordinator: "@alice",
-      token: 1,
-      participants: ["x1"],
-      plan: { planId: KEYRING_KEY, version: 1 },
-      activationWallMs: 50_000,
-    },
-    { body: compiled.value },
-    1,
-    1_000,
-  );
-  store.persistOutcome("k1", "committed", 1_100);
+  commitKeyring(store, "test-corridor");
   store.close();
-  const db = new Database(join(dataDir, "x1", STORE_FILE));
-  db.prepare(`UPDATE keyring SET body = ${mangle}`).run();
-  db.close();
+  mangleStoredKeyring(join(dataDir, "x1", STORE_FILE), mangle);
   return dataDir;
 }
 

@@ -1,15 +1,12 @@
 import Database from "better-sqlite3";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { KEYRING_KEY } from "../../gateway/core/corridor/keyring.js";
-import type { PreparedTxn } from "../../gateway/core/corridor/participant.js";
-import { compileKeyring } from "../../gateway/protocol/keyring.js";
 import { PlanTrust } from "../../gateway/shell/corridor/plan-trust.js";
 import { GatewayStore, STORE_FILE } from "../../gateway/store/store.js";
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
+import { commitKeyring, mangleStoredKeyring } from "../support/keyring-files.js";
 import { keyringRig } from "../support/keyring-rig.js";
 import { Cleanups } from "../support/push-rig.js";
 
@@ -96,20 +93,33 @@ describe("a keyring transaction in doubt across a gateway's restart", () => {
   }, 60_000);
 });
 
+/** x2 stopped, its stored keyring's body edited (its digest left as it was), and x2 started again. */
+async function garbledAtX2(
+  w: World,
+  edit: (body: { keys: [{ name: string; publicKey: string }] }) => void,
+): Promise<void> {
+  await w.corridor.kill("x2");
+  const db = new Database(join(w.corridor.dataDir, "x2", STORE_FILE));
+  try {
+    const body = JSON.parse((db.prepare("SELECT body FROM keyring").get() as { body: string }).body);
+    edit(body);
+    db.prepare("UPDATE keyring SET body = ?").run(JSON.stringify(body));
+  } finally {
+    db.close();
+  }
+  await restart(w, "x2");
+}
+
 describe("a damaged keyring in a gateway's store", () => {
   it("garbled (digest no longer matches), x2 restarted: x2 stays up, trusts nothing and says so", async () => {
     const w = await world();
     const v1 = w.keyring(1, [w.keys.bob], [w.keys.alice]);
     expect((await w.pushKeyring(v1, w.sign(v1, "alice"))).outcome).toBe("committed");
     await until("every gateway took v1", 5000, () => w.versionsInForce().every((v) => v === 1));
-    await w.corridor.kill("x2");
-    const db = new Database(join(w.corridor.dataDir, "x2", STORE_FILE));
-    const body = JSON.parse((db.prepare("SELECT body FROM keyring").get() as { body: string }).body);
     // mallory's key in bob's place, under bob's name and the old digest.
-    body.keys[0].publicKey = readFileSync(w.keys.mallory.publicKeyFile, "utf8");
-    db.prepare("UPDATE keyring SET body = ?").run(JSON.stringify(body));
-    db.close();
-    await restart(w, "x2");
+    await garbledAtX2(w, (body) => {
+      body.keys[0].publicKey = readFileSync(w.keys.mallory.publicKeyFile, "utf8");
+    });
     for (const signer of [w.keys.bob, w.keys.alice, w.keys.mallory]) {
       const result = await w.pushPlanSignedBy("next", signer);
       expect(result.outcome).toBe("aborted");
@@ -136,13 +146,9 @@ describe("a damaged keyring in a gateway's store", () => {
     const v1 = w.keyring(1, [w.keys.bob], [w.keys.alice]);
     expect((await w.pushKeyring(v1, w.sign(v1, "alice"))).outcome).toBe("committed");
     await until("every gateway took v1", 5000, () => w.versionsInForce().every((v) => v === 1));
-    await w.corridor.kill("x2");
-    const db = new Database(join(w.corridor.dataDir, "x2", STORE_FILE));
-    const body = JSON.parse((db.prepare("SELECT body FROM keyring").get() as { body: string }).body);
-    body.keys[0].name = "mallory";
-    db.prepare("UPDATE keyring SET body = ?").run(JSON.stringify(body));
-    db.close();
-    await restart(w, "x2");
+    await garbledAtX2(w, (body) => {
+      body.keys[0].name = "mallory";
+    });
     const again = await w.pushKeyring(v1, w.sign(v1, "alice"));
     expect(again.outcome, again.reason ?? "").toBe("committed");
     const byBob = await w.pushPlanSignedBy("next", w.keys.bob);
@@ -151,30 +157,13 @@ describe("a damaged keyring in a gateway's store", () => {
 });
 
 describe("a truncated keyring row (no longer JSON), read as the gateway reads it", () => {
-  const pem = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }) as string;
-  const compiled = compileKeyring(
-    { kind: "keyring", corridor: "test-corridor", version: 1, keys: [{ name: "bob", publicKey: pem }] },
-    "test-corridor",
-  );
-  const txn: PreparedTxn = {
-    txnId: "k1",
-    coordinator: "@alice",
-    token: 1,
-    participants: ["x1"],
-    plan: { planId: KEYRING_KEY, version: 1 },
-    activationWallMs: 50_000,
-  };
   const damaged = (mangle: string) => {
     const dir = mkdtempSync(join(tmpdir(), "greenwave-attack-store-truncated-"));
     cleanups.defer(() => rmSync(dir, { recursive: true, force: true }));
     const store = GatewayStore.open(dir);
     cleanups.defer(() => store.close());
-    if (!compiled.ok) throw new Error("fixture keyring invalid");
-    store.persistPrepared(txn, { body: compiled.value }, 1, 1_000);
-    store.persistOutcome("k1", "committed", 1_100);
-    const db = new Database(join(dir, STORE_FILE));
-    db.prepare(`UPDATE keyring SET body = ${mangle}`).run();
-    db.close();
+    commitKeyring(store, "test-corridor");
+    mangleStoredKeyring(join(dir, STORE_FILE), mangle);
     const trust = new PlanTrust(null, "test-corridor");
     trust.useKeyring(() => store.committedKeyring());
     return trust;

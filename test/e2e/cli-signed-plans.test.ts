@@ -14,6 +14,7 @@ import { writeCorridorFixture } from "../../simulators/fixtures/corridor-fixture
 import { until } from "../../simulators/fixtures/mqtt-corridor.js";
 import { buildOnce } from "./cli.js";
 import { cleanupProcesses, cli, dirs, start } from "./processes.js";
+import { keyringYaml } from "../support/keyring-files.js";
 
 /**
  * Signed plans as an operator and a field engineer use them (issue 20, item 3): `greenwave keys
@@ -25,6 +26,29 @@ import { cleanupProcesses, cli, dirs, start } from "./processes.js";
 
 beforeAll(() => buildOnce(), 180_000);
 afterEach(() => cleanupProcesses());
+
+/** `greenwave broker` and a `greenwave gateway` per intersection of the fixture, each on the broker. */
+async function brokerAndGateways(
+  fixture: ReturnType<typeof writeCorridorFixture>,
+  dataDir: string,
+  more: (id: string) => string[],
+) {
+  const broker = start(["broker", "--port", "0"]);
+  const url = (
+    await until("the broker", 15_000, () => broker.lines.find((l) => l.msg === "broker listening"))
+  ).url as string;
+  const gateways = fixture.ids.map((id) =>
+    start([
+      ...["gateway", "--config", join(fixture.dir, `${id}.yaml`), "--data-dir", dataDir, "--broker", url],
+      ...more(id),
+    ]),
+  );
+  for (const gateway of gateways)
+    await until("the gateway on the broker", 20_000, () =>
+      gateway.lines.find((l) => l.msg === "connected to the broker"),
+    );
+  return { url, gateways };
+}
 
 describe("greenwave keys, plan sign and plan push against gateway processes with trusted keys", () => {
   it("an unsigned plan is refused with the reason, the signed one commits, and a revoked key's is refused", async () => {
@@ -44,16 +68,9 @@ describe("greenwave keys, plan sign and plan push against gateway processes with
     mkdirSync(trusted);
     copyFileSync(join(own, "alice.pub"), join(trusted, "alice.pub"));
 
-    const broker = start(["broker", "--port", "0"]);
-    const url = (
-      await until("the broker", 15_000, () => broker.lines.find((l) => l.msg === "broker listening"))
-    ).url as string;
-    const gateways = fixture.ids.map((id) =>
-      start([
-        ...["gateway", "--config", join(fixture.dir, `${id}.yaml`), "--data-dir", dataDir, "--broker", url],
-        // x2 names the directory; x1 finds it beside its intersection file.
-        ...(id === "x2" ? ["--trusted-keys", trusted] : []),
-      ]),
+    // x2 names the directory; x1 finds it beside its intersection file.
+    const { url, gateways } = await brokerAndGateways(fixture, dataDir, (id) =>
+      id === "x2" ? ["--trusted-keys", trusted] : [],
     );
     for (const gateway of gateways) {
       const trust = await until("the gateway's word on its trusted keys", 20_000, () =>
@@ -61,9 +78,6 @@ describe("greenwave keys, plan sign and plan push against gateway processes with
       );
       expect(trust.msg).toMatch(
         /plans and schedules must be signed by one of 1 trusted key in .*keys \(alice\)/,
-      );
-      await until("the gateway on the broker", 20_000, () =>
-        gateway.lines.find((l) => l.msg === "connected to the broker"),
       );
     }
 
@@ -158,39 +172,22 @@ describe("greenwave keys, plan sign and plan push against gateway processes with
     const trusted = join(fixture.dir, "keys");
     mkdirSync(trusted);
     copyFileSync(join(own, "alice.pub"), join(trusted, "alice.pub"));
-    const broker = start(["broker", "--port", "0"]);
-    const url = (
-      await until("the broker", 15_000, () => broker.lines.find((l) => l.msg === "broker listening"))
-    ).url as string;
-    const gateways = fixture.ids.map((id) =>
-      start(["gateway", "--config", join(fixture.dir, `${id}.yaml`), "--data-dir", dataDir, "--broker", url]),
-    );
-    for (const gateway of gateways)
-      await until("the gateway on the broker", 20_000, () =>
-        gateway.lines.find((l) => l.msg === "connected to the broker"),
-      );
+    const { url } = await brokerAndGateways(fixture, dataDir, () => []);
 
     // The keyring: bob trusted, alice revoked; written by hand, as docs/threat-model.md shows.
     const alice = JSON.parse(cli(["keys", "list", "--dir", own, "--json"]).stdout) as {
       keys: { name: string; fingerprint: string }[];
     };
     const aliceFingerprint = alice.keys.find((k) => k.name === "alice")?.fingerprint ?? "";
-    const bobPem = readFileSync(join(own, "bob.pub"), "utf8").trim().split("\n");
     const keyring = join(fixture.dir, "keyring.yaml");
     writeFileSync(
       keyring,
-      [
-        "kind: keyring",
-        "corridor: test-corridor",
-        "version: 1",
-        "keys:",
-        "  - name: bob",
-        "    publicKey: |",
-        ...bobPem.map((line) => `      ${line}`),
-        "revoked:",
-        `  - { fingerprint: ${aliceFingerprint}, name: alice }`,
-        "",
-      ].join("\n"),
+      keyringYaml({
+        corridor: "test-corridor",
+        version: 1,
+        keys: [{ name: "bob", publicKeyPem: readFileSync(join(own, "bob.pub"), "utf8") }],
+        revoked: [{ fingerprint: aliceFingerprint, name: "alice" }],
+      }),
     );
     const checked = cli(["config", "check", keyring]);
     expect(checked.status, checked.stderr).toBe(0);

@@ -10,6 +10,7 @@ import { generateSigningKey, loadSigningKey, signSubject } from "../../gateway/o
 import { pushKeyring, pushPlan } from "../../gateway/operator/plan-push.js";
 import type { HaltAfter } from "../../gateway/shell/corridor/coordinator-host.js";
 import { PlanTrust } from "../../gateway/shell/corridor/plan-trust.js";
+import { keyringYaml } from "./keyring-files.js";
 import { type Cleanups, pushRig, TEST_CORRIDOR } from "./push-rig.js";
 
 /**
@@ -48,26 +49,17 @@ export async function keyringRig(cleanups: Cleanups) {
     threshold = 1,
   ): LoadedKeyring => {
     const file = join(keyringDir, `keyring-v${version}-${randomBytes(4).toString("hex")}.yaml`);
-    const pem = (k: Key) =>
-      readFileSync(k.publicKeyFile, "utf8")
-        .trim()
-        .split("\n")
-        .map((line) => `      ${line}`)
-        .join("\n");
     writeFileSync(
       file,
-      [
-        "kind: keyring",
-        `corridor: ${TEST_CORRIDOR}`,
-        `version: ${version}`,
-        `threshold: ${threshold}`,
-        "keys:",
-        ...trust.map(keyOf).map((k) => `  - name: ${k.name}\n    publicKey: |\n${pem(k)}`),
-        "revoked:",
-        ...(revoke.length === 0 ? ["  []"] : []),
-        ...revoke.map(keyOf).map((k) => `  - { fingerprint: ${k.fingerprint}, name: ${k.name} }`),
-        "",
-      ].join("\n"),
+      keyringYaml({
+        corridor: TEST_CORRIDOR,
+        version,
+        threshold,
+        keys: trust
+          .map(keyOf)
+          .map((k) => ({ name: k.name, publicKeyPem: readFileSync(k.publicKeyFile, "utf8") })),
+        revoked: revoke.map(keyOf).map((k) => ({ fingerprint: k.fingerprint, name: k.name })),
+      }),
     );
     return loadKeyring(file, TEST_CORRIDOR);
   };
