@@ -11,7 +11,7 @@ import { forbiddenKeyIssues, schemaIssues } from "./validate.js";
  * about them is taken.
  */
 
-/** A public key's fingerprint: sha256 of its SPKI DER encoding, lower-case hex. */
+/** A public key's fingerprint: sha256 of its SPKI DER encoding, lower-case hex (as `ssh-keygen -l` does in spirit). */
 export function publicKeyFingerprint(key: KeyObject): string {
   const publicKey = key.type === "private" ? createPublicKey(key) : key;
   return createHash("sha256")

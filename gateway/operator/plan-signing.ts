@@ -11,13 +11,13 @@ import {
 } from "node:fs";
 import { basename, join } from "node:path";
 import { z } from "zod";
+import { publicKeyFingerprint } from "../config/keyring.js";
 import { readRegularFile, UnreadableFileError } from "../config/read-file.js";
 import { type SignedSubject, signedStatement, type WireSignature } from "../core/corridor/plan-signature.js";
 import { wireSignatureSchema } from "../protocol/corridor-messages.js";
 import { OperatorError } from "./operator-client.js";
 import {
   KEY_NAME,
-  keyFingerprint,
   PUBLIC_KEY_SUFFIX,
   readKeysDirectory,
   REVOCATION_FILE,
@@ -82,7 +82,7 @@ export function generateSigningKey(name: string, dir: string): GeneratedKey {
     );
   createExclusive(privateKeyFile, privateKey.export({ type: "pkcs8", format: "pem" }) as string, 0o600);
   createExclusive(publicKeyFile, publicKey.export({ type: "spki", format: "pem" }) as string, 0o644);
-  return { name, privateKeyFile, publicKeyFile, fingerprint: keyFingerprint(publicKey) };
+  return { name, privateKeyFile, publicKeyFile, fingerprint: publicKeyFingerprint(publicKey) };
 }
 
 /** A private signing key: the file's mode 0600 or stricter (as ssh insists), Ed25519. */
@@ -111,7 +111,7 @@ export function loadSigningKey(file: string): { name: string; key: KeyObject; fi
       `${file} is a ${key.asymmetricKeyType ?? "?"} key, not Ed25519 (greenwave keys generate makes one)`,
     );
   const name = basename(file).replace(/\.key$/, "");
-  return { name: KEY_NAME.test(name) ? name : "key", key, fingerprint: keyFingerprint(key) };
+  return { name: KEY_NAME.test(name) ? name : "key", key, fingerprint: publicKeyFingerprint(key) };
 }
 
 /** A detached signature file: who signed, with which key, what (the subject), when, and the signature. */

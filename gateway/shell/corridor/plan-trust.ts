@@ -41,9 +41,6 @@ const MAX_KEYS = 256;
 const MAX_KEY_FILE_BYTES = 4096;
 const MAX_REVOCATION_FILE_BYTES = 256 * 1024;
 
-/** A public key's fingerprint: sha256 of its SPKI DER encoding, lower-case hex (as `ssh-keygen -l` does in spirit). */
-export const keyFingerprint = publicKeyFingerprint;
-
 export interface Revocation {
   readonly fingerprint: string;
   readonly name: string;
@@ -126,7 +123,7 @@ export function readKeysDirectory(dir: string, cache?: KeyCache): KeysDirectory 
     let known = cache?.get(file);
     if (known?.stamp !== stamp) {
       const publicKey = parsePublicKey(readFileSync(file, "utf8"), file);
-      known = { stamp, publicKey, fingerprint: keyFingerprint(publicKey) };
+      known = { stamp, publicKey, fingerprint: publicKeyFingerprint(publicKey) };
       cache?.set(file, known);
     }
     const { publicKey, fingerprint } = known;
@@ -255,8 +252,10 @@ export class PlanTrust {
     return this.trustWith(this.directory());
   }
 
-  private trustWith(directory: DirectoryTrust): TrustState {
-    const keyring = this.keyringInForce();
+  private trustWith(
+    directory: DirectoryTrust,
+    keyring: CompiledKeyring | string | null = this.keyringInForce(),
+  ): TrustState {
     if (typeof keyring === "string")
       return { kind: "unreadable", dir: "the store's keyring", reason: `${keyring}: push the keyring again` };
     if (keyring !== null)
@@ -297,8 +296,9 @@ export class PlanTrust {
     const directory = this.directory();
     // A damaged keyring in force is replaced by pushing one again, signed by keys the directory trusts
     // (the root of trust put on by hand): it would trust nothing otherwise, and take nothing.
+    const inForce = this.keyringInForce();
     const trust =
-      typeof this.keyringInForce() === "string" ? mergeTrust(directory, null) : this.trustWith(directory);
+      typeof inForce === "string" ? mergeTrust(directory, null) : this.trustWith(directory, inForce);
     const refusal = keyringRefusal(
       trust,
       compiled.value,
